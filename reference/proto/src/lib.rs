@@ -1,0 +1,16 @@
+//! `airtight-proto`: every KeyGen2 wire format and every session.1 cryptographic rule, as pure
+//! functions and typed values. No I/O lives here.
+//!
+//! Module map:
+//! - [`codec`]: the SKS binary serialization (`L()`, ushort, uint, blob) and Base64URL.
+//! - [`jwk`]: the KeyGen2/JSF public-key object (a JWK subset) as a typed value.
+//! - [`keys`]: typed public keys, SubjectPublicKeyInfo DER, raw r‖s ECDSA, signature checks.
+//! - [`alg`]: the algorithm URI registry.
+//! - [`session1`]: `https://webpki.github.io/sks/algorithm#session.1`, card side and issuer side.
+//! - [`time`]: the ISO 8601 forms KeyGen2 uses.
+//! - [`messages`]: the ten KeyGen2 messages, strict decoding and encoding.
+//! - [`sks`]: the `SecureKeyStore` trait, its types and `SksError`.
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod jwk;
