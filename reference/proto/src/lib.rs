@@ -14,3 +14,4 @@
 
 pub mod codec;
 pub mod jwk;
+pub mod policy;
