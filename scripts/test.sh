@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# airtight's test command (README.md, "Test"). Runs on a fresh Debian 12 machine as root or as a
+# developer; installs what it needs itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo test (workspace)"
+cargo test --workspace --locked
+
+echo "== vectors are what the generators produce"
+cargo run --locked -q -p airtight-vectors -- regen --check
