@@ -521,3 +521,19 @@ fn box_dyn_and_mut_ref_forward() {
     // Every forwarded call reached the card.
     assert_eq!(card.calls, 2);
 }
+
+proptest::proptest! {
+    /// For any message: the kept part is a prefix of at most 2000 bytes, and it is maximal
+    /// (the next char of the original would not have fit).
+    #[test]
+    fn truncation_is_maximal_prefix(s in "\\PC{0,900}", pad in 0usize..2100) {
+        let msg = format!("{}{}", "p".repeat(pad), s);
+        let e = SksError::option(msg.clone());
+        let m = e.message();
+        proptest::prop_assert!(m.len() <= MAX_LENGTH_ERROR_MESSAGE);
+        proptest::prop_assert!(msg.starts_with(m));
+        if let Some(next) = msg[m.len()..].chars().next() {
+            proptest::prop_assert!(m.len() + next.len_utf8() > MAX_LENGTH_ERROR_MESSAGE);
+        }
+    }
+}

@@ -148,6 +148,14 @@ impl std::fmt::Display for SksError {
 
 impl std::error::Error for SksError {}
 
+/// An undefined option byte or name becomes `ERROR_OPTION` (the reference implementation's
+/// code for invalid options), with the message naming the field and the value.
+impl From<UnknownValue> for SksError {
+    fn from(e: UnknownValue) -> Self {
+        SksError::option(e.to_string())
+    }
+}
+
 /// Cuts `s` to at most `max` bytes, backing off to the nearest char boundary.
 fn truncate_on_char_boundary(s: &mut String, max: usize) {
     if s.len() <= max {
@@ -182,5 +190,13 @@ mod tests {
         assert_eq!(e.code(), SksErrorCode::NoKey);
         assert!(e.is_fatal());
         assert!(!SksError::authorization("").is_fatal());
+    }
+
+    #[test]
+    fn unknown_option_is_error_option() {
+        let e =
+            SksError::from(crate::policy::AppUsage::from_byte(9).expect_err("9 is no appUsage"));
+        assert_eq!(e.code(), SksErrorCode::Option);
+        assert!(e.message().contains("appUsage"));
     }
 }
