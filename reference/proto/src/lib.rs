@@ -15,3 +15,4 @@
 pub mod codec;
 pub mod jwk;
 pub mod policy;
+pub mod sks;
