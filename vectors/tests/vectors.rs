@@ -137,13 +137,14 @@ fn a_corrupted_expectation_is_caught() {
         for g in &mut file.test_groups {
             for t in &mut g.tests {
                 for key in ["encoded", "bytes"] {
-                    if let Some(Value::String(s)) = t.fields.get_mut(key) {
-                        if !s.is_empty() && t.result == airtight_vectors::Verdict::Valid {
-                            let last = if s.ends_with('0') { '1' } else { '0' };
-                            s.pop();
-                            s.push(last);
-                            flipped += 1;
-                        }
+                    if let Some(Value::String(s)) = t.fields.get_mut(key)
+                        && !s.is_empty()
+                        && t.result == airtight_vectors::Verdict::Valid
+                    {
+                        let last = if s.ends_with('0') { '1' } else { '0' };
+                        s.pop();
+                        s.push(last);
+                        flipped += 1;
                     }
                 }
             }
