@@ -14,4 +14,6 @@
 
 pub mod codec;
 pub mod jwk;
+pub mod messages;
 pub mod policy;
+pub mod time;
