@@ -147,3 +147,45 @@ impl Jwk {
         Ok(key)
     }
 }
+
+#[cfg(test)]
+mod json_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::messages::ErrorKind;
+    use serde_json::json;
+
+    #[test]
+    fn round_trip_and_order() {
+        let ec = json!({"kty":"EC","crv":"P-256",
+            "x":"Vy8t9BJLAnZhfOc1hhKULqT2-i1iHfdBCvurhNwLOXo",
+            "y":"ImjHHpPJpU8iyNHUQVSSwr-CSNrl31vAqQZxh1q7vl4"});
+        let k = Jwk::from_json(&ec, "k").unwrap();
+        assert!(matches!(&k, Jwk::Ec { x, .. } if x.len() == 32));
+        assert_eq!(
+            serde_json::to_string(&k.to_json()).unwrap(),
+            serde_json::to_string(&ec).unwrap()
+        );
+        let okp = json!({"kty":"OKP","crv":"Ed25519","x":"6mGAUaHdzO-mEiD6aM3PTqSJ_mZui4zMfVl1ilUQs7E"});
+        assert_eq!(Jwk::from_json(&okp, "").unwrap().to_json(), okp);
+        let rsa = json!({"kty":"RSA","n":"wQ","e":"AQAB"});
+        assert_eq!(Jwk::from_json(&rsa, "").unwrap().to_json(), rsa);
+    }
+
+    #[test]
+    fn strict() {
+        let bad = [
+            (json!({"kty":"EC","crv":"P-256","x":"AA","y":"AA"}), "k.x", ErrorKind::BadLength),
+            (json!({"kty":"RSA","n":"AAE","e":"AQAB"}), "k.n", ErrorKind::BadLength),
+            (json!({"kty":"RSA","n":"wQ","e":"AQAB","d":"AQ"}), "k.d", ErrorKind::UnknownProperty),
+            (json!({"kty":"oct","k":"AQ"}), "k.kty", ErrorKind::BadEnum),
+            (json!({"kty":"OKP","crv":"X25519","x":"AQ"}), "k.crv", ErrorKind::BadEnum),
+            (json!({"kty":"RSA","e":"AQAB"}), "k.n", ErrorKind::Missing),
+            (json!("RSA"), "k", ErrorKind::WrongType),
+        ];
+        for (v, path, kind) in bad {
+            let e = Jwk::from_json(&v, "k").unwrap_err();
+            assert_eq!((e.path(), e.kind()), (path, kind), "{v}");
+        }
+    }
+}
