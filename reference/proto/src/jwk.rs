@@ -166,7 +166,8 @@ mod json_tests {
             serde_json::to_string(&k.to_json()).unwrap(),
             serde_json::to_string(&ec).unwrap()
         );
-        let okp = json!({"kty":"OKP","crv":"Ed25519","x":"6mGAUaHdzO-mEiD6aM3PTqSJ_mZui4zMfVl1ilUQs7E"});
+        let okp =
+            json!({"kty":"OKP","crv":"Ed25519","x":"6mGAUaHdzO-mEiD6aM3PTqSJ_mZui4zMfVl1ilUQs7E"});
         assert_eq!(Jwk::from_json(&okp, "").unwrap().to_json(), okp);
         let rsa = json!({"kty":"RSA","n":"wQ","e":"AQAB"});
         assert_eq!(Jwk::from_json(&rsa, "").unwrap().to_json(), rsa);
@@ -175,11 +176,27 @@ mod json_tests {
     #[test]
     fn strict() {
         let bad = [
-            (json!({"kty":"EC","crv":"P-256","x":"AA","y":"AA"}), "k.x", ErrorKind::BadLength),
-            (json!({"kty":"RSA","n":"AAE","e":"AQAB"}), "k.n", ErrorKind::BadLength),
-            (json!({"kty":"RSA","n":"wQ","e":"AQAB","d":"AQ"}), "k.d", ErrorKind::UnknownProperty),
+            (
+                json!({"kty":"EC","crv":"P-256","x":"AA","y":"AA"}),
+                "k.x",
+                ErrorKind::BadLength,
+            ),
+            (
+                json!({"kty":"RSA","n":"AAE","e":"AQAB"}),
+                "k.n",
+                ErrorKind::BadLength,
+            ),
+            (
+                json!({"kty":"RSA","n":"wQ","e":"AQAB","d":"AQ"}),
+                "k.d",
+                ErrorKind::UnknownProperty,
+            ),
             (json!({"kty":"oct","k":"AQ"}), "k.kty", ErrorKind::BadEnum),
-            (json!({"kty":"OKP","crv":"X25519","x":"AQ"}), "k.crv", ErrorKind::BadEnum),
+            (
+                json!({"kty":"OKP","crv":"X25519","x":"AQ"}),
+                "k.crv",
+                ErrorKind::BadEnum,
+            ),
             (json!({"kty":"RSA","e":"AQAB"}), "k.n", ErrorKind::Missing),
             (json!("RSA"), "k", ErrorKind::WrongType),
         ];

@@ -198,3 +198,89 @@ fn invalid_mutations_fail_schema_and_decoder() {
         assert!(Message::from_value(&v).is_err(), "decoder accepted: {what}");
     }
 }
+
+mod differential {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn fixtures() -> &'static (BTreeMap<&'static str, jsonschema::Validator>, Vec<Value>) {
+        static F: OnceLock<(BTreeMap<&'static str, jsonschema::Validator>, Vec<Value>)> =
+            OnceLock::new();
+        F.get_or_init(|| {
+            (
+                validators(),
+                samples().into_iter().map(|(_, v)| v).collect(),
+            )
+        })
+    }
+
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                    out.push(p.clone());
+                    pointers(x, p, out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let p = format!("{at}/{i}");
+                    out.push(p.clone());
+                    pointers(x, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn replacement(k: u8, s: &str) -> Value {
+        match k % 10 {
+            0 => Value::Null,
+            1 => json!(true),
+            2 => json!(0),
+            3 => json!(129),
+            4 => json!(""),
+            5 => json!(s),
+            6 => json!([s]),
+            7 => json!("A".repeat(43)),
+            8 => json!("none"),
+            _ => json!({}),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the strict decoder accepts, the schema accepts too.
+        #[test]
+        fn decoder_accepts_implies_schema_accepts(which in any::<prop::sample::Index>(),
+                                                   at in any::<prop::sample::Index>(),
+                                                   op in 0u8..3, k in any::<u8>(),
+                                                   s in "[ -~]{0,8}") {
+            let (vs, all) = fixtures();
+            let mut v = which.get(all).clone();
+            let mut ptrs = Vec::new();
+            pointers(&v, String::new(), &mut ptrs);
+            let p = at.get(&ptrs).clone();
+            let (parent, last) = p.rsplit_once('/').unwrap();
+            match op {
+                0 => *v.pointer_mut(&p).unwrap() = replacement(k, &s),
+                1 => match v.pointer_mut(parent).unwrap() {
+                    Value::Object(m) => { m.shift_remove(&last.replace("~1", "/").replace("~0", "~")); }
+                    Value::Array(a) => { a.remove(last.parse::<usize>().unwrap()); }
+                    _ => {}
+                },
+                _ => if let Value::Object(m) = v.pointer_mut(parent).unwrap() {
+                    m.insert(s.clone(), replacement(k, &s));
+                },
+            }
+            if let Ok(m) = Message::from_value(&v) {
+                let q = m.qualifier();
+                let errors: Vec<String> = vs[q].iter_errors(&v).map(|e| e.to_string()).collect();
+                prop_assert!(errors.is_empty(), "{p}: {errors:?}");
+            }
+        }
+    }
+}
