@@ -66,6 +66,7 @@ fn samples_decode_before_mutation() {
 
 #[test]
 fn unknown_property_at_top_level_of_every_message() {
+    // [KG2-ENC-004]
     for s in ONE_OF_EACH {
         let mut v = load(s);
         v.as_object_mut().unwrap().insert("extra".into(), json!(1));
@@ -75,6 +76,7 @@ fn unknown_property_at_top_level_of_every_message() {
 
 #[test]
 fn unknown_property_nested() {
+    // [KG2-ENC-004]
     let cases = [
         (
             PRESET,
@@ -144,6 +146,7 @@ fn unknown_property_nested() {
 
 #[test]
 fn wrong_context_and_qualifier() {
+    // [KG2-ENC-002]
     for s in ONE_OF_EACH {
         let v = with(s, "/@context", json!("https://webpki.github.io/keygen2"));
         expect(&v, ErrorKind::WrongContext, "@context");
@@ -164,6 +167,7 @@ fn wrong_context_and_qualifier() {
 
 #[test]
 fn bad_ids() {
+    // [KG2-ENC-008]
     let long = "A".repeat(33);
     for bad in [
         json!(long),
@@ -208,6 +212,7 @@ fn bad_ids() {
 
 #[test]
 fn mac_lengths() {
+    // [KG2-ENC-009]
     for n in [31, 33, 0] {
         expect(
             &with(
@@ -238,6 +243,7 @@ fn mac_lengths() {
 
 #[test]
 fn encrypted_pin_and_puk_lengths() {
+    // [KG2-ENC-010]
     let pin = "/pukPolicySpecifiers/0/pinPolicySpecifiers/0/keyEntrySpecifiers/0/encryptedPin";
     for n in [31, 161] {
         expect(
@@ -258,6 +264,7 @@ fn encrypted_pin_and_puk_lengths() {
 
 #[test]
 fn close_nonce_length() {
+    // [KG2-PFQ-001]
     expect(
         &with(FIN, "/sessionCloseData/nonce", b64(33)),
         ErrorKind::BadLength,
@@ -273,6 +280,7 @@ fn close_nonce_length() {
 
 #[test]
 fn base64_is_strict() {
+    // [KG2-ENC-003]
     let good = b64url::encode(&[0x5a; 32]);
     for bad in [
         format!("{good}="),                      // padding
@@ -303,6 +311,7 @@ fn base64_is_strict() {
 
 #[test]
 fn endorsed_algorithms_sorted() {
+    // [KG2-KCQ-007]
     let p = "/pinPolicySpecifiers/0/keyEntrySpecifiers/0/endorsedAlgorithms";
     let path = "pinPolicySpecifiers[0].keyEntrySpecifiers[0].endorsedAlgorithms[1]";
     let a = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
@@ -318,6 +327,7 @@ fn endorsed_algorithms_sorted() {
 
 #[test]
 fn bad_enum_names() {
+    // [KG2-ENC-015] [KG2-INV-001] [CRY-LUP-002]
     let pin = "/pukPolicySpecifiers/0/pinPolicySpecifiers/0";
     let key = "/pukPolicySpecifiers/0/pinPolicySpecifiers/0/keyEntrySpecifiers/0";
     let pin_path = "pukPolicySpecifiers[0].pinPolicySpecifiers[0]";
@@ -402,6 +412,7 @@ fn bad_enum_names() {
 
 #[test]
 fn bad_times() {
+    // [KG2-ENC-011] [KG2-PIQ-001] [KG2-PIR-002]
     let init = "user-pin-multiple-keys/03-ProvisioningInitializationRequest.json";
     let resp = "user-pin-multiple-keys/04-ProvisioningInitializationResponse.json";
     for bad in [
@@ -432,6 +443,7 @@ fn bad_times() {
 
 #[test]
 fn numeric_ranges_and_types() {
+    // [KG2-ENC-013] [KG2-PIQ-003]
     let init = "user-pin-multiple-keys/03-ProvisioningInitializationRequest.json";
     expect(
         &with(init, "/sessionKeyLimit", json!(65536)),
@@ -537,6 +549,7 @@ fn missing_required() {
 
 #[test]
 fn conflicts() {
+    // [KG2-KCQ-005] [KG2-KCQ-002]
     // A PIN group must not mix preset and user-defined PINs.
     let mut v = load(MULTI);
     v.pointer_mut("/pinPolicySpecifiers/0/keyEntrySpecifiers/1")
@@ -565,6 +578,7 @@ fn conflicts() {
 
 #[test]
 fn syntax_and_duplicates() {
+    // [KG2-ENC-001] [KG2-ENC-005]
     let e = Message::decode(b"{\"@context\":").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Syntax);
     let e = Message::decode(b"[]").unwrap_err();
@@ -604,4 +618,168 @@ fn typed_decoders_and_defaults() {
     );
     assert!(m.pin_policy_specifiers[0].user_modifiable());
     assert_eq!(m.keys().len(), 3);
+}
+
+#[test]
+fn field_rules_of_the_spec() {
+    let inv = ONE_OF_EACH[0];
+    // [KG2-INV-003]
+    let v = with(inv, "/targetKeyContainers/1", json!("software"));
+    expect(&v, ErrorKind::Conflict, "targetKeyContainers[1]");
+    let v = with(
+        inv,
+        "/clientCapabilityQuery/3",
+        json!("https://webpki.github.io/sks/algorithm#rsa2048"),
+    );
+    expect(&v, ErrorKind::Conflict, "clientCapabilityQuery[3]");
+    // [KG2-PIQ-003]
+    let init = "user-pin-multiple-keys/03-ProvisioningInitializationRequest.json";
+    expect(
+        &with(init, "/sessionKeyLimit", json!(0)),
+        ErrorKind::OutOfRange,
+        "sessionKeyLimit",
+    );
+    expect(
+        &with(init, "/sessionLifeTime", json!(0)),
+        ErrorKind::OutOfRange,
+        "sessionLifeTime",
+    );
+    // [KG2-PIQ-005]
+    let ed = json!({"kty":"OKP","crv":"Ed25519","x":"6mGAUaHdzO-mEiD6aM3PTqSJ_mZui4zMfVl1ilUQs7E"});
+    expect(
+        &with(init, "/serverEphemeralKey", ed.clone()),
+        ErrorKind::BadEnum,
+        "serverEphemeralKey.kty",
+    );
+    let k1 = json!({"kty":"EC","crv":"https://webpki.github.io/sks/algorithm#ec.secg.p256k1",
+                    "x":"Vy8t9BJLAnZhfOc1hhKULqT2-i1iHfdBCvurhNwLOXo","y":"ImjHHpPJpU8iyNHUQVSSwr-CSNrl31vAqQZxh1q7vl4"});
+    expect(
+        &with(init, "/serverEphemeralKey", k1),
+        ErrorKind::BadEnum,
+        "serverEphemeralKey.crv",
+    );
+    let resp = "user-pin-multiple-keys/04-ProvisioningInitializationResponse.json";
+    expect(
+        &with(resp, "/clientEphemeralKey", ed.clone()),
+        ErrorKind::BadEnum,
+        "clientEphemeralKey.kty",
+    );
+    // [KG2-PIQ-006]
+    let roll = "kmk-rollover/2-rollover/03-ProvisioningInitializationRequest.json";
+    expect(
+        &with(roll, "/keyManagementKey", ed.clone()),
+        ErrorKind::BadEnum,
+        "keyManagementKey.kty",
+    );
+    let mut v = load(roll);
+    v.as_object_mut().unwrap().remove("keyManagementKey");
+    expect(&v, ErrorKind::Conflict, "updatableKeyManagementKeys");
+    // [KG2-PFQ-004]
+    let mut v = load("import-private-key/07-ProvisioningFinalizationRequest.json");
+    let ipk = v
+        .pointer("/issuedCredentials/0/importPrivateKey")
+        .unwrap()
+        .clone();
+    v.pointer_mut("/issuedCredentials/0")
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .insert("importSymmetricKey".into(), ipk);
+    expect(
+        &v,
+        ErrorKind::Conflict,
+        "issuedCredentials[0].importPrivateKey",
+    );
+    let mut v = load("update-key/2-update/09-ProvisioningFinalizationRequest.json");
+    let up = v.pointer("/issuedCredentials/0/updateKey").unwrap().clone();
+    v.pointer_mut("/issuedCredentials/0")
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .insert("cloneKeyProtection".into(), up);
+    expect(
+        &v,
+        ErrorKind::Conflict,
+        "issuedCredentials[0].cloneKeyProtection",
+    );
+    // [KG2-PFQ-006]
+    let upd = "update-key/2-update/09-ProvisioningFinalizationRequest.json";
+    expect(
+        &with(upd, "/issuedCredentials/0/updateKey/fingerPrint", b64(20)),
+        ErrorKind::BadLength,
+        "issuedCredentials[0].updateKey.fingerPrint",
+    );
+    // [KG2-PFQ-007]
+    expect(
+        &with(
+            FIN,
+            "/issuedCredentials/0/logotypes/0/type",
+            json!("https://example.com/logo"),
+        ),
+        ErrorKind::BadEnum,
+        "issuedCredentials[0].logotypes[0].type",
+    );
+    // [KG2-KCQ-008]
+    expect(
+        &with(
+            MULTI,
+            "/pinPolicySpecifiers/0/keyEntrySpecifiers/1/serverSeed",
+            b64(65),
+        ),
+        ErrorKind::BadLength,
+        "pinPolicySpecifiers[0].keyEntrySpecifiers[1].serverSeed",
+    );
+    Message::from_value(&with(
+        MULTI,
+        "/pinPolicySpecifiers/0/keyEntrySpecifiers/1/serverSeed",
+        b64(64),
+    ))
+    .unwrap();
+    // [KG2-KCQ-010]
+    expect(
+        &with(MULTI, "/keyEntryAlgorithm", json!("u".repeat(1001))),
+        ErrorKind::BadLength,
+        "keyEntryAlgorithm",
+    );
+    // [KG2-KCQ-003]
+    let mut v = load(MULTI);
+    v.as_object_mut().unwrap().remove("pinPolicySpecifiers");
+    expect(&v, ErrorKind::Missing, "keyEntrySpecifiers");
+    // [KG2-PIR-004]
+    expect(
+        &with(resp, "/deviceId/certificatePath", json!([])),
+        ErrorKind::BadLength,
+        "deviceId.certificatePath",
+    );
+    // [KG2-ENC-014]
+    expect(
+        &with(FIN, "/issuedCredentials/0/extensions", json!([])),
+        ErrorKind::BadLength,
+        "issuedCredentials[0].extensions",
+    );
+    expect(
+        &with(inv, "/preferredLanguages", Value::Null),
+        ErrorKind::WrongType,
+        "preferredLanguages",
+    );
+    // [CRY-LUP-001]
+    let cdq = "unlock/2-unlock/05-CredentialDiscoveryRequest.json";
+    expect(
+        &with(cdq, "/lookupSpecifiers/0/nonce", b64(31)),
+        ErrorKind::BadLength,
+        "lookupSpecifiers[0].nonce",
+    );
+    // An empty searchFilter is refused (the Java decoder refuses it too).
+    expect(
+        &with(cdq, "/lookupSpecifiers/1/searchFilter", json!({})),
+        ErrorKind::BadLength,
+        "lookupSpecifiers[1].searchFilter",
+    );
+    // [CRY-LUP-002] the key type must match the algorithm.
+    let rsa = json!({"kty":"RSA","n":"wQ","e":"AQAB"});
+    expect(
+        &with(cdq, "/lookupSpecifiers/0/signature/publicKey", rsa),
+        ErrorKind::Conflict,
+        "lookupSpecifiers[0].signature.publicKey",
+    );
 }

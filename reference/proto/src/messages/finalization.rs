@@ -7,6 +7,17 @@ use super::reader::Obj;
 use super::writer::{MapExt, obj};
 use super::{DecodeError, ErrorKind, KeyGen2Message};
 
+/// SKS limit for strings other than ids and URIs.
+const MAX_STRING: usize = 65_535;
+
+/// The four logotype type URIs ([KG2-PFQ-007]).
+pub const LOGOTYPES: [&str; 4] = [
+    "https://webpki.github.io/keygen2/logotype#icon",
+    "https://webpki.github.io/keygen2/logotype#card",
+    "https://webpki.github.io/keygen2/logotype#list",
+    "https://webpki.github.io/keygen2/logotype#application",
+];
+
 /// `importSymmetricKey` / `importPrivateKey`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncryptedKey {
@@ -201,8 +212,16 @@ fn read_credential(o: &mut Obj<'_>) -> Result<IssuedCredential, DecodeError> {
                         properties: b.req("properties", |v| {
                             v.objects(|p| {
                                 Ok(Property {
-                                    name: p.req("name", |v| v.text(255))?,
-                                    value: p.req("value", |v| v.string().map(str::to_owned))?,
+                                    name: p.req("name", |v| v.text(MAX_STRING))?,
+                                    value: p.req("value", |v| {
+                                        let s = v.string()?;
+                                        if s.len() > MAX_STRING {
+                                            return Err(
+                                                v.err(ErrorKind::BadLength, "value too long")
+                                            );
+                                        }
+                                        Ok(s.to_owned())
+                                    })?,
                                     writable: p.opt("writable", |v| v.bool())?,
                                 })
                             })
@@ -216,7 +235,14 @@ fn read_credential(o: &mut Obj<'_>) -> Result<IssuedCredential, DecodeError> {
             .opt("logotypes", |v| {
                 v.objects(|l| {
                     Ok(Logotype {
-                        logotype_type: l.req("type", |v| v.uri())?,
+                        logotype_type: l.req("type", |v| {
+                            let t = v.uri()?;
+                            if LOGOTYPES.contains(&t.as_str()) {
+                                Ok(t)
+                            } else {
+                                Err(v.err(ErrorKind::BadEnum, "not a logotype URI"))
+                            }
+                        })?,
                         mime_type: l.req("mimeType", |v| v.text(128))?,
                         extension_data: l.req("extensionData", |v| v.bytes(1, 250_000))?,
                         mac: l.req("mac", |v| v.mac())?,
@@ -226,6 +252,13 @@ fn read_credential(o: &mut Obj<'_>) -> Result<IssuedCredential, DecodeError> {
             .unwrap_or_default(),
         post_operation: None,
     };
+    if c.import_symmetric_key.is_some() && c.import_private_key.is_some() {
+        return Err(DecodeError::new(
+            super::reader::join(o.path(), "importPrivateKey"),
+            ErrorKind::Conflict,
+            "importSymmetricKey and importPrivateKey are exclusive",
+        ));
+    }
     if o.has("updateKey") && o.has("cloneKeyProtection") {
         return Err(DecodeError::new(
             super::reader::join(o.path(), "cloneKeyProtection"),

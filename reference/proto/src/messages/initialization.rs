@@ -4,12 +4,51 @@ use serde_json::{Map, Value};
 
 use super::reader::{Obj, Val};
 use super::writer::{MapExt, obj};
-use super::{DecodeError, KeyGen2Message};
+use super::{DecodeError, ErrorKind, KeyGen2Message};
 use crate::jwk::Jwk;
 use crate::time::{IsoTime, TimeForm};
 
 pub(crate) fn read_jwk(v: Val<'_, '_>) -> Result<Jwk, DecodeError> {
     Jwk::from_json(v.v, v.path)
+}
+
+/// An ephemeral ECDH key: EC on P-256, P-384 or P-521 ([KG2-PIQ-005]).
+fn read_ephemeral(v: Val<'_, '_>) -> Result<Jwk, DecodeError> {
+    const NIST: [&str; 6] = [
+        "P-256",
+        "P-384",
+        "P-521",
+        "https://webpki.github.io/sks/algorithm#ec.nist.p256",
+        "https://webpki.github.io/sks/algorithm#ec.nist.p384",
+        "https://webpki.github.io/sks/algorithm#ec.nist.p521",
+    ];
+    match read_jwk(v)? {
+        k @ Jwk::Ec { .. } if matches!(&k, Jwk::Ec { crv, .. } if NIST.contains(&crv.as_str())) => {
+            Ok(k)
+        }
+        Jwk::Ec { .. } => Err(DecodeError::new(
+            super::reader::join(v.path, "crv"),
+            ErrorKind::BadEnum,
+            "an ephemeral key is on P-256, P-384 or P-521",
+        )),
+        _ => Err(DecodeError::new(
+            super::reader::join(v.path, "kty"),
+            ErrorKind::BadEnum,
+            "an ephemeral key is EC",
+        )),
+    }
+}
+
+/// A key-management key: RSA or EC ([KG2-PIQ-006]).
+fn read_kmk(v: Val<'_, '_>) -> Result<Jwk, DecodeError> {
+    match read_jwk(v)? {
+        Jwk::Okp { .. } => Err(DecodeError::new(
+            super::reader::join(v.path, "kty"),
+            ErrorKind::BadEnum,
+            "a key-management key is RSA or EC",
+        )),
+        k => Ok(k),
+    }
 }
 
 /// One `updatableKeyManagementKeys` entry: an older KMK that may be rolled over to the parent.
@@ -25,7 +64,7 @@ pub struct UpdatableKeyManagementKey {
 
 fn read_ukmk(o: &mut Obj<'_>) -> Result<UpdatableKeyManagementKey, DecodeError> {
     Ok(UpdatableKeyManagementKey {
-        public_key: o.req("publicKey", read_jwk)?,
+        public_key: o.req("publicKey", read_kmk)?,
         authorization: o.req("authorization", |v| v.bytes(1, 1024))?,
         updatable_key_management_keys: o
             .opt("updatableKeyManagementKeys", |v| v.objects(read_ukmk))?
@@ -54,10 +93,10 @@ pub struct ProvisioningInitializationRequest {
     pub server_time: IsoTime,
     /// `sessionKeyAlgorithm` (`…#session.1`).
     pub session_key_algorithm: String,
-    /// `sessionKeyLimit` (ushort).
+    /// `sessionKeyLimit` (1-65535).
     pub session_key_limit: u16,
-    /// `sessionLifeTime` in seconds; a `short` in Java and a ushort in the SKS attestation, so
-    /// limited to 0..=65535 here.
+    /// `sessionLifeTime` in seconds (1-65535); a `short` in Java and a ushort in the SKS
+    /// attestation.
     pub session_life_time: u16,
     /// `serverEphemeralKey` (EC).
     pub server_ephemeral_key: Jwk,
@@ -77,20 +116,24 @@ impl super::sealed::Body for ProvisioningInitializationRequest {
             server_session_id: o.req("serverSessionId", |v| v.id())?,
             server_time: o.req("serverTime", |v| v.time(TimeForm::Server))?,
             session_key_algorithm: o.req("sessionKeyAlgorithm", |v| v.uri())?,
-            session_key_limit: o.req("sessionKeyLimit", |v| v.u16(0, u16::MAX))?,
-            session_life_time: o.req("sessionLifeTime", |v| v.u16(0, u16::MAX))?,
-            server_ephemeral_key: o.req("serverEphemeralKey", |v| {
-                let k = read_jwk(v)?;
-                if matches!(k, Jwk::Ec { .. }) {
-                    Ok(k)
-                } else {
-                    Err(v.err(super::ErrorKind::BadEnum, "the ephemeral key must be EC"))
-                }
-            })?,
-            key_management_key: o.opt("keyManagementKey", read_jwk)?,
+            session_key_limit: o.req("sessionKeyLimit", |v| v.u16(1, u16::MAX))?,
+            session_life_time: o.req("sessionLifeTime", |v| v.u16(1, u16::MAX))?,
+            server_ephemeral_key: o.req("serverEphemeralKey", read_ephemeral)?,
+            key_management_key: o.opt("keyManagementKey", read_kmk)?,
             updatable_key_management_keys: o
                 .opt("updatableKeyManagementKeys", |v| v.objects(read_ukmk))?
                 .unwrap_or_default(),
+        })
+        .and_then(|r| {
+            if r.key_management_key.is_none() && !r.updatable_key_management_keys.is_empty() {
+                Err(DecodeError::new(
+                    "updatableKeyManagementKeys",
+                    ErrorKind::Conflict,
+                    "updatableKeyManagementKeys needs keyManagementKey",
+                ))
+            } else {
+                Ok(r)
+            }
         })
     }
 
@@ -152,14 +195,7 @@ impl super::sealed::Body for ProvisioningInitializationResponse {
             client_session_id: o.req("clientSessionId", |v| v.id())?,
             server_time: o.req("serverTime", |v| v.time(TimeForm::Server))?,
             client_time: o.req("clientTime", |v| v.time(TimeForm::Client))?,
-            client_ephemeral_key: o.req("clientEphemeralKey", |v| {
-                let k = read_jwk(v)?;
-                if matches!(k, Jwk::Ec { .. }) {
-                    Ok(k)
-                } else {
-                    Err(v.err(super::ErrorKind::BadEnum, "the ephemeral key must be EC"))
-                }
-            })?,
+            client_ephemeral_key: o.req("clientEphemeralKey", read_ephemeral)?,
             device_certificate_path: o
                 .opt_obj("deviceId", |d| d.req("certificatePath", read_cert_path))?,
             attestation: o.req("attestation", |v| v.bytes(1, 1024))?,

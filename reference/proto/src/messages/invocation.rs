@@ -110,14 +110,30 @@ impl super::sealed::Body for InvocationRequest {
                 .unwrap_or_default(),
             target_key_containers: o
                 .opt("targetKeyContainers", |v| {
+                    let mut seen = Vec::new();
                     v.each(|e| {
-                        KeyContainer::from_name(e.string()?)
-                            .ok_or_else(|| e.err(ErrorKind::BadEnum, "unknown key container"))
+                        let c = KeyContainer::from_name(e.string()?)
+                            .ok_or_else(|| e.err(ErrorKind::BadEnum, "unknown key container"))?;
+                        if seen.contains(&c) {
+                            return Err(e.err(ErrorKind::Conflict, "duplicate key container"));
+                        }
+                        seen.push(c);
+                        Ok(c)
                     })
                 })?
                 .unwrap_or_default(),
             client_capability_query: o
-                .opt("clientCapabilityQuery", |v| v.each(|e| e.uri()))?
+                .opt("clientCapabilityQuery", |v| {
+                    let mut seen: Vec<String> = Vec::new();
+                    v.each(|e| {
+                        let u = e.uri()?;
+                        if seen.contains(&u) {
+                            return Err(e.err(ErrorKind::Conflict, "duplicate capability URI"));
+                        }
+                        seen.push(u.clone());
+                        Ok(u)
+                    })
+                })?
                 .unwrap_or_default(),
         })
     }

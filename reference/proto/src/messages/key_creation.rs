@@ -160,7 +160,13 @@ fn read_key(o: &mut Obj<'_>, under_pin: bool) -> Result<KeyEntrySpecifier, Decod
         })?,
         export_protection: o.opt("exportProtection", |v| name(v, ExportProtection::from_name))?,
         delete_protection: o.opt("deleteProtection", |v| name(v, DeleteProtection::from_name))?,
-        friendly_name: o.opt("friendlyName", |v| v.string().map(str::to_owned))?,
+        friendly_name: o.opt("friendlyName", |v| {
+            let s = v.string()?;
+            if s.len() > 65_535 {
+                return Err(v.err(ErrorKind::BadLength, "friendlyName too long"));
+            }
+            Ok(s.to_owned())
+        })?,
         app_usage: o.req("appUsage", |v| name(v, AppUsage::from_name))?,
         key_algorithm: o.req("keyAlgorithm", |v| v.uri())?,
         key_parameters: o.opt("keyParameters", |v| v.bytes(1, 1024))?,
