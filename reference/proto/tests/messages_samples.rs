@@ -58,6 +58,8 @@ fn all_samples_round_trip() {
         );
         assert_eq!(Message::decode(&m.to_bytes()).unwrap(), m);
         assert_eq!(Message::from_value(&encoded).unwrap(), m);
+        assert_eq!(m.server_session_id(), original["serverSessionId"].as_str().unwrap());
+        assert_eq!(m.client_session_id(), original["clientSessionId"].as_str());
     }
     assert_eq!(seen.len(), 10, "every message type is covered: {seen:?}");
 }
@@ -114,4 +116,34 @@ fn lookup_signed_data_matches_recorded_kmk_sign() {
         }
     }
     assert!(checked >= 8, "{checked}");
+}
+
+fn reverse_members(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => serde_json::Value::Object(
+            m.iter()
+                .rev()
+                .map(|(k, x)| (k.clone(), reverse_members(x)))
+                .collect(),
+        ),
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.iter().map(reverse_members).collect())
+        }
+        x => x.clone(),
+    }
+}
+
+#[test]
+fn decoding_does_not_depend_on_member_order() {
+    // [KG2-ENC-016]
+    for f in samples() {
+        let bytes = std::fs::read(&f).unwrap();
+        let m = Message::decode(&bytes).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let reversed = serde_json::to_vec(&reverse_members(&v)).unwrap();
+        let r = Message::decode(&reversed).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert_eq!(r, m, "{}", f.display());
+        // Re-encoding restores the Java order.
+        assert_eq!(r.to_java_pretty(), bytes, "{}", f.display());
+    }
 }

@@ -169,6 +169,11 @@ macro_rules! dispatch {
                 Ok(m)
             }
 
+            /// `serverSessionId` (every message has one).
+            pub fn server_session_id(&self) -> &str {
+                match self { $(Message::$name(m) => &m.server_session_id,)+ }
+            }
+
             /// The `@qualifier`.
             pub fn qualifier(&self) -> &'static str {
                 match self { $(Message::$name(_) => $name::QUALIFIER,)+ }
@@ -208,3 +213,22 @@ dispatch!(
     ProvisioningFinalizationRequest,
     ProvisioningFinalizationResponse
 );
+
+impl Message {
+    /// `clientSessionId`, for the messages that carry one (all but the Invocation pair and
+    /// `ProvisioningInitializationRequest`).
+    pub fn client_session_id(&self) -> Option<&str> {
+        match self {
+            Message::InvocationRequest(_)
+            | Message::InvocationResponse(_)
+            | Message::ProvisioningInitializationRequest(_) => None,
+            Message::ProvisioningInitializationResponse(m) => Some(&m.client_session_id),
+            Message::CredentialDiscoveryRequest(m) => Some(&m.client_session_id),
+            Message::CredentialDiscoveryResponse(m) => Some(&m.client_session_id),
+            Message::KeyCreationRequest(m) => Some(&m.client_session_id),
+            Message::KeyCreationResponse(m) => Some(&m.client_session_id),
+            Message::ProvisioningFinalizationRequest(m) => Some(&m.client_session_id),
+            Message::ProvisioningFinalizationResponse(m) => Some(&m.client_session_id),
+        }
+    }
+}
