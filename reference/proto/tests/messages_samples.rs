@@ -58,7 +58,10 @@ fn all_samples_round_trip() {
         );
         assert_eq!(Message::decode(&m.to_bytes()).unwrap(), m);
         assert_eq!(Message::from_value(&encoded).unwrap(), m);
-        assert_eq!(m.server_session_id(), original["serverSessionId"].as_str().unwrap());
+        assert_eq!(
+            m.server_session_id(),
+            original["serverSessionId"].as_str().unwrap()
+        );
         assert_eq!(m.client_session_id(), original["clientSessionId"].as_str());
     }
     assert_eq!(seen.len(), 10, "every message type is covered: {seen:?}");
