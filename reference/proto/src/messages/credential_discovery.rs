@@ -107,6 +107,12 @@ impl LookupSpecifier {
     /// The exact bytes the KMK signed (JSF): the JCS (RFC 8785) canonical form of this lookup
     /// object including `signature.algorithm` and `signature.publicKey` but without
     /// `signature.value`.
+    ///
+    /// The value of `signature.value` does not enter, so an issuer can fill in `id`, `nonce`,
+    /// `searchFilter`, `signature.algorithm` and `signature.publicKey`, sign these bytes with the
+    /// KMK, and then set `signature.value`; a proxy verifies `signature.value` over the same
+    /// bytes. Decoding is lossless (strict Base64URL has one text per byte string, and strings
+    /// are kept as written), so the bytes equal the JCS form of the received object.
     pub fn signed_data(&self) -> Vec<u8> {
         jcs::canonicalize(&self.to_json(false)).into_bytes()
     }
