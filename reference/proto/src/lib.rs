@@ -16,8 +16,5 @@ pub mod codec;
 pub mod jwk;
 pub mod messages;
 pub mod policy;
-<<<<<<< HEAD
 pub mod sks;
-=======
 pub mod time;
->>>>>>> msg
