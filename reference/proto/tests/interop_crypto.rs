@@ -202,7 +202,7 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
     if kdf != b64(&sec["sessionKeyKdfInput"]) {
         return Err("KDF input mismatch".into());
     }
-    // [CRY-KDF-*] sessionKey = HMAC-SHA256(Z, kdf input)
+    // sessionKey = HMAC-SHA256(Z, kdf input)
     let session_key = s1::derive_session_key(&z, &csid, &ssid, &issuer_uri, &device_id).unwrap();
     if session_key.as_slice() != b64(&sec["sessionKey"]) {
         return Err("session key mismatch".into());
@@ -489,7 +489,7 @@ impl Card<'_> {
             return Err(format!("generated key {id} does not match its private key"));
         }
         let spki = public.to_spki_der().unwrap();
-        // [CRY-ATT-*] key.1 attestation
+        // key.1 attestation
         let att = self
             .crypto
             .attest(&s1::key_attestation_data(&spki, &mac).unwrap())
@@ -910,6 +910,9 @@ fn flip(v: &mut Value, pos: usize) {
     *v = Value::String(b64url::encode(&bytes));
 }
 
+/// Picks the JSON value a mutation test changes.
+type Edit = fn(&mut Session) -> &mut Value;
+
 const POSITIONS: [usize; 5] = [0, 1, 7, 16, 31];
 
 fn session(name: &str) -> Session {
@@ -922,7 +925,7 @@ fn mutated_macs_fail() {
     replay(&base).unwrap();
     for pos in POSITIONS {
         // createPUKPolicy, createPINPolicy, createKeyEntry, setCertificatePath, close.
-        let edits: [fn(&mut Session) -> &mut Value; 5] = [
+        let edits: [Edit; 5] = [
             |s| &mut s.msg_mut("KeyCreationRequest")["pukPolicySpecifiers"][0]["mac"],
             |s| {
                 &mut s.msg_mut("KeyCreationRequest")["pukPolicySpecifiers"][0]["pinPolicySpecifiers"]
@@ -984,7 +987,7 @@ fn mutated_attestations_fail() {
 fn mutated_ciphertexts_fail() {
     // The MAC covers the ciphertext, so the card rejects a changed ciphertext before it
     // decrypts anything.
-    let cases: [(&str, fn(&mut Session) -> &mut Value); 4] = [
+    let cases: [(&str, Edit); 4] = [
         ("preset-pin-with-puk", |s| {
             &mut s.msg_mut("KeyCreationRequest")["pukPolicySpecifiers"][0]["encryptedPuk"]
         }),
