@@ -993,6 +993,28 @@ mod tests {
     }
 
     #[test]
+    fn ecdsa_accepts_high_s_and_rejects_out_of_range() {
+        // Java (JCE) does not normalize s, so both (r, s) and (r, n - s) must verify.
+        // [CRY-IMP-007] r and s outside [1, n-1] are rejected.
+        let k = PrivateKey::generate_ec(Curve::P256, &mut rng(12));
+        let sig = k.sign(SignatureAlgorithm::ES256, b"hi").unwrap();
+        let parsed = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+        let flipped = p256::ecdsa::Signature::from_scalars(parsed.r(), -*parsed.s()).unwrap();
+        let flipped = flipped.to_bytes().to_vec();
+        assert_ne!(flipped, sig);
+        let p = k.public_key();
+        p.verify(SignatureAlgorithm::ES256, b"hi", &sig).unwrap();
+        p.verify(SignatureAlgorithm::ES256, b"hi", &flipped)
+            .unwrap();
+        let mut zero_r = sig.clone();
+        zero_r[..32].fill(0);
+        assert!(p.verify(SignatureAlgorithm::ES256, b"hi", &zero_r).is_err());
+        let mut big_s = sig.clone();
+        big_s[32..].fill(0xff);
+        assert!(p.verify(SignatureAlgorithm::ES256, b"hi", &big_s).is_err());
+    }
+
+    #[test]
     fn rsa_sign_verify_and_pkcs8() {
         let k = PrivateKey::generate_rsa(1024, 65537, &mut rng(7)).unwrap();
         for h in [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512] {

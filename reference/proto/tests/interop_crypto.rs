@@ -173,6 +173,7 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
     let inv = sess.msg("InvocationRequest").unwrap();
 
     // ECDH both ways; the logged private keys must match the public keys on the wire.
+    // [CRY-KDF-005]
     let server_priv = ec_private(&sec["serverEphemeralPrivateKey"]);
     let client_priv = ec_private(&sec["clientEphemeralPrivateKey"]);
     let server_pub = public_key(&req["serverEphemeralKey"]);
@@ -187,7 +188,7 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
         return Err("ECDH Z mismatch".into());
     }
 
-    // DeviceID and KDF.
+    // DeviceID and KDF. [CRY-KDF-007] [CRY-KDF-008] [CRY-KDF-010]
     let privacy = opt_bool(&inv["privacyEnabled"], false);
     let device_cert = resp.get("deviceId").map(|d| b64(&d["certificatePath"][0]));
     let device_id =
@@ -209,6 +210,7 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
     }
 
     // Session attestation input, from the message fields.
+    // [CRY-ATT-001] [CRY-ATT-005] [CRY-ATT-006] [CRY-ATT-007] [CRY-ATT-008] [CRY-ATT-010]
     let client_time = time::OffsetDateTime::parse(
         s(&resp["clientTime"]),
         &time::format_description::well_known::Rfc3339,
@@ -251,6 +253,7 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
     )
     .map_err(|e| format!("session attestation: {e}"))?;
 
+    // [CRY-ENC-001]
     let mut crypto = SessionCrypto::new(*session_key, limit);
     if crypto.encryption_key().unwrap().as_slice() != b64(&sec["encryptionKey"]) {
         return Err("encryption key mismatch".into());
@@ -289,6 +292,8 @@ fn message_keys(sess: &Session) -> Vec<PublicKey> {
 }
 
 /// The issuer side: every entry of `serverCryptoTrace`.
+/// [CRY-MAC-001] [CRY-MAC-002] [CRY-CTR-003] [CRY-CTR-005] [CRY-ENC-002] [CRY-TKR-001]
+/// [CRY-TKR-003] [CRY-ROL-001]
 fn check_trace(sess: &Session, ctx: &Context) -> Result<(), String> {
     let sec = &sess.secrets;
     let mut crypto = SessionCrypto::new(ctx.session_key, u16::MAX);
@@ -387,6 +392,10 @@ fn check_trace(sess: &Session, ctx: &Context) -> Result<(), String> {
 }
 
 /// The card side: rebuild every MAC from the message fields, in SKS call order.
+/// [CRY-MAC-010] [CRY-MAC-011] [CRY-MAC-013] [CRY-MAC-016] [CRY-MAC-017] [CRY-MAC-018]
+/// [CRY-MAC-019] [CRY-MAC-021] [CRY-MAC-022] [CRY-CTR-002] [CRY-KAT-002] [CRY-KAT-004]
+/// [CRY-CLS-001] [CRY-ENC-005] [CRY-ENC-007] [CRY-IMP-001] [CRY-PBG-001] [CRY-PBG-004]
+/// [CRY-TKR-002] [CRY-TKR-004]
 struct Card<'a> {
     sess: &'a Session,
     ctx: &'a Context,
@@ -849,7 +858,7 @@ fn replay(sess: &Session) -> Result<(), String> {
             walk(&public_key(k), &req["updatableKeyManagementKeys"])?;
         }
     }
-    // Lookup nonces.
+    // Lookup nonces. [CRY-LUP-001]
     if let Some(cd) = sess.msg("CredentialDiscoveryRequest") {
         let nonce = s1::lookup_nonce(&ctx.client_session_id, &ctx.server_session_id).unwrap();
         for l in arr(&cd["lookupSpecifiers"]) {
@@ -876,6 +885,7 @@ fn replay(sess: &Session) -> Result<(), String> {
         ));
     }
     // The plan of the card operations predicts the same counter and limit use.
+    // [CRY-LIM-001] [CRY-LIM-003]
     let plan = s1::counter_plan(&card.ops).unwrap();
     if plan.len() as u64 != expected {
         return Err("counter plan length".into());

@@ -308,6 +308,11 @@ fn session_key_limit_table() {
         run_card(6, true).unwrap_err(),
         Session1Error::SessionKeyLimitExhausted
     );
+    // The table as data agrees with the per-operation function, row by row.
+    assert_eq!(SESSION_KEY_COST_TABLE.len(), 15);
+    for (op, cost) in SESSION_KEY_COST_TABLE {
+        assert_eq!(op.session_key_uses(), *cost, "{op:?}");
+    }
     // The rest of the table.
     assert_eq!(Operation::CreatePukPolicy.session_key_uses(), 2);
     assert_eq!(Operation::ImportPrivateKey.session_key_uses(), 2);
