@@ -6,7 +6,7 @@
 //! - [`store`]: a durable, versioned, power-loss-safe store of a typed state
 //!   ([`store::Store`]), over a file-system seam ([`store::Vfs`]) with a real implementation
 //!   ([`store::RealFs`]) and a crash-simulating one ([`store::SimFs`]).
-//! - [`env`]: the injected [`env::Clock`] and the card's random generator [`env::CardRng`].
+//! - [`env`](mod@env): the injected [`env::Clock`] and the card's random generator [`env::CardRng`].
 //!
 //! # Durability model
 //!

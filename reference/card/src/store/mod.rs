@@ -6,7 +6,7 @@
 //! `Serialize + DeserializeOwned`) with its own mutation type `S::Mutation`. The SKS layer
 //! therefore works with Rust values, never with bytes, and writes no codec of its own: the
 //! state is small (tens of keys) and its payload encoding (JSON) is an internal detail below a
-//! binary, checksummed, versioned framing ([`format`]). A byte-oriented store with a codec
+//! binary, checksummed, versioned framing ([`format`](mod@format)). A byte-oriented store with a codec
 //! trait would only move the same serde calls into the SKS layer.
 //!
 //! Storage is a *snapshot* (`state.snap`: the whole state) plus an append-only *journal*
@@ -36,6 +36,35 @@
 //! runs only once the write is durable. The SKS layer uses it for retry counters: make
 //! "error counter of key 7 is now 3" durable, then compare the PIN / answer the caller, so a
 //! crash can never reset an error counter.
+//!
+//! ```
+//! use airtight_card::store::{CrashPolicy, SimFs, Store, StoreOptions, StoreState};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Default, Serialize, Deserialize)]
+//! struct Card { pin_errors: u32 }
+//! #[derive(Serialize, Deserialize)]
+//! enum Change { PinErrors(u32) }
+//! impl StoreState for Card {
+//!     type Mutation = Change;
+//!     const SCHEMA: u32 = 1;
+//!     fn apply(&mut self, m: &Change) {
+//!         let Change::PinErrors(n) = m;
+//!         self.pin_errors = *n;
+//!     }
+//! }
+//!
+//! let fs = SimFs::new();
+//! let mut store = Store::create(fs.clone(), Card::default(), StoreOptions::default())?;
+//! // Count the attempt durably first, then compare the PIN.
+//! let n = store.state().pin_errors + 1;
+//! let pin_ok = store.commit_then(&[Change::PinErrors(n)], |_| false /* compare here */)?;
+//! assert!(!pin_ok);
+//! // Whatever the power does now, the counter is 1.
+//! let after = Store::<Card, _>::open(fs.after_crash(CrashPolicy::DropUnsynced), StoreOptions::default())?;
+//! assert_eq!(after.state().pin_errors, 1);
+//! # Ok::<(), airtight_card::store::StoreError>(())
+//! ```
 //!
 //! A commit that returns `Err` is *not known to be durable* (an fsync error leaves it
 //! undecided): it may reappear after a crash, but never after a later successful commit,
