@@ -19,8 +19,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Key {
     alias: String,
+    #[serde(with = "airtight_card::store::b64")]
     public_key: Vec<u8>,
+    #[serde(with = "airtight_card::store::b64")]
     private_key: Vec<u8>,
+    #[serde(with = "airtight_card::store::b64")]
     certificate: Vec<u8>,
     pin_errors: u32,
 }

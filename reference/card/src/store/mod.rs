@@ -71,6 +71,7 @@
 //! because any failed write marks the journal as needing repair and the next commit first
 //! rewrites the snapshot from the in-memory state (which does not contain the failed batch).
 
+pub mod b64;
 pub mod format;
 pub mod simfs;
 pub mod vfs;
