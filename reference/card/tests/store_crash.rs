@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use airtight_card::store::{
-    CrashPolicy, Recovery, SimFs, Store, StoreError, StoreOptions, StoreState, VfsError,
+    CrashPolicy, Recovery, SimFault, SimFs, Store, StoreError, StoreOptions, StoreState, VfsError,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -398,6 +398,79 @@ proptest! {
                 prop_assert_eq!(&recovered, r.states.last().unwrap());
             }
             check_usable(&after.after_crash(CrashPolicy::KeepAll), &recovered, &what);
+        }
+    }
+}
+
+/// Run `steps` with transient faults armed; return the set of states a reopen may find.
+/// A step that fails with a transient error is *undecided*: it may surface after a crash,
+/// until a later step succeeds (the store repairs before writing again).
+fn run_with_faults(fs: &SimFs, steps: &[Step]) -> (Vec<Card>, Card, bool) {
+    let mut committed = Card::default();
+    let Ok(mut store) = Store::create(fs.clone(), Card::default(), OPTS) else {
+        // Nothing committed yet; the initial state may or may not be there.
+        return (vec![Card::default()], Card::default(), false);
+    };
+    let mut undecided = Vec::new();
+    for step in steps {
+        let candidate = model(&committed, step);
+        let r = match step {
+            Step::Commit(m) => store.commit(m).map(|_| ()),
+            Step::ReplaceDropKeys => {
+                let mut s = store.state().clone();
+                s.keys.clear();
+                store.replace(s).map(|_| ())
+            }
+            Step::Compact => store.compact(),
+        };
+        match r {
+            Ok(()) => {
+                committed = candidate;
+                undecided.clear();
+            }
+            Err(StoreError::Vfs(VfsError::Crashed)) => {
+                undecided.push(candidate);
+                break;
+            }
+            Err(StoreError::Vfs(VfsError::NoSpace(_) | VfsError::Io { .. })) => {
+                assert_eq!(store.state(), &committed, "a failed step changed memory");
+                undecided.push(candidate);
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    undecided.push(committed.clone());
+    (undecided, committed, true)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn transient_faults_then_a_crash(
+        steps in prop::collection::vec(arb_step(), 1..16),
+        faults in prop::collection::vec((1u64..120, any::<bool>()), 0..6),
+        crash in 1u64..200,
+        policy in arb_policy(),
+    ) {
+        let fs = SimFs::new();
+        for (at, no_space) in &faults {
+            let kind = if *no_space { SimFault::NoSpace } else { SimFault::Io };
+            fs.fail_at(*at, kind);
+        }
+        fs.crash_at(crash);
+        let (allowed, committed, created) = run_with_faults(&fs, &steps);
+        let after = fs.after_crash(policy);
+        match Store::<Card, _>::open(after.clone(), OPTS) {
+            Ok(s) => {
+                prop_assert!(allowed.contains(s.state()), "recovered {:?}\nallowed {:?}", s.state(), allowed);
+                for (k, v) in &committed.counters {
+                    prop_assert!(s.state().counters.get(k).copied().unwrap_or(0) >= *v);
+                }
+            }
+            // Only possible when create itself never completed.
+            Err(StoreError::NotFound) => prop_assert!(!created),
+            Err(e) => prop_assert!(false, "reopen failed: {}", e),
         }
     }
 }
