@@ -417,9 +417,15 @@ impl<S: StoreState, V: Vfs> Store<S, V> {
     }
 
     fn append(&mut self, payload: &[u8]) -> Result<Receipt, StoreError> {
-        if self.needs_compaction() {
-            self.compact()?;
+        if self.needs_compaction()
+            && let Err(e) = self.compact()
+            && self.needs_repair
+        {
+            return Err(e);
         }
+        // (A compaction asked for by size alone that failed before touching the live files
+        // leaves the journal valid: append anyway, so a nearly full disk can still record a
+        // PIN error.)
         let seq = self.next_seq;
         let record = format::encode_record(self.generation, seq, payload)?;
         // Any failure from here on may leave bytes in the journal: repair before reuse.
@@ -439,12 +445,21 @@ impl<S: StoreState, V: Vfs> Store<S, V> {
     /// generation. Crash-safe at every write point; on error the store stays usable and the
     /// next commit retries.
     pub fn compact(&mut self) -> Result<(), StoreError> {
-        self.needs_repair = true;
         let generation = self.max_generation + 1;
         self.max_generation = generation;
         let snapshot = format::encode_snapshot(S::SCHEMA, generation, &encode(&self.state)?)?;
-        self.vfs.write(SNAPSHOT_TMP, &snapshot)?;
-        self.vfs.fsync(SNAPSHOT_TMP)?;
+        // These two steps touch only the temporary file: on failure the live files are intact.
+        if let Err(e) = self
+            .vfs
+            .write(SNAPSHOT_TMP, &snapshot)
+            .and_then(|()| self.vfs.fsync(SNAPSHOT_TMP))
+        {
+            // Best effort: give the space back (the file is ignored by `open` anyway).
+            let _ = self.vfs.remove(SNAPSHOT_TMP);
+            return Err(e.into());
+        }
+        // From the rename on, the journal may no longer match the snapshot until the end.
+        self.needs_repair = true;
         self.vfs.rename(SNAPSHOT_TMP, SNAPSHOT)?;
         self.vfs.fsync_dir()?;
         // From here the snapshot is the truth; an older journal is ignored on open.
