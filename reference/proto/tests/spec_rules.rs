@@ -424,3 +424,73 @@ fn secrets_are_zeroized_on_drop() {
     };
     zeroized_on_drop(k.as_ref());
 }
+
+/// The URIs marked "supported" in the registry table of `spec/crypto.md` §12, written out.
+const SPEC_SUPPORTED: &[&str] = &[
+    "https://webpki.github.io/sks/algorithm#session.1",
+    "https://webpki.github.io/sks/algorithm#key.1",
+    "https://webpki.github.io/sks/algorithm#none",
+    "https://webpki.github.io/sks/algorithm#ec.nist.p256",
+    "https://webpki.github.io/sks/algorithm#ec.nist.p384",
+    "https://webpki.github.io/sks/algorithm#ec.nist.p521",
+    "https://webpki.github.io/sks/algorithm#rsa1024",
+    "https://webpki.github.io/sks/algorithm#rsa2048",
+    "https://webpki.github.io/sks/algorithm#rsa1024.exp",
+    "https://webpki.github.io/sks/algorithm#rsa2048.exp",
+    "https://webpki.github.io/sks/algorithm#ed25519",
+    "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+    "http://www.w3.org/2001/04/xmlenc#aes192-cbc",
+    "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+    "https://webpki.github.io/sks/algorithm#aes.cbc",
+    "https://webpki.github.io/sks/algorithm#aes.ecb.nopad",
+    "http://www.w3.org/2000/09/xmldsig#hmac-sha1",
+    "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#hmac-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#hmac-sha512",
+    "https://webpki.github.io/sks/algorithm#rsa.es.pkcs1_5",
+    "https://webpki.github.io/sks/algorithm#rsa.oaep.sha1",
+    "https://webpki.github.io/sks/algorithm#rsa.oaep.sha256",
+    "https://webpki.github.io/sks/algorithm#ecdh.raw",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+];
+
+/// URIs the table marks "not supported".
+const SPEC_NOT_SUPPORTED: &[&str] = &[
+    "rsa3072",
+    "rsa4096",
+    "rsa3072.exp",
+    "rsa4096.exp",
+    "ed448",
+    "x25519",
+    "x448",
+    "ec.brainpool.p256r1",
+    "ec.secg.p256k",
+    "ec.secg.p256k1",
+    "rsa.pkcs1.none",
+    "ecdsa.none",
+];
+
+#[test]
+fn algorithm_registry_matches_the_spec_table() {
+    // [CRY-ALG-001] the registry supports exactly the URIs marked "supported".
+    use airtight_proto::alg::{ALGORITHMS, SKS, is_supported};
+    use std::collections::BTreeSet;
+    for uri in SPEC_SUPPORTED {
+        assert!(is_supported(uri), "{uri}");
+    }
+    for name in SPEC_NOT_SUPPORTED {
+        assert!(!is_supported(&format!("{SKS}{name}")), "{name}");
+    }
+    let registry: BTreeSet<&str> = ALGORITHMS
+        .iter()
+        .filter(|a| a.supported)
+        .map(|a| a.uri)
+        .collect();
+    let spec: BTreeSet<&str> = SPEC_SUPPORTED.iter().copied().collect();
+    assert_eq!(registry, spec);
+}
