@@ -162,7 +162,9 @@ pub fn verdict(expected: Verdict, outcome: Result<(), String>) -> Result<(), Str
 /// The checkers of the session.1 primitives, keys, messages and recorded sessions.
 mod session1 {
     use airtight_proto::jwk::Jwk;
-    use airtight_proto::keys::{Curve, PrivateKey, PublicKey, ecdh_z, ecdsa_der_to_raw, ecdsa_raw_to_der};
+    use airtight_proto::keys::{
+        Curve, PrivateKey, PublicKey, ecdh_z, ecdsa_der_to_raw, ecdsa_raw_to_der,
+    };
     use airtight_proto::messages::Message;
     use airtight_proto::policy::{
         AppUsage, BiometricProtection, DeleteProtection, ExportProtection, Grouping, InputMethod,
@@ -285,7 +287,9 @@ mod session1 {
     // [CRY-ATT-001] [CRY-ATT-005] [CRY-ATT-006] [CRY-ATT-007] [CRY-ATT-008] [CRY-ATT-010]
     fn session_attestation(t: &TestCase) -> R {
         judged(t, || {
-            let privacy = field(t, "privacyEnabled")?.as_bool().ok_or("privacyEnabled")?;
+            let privacy = field(t, "privacyEnabled")?
+                .as_bool()
+                .ok_or("privacyEnabled")?;
             let cert = match t.fields.get("deviceCertificate") {
                 Some(_) => Some(field_hex(t, "deviceCertificate")?),
                 None => None,
@@ -317,7 +321,11 @@ mod session1 {
                 server_certificate: &server_certificate,
             };
             let bytes = input.to_bytes().map_err(|e| e.to_string())?;
-            eq("attestation input", &bytes, &field_hex(t, "attestationInput")?)?;
+            eq(
+                "attestation input",
+                &bytes,
+                &field_hex(t, "attestationInput")?,
+            )?;
             s1::verify_session_attestation(
                 &input,
                 &field_hex(t, "attestation")?,
@@ -357,10 +365,15 @@ mod session1 {
         bytes(&v[k]).map_err(|e| format!("input {k:?}: {e}"))
     }
     fn opt_h(v: &Value, k: &str) -> Result<Option<Vec<u8>>, String> {
-        if v[k].is_null() { Ok(None) } else { h(v, k).map(Some) }
+        if v[k].is_null() {
+            Ok(None)
+        } else {
+            h(v, k).map(Some)
+        }
     }
     fn b(v: &Value, k: &str) -> Result<bool, String> {
-        v[k].as_bool().ok_or_else(|| format!("input {k:?} is not a bool"))
+        v[k].as_bool()
+            .ok_or_else(|| format!("input {k:?} is not a bool"))
     }
     fn n16(v: &Value, k: &str) -> Result<u16, String> {
         v[k].as_u64()
@@ -399,7 +412,11 @@ mod session1 {
                     .as_array()
                     .ok_or("patternRestrictions")?
                     .iter()
-                    .map(|p| e(PatternRestriction::from_name(p.as_str().unwrap_or_default())))
+                    .map(|p| {
+                        e(PatternRestriction::from_name(
+                            p.as_str().unwrap_or_default(),
+                        ))
+                    })
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
                     .collect();
@@ -520,7 +537,10 @@ mod session1 {
         judged(t, || {
             let counter = u16::try_from(uint(t, "counter")?).map_err(|e| e.to_string())?;
             let spki = spki_of(field(t, "publicKey")?)?;
-            let data = e(s1::key_attestation_data(&spki, &field_hex(t, "createKeyEntryMac")?))?;
+            let data = e(s1::key_attestation_data(
+                &spki,
+                &field_hex(t, "createKeyEntryMac")?,
+            ))?;
             let mut sc = SessionCrypto::new(key32(&field_hex(t, "sessionKey")?)?, 1);
             e(sc.verify_attestation_at(counter, &data, &field_hex(t, "attestation")?))
         })
@@ -560,7 +580,11 @@ mod session1 {
         judged(t, || {
             let mut sc = SessionCrypto::new(key32(&field_hex(t, "sessionKey")?)?, 1);
             let k = e(sc.encryption_key())?;
-            eq("encryption key", k.as_ref(), &field_hex(t, "encryptionKey")?)
+            eq(
+                "encryption key",
+                k.as_ref(),
+                &field_hex(t, "encryptionKey")?,
+            )
         })
     }
 
@@ -573,7 +597,11 @@ mod session1 {
                 &field_hex(t, "eeCertificate")?,
             ))?;
             if t.result == Verdict::Valid {
-                eq("target-key reference", &tkr, &field_hex(t, "targetKeyReference")?)?;
+                eq(
+                    "target-key reference",
+                    &tkr,
+                    &field_hex(t, "targetKeyReference")?,
+                )?;
             }
             let kmk = public_key(field(t, "keyManagementKey")?)?;
             e(s1::verify_kmk_authorization(
@@ -593,7 +621,11 @@ mod session1 {
             if t.result == Verdict::Valid {
                 eq("signed data", &data, &field_hex(t, "signedData")?)?;
             }
-            e(s1::verify_kmk_authorization(&old, &data, &field_hex(t, "authorization")?))
+            e(s1::verify_kmk_authorization(
+                &old,
+                &data,
+                &field_hex(t, "authorization")?,
+            ))
         })
     }
 
@@ -629,7 +661,10 @@ mod session1 {
 
     // [CRY-DID-007]
     fn device_id_validation(t: &TestCase) -> R {
-        verdict(t.result, e(s1::validate_device_id(field_str(t, "deviceId")?)))
+        verdict(
+            t.result,
+            e(s1::validate_device_id(field_str(t, "deviceId")?)),
+        )
     }
 
     // [CRY-LUP-001] [KG2-CDQ-001]
@@ -667,7 +702,11 @@ mod session1 {
             }
             eq("nonce", &l.nonce, &e(s1::lookup_nonce(c, s))?)?;
             let kmk = e(PublicKey::from_jwk(&l.signature.public_key))?;
-            e(s1::verify_kmk_authorization(&kmk, &data, &l.signature.value))
+            e(s1::verify_kmk_authorization(
+                &kmk,
+                &data,
+                &l.signature.value,
+            ))
         })
     }
 
@@ -685,10 +724,10 @@ mod session1 {
                 return Err(format!("key type {kind}"));
             }
             eq("re-encoded SPKI", &e(k.to_spki_der())?, &der)?;
-            if let Some(j) = t.fields.get("jwk") {
-                if k.to_jwk().to_json() != *j {
-                    return Err("JWK form differs".into());
-                }
+            if let Some(j) = t.fields.get("jwk")
+                && k.to_jwk().to_json() != *j
+            {
+                return Err("JWK form differs".into());
             }
             Ok(())
         })
@@ -769,8 +808,9 @@ mod session1 {
             .collect()
     }
 
-    /// Drives a [`SessionCrypto`] through the operations, each derivation as the card makes it.
-    fn simulate(ops: &[Operation], limit: u16) -> Result<u32, String> {
+    /// Drives a [`SessionCrypto`] through the operations, each derivation as the card makes it;
+    /// returns the session-key uses and the final MAC counter.
+    fn simulate(ops: &[Operation], limit: u16) -> Result<(u32, u32), String> {
         let mut sc = SessionCrypto::new([7; 32], limit);
         let mut n = 0u32;
         for op in ops {
@@ -815,7 +855,7 @@ mod session1 {
             r.map_err(|e| e.to_string())?;
             n += u32::from(before - sc.remaining_limit());
         }
-        Ok(n)
+        Ok((n, sc.next_counter()))
     }
 
     // [CRY-LIM-001] [CRY-LIM-002] [CRY-LIM-003]
@@ -824,10 +864,12 @@ mod session1 {
         let uses = uint(t, "uses")?;
         let table = u64::from(s1::session_key_uses(&ops));
         if table != uses {
-            return Err(format!("the cost table gives {table} uses, expected {uses}"));
+            return Err(format!(
+                "the cost table gives {table} uses, expected {uses}"
+            ));
         }
         let limit = u16::try_from(uint(t, "sessionKeyLimit")?).map_err(|e| e.to_string())?;
-        let run = simulate(&ops, limit).and_then(|n| {
+        let run = simulate(&ops, limit).and_then(|(n, _)| {
             if u64::from(n) == uses {
                 Ok(())
             } else {
@@ -860,9 +902,11 @@ mod session1 {
             if plan.len() as u64 != fin {
                 return Err(format!("final counter {} expected {fin}", plan.len()));
             }
-            // The counter of a live session ends at the same value.
-            let n = simulate(&ops, u16::MAX)?;
-            let _ = n;
+            // A live session's counter ends at the same value.
+            let (_, counter) = simulate(&ops, u16::MAX)?;
+            if u64::from(counter) != fin {
+                return Err(format!("a live session ends at counter {counter}"));
+            }
             Ok(())
         })
     }

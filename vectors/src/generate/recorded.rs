@@ -200,7 +200,10 @@ impl Session {
             "sessionKeyAlgorithm".into(),
             req["sessionKeyAlgorithm"].clone(),
         );
-        m.insert("serverEphemeralKey".into(), req["serverEphemeralKey"].clone());
+        m.insert(
+            "serverEphemeralKey".into(),
+            req["serverEphemeralKey"].clone(),
+        );
         m.insert(
             "clientEphemeralKey".into(),
             resp["clientEphemeralKey"].clone(),
@@ -293,7 +296,10 @@ impl Session {
         let req = KeyCreationRequest::from_value(req).expect("recorded KeyCreationRequest");
         let keys = req.keys();
         let atts = self.attestations();
-        let gens = resp["generatedKeys"].as_array().cloned().unwrap_or_default();
+        let gens = resp["generatedKeys"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         gens.iter()
             .enumerate()
             .map(|(i, g)| {
@@ -453,8 +459,7 @@ impl Session {
         }
         if let Some(req) = self.msg("KeyCreationRequest") {
             let req = KeyCreationRequest::from_value(req).expect("recorded KeyCreationRequest");
-            let key_input = |k: &airtight_proto::messages::KeyEntrySpecifier,
-                             pin: Option<&str>| {
+            let key_input = |k: &airtight_proto::messages::KeyEntrySpecifier, pin: Option<&str>| {
                 let mut m = Map::new();
                 m.insert("id".into(), k.id.clone().into());
                 m.insert(
@@ -501,31 +506,31 @@ impl Session {
                 );
                 ("createKeyEntry".to_owned(), Value::Object(m))
             };
-            let pin_input =
-                |p: &airtight_proto::messages::PinPolicySpecifier, puk: Option<&str>| {
-                    let mut m = Map::new();
-                    m.insert("id".into(), p.id.clone().into());
-                    if let Some(x) = puk {
-                        m.insert("pukPolicyId".into(), x.into());
-                    }
-                    m.insert("userDefined".into(), (!p.preset()).into());
-                    m.insert("userModifiable".into(), p.user_modifiable().into());
-                    m.insert("format".into(), p.format.as_str().into());
-                    m.insert("retryLimit".into(), p.retry_limit.into());
-                    m.insert("grouping".into(), p.grouping().as_str().into());
-                    m.insert(
-                        "patternRestrictions".into(),
-                        p.pattern_restrictions
-                            .iter()
-                            .map(|r| r.as_str())
-                            .collect::<Vec<_>>()
-                            .into(),
-                    );
-                    m.insert("minLength".into(), p.min_length.into());
-                    m.insert("maxLength".into(), p.max_length.into());
-                    m.insert("inputMethod".into(), p.input_method().as_str().into());
-                    ("createPINPolicy".to_owned(), Value::Object(m))
-                };
+            let pin_input = |p: &airtight_proto::messages::PinPolicySpecifier,
+                             puk: Option<&str>| {
+                let mut m = Map::new();
+                m.insert("id".into(), p.id.clone().into());
+                if let Some(x) = puk {
+                    m.insert("pukPolicyId".into(), x.into());
+                }
+                m.insert("userDefined".into(), (!p.preset()).into());
+                m.insert("userModifiable".into(), p.user_modifiable().into());
+                m.insert("format".into(), p.format.as_str().into());
+                m.insert("retryLimit".into(), p.retry_limit.into());
+                m.insert("grouping".into(), p.grouping().as_str().into());
+                m.insert(
+                    "patternRestrictions".into(),
+                    p.pattern_restrictions
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .into(),
+                );
+                m.insert("minLength".into(), p.min_length.into());
+                m.insert("maxLength".into(), p.max_length.into());
+                m.insert("inputMethod".into(), p.input_method().as_str().into());
+                ("createPINPolicy".to_owned(), Value::Object(m))
+            };
             for puk in &req.puk_policy_specifiers {
                 inputs.push((
                     "createPUKPolicy".into(),
@@ -695,7 +700,11 @@ impl Session {
                     ops.push("importPrivateKey");
                 }
                 ops.extend(c.extensions.iter().map(|_| "addExtension"));
-                ops.extend(c.encrypted_extensions.iter().map(|_| "addEncryptedExtension"));
+                ops.extend(
+                    c.encrypted_extensions
+                        .iter()
+                        .map(|_| "addEncryptedExtension"),
+                );
                 ops.extend(c.property_bags.iter().map(|_| "addExtension"));
                 ops.extend(c.logotypes.iter().map(|_| "addExtension"));
                 match &c.post_operation {

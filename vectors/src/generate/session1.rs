@@ -282,7 +282,10 @@ pub fn session_attestation(sessions: &[Session]) -> VectorFile {
             input,
         );
     }
-    let raw = ec["attestation"].as_str().and_then(hex_decode).unwrap_or_default();
+    let raw = ec["attestation"]
+        .as_str()
+        .and_then(hex_decode)
+        .unwrap_or_default();
     b.test(
         "ECDSA attestation DER-encoded instead of raw r||s",
         &["DerSignature"],
@@ -321,7 +324,11 @@ pub fn session_attestation(sessions: &[Session]) -> VectorFile {
         "RSA attestation checked against the EC device certificate",
         &["Modified"],
         Verdict::Invalid,
-        set(rsa.clone(), "deviceCertificate", ec["deviceCertificate"].clone()),
+        set(
+            rsa.clone(),
+            "deviceCertificate",
+            ec["deviceCertificate"].clone(),
+        ),
     );
     b.finish()
 }
@@ -537,7 +544,11 @@ pub fn mac_data(sessions: &[Session]) -> VectorFile {
         i["userDefined"] = json!(!i["userDefined"].as_bool().unwrap_or(false));
     });
     changed("createPINPolicy", "grouping shared", &|i| {
-        i["grouping"] = json!(if i["grouping"] == "shared" { "none" } else { "shared" });
+        i["grouping"] = json!(if i["grouping"] == "shared" {
+            "none"
+        } else {
+            "shared"
+        });
     });
     changed("createPINPolicy", "maxLength + 1", &|i| {
         i["maxLength"] = json!(i["maxLength"].as_u64().unwrap_or(0) + 1);
@@ -568,9 +579,13 @@ pub fn mac_data(sessions: &[Session]) -> VectorFile {
     changed("importPrivateKey", "the encrypted key changed", &|i| {
         flip_hex(i, "encryptedKey", -1, 1);
     });
-    changed("importSymmetricKey", "the end-entity certificate changed", &|i| {
-        flip_hex(i, "eeCertificate", -1, 1);
-    });
+    changed(
+        "importSymmetricKey",
+        "the end-entity certificate changed",
+        &|i| {
+            flip_hex(i, "eeCertificate", -1, 1);
+        },
+    );
     changed("addExtension", "subType changed", &|i| {
         i["subType"] = json!((i["subType"].as_u64().unwrap_or(0) + 1) % 4);
     });
@@ -586,9 +601,13 @@ pub fn mac_data(sessions: &[Session]) -> VectorFile {
     changed("closeProvisioningSession", "the nonce changed", &|i| {
         flip_hex(i, "nonce", 0, 1);
     });
-    changed("closeProvisioningSession", "issuerUri with a trailing slash", &|i| {
-        i["issuerUri"] = json!(format!("{}/", i["issuerUri"].as_str().unwrap_or_default()));
-    });
+    changed(
+        "closeProvisioningSession",
+        "issuerUri with a trailing slash",
+        &|i| {
+            i["issuerUri"] = json!(format!("{}/", i["issuerUri"].as_str().unwrap_or_default()));
+        },
+    );
     // Endorsed algorithms in the wrong order.
     if let Some((_, cases)) = per_method.iter().find(|(k, _)| k == "createKeyEntry")
         && let Some((name, c)) = cases.iter().find(|(_, c)| {
@@ -828,8 +847,14 @@ pub fn encryption(sessions: &[Session]) -> VectorFile {
     // Bad padding: XOR the last byte of the block before the last one (or of the IV) so that
     // the final padding byte becomes 0 or > 16.
     for c in all.iter().take(3) {
-        let ct = c["ciphertext"].as_str().and_then(hex_decode).unwrap_or_default();
-        let pt = c["plaintext"].as_str().and_then(hex_decode).unwrap_or_default();
+        let ct = c["ciphertext"]
+            .as_str()
+            .and_then(hex_decode)
+            .unwrap_or_default();
+        let pt = c["plaintext"]
+            .as_str()
+            .and_then(hex_decode)
+            .unwrap_or_default();
         let pad = (16 - pt.len() % 16) as u8;
         for (what, target) in [("0x00", 0u8), ("0x11", 0x11)] {
             let mut bad = ct.clone();
@@ -1004,7 +1029,10 @@ pub fn target_key_reference(sessions: &[Session]) -> VectorFile {
     let ec_other = sample_key(sessions, false);
     let mut rsa_cases = Vec::new();
     for c in all.iter().take(2) {
-        let tkr = c["targetKeyReference"].as_str().and_then(hex_decode).unwrap_or_default();
+        let tkr = c["targetKeyReference"]
+            .as_str()
+            .and_then(hex_decode)
+            .unwrap_or_default();
         let sig = s1::sign_kmk_authorization(&rsa, &s1::target_key_reference_signed_data(&tkr))
             .expect("RSA signature");
         let v = set(
@@ -1106,12 +1134,19 @@ pub fn target_key_reference(sessions: &[Session]) -> VectorFile {
             all[0]["authorization"].clone(),
         ),
     );
-    let raw = all[0]["authorization"].as_str().and_then(hex_decode).unwrap_or_default();
+    let raw = all[0]["authorization"]
+        .as_str()
+        .and_then(hex_decode)
+        .unwrap_or_default();
     b.test(
         "EC KMK: signature DER-encoded instead of raw r||s",
         &["Modified"],
         Verdict::Invalid,
-        set(all[0].clone(), "authorization", hex(&der_signature(&raw)).into()),
+        set(
+            all[0].clone(),
+            "authorization",
+            hex(&der_signature(&raw)).into(),
+        ),
     );
     let _ = SignatureAlgorithm::ES256;
     b.finish()
@@ -1228,13 +1263,21 @@ pub fn property_bag(sessions: &[Session]) -> VectorFile {
         ],
     );
     note_common(&mut b);
-    b.note("Handwritten", "BASIC", "Written out by hand from the layout.")
-        .note("Empty", "MALFORMED", "No property at all.")
-        .note("Truncated", "MALFORMED", "The blob ends inside an item.")
-        .note("BadBool", "MALFORMED", "A writable byte other than 0 or 1.")
-        .note("Trailing", "MALFORMED", "Bytes after the last complete property.")
-        .note("Duplicate", "MALFORMED", "The same name twice.")
-        .note("NotUtf8", "MALFORMED", "A name that is not UTF-8.");
+    b.note(
+        "Handwritten",
+        "BASIC",
+        "Written out by hand from the layout.",
+    )
+    .note("Empty", "MALFORMED", "No property at all.")
+    .note("Truncated", "MALFORMED", "The blob ends inside an item.")
+    .note("BadBool", "MALFORMED", "A writable byte other than 0 or 1.")
+    .note(
+        "Trailing",
+        "MALFORMED",
+        "Bytes after the last complete property.",
+    )
+    .note("Duplicate", "MALFORMED", "The same name twice.")
+    .note("NotUtf8", "MALFORMED", "A name that is not UTF-8.");
     b.group("PropertyBagTest");
     for s in sessions {
         for c in s.mac_data_cases() {
@@ -1290,12 +1333,24 @@ pub fn property_bag(sessions: &[Session]) -> VectorFile {
         ("ends after the name", "Truncated", "000161"),
         ("ends after the writable flag", "Truncated", "00016100"),
         ("value length cut", "Truncated", "0001610000"),
-        ("value shorter than its length", "Truncated", "000161000002ff"),
+        (
+            "value shorter than its length",
+            "Truncated",
+            "000161000002ff",
+        ),
         ("writable byte 0x02", "BadBool", "00016102000162"),
         ("writable byte 0xff", "BadBool", "000161ff000162"),
         ("one trailing byte", "Trailing", "0001610000016200"),
-        ("trailing partial property", "Trailing", "00016100000162000178"),
-        ("the same name twice", "Duplicate", "0001610000016200016101000163"),
+        (
+            "trailing partial property",
+            "Trailing",
+            "00016100000162000178",
+        ),
+        (
+            "the same name twice",
+            "Duplicate",
+            "0001610000016200016101000163",
+        ),
         ("name is not UTF-8", "NotUtf8", "0001ff00000162"),
     ];
     for (c, f, blob) in bad {
@@ -1359,7 +1414,10 @@ pub fn lookup(sessions: &[Session]) -> VectorFile {
     b.group("LookupSignatureTest");
     for (name, c) in &sigs {
         b.test(
-            &format!("{name}: lookup {}", c["lookup"]["id"].as_str().unwrap_or_default()),
+            &format!(
+                "{name}: lookup {}",
+                c["lookup"]["id"].as_str().unwrap_or_default()
+            ),
             &["KnownAnswer"],
             Verdict::Valid,
             c.clone(),
@@ -1483,8 +1541,18 @@ pub fn device_id(sessions: &[Session]) -> VectorFile {
     }
     b.group("DeviceIdValidationTest");
     let (long, short) = ids[0].clone();
-    b.test("long form", &["Synthetic"], Verdict::Valid, json!({"deviceId": long}));
-    b.test("short form", &["Synthetic"], Verdict::Valid, json!({"deviceId": short}));
+    b.test(
+        "long form",
+        &["Synthetic"],
+        Verdict::Valid,
+        json!({"deviceId": long}),
+    );
+    b.test(
+        "short form",
+        &["Synthetic"],
+        Verdict::Valid,
+        json!({"deviceId": short}),
+    );
     let alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let change = |s: &str, i: usize| -> String {
         let mut c: Vec<char> = s.chars().collect();
@@ -1498,13 +1566,41 @@ pub fn device_id(sessions: &[Session]) -> VectorFile {
         c.into_iter().collect()
     };
     let cases: Vec<(String, &str, String)> = vec![
-        ("long form, last character changed".into(), "BadChecksum", change(&long, 35)),
-        ("long form, first character changed".into(), "BadChecksum", change(&long, 0)),
-        ("long form, middle character changed".into(), "BadChecksum", change(&long, 17)),
-        ("short form, last character changed".into(), "BadChecksum", change(&short, 19)),
-        ("short form, first character changed".into(), "BadChecksum", change(&short, 0)),
-        ("long form without its last character".into(), "BadLength", long[..35].to_owned()),
-        ("short form with an extra character".into(), "BadLength", format!("{short}A")),
+        (
+            "long form, last character changed".into(),
+            "BadChecksum",
+            change(&long, 35),
+        ),
+        (
+            "long form, first character changed".into(),
+            "BadChecksum",
+            change(&long, 0),
+        ),
+        (
+            "long form, middle character changed".into(),
+            "BadChecksum",
+            change(&long, 17),
+        ),
+        (
+            "short form, last character changed".into(),
+            "BadChecksum",
+            change(&short, 19),
+        ),
+        (
+            "short form, first character changed".into(),
+            "BadChecksum",
+            change(&short, 0),
+        ),
+        (
+            "long form without its last character".into(),
+            "BadLength",
+            long[..35].to_owned(),
+        ),
+        (
+            "short form with an extra character".into(),
+            "BadLength",
+            format!("{short}A"),
+        ),
         ("empty".into(), "BadLength", String::new()),
         ("letter I".into(), "BadCharacter", replace(&long, 3, 'I')),
         ("letter O".into(), "BadCharacter", replace(&long, 3, 'O')),
@@ -1532,7 +1628,7 @@ const FACTS_EXAMPLE: &[&str] = &[
 
 /// The `sessionKeyLimit` cost of each operation, written out from facts §3.4 (the table
 /// SKSTest test47 checks).
-fn cost(op: &str) -> u64 {
+pub(crate) fn cost(op: &str) -> u64 {
     match op {
         "createProvisioningSession" => 0,
         "createPinPolicy" | "setCertificatePath" | "addExtension" => 1,
@@ -1569,12 +1665,16 @@ pub fn session_key_limit(sessions: &[Session]) -> VectorFile {
         ],
     );
     note_common(&mut b);
-    b.note("Facts", "KNOWN_ANSWER", "Written out by hand from keygen2-sks-facts §3.4.")
-        .note(
-            "LimitExceeded",
-            "FUNCTIONALITY",
-            "sessionKeyLimit is one below the uses: the session must abort.",
-        );
+    b.note(
+        "Facts",
+        "KNOWN_ANSWER",
+        "Written out by hand from keygen2-sks-facts §3.4.",
+    )
+    .note(
+        "LimitExceeded",
+        "FUNCTIONALITY",
+        "sessionKeyLimit is one below the uses: the session must abort.",
+    );
     b.group("SessionKeyLimitTest");
     let lim = |ops: &[&str]| -> u64 { ops.iter().map(|o| cost(o)).sum() };
     let test47 = [
@@ -1592,7 +1692,11 @@ pub fn session_key_limit(sessions: &[Session]) -> VectorFile {
         "closeProvisioningSession",
     ];
     let mut seqs: Vec<(String, Vec<&str>, &str)> = vec![
-        ("test47: PIN, key, certificate, close".into(), test47.to_vec(), "Facts"),
+        (
+            "test47: PIN, key, certificate, close".into(),
+            test47.to_vec(),
+            "Facts",
+        ),
         ("test47 with a preset PIN".into(), preset.to_vec(), "Facts"),
         ("facts §3.4 example".into(), FACTS_EXAMPLE.to_vec(), "Facts"),
     ];
@@ -1612,10 +1716,18 @@ pub fn session_key_limit(sessions: &[Session]) -> VectorFile {
         "postCloneKeyProtection",
         "closeProvisioningSession",
     ] {
-        seqs.push((format!("{op} alone"), vec!["createProvisioningSession", op], "Facts"));
+        seqs.push((
+            format!("{op} alone"),
+            vec!["createProvisioningSession", op],
+            "Facts",
+        ));
     }
     for s in sessions {
-        seqs.push((format!("recorded session {}", s.name), s.operations(), "KnownAnswer"));
+        seqs.push((
+            format!("recorded session {}", s.name),
+            s.operations(),
+            "KnownAnswer",
+        ));
     }
     for (name, ops, flag) in &seqs {
         let uses = lim(ops);
