@@ -990,9 +990,10 @@ pub fn target_key_reference(sessions: &[Session]) -> VectorFile {
         &[
             "targetKeyReference = HMAC-SHA256(sessionKey || DeviceID, EE certificate DER of the target",
             "key); authorization = Sign(KMK, 'TargetKeyReference' || targetKeyReference), RS256 for",
-            "an RSA KMK, ES256 raw r||s for an EC KMK. Recorded post-operations all use the EC KMK;",
-            "the RSA-KMK vectors are synthetic: a recorded target-key reference signed with an",
-            "RSA-2048 private key taken from the recordings' SKS-generated key pairs.",
+            "an RSA KMK, ES256 raw r||s for an EC KMK. The recordings cover both (RSA K0 in",
+            "delete-key and update-key, EC K2 in the others); the Synthetic vectors sign a recorded",
+            "target-key reference with an RSA-2048 private key taken from the recordings'",
+            "SKS-generated key pairs (to have RSA-KMK negatives with a key whose private part is known).",
             RECORDED,
         ],
     );
@@ -1016,8 +1017,9 @@ pub fn target_key_reference(sessions: &[Session]) -> VectorFile {
     let mut all = Vec::new();
     for s in sessions {
         for c in s.target_key_reference_cases() {
+            let kty = c["keyManagementKey"]["kty"].as_str().unwrap_or_default().to_owned();
             b.test(
-                &format!("{}: post-operation authorization (EC KMK)", s.name),
+                &format!("{}: post-operation authorization ({kty} KMK)", s.name),
                 &["KnownAnswer"],
                 Verdict::Valid,
                 c.clone(),
@@ -1502,9 +1504,13 @@ pub fn device_id(sessions: &[Session]) -> VectorFile {
         ],
         &[
             "Long (36 characters) and short (20 characters) device IDs of the recorded device",
-            "certificates (RSA TPM, EC token) and of other recorded certificates. The recordings",
-            "hold no device ID strings, so the IDs are synthetic (computed by airtight) and were",
-            "cross-checked once by an independent Python implementation of [CRY-DID-001]-[CRY-DID-005].",
+            "certificates (RSA TPM, EC token) and of the recorded TLS stand-in certificates. The",
+            "recordings hold no device ID strings, so the IDs are synthetic (computed by airtight)",
+            "and were cross-checked once against an independent Python implementation of the Java",
+            "DeviceID construction (cyberphone/openkeystore library/src/org/webpki/crypto/DeviceID.java).",
+            "Note: the short form's 80 data bits are the XOR of the two halves of the SHA-1 digest",
+            "(Java DeviceID.half, airtight device_id.rs), not the first 10 bytes that [CRY-DID-003]",
+            "currently states; the long form and the checksum agree with [CRY-DID-003]/[CRY-DID-005].",
         ],
     );
     note_common(&mut b);
