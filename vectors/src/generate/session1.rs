@@ -1017,7 +1017,10 @@ pub fn target_key_reference(sessions: &[Session]) -> VectorFile {
     let mut all = Vec::new();
     for s in sessions {
         for c in s.target_key_reference_cases() {
-            let kty = c["keyManagementKey"]["kty"].as_str().unwrap_or_default().to_owned();
+            let kty = c["keyManagementKey"]["kty"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             b.test(
                 &format!("{}: post-operation authorization ({kty} KMK)", s.name),
                 &["KnownAnswer"],
