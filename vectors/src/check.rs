@@ -570,6 +570,16 @@ mod session1 {
         }
         let pt = field_hex(t, "plaintext")?;
         eq("plaintext", &decrypted?, &pt)?;
+        // [CRY-ENC-007] what is encrypted for import: PKCS#8 DER, or a raw key of at most 128.
+        match t.fields.get("plaintextFormat").and_then(Value::as_str) {
+            Some("pkcs8") => {
+                PrivateKey::from_pkcs8_der(&pt).map_err(|e| e.to_string())?;
+            }
+            Some("symmetricKey") if pt.is_empty() || pt.len() > 128 => {
+                return Err("a symmetric key is 1-128 bytes".into());
+            }
+            _ => {}
+        }
         let iv: [u8; 16] = <[u8; 16]>::try_from(field_hex(t, "iv")?.as_slice())
             .map_err(|_| "iv is 16 bytes".to_owned())?;
         eq("ciphertext", &s1::encrypt_with_key(&key, &iv, &pt), &ct)

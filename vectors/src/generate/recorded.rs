@@ -261,12 +261,19 @@ impl Session {
             .into_iter()
             .filter(|e| e["op"] == "encrypt")
             .map(|e| {
-                json!({
+                let mut v = json!({
                     "key": b64hex(self.secret("encryptionKey")),
                     "iv": b64hex(&e["iv"]),
                     "plaintext": b64hex(&e["plaintext"]),
                     "ciphertext": b64hex(&e["result"]),
-                })
+                });
+                let pts = &self.secrets["plaintexts"];
+                if pts["importedPrivateKeyPkcs8"] == e["plaintext"] {
+                    v["plaintextFormat"] = "pkcs8".into();
+                } else if pts["symmetricKey"] == e["plaintext"] {
+                    v["plaintextFormat"] = "symmetricKey".into();
+                }
+                v
             })
             .collect()
     }
