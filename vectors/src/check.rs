@@ -320,12 +320,16 @@ mod session1 {
                     .map_err(|e| e.to_string())?,
                 server_certificate: &server_certificate,
             };
-            let bytes = input.to_bytes().map_err(|e| e.to_string())?;
-            eq(
-                "attestation input",
-                &bytes,
-                &field_hex(t, "attestationInput")?,
-            )?;
+            // A valid vector pins the exact layout; an invalid one is verified over the input
+            // rebuilt from its (changed) fields, so that the attestation check itself rejects.
+            if t.result == Verdict::Valid {
+                let bytes = input.to_bytes().map_err(|e| e.to_string())?;
+                eq(
+                    "attestation input",
+                    &bytes,
+                    &field_hex(t, "attestationInput")?,
+                )?;
+            }
             s1::verify_session_attestation(
                 &input,
                 &field_hex(t, "attestation")?,
