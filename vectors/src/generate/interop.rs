@@ -15,19 +15,36 @@ pub fn session_file(s: &Session) -> VectorFile {
         "Origin: vectors/interop/recorded/{}/ (messages and secrets.json), recorded from cyberphone/openkeystore HEAD 767f49d2 (SKSReferenceImplementation, API level 106, KeyGen2 namespace https://webpki.github.io/keygen2#20190318) over loopback HTTP on 2026-11-22; copied unchanged from the project's shared sample set (see vectors/interop/recorded/ORIGIN.md).",
         s.rel
     );
+    let mut tags = vec![
+        "CRY-KDF-005",
+        "CRY-KDF-007",
+        "CRY-ATT-001",
+        "CRY-MAC-001",
+        "CRY-CTR-003",
+        "CRY-CLS-001",
+        "CRY-ENC-001",
+        "CRY-LIM-003",
+        "KG2-ENC-004",
+    ];
+    if !s.key_attestation_cases().is_empty() {
+        tags.push("CRY-KAT-002");
+    }
+    if !s.encryption_cases().is_empty() {
+        tags.push("CRY-ENC-002");
+    }
+    if !s.target_key_reference_cases().is_empty() {
+        tags.push("CRY-TKR-002");
+    }
+    if !s.roll_over_cases().is_empty() {
+        tags.push("CRY-ROL-001");
+    }
+    if s.msg("CredentialDiscoveryRequest").is_some() {
+        tags.push("CRY-LUP-001");
+        tags.push("CRY-LUP-002");
+    }
     let mut b = Builder::new(
         &format!("recorded KeyGen2 session {}", s.name),
-        &[
-            "CRY-KDF-005",
-            "CRY-KDF-007",
-            "CRY-ATT-001",
-            "CRY-MAC-001",
-            "CRY-CTR-003",
-            "CRY-KAT-002",
-            "CRY-CLS-001",
-            "CRY-ENC-001",
-            "KG2-ENC-004",
-        ],
+        &tags,
         &[
             &format!("Scenario: {comment}"),
             &origin,
