@@ -592,3 +592,121 @@ fn post_operation_targets_must_exist() {
     drop(mw);
     assert!(!sks.methods().contains(&"setCertificatePath") || sks.post_ops.is_empty());
 }
+
+#[test]
+fn nested_puk_pin_key_order_with_two_puks() {
+    // [KG2-ORD-001] [KG2-KCQ-012] [KG2-KCR-001]: PUK, its PIN policies each followed by their
+    // keys, the next PUK, then PIN policies without PUK, then keys without PIN; every PIN
+    // policy gets the handle of the PUK it is nested under (facts §6 item 8).
+    let (mut sks, reqs) = setup(BASIC);
+    let mut mw = engine(&mut sks).with_pin_source(PinSource::Repeat("1357".to_owned().into()));
+    run(&mut mw, &reqs[..2]).unwrap();
+    let (ssid, csid) = (
+        reqs[2].server_session_id().to_owned(),
+        reqs[2].client_session_id().unwrap().to_owned(),
+    );
+    let mac = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let puk = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let key = |id: &str| {
+        format!(
+            r#"{{"id":"{id}","appUsage":"authentication","keyAlgorithm":"https://webpki.github.io/sks/algorithm#ec.nist.p256","mac":"{mac}"}}"#
+        )
+    };
+    let pin = |id: &str, keys: &[&str]| {
+        let ks: Vec<String> = keys.iter().map(|k| key(k)).collect();
+        format!(
+            r#"{{"id":"{id}","minLength":4,"maxLength":8,"retryLimit":3,"format":"numeric","mac":"{mac}","keyEntrySpecifiers":[{}]}}"#,
+            ks.join(",")
+        )
+    };
+    let json = format!(
+        r#"{{"@context":"https://webpki.github.io/keygen2#20190318","@qualifier":"KeyCreationRequest",
+        "serverSessionId":"{ssid}","clientSessionId":"{csid}",
+        "keyEntryAlgorithm":"https://webpki.github.io/sks/algorithm#key.1",
+        "pukPolicySpecifiers":[
+          {{"id":"PUK.1","encryptedPuk":"{puk}","retryLimit":3,"format":"numeric","mac":"{mac}",
+            "pinPolicySpecifiers":[{},{}]}},
+          {{"id":"PUK.2","encryptedPuk":"{puk}","retryLimit":3,"format":"numeric","mac":"{mac}",
+            "pinPolicySpecifiers":[{}]}}],
+        "pinPolicySpecifiers":[{}],
+        "keyEntrySpecifiers":[{}]}}"#,
+        pin("PIN.A", &["a1", "a2"]),
+        pin("PIN.B", &["b1"]),
+        pin("PIN.C", &["c1"]),
+        pin("PIN.D", &["d1"]),
+        key("e1"),
+    );
+    let kc = Message::decode(json.as_bytes()).unwrap();
+    let Message::KeyCreationResponse(resp) = mw.handle(kc).unwrap() else {
+        panic!()
+    };
+    let ids: Vec<&str> = resp.generated_keys.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids, ["a1", "a2", "b1", "c1", "d1", "e1"]);
+    drop(mw);
+    let creates: Vec<&str> = sks
+        .calls
+        .iter()
+        .map(String::as_str)
+        .filter(|c| {
+            c.starts_with("createP") && !c.starts_with("createProvisioning")
+                || c.starts_with("createKey")
+        })
+        .collect();
+    assert_eq!(
+        creates,
+        [
+            "createPukPolicy:PUK.1",
+            "createPinPolicy:PIN.A",
+            "createKeyEntry:a1",
+            "createKeyEntry:a2",
+            "createPinPolicy:PIN.B",
+            "createKeyEntry:b1",
+            "createPukPolicy:PUK.2",
+            "createPinPolicy:PIN.C",
+            "createKeyEntry:c1",
+            "createPinPolicy:PIN.D",
+            "createKeyEntry:d1",
+            "createKeyEntry:e1",
+        ]
+    );
+    // PIN.C is under PUK.2, PIN.D under no PUK; a1 and a2 share PIN.A's handle.
+    assert_ne!(
+        sks.pin_params[2].puk_policy_handle,
+        sks.pin_params[0].puk_policy_handle
+    );
+    assert_eq!(
+        sks.pin_params[0].puk_policy_handle,
+        sks.pin_params[1].puk_policy_handle
+    );
+    assert!(sks.pin_params[3].puk_policy_handle.is_none());
+    assert!(sks.key_params[5].pin_policy_handle.is_none());
+    assert!(sks.key_params[5].pin_value.is_none());
+    assert_eq!(
+        sks.key_params[0].pin_value.as_ref().unwrap().as_slice(),
+        b"1357"
+    );
+}
+
+#[test]
+fn trusted_gui_pins_need_an_interactive_source() {
+    // [POL-INP-001]
+    let (mut sks, reqs) = setup(BASIC);
+    let mut mw = engine(&mut sks);
+    run(&mut mw, &reqs[..2]).unwrap();
+    let Message::KeyCreationRequest(mut kc) = reqs[2].clone() else {
+        panic!()
+    };
+    kc.pin_policy_specifiers[0].input_method =
+        Some(airtight_proto::policy::InputMethod::TrustedGui);
+    let err = mw.handle(kc.into()).unwrap_err();
+    assert!(
+        matches!(
+            &err.failure,
+            Failure::Invalid {
+                rule: "POL-INP-001",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
