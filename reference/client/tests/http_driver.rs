@@ -26,8 +26,11 @@ enum Ending {
     HtmlAt(usize),
 }
 
+/// Method, path, Content-Type, Cookie, body.
+type Request = (String, String, Option<String>, Option<String>, Vec<u8>);
+
 struct Seen {
-    requests: Vec<(String, String, Option<String>, Option<String>, Vec<u8>)>,
+    requests: Vec<Request>,
 }
 
 /// Serves `bodies` (the issuer's messages) one per request; records each request line,
