@@ -12,7 +12,10 @@
 //! - [`sks`]: the `SecureKeyStore` trait, its types and `SksError`.
 #![forbid(unsafe_code)]
 
+pub mod alg;
 pub mod codec;
 pub mod jwk;
+pub mod keys;
 pub mod policy;
+pub mod session1;
 pub mod sks;
