@@ -45,4 +45,4 @@ pub mod env;
 pub mod sks;
 pub mod store;
 
-pub use sks::{BoxVfs, CardConfig, CardError, Limits, ReferenceSks, RngSource, Storage};
+pub use sks::{BoxVfs, CardConfig, CardError, Limits, ReferenceSks, RngSource, Storage, TEST_TIME};

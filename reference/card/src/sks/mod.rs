@@ -46,7 +46,7 @@ use airtight_proto::sks::{
     SksError,
 };
 
-use crate::env::{CardRng, Clock, EntropyError, SystemClock};
+use crate::env::{CardRng, Clock, EntropyError, ManualClock, SystemClock};
 use crate::store::{RealFs, SimFs, Store, StoreError, StoreOptions, Vfs, VfsError};
 
 use session::OpenSession;
@@ -161,6 +161,9 @@ impl std::fmt::Debug for CardConfig {
     }
 }
 
+/// The fixed time of [`ReferenceSks::in_memory_for_tests`]: 2026-01-01T00:00:00Z.
+pub const TEST_TIME: u64 = 1_767_225_600;
+
 /// The vendor name of the reference card.
 pub const VENDOR_NAME: &str = "airtight";
 /// The vendor description of the reference card.
@@ -195,6 +198,16 @@ impl CardConfig {
             puk_delay: Duration::ZERO,
             limits: Limits::default(),
         }
+    }
+
+    /// [`CardConfig::for_tests`] with a test device identity of `airtight-pki`'s fixtures.
+    pub fn test_device(kind: airtight_pki::DeviceKeyKind, seed: u64, clock: Arc<dyn Clock>) -> Self {
+        let device = airtight_pki::fixtures::device(kind);
+        let key = device
+            .signing_key
+            .to_pkcs8_der()
+            .unwrap_or_else(|_| Zeroizing::new(Vec::new()));
+        Self::for_tests(key, device.certificate_path.clone(), seed, clock)
     }
 
     /// [`CardConfig::for_tests`] with the system clock, OS randomness, the Java PUK delay
@@ -340,6 +353,20 @@ impl ReferenceSks {
             puk_delay: config.puk_delay,
             limits: config.limits,
         })
+    }
+
+    /// A card on in-memory storage with the P-256 test device of `airtight-pki`'s fixtures,
+    /// a clock fixed at [`TEST_TIME`] and the RNG seeded from `seed`.
+    pub fn in_memory_for_tests(seed: u64) -> Self {
+        Self::in_memory_with_device(airtight_pki::DeviceKeyKind::P256, seed)
+    }
+
+    /// [`ReferenceSks::in_memory_for_tests`] with the chosen test device (P-256 or RSA-2048).
+    pub fn in_memory_with_device(kind: airtight_pki::DeviceKeyKind, seed: u64) -> Self {
+        let config = CardConfig::test_device(kind, seed, Arc::new(ManualClock::new(TEST_TIME)));
+        // The compiled-in fixtures are valid by construction (airtight-pki tests them).
+        #[allow(clippy::expect_used)]
+        Self::open(config).expect("the fixture device identity is valid")
     }
 
     /// The number of open sessions (in memory).
