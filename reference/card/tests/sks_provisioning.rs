@@ -79,7 +79,7 @@ fn provision_and_sign(sks: &mut ReferenceSks, seed: u64, privacy: bool, case: &C
     let pin = is.create_pin(sks, &ps).unwrap();
     let mut spec = KeySpec::new("Key.1", case.alg).with_pin(pin, "PIN.1", b"1234");
     spec.key_parameters = case.params.clone();
-    spec.server_seed = Some(vec![7; 64]); // [SKS-KEY-008] 64 bytes is the limit, accepted
+    spec.server_seed = Some(vec![7; 64]); // [SKS-LIM-001] 64 bytes is the limit, accepted
     let key = is.provision_key(sks, &spec).unwrap();
     // [SKS-TXN-001] nothing is visible before close.
     assert!(
@@ -712,7 +712,7 @@ fn post_operation_rules() {
         sks.abort_provisioning_session(is.handle),
         SksErrorCode::NoSession,
     );
-    // [SKS-PST-004] privacy mismatch
+    // [SKS-PST-003] privacy mismatch
     let mut is = Issuer::new(47);
     is.privacy_enabled = true;
     is.create_session(&mut sks).unwrap();
@@ -838,7 +838,7 @@ fn kmk_roll_over() {
 
 #[test]
 fn enumerate_provisioning_sessions_open_and_closed() {
-    // [SKS-SES-021] [SKS-SES-022]
+    // [SKS-SES-021] [SKS-SES-021]
     let mut sks = support::card(70);
     let mut a = Issuer::new(70);
     a.create_session(&mut sks).unwrap();

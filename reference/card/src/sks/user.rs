@@ -282,7 +282,7 @@ impl ReferenceSks {
     }
 
     fn check_data_size(key: u32, data: &[u8]) -> Result<(), SksError> {
-        // [SKS-USR-007]
+        // [SKS-LIM-001]
         if data.len() > MAX_LENGTH_CRYPTO_DATA {
             return Err(SksError::option(format!(
                 "Exceeded \"cryptoDataSize\" for key #{key}"
