@@ -710,3 +710,19 @@ fn trusted_gui_pins_need_an_interactive_source() {
         "{err}"
     );
 }
+
+#[test]
+fn unconfigured_client_attributes_are_not_answered() {
+    // [KG2-IRS-002]: every queried URI must be answered; an empty `values` list is not valid
+    // ([KG2-ENC-014]), so an attribute without configured values stops the session.
+    let (mut sks, _) = setup("user-pin-multiple-keys");
+    let reqs = session_messages("user-pin-multiple-keys");
+    let mut mw = engine(&mut sks);
+    let err = mw.handle(reqs[0].2.clone()).unwrap_err();
+    assert!(
+        matches!(&err.failure, Failure::UnconfiguredAttribute { capability } if capability.ends_with("#ip-address")),
+        "{err}"
+    );
+    drop(mw);
+    assert!(sks.calls.is_empty());
+}
