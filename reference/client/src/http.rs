@@ -394,6 +394,23 @@ impl HttpDriver {
     }
 }
 
+/// One whole enrollment: parses `invocation_url`, builds the engine for `sks` with `ui` and
+/// `pins` (system clock, default configuration) and runs it over HTTP. Pass `&mut card` to
+/// keep the card.
+pub fn enroll<S: SecureKeyStore>(
+    invocation_url: &str,
+    sks: S,
+    ui: Box<dyn crate::ui::UserInterface>,
+    pins: crate::ui::PinSource,
+    options: HttpOptions,
+) -> Result<Completion, DriverError> {
+    let inv = crate::url::parse_invocation(invocation_url)?;
+    let mut mw = Middleware::new(sks, session_context(&inv))
+        .with_ui(ui)
+        .with_pin_source(pins);
+    HttpDriver::new(options).run(&inv, &mut mw)
+}
+
 /// Resolves a `Location` value against the URL it came from.
 fn resolve(base: &str, location: &str) -> String {
     if location.contains("://") {

@@ -312,3 +312,18 @@ fn unreachable_issuer_is_a_transport_error() {
     let r = HttpDriver::new(HttpOptions::default()).run(&inv, &mut mw);
     assert!(matches!(r, Err(DriverError::Transport { .. })), "{r:?}");
 }
+
+#[test]
+fn enroll_convenience() {
+    let (mut sks, bodies) = scripted("e2es-ec-device");
+    let (base, _) = serve(bodies, Ending::Redirect);
+    let done = airtight_client::http::enroll(
+        &invocation(&base),
+        &mut sks,
+        Box::new(airtight_client::AutoUi::accept_all()),
+        PinSource::from_lines("135790"),
+        HttpOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(done.outcome.created_keys, ["Key.1"]);
+}
