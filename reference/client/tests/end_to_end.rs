@@ -16,7 +16,7 @@ use airtight_proto::messages::{
     Action, CredentialDiscoveryRequest, InvocationRequest, JsfAlgorithm, JsfSignature,
     KeyCreationRequest, KeyEntrySpecifier, LookupSpecifier, MatchingCredential, Message,
     PinPolicySpecifier, PostOperation, ProvisioningFinalizationRequest,
-    ProvisioningInitializationRequest, SearchFilter, SessionCloseData,
+    ProvisioningInitializationRequest, SearchFilter, SessionCloseData, UpdatableKeyManagementKey,
 };
 use airtight_proto::policy::{
     AppUsage, Grouping, InputMethod, PassphraseFormat, PatternRestriction,
@@ -46,6 +46,8 @@ struct MiniIssuer {
     ca: Ca,
     path: Vec<Vec<u8>>,
     kmk: Option<PrivateKey>,
+    /// Older KMKs to roll over (each authorized by itself for the key one level up).
+    updatable: Vec<UpdatableKeyManagementKey>,
     device_id: Vec<u8>,
 }
 
@@ -67,6 +69,7 @@ impl MiniIssuer {
             ca: airtight_pki::fixtures::issuer_ca(),
             path: Vec::new(),
             kmk: None,
+            updatable: Vec::new(),
             device_id: Vec::new(),
         }
     }
@@ -113,7 +116,7 @@ impl MiniIssuer {
             session_life_time: 3600,
             server_ephemeral_key: self.ephemeral.public_key().to_jwk(),
             key_management_key: self.kmk.as_ref().map(|k| k.public_key().to_jwk()),
-            updatable_key_management_keys: vec![],
+            updatable_key_management_keys: self.updatable.clone(),
         }
         .into()
     }
@@ -594,4 +597,75 @@ fn a_lookup_signed_by_another_key_is_refused() {
         "{err}"
     );
     assert_ne!(err.abort, AbortStatus::NoSession);
+}
+
+#[test]
+fn kmk_rollover_with_the_reference_card() {
+    // [KG2-PIQ-008] [KG2-PIQ-009]: session 1 under K0; session 2 under K1 with K0 rolled over
+    // (authorized by K0); a lookup signed by K1 then finds the session-1 key.
+    let mut card = ReferenceSks::in_memory_for_tests(9);
+    let mut first = MiniIssuer::new(9, false).with_kmk(100);
+    provision_with(&mut card, &mut first);
+    let k0 = first.kmk.clone().unwrap();
+    let mut second = MiniIssuer::new(10, false).with_kmk(101);
+    let k1 = second.kmk.clone().unwrap();
+    let authorization = session1::sign_kmk_authorization(
+        &k0,
+        &session1::roll_over_signed_data(&k1.public_key()).unwrap(),
+    )
+    .unwrap();
+    second.updatable = vec![UpdatableKeyManagementKey {
+        public_key: k0.public_key().to_jwk(),
+        authorization,
+        updatable_key_management_keys: vec![],
+    }];
+    let mut mw = engine(&mut card, "");
+    mw.handle(second.invocation()).unwrap();
+    let r = mw.handle(second.init()).unwrap();
+    second.on_init(r);
+    let Message::CredentialDiscoveryResponse(found) = mw.handle(second.discovery(None)).unwrap()
+    else {
+        panic!()
+    };
+    let creds = &found.lookup_results[0].matching_credentials;
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0].server_session_id, first.ssid);
+    drop(mw);
+    // The first session's KMK is now K1.
+    let s = card
+        .enumerate_provisioning_sessions(airtight_proto::sks::ProvisioningHandle::NONE, false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.key_management_key.unwrap(),
+        k1.public_key().to_spki_der().unwrap()
+    );
+}
+
+#[test]
+fn a_forged_rollover_fails_before_the_session() {
+    // The card refuses a roll-over not signed by the old KMK; no session is created.
+    let mut card = ReferenceSks::in_memory_for_tests(11);
+    let mut first = MiniIssuer::new(11, false).with_kmk(200);
+    provision_with(&mut card, &mut first);
+    let mut second = MiniIssuer::new(12, false).with_kmk(201);
+    let k1 = second.kmk.clone().unwrap();
+    let forged = session1::sign_kmk_authorization(
+        &k1,
+        &session1::roll_over_signed_data(&k1.public_key()).unwrap(),
+    )
+    .unwrap();
+    second.updatable = vec![UpdatableKeyManagementKey {
+        public_key: first.kmk.as_ref().unwrap().public_key().to_jwk(),
+        authorization: forged,
+        updatable_key_management_keys: vec![],
+    }];
+    let mut mw = engine(&mut card, "");
+    mw.handle(second.invocation()).unwrap();
+    let err = mw.handle(second.init()).unwrap_err();
+    assert_eq!(
+        err.sks_failure().map(|(m, _)| m),
+        Some(airtight_proto::sks::SksMethod::UpdateKeyManagementKey)
+    );
+    assert_eq!(err.abort, AbortStatus::NoSession);
 }
