@@ -12,9 +12,12 @@
 //! - [`sks`]: the `SecureKeyStore` trait, its types and `SksError`.
 #![forbid(unsafe_code)]
 
+pub mod alg;
 pub mod codec;
 pub mod jwk;
+pub mod keys;
 pub mod messages;
 pub mod policy;
+pub mod session1;
 pub mod sks;
 pub mod time;
