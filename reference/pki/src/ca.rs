@@ -5,9 +5,9 @@
 //! are positive and come from the caller ([`Serial::random`] from an RNG, or a [`SerialCounter`]).
 
 use core::fmt;
-use core::str::FromStr as _;
 use core::time::Duration;
 
+use der::asn1::{Any, Ia5StringRef, PrintableStringRef, Utf8StringRef};
 use der::asn1::{BitString, ObjectIdentifier, OctetString};
 use der::{Decode as _, Encode as _};
 use rand_core::CryptoRng;
@@ -17,12 +17,13 @@ use spki::{
     AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
     SignatureBitStringEncoding, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef,
 };
+use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder as _, CertificateBuilder};
 use x509_cert::certificate::{Certificate, TbsCertificate};
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BasicConstraints as X509BasicConstraints};
-use x509_cert::name::Name;
+use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity as X509Validity};
 
@@ -468,49 +469,153 @@ pub fn escape_dn_value(value: &str) -> String {
     out
 }
 
-/// Parses an RFC 4514 distinguished name (spaces around the RDN separators are ignored).
-/// The string lists RDNs most-specific first, so `CN=a, O=b` encodes `O=b` first.
+/// Attribute keywords accepted in DN strings, with their OIDs.
+const DN_KEYWORDS: [(&str, &str); 16] = [
+    ("CN", "2.5.4.3"),
+    ("SN", "2.5.4.4"),
+    ("SURNAME", "2.5.4.4"),
+    ("SERIALNUMBER", "2.5.4.5"),
+    ("C", "2.5.4.6"),
+    ("L", "2.5.4.7"),
+    ("ST", "2.5.4.8"),
+    ("STREET", "2.5.4.9"),
+    ("O", "2.5.4.10"),
+    ("OU", "2.5.4.11"),
+    ("T", "2.5.4.12"),
+    ("TITLE", "2.5.4.12"),
+    ("GIVENNAME", "2.5.4.42"),
+    ("UID", "0.9.2342.19200300.100.1.1"),
+    ("DC", "0.9.2342.19200300.100.1.25"),
+    ("EMAILADDRESS", "1.2.840.113549.1.9.1"),
+];
+
+/// Splits `s` at unescaped `sep`, keeping escapes in the pieces.
+fn split_unescaped(s: &str, sep: char) -> Result<Vec<&str>, &'static str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == sep {
+            out.push(&s[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    if escaped {
+        return Err("dangling escape");
+    }
+    out.push(&s[start..]);
+    Ok(out)
+}
+
+/// Trims unescaped surrounding spaces (ASCII space only, as RFC 4514 means).
+fn trim_dn_part(p: &str) -> &str {
+    let p = p.trim_start_matches(' ');
+    let trimmed = p.trim_end_matches(' ');
+    // Keep one escaped trailing space ("\ "): count the backslashes before it.
+    if trimmed.len() < p.len() && trimmed.ends_with('\\') {
+        let backslashes = trimmed.chars().rev().take_while(|c| *c == '\\').count();
+        if backslashes % 2 == 1 {
+            return &p[..trimmed.len() + 1];
+        }
+    }
+    trimmed
+}
+
+/// Undoes RFC 4514 escaping of an attribute value.
+fn unescape_dn_value(v: &str) -> Result<Vec<u8>, &'static str> {
+    if v.starts_with('#') {
+        return Err("hex-encoded (#) values are not supported");
+    }
+    let mut out = Vec::with_capacity(v.len());
+    let bytes = v.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\\' {
+            let next = *bytes.get(i + 1).ok_or("dangling escape")?;
+            if next.is_ascii_hexdigit() {
+                let pair = bytes.get(i + 1..i + 3).ok_or("short hex escape")?;
+                let hex = core::str::from_utf8(pair).map_err(|_| "bad hex escape")?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad hex escape")?);
+                i += 3;
+            } else if b" \"#+,;<=>\\".contains(&next) {
+                out.push(next);
+                i += 2;
+            } else {
+                return Err("invalid escape");
+            }
+        } else if b"\";<>+,".contains(&b) {
+            return Err("unescaped special character in a value");
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// One `type=value` of a DN string.
+fn parse_atv(s: &str) -> Result<AttributeTypeAndValue, String> {
+    let (ty, value) = s.split_once('=').ok_or("attribute without '='")?;
+    let ty = ty.trim_matches(' ');
+    let oid = match DN_KEYWORDS.iter().find(|(k, _)| k.eq_ignore_ascii_case(ty)) {
+        Some((_, oid)) => ObjectIdentifier::new(oid).map_err(|e| e.to_string())?,
+        None if ty.starts_with(|c: char| c.is_ascii_digit()) => {
+            ObjectIdentifier::new(ty).map_err(|e| format!("attribute type {ty}: {e}"))?
+        }
+        None => return Err(format!("unknown attribute type {ty}")),
+    };
+    let bytes = unescape_dn_value(value)?;
+    let any = match oid.to_string().as_str() {
+        // RFC 5280 Appendix A: countryName and serialNumber are PrintableString.
+        "2.5.4.6" | "2.5.4.5" => PrintableStringRef::new(&bytes)
+            .map_err(|_| format!("{ty} is not a PrintableString"))
+            .and_then(|v| Any::encode_from(&v).map_err(|e| e.to_string()))?,
+        // domainComponent and emailAddress are IA5String.
+        "0.9.2342.19200300.100.1.25" | "1.2.840.113549.1.9.1" => Ia5StringRef::new(&bytes)
+            .map_err(|_| format!("{ty} is not an IA5String"))
+            .and_then(|v| Any::encode_from(&v).map_err(|e| e.to_string()))?,
+        _ => {
+            let text = core::str::from_utf8(&bytes).map_err(|_| format!("{ty} is not UTF-8"))?;
+            Utf8StringRef::new(text)
+                .map_err(|e| e.to_string())
+                .and_then(|v| Any::encode_from(&v).map_err(|e| e.to_string()))?
+        }
+    };
+    Ok(AttributeTypeAndValue { oid, value: any })
+}
+
+/// Parses an RFC 4514 distinguished name: RDNs separated by `,` (spaces around separators are
+/// ignored), multi-valued RDNs joined by `+`, values escaped with `\` (`\,` or `\2C`). The
+/// string lists RDNs most-specific first, so `CN=a, O=b` encodes `O=b` first. Keywords: CN, SN,
+/// SERIALNUMBER, C, L, ST, STREET, O, OU, T, GIVENNAME, UID, DC, EMAILADDRESS, or a dotted OID.
+/// C and SERIALNUMBER become PrintableString, DC and EMAILADDRESS IA5String, the rest
+/// UTF8String.
 pub fn parse_name(dn: &str) -> Result<Name, CaError> {
     let err = |reason: &str| CaError::Name {
         dn: dn.to_owned(),
         reason: reason.to_owned(),
     };
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = String::new();
-    let mut escaped = false;
-    for c in dn.chars() {
-        if escaped {
-            current.push(c);
-            escaped = false;
-        } else if c == '\\' {
-            current.push(c);
-            escaped = true;
-        } else if c == ',' {
-            parts.push(core::mem::take(&mut current));
-        } else {
-            current.push(c);
-        }
-    }
-    if escaped {
-        return Err(err("dangling escape"));
-    }
-    parts.push(current);
-    let mut normalized = Vec::with_capacity(parts.len());
-    for part in &parts {
-        let p = part.trim_start();
-        // Keep an escaped trailing space.
-        let p = if p.ends_with("\\ ") { p } else { p.trim_end() };
-        if p.is_empty() {
+    let mut rdns = Vec::new();
+    for part in split_unescaped(dn, ',').map_err(err)? {
+        let part = trim_dn_part(part);
+        if part.is_empty() {
             return Err(err("empty RDN"));
         }
-        if !p.contains('=') {
-            return Err(err("RDN without '='"));
+        let mut atvs = Vec::new();
+        for atv in split_unescaped(part, '+').map_err(err)? {
+            atvs.push(parse_atv(trim_dn_part(atv)).map_err(|e| err(&e))?);
         }
-        normalized.push(p);
+        rdns.push(RelativeDistinguishedName::try_from(atvs).map_err(|e| err(&e.to_string()))?);
     }
-    let name = Name::from_str(&normalized.join(",")).map_err(|e| err(&e.to_string()))?;
-    // Round trip through DER so that an accepted name is always encodable.
-    let der = name.to_der().map_err(|e| err(&e.to_string()))?;
+    rdns.reverse();
+    let der = RdnSequence::from(rdns)
+        .to_der()
+        .map_err(|e| err(&e.to_string()))?;
     Name::from_der(&der).map_err(|e| err(&e.to_string()))
 }
 
