@@ -1,6 +1,8 @@
 //! Shared test helpers: the recorded Java sessions and a pinned-secrets entropy.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod e2e;
+
 use std::path::{Path, PathBuf};
 
 use airtight_issuer::Entropy;
