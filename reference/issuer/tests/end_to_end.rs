@@ -50,3 +50,165 @@ fn privacy_mode() {
     assert!(rec.privacy_enabled);
     assert!(rec.device_certificate_path.is_empty());
 }
+
+use airtight_issuer::policy::{
+    ExtensionPolicy, KeyPolicy, LogotypePolicy, PinPolicy, PropertyBagPolicy, PropertyPolicy,
+    PukPolicy,
+};
+use airtight_proto::codec::b64url;
+
+const P256: &str = "https://webpki.github.io/sks/algorithm#ec.nist.p256";
+const P384: &str = "https://webpki.github.io/sks/algorithm#ec.nist.p384";
+const RSA1024_EXP: &str = "https://webpki.github.io/sks/algorithm#rsa1024.exp";
+const HMAC_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256";
+
+fn key(id: &str, alg: &str, pin: Option<&str>) -> KeyPolicy {
+    KeyPolicy {
+        id: id.into(),
+        algorithm: alg.into(),
+        pin: pin.map(Into::into),
+        ..KeyPolicy::default()
+    }
+}
+
+/// Two PUKs, PIN policies under each and one without PUK, a preset PIN, patterns, grouping,
+/// an RSA key with an explicit exponent, imports, extensions, a property bag and a logotype.
+fn rich_policy() -> Policy {
+    let b = b64url::encode;
+    Policy {
+        capability_query: vec![
+            P256.into(),
+            "https://webpki.github.io/keygen2/feature#biometric-support".into(),
+            "https://webpki.github.io/keygen2/logotype#card".into(),
+        ],
+        preferred_languages: vec!["en".into(), "sv".into()],
+        target_key_containers: vec!["embedded".into()],
+        puk: vec![
+            PukPolicy {
+                id: "PUK.1".into(),
+                value: "01234567".into(),
+                ..PukPolicy::default()
+            },
+            PukPolicy {
+                id: "PUK.2".into(),
+                value: "76543210".into(),
+                format: "numeric".into(),
+                retry_limit: 5,
+            },
+        ],
+        pin: vec![
+            PinPolicy {
+                id: "PIN.1".into(),
+                puk: Some("PUK.1".into()),
+                patterns: vec!["three-in-a-row".into(), "sequence".into()],
+                ..PinPolicy::default()
+            },
+            PinPolicy {
+                id: "PIN.2".into(),
+                puk: Some("PUK.2".into()),
+                preset_value: Some("2468".into()),
+                user_modifiable: false,
+                ..PinPolicy::default()
+            },
+            PinPolicy {
+                id: "PIN.3".into(),
+                grouping: "signature+standard".into(),
+                input_method: "programmatic".into(),
+                ..PinPolicy::default()
+            },
+        ],
+        key: vec![
+            KeyPolicy {
+                friendly_name: Some("login".into()),
+                extensions: vec![ExtensionPolicy {
+                    extension_type: "https://example.com/ext".into(),
+                    data: b(b"plain extension"),
+                }],
+                encrypted_extensions: vec![ExtensionPolicy {
+                    extension_type: "https://example.com/secret".into(),
+                    data: b(b"secret extension"),
+                }],
+                property_bags: vec![PropertyBagPolicy {
+                    bag_type: "https://example.com/props".into(),
+                    properties: vec![
+                        PropertyPolicy {
+                            name: "user".into(),
+                            value: "john".into(),
+                            writable: true,
+                        },
+                        PropertyPolicy {
+                            name: "server".into(),
+                            value: "example.com".into(),
+                            writable: false,
+                        },
+                    ],
+                }],
+                logotypes: vec![LogotypePolicy {
+                    logotype_type: "https://webpki.github.io/keygen2/logotype#card".into(),
+                    mime_type: "image/png".into(),
+                    data: b(b"\x89PNG not really"),
+                }],
+                ..key("Key.1", P256, Some("PIN.1"))
+            },
+            KeyPolicy {
+                rsa_exponent: Some(3),
+                app_usage: "signature".into(),
+                ..key("Key.2", RSA1024_EXP, Some("PIN.2"))
+            },
+            KeyPolicy {
+                app_usage: "signature".into(),
+                server_seed: Some(b(&[7u8; 64])),
+                ..key("Key.3", P384, Some("PIN.3"))
+            },
+            KeyPolicy {
+                app_usage: "encryption".into(),
+                ..key("Key.4", P256, Some("PIN.3"))
+            },
+            KeyPolicy {
+                import_symmetric_key: Some(b(&[0x42; 32])),
+                endorsed_algorithms: vec![HMAC_SHA256.into()],
+                export_protection: "none".into(),
+                ..key("Key.5", P256, None)
+            },
+            KeyPolicy {
+                import_private_key: Some(b(&imported_pkcs8())),
+                ..key("Key.6", P256, None)
+            },
+        ],
+        ..Policy::default()
+    }
+}
+
+fn imported_pkcs8() -> Vec<u8> {
+    use rand_core::SeedableRng;
+    let k = airtight_proto::keys::PrivateKey::generate_ec(
+        airtight_proto::keys::Curve::P256,
+        &mut rand_chacha::ChaCha20Rng::seed_from_u64(99),
+    );
+    k.to_pkcs8_der().unwrap().to_vec()
+}
+
+#[test]
+fn several_puks_preset_pin_imports_extensions() {
+    let policy = rich_policy();
+    policy.validate().unwrap();
+    let iss = issuer(policy);
+    // PINs for the user-defined policies PIN.1 and PIN.3 (two appUsage groups).
+    let r = run_clean(
+        &iss,
+        ReferenceSks::in_memory_for_tests(4),
+        "1357\n2580\n9146\n",
+        4,
+    );
+    let rec = r.result.unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<&str> = rec.keys.iter().map(|k| k.id.as_str()).collect();
+    // [KG2-ORD-001] execution order: PUK.1/PIN.1, PUK.2/PIN.2, PIN.3, then keys without PIN.
+    assert_eq!(ids, ["Key.1", "Key.2", "Key.3", "Key.4", "Key.5", "Key.6"]);
+    // The card accepted every createPINPolicy MAC, including PIN.2 nested under the second
+    // PUK ([KG2-ORD-002]; facts §6 item 8 would have put it under PUK.1).
+    let kcr: serde_json::Value = serde_json::from_slice(&r.transcript[4]).unwrap();
+    assert_eq!(
+        kcr["pukPolicySpecifiers"][1]["pinPolicySpecifiers"][0]["id"],
+        "PIN.2"
+    );
+}
