@@ -212,3 +212,215 @@ fn several_puks_preset_pin_imports_extensions() {
         "PIN.2"
     );
 }
+
+use airtight_issuer::KmkRollover;
+use airtight_issuer::policy::{DiscoveryPolicy, LookupPolicy, PostPolicy};
+use common::e2e::{kmk, run};
+
+/// Session 1 with the default policy (its keys are managed by the issuer's KMK), then session 2
+/// with `second` on the same card.
+fn two_sessions(
+    second: Policy,
+    configure: impl FnOnce(&mut airtight_issuer::Issuer),
+) -> (
+    airtight_issuer::IssuanceRecord,
+    airtight_issuer::IssuanceRecord,
+    ReferenceSks,
+) {
+    two_sessions_with(Policy::default(), |_| {}, second, configure)
+}
+
+fn two_sessions_with(
+    first_policy: Policy,
+    between: impl FnOnce(&mut ReferenceSks),
+    second: Policy,
+    configure: impl FnOnce(&mut airtight_issuer::Issuer),
+) -> (
+    airtight_issuer::IssuanceRecord,
+    airtight_issuer::IssuanceRecord,
+    ReferenceSks,
+) {
+    let first = issuer(first_policy);
+    let r1 = run_clean(&first, ReferenceSks::in_memory_for_tests(5), "1357", 5);
+    let rec1 = r1.result.unwrap();
+    let mut card = r1.card.unwrap();
+    between(&mut card);
+    let mut iss = issuer(second);
+    configure(&mut iss);
+    let r2 = run_clean(&iss, card, "1357", 6);
+    let rec2 = r2.result.unwrap_or_else(|e| panic!("{e}"));
+    (rec1, rec2, r2.card.unwrap())
+}
+
+fn discovery() -> DiscoveryPolicy {
+    DiscoveryPolicy {
+        enabled: true,
+        lookup: vec![LookupPolicy {
+            id: "Lookup.1".into(),
+            app_usage: Some("authentication".into()),
+            ..LookupPolicy::default()
+        }],
+    }
+}
+
+fn no_pin_key(id: &str) -> Vec<KeyPolicy> {
+    vec![key(id, P256, None)]
+}
+
+#[test]
+fn discovery_and_update_key() {
+    let (rec1, rec2, _) = two_sessions(
+        Policy {
+            discovery: discovery(),
+            pin: Vec::new(),
+            key: vec![KeyPolicy {
+                update_discovered: true,
+                ..key("Key.U", P256, None)
+            }],
+            ..Policy::default()
+        },
+        |_| {},
+    );
+    assert_eq!(rec2.post_operations.len(), 1);
+    assert_eq!(rec2.post_operations[0].kind, "update");
+    assert_eq!(
+        rec2.post_operations[0].target_finger_print,
+        airtight_proto::keys::sha256(&rec1.keys[0].certificate_path[0]).to_vec()
+    );
+}
+
+#[test]
+fn clone_key_protection() {
+    let shared = Policy {
+        pin: vec![PinPolicy {
+            grouping: "shared".into(),
+            ..PinPolicy::default()
+        }],
+        ..Policy::default()
+    };
+    let (_, rec2, _) = two_sessions_with(
+        shared,
+        |_| {},
+        Policy {
+            discovery: discovery(),
+            pin: Vec::new(),
+            key: vec![KeyPolicy {
+                clone_discovered: true,
+                ..key("Key.C", P256, None)
+            }],
+            ..Policy::default()
+        },
+        |_| {},
+    );
+    assert_eq!(rec2.post_operations[0].kind, "clone");
+}
+
+#[test]
+fn delete_key_with_a_new_key() {
+    let (_, rec2, mut card) = two_sessions(
+        Policy {
+            discovery: discovery(),
+            pin: Vec::new(),
+            key: no_pin_key("Key.N"),
+            post: PostPolicy {
+                delete_discovered: true,
+                ..PostPolicy::default()
+            },
+            ..Policy::default()
+        },
+        |_| {},
+    );
+    assert_eq!(rec2.post_operations[0].kind, "delete");
+    // Only the new key is left.
+    let first = card.enumerate_keys(KeyHandle::NONE).unwrap().unwrap();
+    assert!(card.enumerate_keys(first.key_handle).unwrap().is_none());
+}
+
+#[test]
+fn unlock_action() {
+    // Block the PIN of the first session's key (retry limit 3).
+    let block = |card: &mut ReferenceSks| {
+        let k = card.enumerate_keys(KeyHandle::NONE).unwrap().unwrap();
+        for _ in 0..3 {
+            let _ = card.sign_data(
+                k.key_handle,
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+                None,
+                false,
+                Some(b"0000"),
+                b"data",
+            );
+        }
+    };
+    let (_, rec2, _) = two_sessions_with(
+        Policy::default(),
+        block,
+        Policy {
+            action: "unlock".into(),
+            discovery: discovery(),
+            post: PostPolicy {
+                unlock_discovered: true,
+                ..PostPolicy::default()
+            },
+            ..Policy::default()
+        },
+        |_| {},
+    );
+    assert_eq!(rec2.action, "unlock");
+    assert!(rec2.keys.is_empty());
+    assert_eq!(rec2.post_operations[0].kind, "unlock");
+}
+
+#[test]
+fn kmk_roll_over_then_update() {
+    // Session 1 under K0 = kmk(7) (the default test issuer KMK); session 2 under K2 with the
+    // roll-over chain K0 -> K2, discovery signed by K2 and an update authorized by K2.
+    let (_, rec2, _) = two_sessions(
+        Policy {
+            discovery: discovery(),
+            pin: Vec::new(),
+            key: vec![KeyPolicy {
+                update_discovered: true,
+                ..key("Key.U", P256, None)
+            }],
+            ..Policy::default()
+        },
+        |iss| {
+            iss.kmk = Some(kmk(2));
+            iss.kmk_rollovers = vec![KmkRollover {
+                old: kmk(7),
+                children: Vec::new(),
+            }];
+        },
+    );
+    assert_eq!(rec2.post_operations[0].kind, "update");
+}
+
+#[test]
+fn discovery_with_a_foreign_kmk_finds_nothing() {
+    let first = issuer(Policy::default());
+    let r1 = run_clean(&first, ReferenceSks::in_memory_for_tests(8), "1357", 8);
+    r1.result.unwrap();
+    let mut iss = issuer(Policy {
+        discovery: discovery(),
+        pin: Vec::new(),
+        key: no_pin_key("Key.N"),
+        post: PostPolicy {
+            delete_discovered: true,
+            ..PostPolicy::default()
+        },
+        ..Policy::default()
+    });
+    iss.kmk = Some(kmk(1234));
+    let r2 = run(
+        &iss,
+        r1.card.unwrap(),
+        "",
+        9,
+        common::e2e::NOW,
+        airtight_issuer::StartRequest::default(),
+        |_, b| b,
+    );
+    let rec = r2.result.unwrap();
+    assert!(rec.post_operations.is_empty());
+}
