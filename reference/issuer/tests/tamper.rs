@@ -105,9 +105,7 @@ fn substituted_public_key() {
 #[test]
 fn wrong_key_type() {
     // [KG2-KCR-002] an RSA key where P-256 was requested.
-    let rsa = Value::from(
-        serde_json::json!({"kty": "RSA", "n": b64url::encode(&[0xc1; 128]), "e": "AQAB"}),
-    );
+    let rsa = serde_json::json!({"kty": "RSA", "n": b64url::encode(&[0xc1; 128]), "e": "AQAB"});
     let e = rejected(Policy::default(), KEYS, |v| {
         v["generatedKeys"][0]["publicKey"] = rsa.clone();
     });
