@@ -558,6 +558,13 @@ impl KeyPolicy {
         {
             return Err(bad("key.server_seed", "1 to 64 bytes"));
         }
+        if let Some(a) = self
+            .endorsed_algorithms
+            .iter()
+            .find(|a| !airtight_proto::alg::is_supported(a))
+        {
+            return Err(bad("key.endorsed_algorithms", a));
+        }
         let mut endorsed = self.endorsed_algorithms.clone();
         endorsed.sort();
         endorsed.dedup();

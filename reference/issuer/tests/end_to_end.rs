@@ -424,3 +424,15 @@ fn discovery_with_a_foreign_kmk_finds_nothing() {
     let rec = r2.result.unwrap();
     assert!(rec.post_operations.is_empty());
 }
+
+#[test]
+fn shipped_default_toml_policy_runs() {
+    let p = Policy::from_toml(include_str!("../policies/default.toml")).unwrap();
+    let iss = issuer(p);
+    let r = run_clean(&iss, ReferenceSks::in_memory_for_tests(30), "1357", 30);
+    let rec = r.result.unwrap();
+    assert_eq!(
+        rec.keys[0].friendly_name.as_deref(),
+        Some("airtight login key")
+    );
+}
