@@ -9,6 +9,7 @@
 //! - [`error`]: [`IssuerError`], one variant per rule.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod engine;
 pub mod entropy;
 pub mod error;

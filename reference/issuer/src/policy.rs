@@ -44,6 +44,28 @@ pub struct Policy {
     pub post: PostPolicy,
     /// The CA profile of issued end-entity certificates.
     pub ca: CaPolicy,
+    /// The key-management key and its roll-over chain.
+    pub kmk: KmkPolicy,
+}
+
+/// The key-management key (PKCS#8 PEM files, relative to the policy file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KmkPolicy {
+    /// The KMK of new sessions.
+    pub key_file: Option<String>,
+    /// Older KMKs that roll over to it ([KG2-PIQ-008]).
+    pub rollover: Vec<RolloverPolicy>,
+}
+
+/// An older KMK and the still older ones that roll over to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolloverPolicy {
+    /// PKCS#8 PEM of the older KMK.
+    pub key_file: String,
+    /// Still older keys.
+    pub rollover: Vec<RolloverPolicy>,
 }
 
 impl Default for Policy {
@@ -62,6 +84,7 @@ impl Default for Policy {
             key: vec![KeyPolicy::default()],
             post: PostPolicy::default(),
             ca: CaPolicy::default(),
+            kmk: KmkPolicy::default(),
         }
     }
 }
@@ -360,6 +383,10 @@ pub struct CaPolicy {
     pub validity_days: i64,
     /// Include the root certificate in delivered paths.
     pub include_root: bool,
+    /// PKCS#8 PEM of the CA key (relative to the policy file).
+    pub key_file: Option<String>,
+    /// PEM certificate path of the CA, its own certificate first.
+    pub chain_file: Option<String>,
 }
 
 impl Default for CaPolicy {
@@ -368,6 +395,8 @@ impl Default for CaPolicy {
             subject_template: "CN=airtight {key_id} {serial}".into(),
             validity_days: 730,
             include_root: false,
+            key_file: None,
+            chain_file: None,
         }
     }
 }

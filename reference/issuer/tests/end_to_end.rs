@@ -9,6 +9,7 @@ use airtight_issuer::Policy;
 use airtight_proto::keys::PublicKey;
 use airtight_proto::sks::{KeyHandle, SecureKeyStore};
 use common::e2e::{issuer, run_clean};
+use der::Decode as _;
 
 #[test]
 fn default_policy_e2es_p256_device() {
@@ -435,4 +436,29 @@ fn shipped_default_toml_policy_runs() {
         rec.keys[0].friendly_name.as_deref(),
         Some("airtight login key")
     );
+}
+
+#[test]
+fn issuer_built_from_a_policy_file() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/fixtures.toml");
+    let iss =
+        airtight_issuer::Issuer::from_policy_file(common::e2e::URI, Vec::new(), &path).unwrap();
+    assert_eq!(iss.device_anchors.len(), 1);
+    assert!(iss.ca.is_some() && iss.kmk.is_some());
+    let r = common::e2e::run(
+        &iss,
+        ReferenceSks::in_memory_for_tests(31),
+        "1357",
+        31,
+        common::e2e::NOW,
+        airtight_issuer::StartRequest {
+            subject_label: "John Doe".into(),
+            ..Default::default()
+        },
+        |_, b| b,
+    );
+    let rec = r.result.unwrap();
+    let cert = x509_cert::Certificate::from_der(&rec.keys[0].certificate_path[0]).unwrap();
+    let subject = cert.tbs_certificate().subject().to_string();
+    assert!(subject.contains("CN=John Doe Key.1"), "{subject}");
 }
