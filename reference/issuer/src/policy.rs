@@ -620,3 +620,72 @@ impl KeyPolicy {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        Policy::default().validate().unwrap();
+    }
+
+    #[test]
+    fn rsa_exponent_only_for_exp_algorithms() {
+        let mut k = KeyPolicy {
+            algorithm: "https://webpki.github.io/sks/algorithm#rsa1024.exp".into(),
+            rsa_exponent: Some(65537),
+            ..KeyPolicy::default()
+        };
+        assert_eq!(k.resolve().unwrap().key_parameters, Some(vec![1, 0, 1]));
+        k.rsa_exponent = Some(4);
+        assert!(k.resolve().is_err());
+        k.rsa_exponent = None;
+        assert!(k.resolve().is_err());
+        k.algorithm = "https://webpki.github.io/sks/algorithm#ec.nist.p256".into();
+        k.rsa_exponent = Some(3);
+        assert!(k.resolve().is_err());
+    }
+
+    #[test]
+    fn endorsed_algorithms_are_sorted_and_checked() {
+        // [KG2-KCQ-007]
+        let k = KeyPolicy {
+            endorsed_algorithms: vec![
+                "https://webpki.github.io/sks/algorithm#rsa.oaep.sha256".into(),
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256".into(),
+            ],
+            ..KeyPolicy::default()
+        };
+        let r = k.resolve().unwrap();
+        assert!(r.endorsed.windows(2).all(|w| w[0] < w[1]));
+        let bad = KeyPolicy {
+            endorsed_algorithms: vec!["https://example.com/unknown".into()],
+            ..KeyPolicy::default()
+        };
+        assert!(bad.resolve().is_err());
+    }
+
+    #[test]
+    fn server_seed_length() {
+        // [KG2-KCQ-008]
+        let k = |n: usize| KeyPolicy {
+            server_seed: Some(b64url::encode(&vec![1u8; n])),
+            ..KeyPolicy::default()
+        };
+        assert!(k(64).resolve().is_ok());
+        assert!(k(65).resolve().is_err());
+        assert!(k(0).resolve().is_err());
+    }
+
+    #[test]
+    fn unreferenced_pin_or_puk_is_refused() {
+        let mut p = Policy::default();
+        p.key[0].pin = None;
+        assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.puk.push(PukPolicy::default());
+        assert!(p.validate().is_err());
+    }
+}
