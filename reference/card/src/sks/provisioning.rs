@@ -796,7 +796,10 @@ impl ReferenceSks {
                     // (InvalidAlgorithmParameterException, ERROR_CRYPTO); an even exponent
                     // would make the prime search loop forever. The rsa crate caps exponents
                     // at 2^33-1 (the Java reference accepts up to 2^63-1).
-                    if exponent < 3 || exponent % 2 == 0 || exponent > crypto::MAX_RSA_EXPONENT {
+                    if exponent < 3
+                        || exponent.is_multiple_of(2)
+                        || exponent > crypto::MAX_RSA_EXPONENT
+                    {
                         return Err(SksError::crypto(format!(
                             "unsupported RSA public exponent {exponent}"
                         )));
