@@ -469,10 +469,20 @@ fn session_key_limit_accounting_matches_the_card() {
     // with 6 the card completes, with 5 the issuer refuses to plan the finalization.
     let mut p = Policy::default();
     p.session.key_limit = 6;
-    let r = run_clean(&issuer(p.clone()), ReferenceSks::in_memory_for_tests(32), "1357", 32);
+    let r = run_clean(
+        &issuer(p.clone()),
+        ReferenceSks::in_memory_for_tests(32),
+        "1357",
+        32,
+    );
     r.result.unwrap();
     p.session.key_limit = 5;
-    let r = run_clean(&issuer(p), ReferenceSks::in_memory_for_tests(32), "1357", 32);
+    let r = run_clean(
+        &issuer(p),
+        ReferenceSks::in_memory_for_tests(32),
+        "1357",
+        32,
+    );
     assert_eq!(
         r.result.unwrap_err(),
         airtight_issuer::IssuerError::SessionKeyLimit {
