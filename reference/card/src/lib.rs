@@ -6,7 +6,7 @@
 //! - [`store`]: a durable, versioned, power-loss-safe store of a typed state
 //!   ([`store::Store`]), over a file-system seam ([`store::Vfs`]) with a real implementation
 //!   ([`store::RealFs`]) and a crash-simulating one ([`store::SimFs`]).
-//! - [`env`]: the injected [`env::Clock`] and the card's random generator [`env::CardRng`].
+//! - [`env`](mod@env): the injected [`env::Clock`] and the card's random generator [`env::CardRng`].
 //!
 //! # Durability model
 //!
@@ -35,7 +35,9 @@
 //! | open                   | none, unless it repairs (torn tail, missing or stale journal): a compaction |
 //!
 //! A commit runs a compaction first when the journal is larger than
-//! [`store::StoreOptions::compact_after_bytes`] or after a failed write. The order of the
+//! [`store::StoreOptions::compact_after_bytes`] or after a failed write. (A compaction that
+//! fails on its temporary file removes it, one more write point, best effort; when only the
+//! size asked for it, the commit then appends to the still valid journal.) The order of the
 //! compaction makes every cut safe: before the snapshot rename is durable the old snapshot and
 //! journal hold the state; after it, the new snapshot holds the state and the old journal
 //! (an older generation) is ignored and replaced on the next open.

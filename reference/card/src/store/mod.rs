@@ -6,7 +6,7 @@
 //! `Serialize + DeserializeOwned`) with its own mutation type `S::Mutation`. The SKS layer
 //! therefore works with Rust values, never with bytes, and writes no codec of its own: the
 //! state is small (tens of keys) and its payload encoding (JSON) is an internal detail below a
-//! binary, checksummed, versioned framing ([`format`]). A byte-oriented store with a codec
+//! binary, checksummed, versioned framing ([`format`](mod@format)). A byte-oriented store with a codec
 //! trait would only move the same serde calls into the SKS layer.
 //!
 //! Storage is a *snapshot* (`state.snap`: the whole state) plus an append-only *journal*
@@ -37,11 +37,41 @@
 //! "error counter of key 7 is now 3" durable, then compare the PIN / answer the caller, so a
 //! crash can never reset an error counter.
 //!
+//! ```
+//! use airtight_card::store::{CrashPolicy, SimFs, Store, StoreOptions, StoreState};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Default, Serialize, Deserialize)]
+//! struct Card { pin_errors: u32 }
+//! #[derive(Serialize, Deserialize)]
+//! enum Change { PinErrors(u32) }
+//! impl StoreState for Card {
+//!     type Mutation = Change;
+//!     const SCHEMA: u32 = 1;
+//!     fn apply(&mut self, m: &Change) {
+//!         let Change::PinErrors(n) = m;
+//!         self.pin_errors = *n;
+//!     }
+//! }
+//!
+//! let fs = SimFs::new();
+//! let mut store = Store::create(fs.clone(), Card::default(), StoreOptions::default())?;
+//! // Count the attempt durably first, then compare the PIN.
+//! let n = store.state().pin_errors + 1;
+//! let pin_ok = store.commit_then(&[Change::PinErrors(n)], |_| false /* compare here */)?;
+//! assert!(!pin_ok);
+//! // Whatever the power does now, the counter is 1.
+//! let after = Store::<Card, _>::open(fs.after_crash(CrashPolicy::DropUnsynced), StoreOptions::default())?;
+//! assert_eq!(after.state().pin_errors, 1);
+//! # Ok::<(), airtight_card::store::StoreError>(())
+//! ```
+//!
 //! A commit that returns `Err` is *not known to be durable* (an fsync error leaves it
 //! undecided): it may reappear after a crash, but never after a later successful commit,
 //! because any failed write marks the journal as needing repair and the next commit first
 //! rewrites the snapshot from the in-memory state (which does not contain the failed batch).
 
+pub mod b64;
 pub mod format;
 pub mod simfs;
 pub mod vfs;
@@ -387,9 +417,15 @@ impl<S: StoreState, V: Vfs> Store<S, V> {
     }
 
     fn append(&mut self, payload: &[u8]) -> Result<Receipt, StoreError> {
-        if self.needs_compaction() {
-            self.compact()?;
+        if self.needs_compaction()
+            && let Err(e) = self.compact()
+            && self.needs_repair
+        {
+            return Err(e);
         }
+        // (A compaction asked for by size alone that failed before touching the live files
+        // leaves the journal valid: append anyway, so a nearly full disk can still record a
+        // PIN error.)
         let seq = self.next_seq;
         let record = format::encode_record(self.generation, seq, payload)?;
         // Any failure from here on may leave bytes in the journal: repair before reuse.
@@ -409,12 +445,21 @@ impl<S: StoreState, V: Vfs> Store<S, V> {
     /// generation. Crash-safe at every write point; on error the store stays usable and the
     /// next commit retries.
     pub fn compact(&mut self) -> Result<(), StoreError> {
-        self.needs_repair = true;
         let generation = self.max_generation + 1;
         self.max_generation = generation;
         let snapshot = format::encode_snapshot(S::SCHEMA, generation, &encode(&self.state)?)?;
-        self.vfs.write(SNAPSHOT_TMP, &snapshot)?;
-        self.vfs.fsync(SNAPSHOT_TMP)?;
+        // These two steps touch only the temporary file: on failure the live files are intact.
+        if let Err(e) = self
+            .vfs
+            .write(SNAPSHOT_TMP, &snapshot)
+            .and_then(|()| self.vfs.fsync(SNAPSHOT_TMP))
+        {
+            // Best effort: give the space back (the file is ignored by `open` anyway).
+            let _ = self.vfs.remove(SNAPSHOT_TMP);
+            return Err(e.into());
+        }
+        // From the rename on, the journal may no longer match the snapshot until the end.
+        self.needs_repair = true;
         self.vfs.rename(SNAPSHOT_TMP, SNAPSHOT)?;
         self.vfs.fsync_dir()?;
         // From here the snapshot is the truth; an older journal is ignored on open.

@@ -40,11 +40,15 @@ pub enum CrashPolicy {
     /// rewritten file, a pseudo-random prefix of the new content over the old one); a
     /// pseudo-random prefix of the pending directory operations survives. With `garbage`,
     /// the surviving unsynced tail of each file ends in pseudo-random bytes (a torn sector).
+    /// With `reorder`, each pending directory operation survives or not independently of
+    /// the others (no ordering between metadata operations, as POSIX allows).
     Torn {
         /// Seed of the choices, so each variant is reproducible.
         seed: u64,
         /// Corrupt the end of each surviving unsynced tail.
         garbage: bool,
+        /// Directory operations persist as an arbitrary subset instead of a prefix.
+        reorder: bool,
     },
 }
 
@@ -65,9 +69,18 @@ struct Inode {
 
 #[derive(Debug, Clone)]
 enum DirOp {
-    Link { name: String, ino: usize },
-    Rename { from: String, to: String },
-    Unlink { name: String },
+    Link {
+        name: String,
+        ino: usize,
+    },
+    Rename {
+        from: String,
+        to: String,
+        ino: usize,
+    },
+    Unlink {
+        name: String,
+    },
 }
 
 impl DirOp {
@@ -76,10 +89,11 @@ impl DirOp {
             DirOp::Link { name, ino } => {
                 dir.insert(name.clone(), *ino);
             }
-            DirOp::Rename { from, to } => {
-                if let Some(ino) = dir.remove(from) {
-                    dir.insert(to.clone(), ino);
+            DirOp::Rename { from, to, ino } => {
+                if dir.get(from) == Some(ino) {
+                    dir.remove(from);
                 }
+                dir.insert(to.clone(), *ino);
             }
             DirOp::Unlink { name } => {
                 dir.remove(name);
@@ -238,13 +252,23 @@ impl SimFs {
             _ => 0,
         });
         let mut dir = st.durable_dir.clone();
-        let keep_ops = match policy {
-            CrashPolicy::DropUnsynced => 0,
-            CrashPolicy::KeepAll => st.pending.len(),
-            CrashPolicy::Torn { .. } => choice.upto(st.pending.len()),
-        };
-        for op in st.pending.iter().take(keep_ops) {
-            op.apply(&mut dir);
+        match policy {
+            CrashPolicy::DropUnsynced => {}
+            CrashPolicy::KeepAll => st.pending.iter().for_each(|op| op.apply(&mut dir)),
+            CrashPolicy::Torn { reorder: false, .. } => {
+                let keep = choice.upto(st.pending.len());
+                st.pending
+                    .iter()
+                    .take(keep)
+                    .for_each(|op| op.apply(&mut dir));
+            }
+            CrashPolicy::Torn { reorder: true, .. } => {
+                for op in &st.pending {
+                    if choice.next() & 1 == 1 {
+                        op.apply(&mut dir);
+                    }
+                }
+            }
         }
         let mut out = SimState::default();
         let mut renumber = BTreeMap::new();
@@ -418,6 +442,7 @@ impl Vfs for SimFs {
         st.pending.push(DirOp::Rename {
             from: from.to_owned(),
             to: to.to_owned(),
+            ino,
         });
         SimState::finish(step)
     }
@@ -492,6 +517,7 @@ mod tests {
                 .after_crash(CrashPolicy::Torn {
                     seed,
                     garbage: false,
+                    reorder: false,
                 })
                 .peek("j")
                 .unwrap();
@@ -501,6 +527,7 @@ mod tests {
                 .after_crash(CrashPolicy::Torn {
                     seed,
                     garbage: true,
+                    reorder: false,
                 })
                 .peek("j")
                 .unwrap();

@@ -222,6 +222,37 @@ fn full_disk_is_typed_and_loses_nothing() {
 }
 
 #[test]
+fn nearly_full_disk_still_records_a_counter_when_compaction_is_due() {
+    let fs = SimFs::new();
+    let o = StoreOptions {
+        compact_after_bytes: 100,
+    };
+    let mut s = Store::create(fs.clone(), Card::default(), o).unwrap();
+    s.commit(&[Op::Name("x".repeat(200))]).unwrap();
+    assert!(s.needs_compaction());
+    let used: usize = [SNAPSHOT, JOURNAL]
+        .iter()
+        .map(|n| fs.peek(n).unwrap().len())
+        .sum();
+    // Room for one small record, not for a new snapshot.
+    fs.set_capacity(Some(used + 100));
+    s.commit(&[Op::Counter(7, 1)]).unwrap();
+    assert!(
+        fs.peek("state.snap.tmp").is_none(),
+        "the failed temporary file was removed"
+    );
+    let r = Store::<Card, _>::open(fs.after_crash(CrashPolicy::DropUnsynced), o).unwrap();
+    assert_eq!(r.state().counters[&7], 1);
+    // Once the disk is full, the commit fails with a typed error and loses nothing.
+    assert!(matches!(
+        s.commit(&[Op::Counter(7, 2)]),
+        Err(StoreError::Vfs(VfsError::NoSpace(_)))
+    ));
+    let r = Store::<Card, _>::open(fs.after_crash(CrashPolicy::KeepAll), o).unwrap();
+    assert_eq!(r.state().counters[&7], 1);
+}
+
+#[test]
 fn failed_fsync_forces_repair_and_never_resurfaces_after_a_later_commit() {
     let (fs, mut s) = fresh();
     s.commit(&[Op::Counter(1, 1)]).unwrap();

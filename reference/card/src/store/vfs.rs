@@ -85,10 +85,19 @@ pub struct RealFs {
 }
 
 impl RealFs {
-    /// Use `dir` as the data directory, creating it (and its parents) when absent.
+    /// Use `dir` as the data directory, creating it (and its parents) when absent. A newly
+    /// created directory's own entry is made durable (fsync of its parent), so a store
+    /// committed in it cannot vanish with the directory after a power cut.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, VfsError> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| io_err("create_dir", ".", &e))?;
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(|e| io_err("create_dir", ".", &e))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                File::open(parent)
+                    .and_then(|p| p.sync_all())
+                    .map_err(|e| io_err("fsync_dir", "..", &e))?;
+            }
+        }
         Ok(Self { dir })
     }
 
