@@ -325,6 +325,18 @@ pub fn is_supported(uri: &str) -> bool {
     ALGORITHMS.iter().any(|a| a.uri == uri && a.supported)
 }
 
+/// The RSA public exponent of a `.exp` key-generation URI's `keyParameters`: 1 to 8
+/// big-endian bytes, odd and at least 3 (`None` otherwise).
+pub fn rsa_exponent_from_key_parameters(key_parameters: &[u8]) -> Option<u64> {
+    if key_parameters.is_empty() || key_parameters.len() > 8 {
+        return None;
+    }
+    let e = key_parameters
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    (e >= 3 && e % 2 == 1).then_some(e)
+}
+
 /// The KeyGen2 client-attribute, feature and logotype capability URIs (facts §1.3).
 pub mod capabilities {
     /// `…/clientattr#imei-number`.
@@ -386,7 +398,23 @@ mod tests {
     }
 
     #[test]
+    fn rsa_exponents() {
+        // [CRY-ALG-004]
+        assert_eq!(rsa_exponent_from_key_parameters(&[1, 0, 1]), Some(65537));
+        assert_eq!(rsa_exponent_from_key_parameters(&[3]), Some(3));
+        assert_eq!(rsa_exponent_from_key_parameters(&[1]), None);
+        assert_eq!(rsa_exponent_from_key_parameters(&[4]), None);
+        assert_eq!(rsa_exponent_from_key_parameters(&[]), None);
+        assert_eq!(
+            rsa_exponent_from_key_parameters(&[0, 0, 0, 0, 0, 0, 0, 0, 3]),
+            None
+        );
+        assert_eq!(rsa_exponent_from_key_parameters(&[0xff; 8]), Some(u64::MAX));
+    }
+
+    #[test]
     fn compatibility() {
+        // [CRY-ALG-007]
         let rsa = EndorsedKey::Asymmetric(KeyType::Rsa { bits: 2048 });
         let ec = EndorsedKey::Asymmetric(KeyType::Ec(Curve::P256));
         let ed = EndorsedKey::Asymmetric(KeyType::Ed25519);
@@ -417,6 +445,7 @@ mod tests {
 
     #[test]
     fn keygen_entries() {
+        // [CRY-ALG-001] the supported/unsupported split of the registry table.
         let ed = lookup_keygen("https://webpki.github.io/sks/algorithm#ed25519").unwrap();
         assert_eq!(ed.keygen, Some(KeyGen::Ed25519));
         for rejected in [

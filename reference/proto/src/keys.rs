@@ -779,3 +779,361 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
 pub const fn sks_algorithm_prefix() -> &'static str {
     SKS_ALG
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn rng(seed: u64) -> ChaCha20Rng {
+        ChaCha20Rng::seed_from_u64(seed)
+    }
+
+    /// Facts §3.2 item 7.
+    const P256_SPKI_PREFIX: [u8; 27] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+    ];
+
+    #[test]
+    fn p256_spki_prefix() {
+        // [CRY-SPK-001] [CRY-SPK-002]
+        let k = PrivateKey::generate_ec(Curve::P256, &mut rng(1)).public_key();
+        let der = k.to_spki_der().unwrap();
+        assert_eq!(der.len(), 91);
+        assert_eq!(der[..27], P256_SPKI_PREFIX);
+        assert_eq!(der[27..], k.ec_uncompressed().unwrap()[1..]);
+        assert_eq!(PublicKey::from_spki_der(&der).unwrap(), k);
+    }
+
+    #[test]
+    fn spki_round_trip_every_type() {
+        // [CRY-SPK-003] [CRY-SPK-005]
+        let mut r = rng(2);
+        let mut keys: Vec<PrivateKey> = Curve::ALL
+            .into_iter()
+            .map(|c| PrivateKey::generate_ec(c, &mut r))
+            .collect();
+        keys.push(PrivateKey::generate_ed25519(&mut r));
+        for k in &keys {
+            let p = k.public_key();
+            let der = p.to_spki_der().unwrap();
+            assert_eq!(PublicKey::from_spki_der(&der).unwrap(), p);
+            assert_eq!(PublicKey::from_jwk(&p.to_jwk()).unwrap(), p);
+        }
+        // Ed25519 SPKI is the RFC 8410 form (independent of the ed25519 crate's encoder).
+        let ed = keys[3].public_key();
+        let der = ed.to_spki_der().unwrap();
+        assert_eq!(der.len(), 44);
+        assert_eq!(&der[..12], &ED25519_SPKI_PREFIX);
+    }
+
+    #[test]
+    fn spki_strictness() {
+        let k = PrivateKey::generate_ec(Curve::P256, &mut rng(3)).public_key();
+        let der = k.to_spki_der().unwrap();
+        // Trailing data.
+        let mut t = der.clone();
+        t.push(0);
+        assert!(PublicKey::from_spki_der(&t).is_err());
+        // A compressed point in an otherwise valid structure.
+        let point = k.ec_uncompressed().unwrap();
+        let mut c = vec![
+            0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x22, 0x00,
+        ];
+        c.push(0x02 | (point[64] & 1));
+        c.extend_from_slice(&point[1..33]);
+        assert!(PublicKey::from_spki_der(&c).is_err());
+        // An unknown curve OID (secp256k1 1.3.132.0.10).
+        let mut k1 = der.clone();
+        k1[15..25].copy_from_slice(&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a, 0x03, 0x42, 0x00]);
+        assert!(PublicKey::from_spki_der(&k1).is_err());
+        // Garbage.
+        assert!(PublicKey::from_spki_der(&[0x30, 0x00]).is_err());
+    }
+
+    #[test]
+    fn rsa_spki_requires_null_params() {
+        // [CRY-SPK-004] A hand-built RSA SPKI (n = 2^1023 + 1 ... odd, e = 65537) with and
+        // without the NULL parameter.
+        let mut n = vec![0u8; 128];
+        n[0] = 0xc0;
+        n[127] = 0x01;
+        let jwk = Jwk::Rsa {
+            n: n.clone(),
+            e: vec![1, 0, 1],
+        };
+        let key = PublicKey::from_jwk(&jwk).unwrap();
+        let der = key.to_spki_der().unwrap();
+        // AlgorithmIdentifier with NULL: 30 0d 06 09 <rsaEncryption> 05 00.
+        let alg_null = [
+            0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05,
+            0x00,
+        ];
+        let pos = der.windows(15).position(|w| w == alg_null).unwrap();
+        assert_eq!(PublicKey::from_spki_der(&der).unwrap(), key);
+        // Remove the NULL and fix the two outer lengths (both long-form, 2-byte lengths).
+        let mut no_null = der.clone();
+        no_null.drain(pos + 13..pos + 15);
+        no_null[pos + 1] = 0x0b;
+        let outer = u16::from_be_bytes([no_null[2], no_null[3]]) - 2;
+        no_null[2..4].copy_from_slice(&outer.to_be_bytes());
+        assert!(PublicKey::from_spki_der(&no_null).is_err());
+        assert_eq!(key.to_jwk(), jwk);
+    }
+
+    #[test]
+    fn jwk_checks() {
+        let k = PrivateKey::generate_ec(Curve::P384, &mut rng(4)).public_key();
+        let Jwk::Ec { x, y, .. } = k.to_jwk() else {
+            panic!("EC")
+        };
+        assert_eq!(x.len(), 48);
+        // SKS curve URI accepted on input.
+        let uri = Jwk::Ec {
+            crv: "https://webpki.github.io/sks/algorithm#ec.nist.p384".into(),
+            x: x.clone(),
+            y: y.clone(),
+        };
+        assert_eq!(PublicKey::from_jwk(&uri).unwrap(), k);
+        // Short coordinate.
+        let short = Jwk::Ec {
+            crv: "P-384".into(),
+            x: x[1..].to_vec(),
+            y: y.clone(),
+        };
+        assert!(matches!(PublicKey::from_jwk(&short), Err(KeyError::Jwk(_))));
+        // Off the curve.
+        let mut y2 = y.clone();
+        y2[47] ^= 1;
+        let off = Jwk::Ec {
+            crv: "P-384".into(),
+            x,
+            y: y2,
+        };
+        assert_eq!(PublicKey::from_jwk(&off), Err(KeyError::BadPoint));
+        // Unknown curve.
+        let Jwk::Ec { x, y, .. } = k.to_jwk() else {
+            panic!("EC")
+        };
+        assert!(matches!(
+            PublicKey::from_jwk(&Jwk::Ec {
+                crv: "secp256k1".into(),
+                x,
+                y
+            }),
+            Err(KeyError::UnsupportedCurve(_))
+        ));
+        // RSA with a leading zero.
+        let mut n = vec![0u8; 129];
+        n[1] = 0xc0;
+        n[128] = 1;
+        assert!(
+            PublicKey::from_jwk(&Jwk::Rsa {
+                n,
+                e: vec![1, 0, 1]
+            })
+            .is_err()
+        );
+        // Ed25519 with SKS URI and wrong length.
+        let ed = PrivateKey::generate_ed25519(&mut rng(5)).public_key();
+        let Jwk::Okp { x, .. } = ed.to_jwk() else {
+            panic!("OKP")
+        };
+        assert!(
+            PublicKey::from_jwk(&Jwk::Okp {
+                crv: "Ed25519".into(),
+                x: x[..31].to_vec()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn sign_verify_every_algorithm() {
+        let mut r = rng(6);
+        let cases = [
+            (Curve::P256, HashAlg::Sha256),
+            (Curve::P384, HashAlg::Sha384),
+            (Curve::P521, HashAlg::Sha512),
+            (Curve::P384, HashAlg::Sha256),
+            (Curve::P521, HashAlg::Sha256),
+        ];
+        for (c, h) in cases {
+            let k = PrivateKey::generate_ec(c, &mut r);
+            let alg = SignatureAlgorithm::Ecdsa(h);
+            let sig = k.sign(alg, b"data").unwrap();
+            // Raw r‖s at the field length; deterministic (RFC 6979).
+            assert_eq!(sig.len(), 2 * c.field_len());
+            assert_eq!(k.sign(alg, b"data").unwrap(), sig);
+            let p = k.public_key();
+            p.verify(alg, b"data", &sig).unwrap();
+            assert_eq!(p.verify(alg, b"datA", &sig), Err(KeyError::BadSignature));
+            // raw <-> DER
+            let der_sig = ecdsa_raw_to_der(c, &sig).unwrap();
+            assert_eq!(der_sig[0], 0x30);
+            assert_eq!(ecdsa_der_to_raw(c, &der_sig).unwrap(), sig);
+            assert!(ecdsa_raw_to_der(c, &sig[1..]).is_err());
+            assert!(p.verify(alg, b"data", &der_sig).is_err());
+            // Wrong family.
+            assert!(matches!(
+                p.verify(SignatureAlgorithm::RS256, b"data", &sig),
+                Err(KeyError::AlgorithmMismatch { .. })
+            ));
+        }
+        let ed = PrivateKey::generate_ed25519(&mut r);
+        let sig = ed.sign(SignatureAlgorithm::Ed25519, b"m").unwrap();
+        ed.public_key()
+            .verify(SignatureAlgorithm::Ed25519, b"m", &sig)
+            .unwrap();
+        assert!(ed.sign(SignatureAlgorithm::ES256, b"m").is_err());
+    }
+
+    #[test]
+    fn ecdsa_accepts_high_s_and_rejects_out_of_range() {
+        // Java (JCE) does not normalize s, so both (r, s) and (r, n - s) must verify.
+        // [CRY-IMP-007] r and s outside [1, n-1] are rejected.
+        let k = PrivateKey::generate_ec(Curve::P256, &mut rng(12));
+        let sig = k.sign(SignatureAlgorithm::ES256, b"hi").unwrap();
+        let parsed = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+        let flipped = p256::ecdsa::Signature::from_scalars(parsed.r(), -*parsed.s()).unwrap();
+        let flipped = flipped.to_bytes().to_vec();
+        assert_ne!(flipped, sig);
+        let p = k.public_key();
+        p.verify(SignatureAlgorithm::ES256, b"hi", &sig).unwrap();
+        p.verify(SignatureAlgorithm::ES256, b"hi", &flipped)
+            .unwrap();
+        let mut zero_r = sig.clone();
+        zero_r[..32].fill(0);
+        assert!(p.verify(SignatureAlgorithm::ES256, b"hi", &zero_r).is_err());
+        let mut big_s = sig.clone();
+        big_s[32..].fill(0xff);
+        assert!(p.verify(SignatureAlgorithm::ES256, b"hi", &big_s).is_err());
+    }
+
+    #[test]
+    fn rsa_sign_verify_and_pkcs8() {
+        let k = PrivateKey::generate_rsa(1024, 65537, &mut rng(7)).unwrap();
+        for h in [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512] {
+            let alg = SignatureAlgorithm::RsaPkcs1(h);
+            let sig = k.sign(alg, b"x").unwrap();
+            assert_eq!(sig.len(), 128);
+            k.public_key().verify(alg, b"x", &sig).unwrap();
+            assert!(k.public_key().verify(alg, b"y", &sig).is_err());
+        }
+        let der = k.to_pkcs8_der().unwrap();
+        let back = PrivateKey::from_pkcs8_der(&der).unwrap();
+        assert_eq!(back.public_key(), k.public_key());
+        assert_eq!(k.public_key().key_type(), KeyType::Rsa { bits: 1024 });
+    }
+
+    #[test]
+    fn pkcs8_and_jwk_private_keys() {
+        let mut r = rng(8);
+        for c in Curve::ALL {
+            let k = PrivateKey::generate_ec(c, &mut r);
+            let der = k.to_pkcs8_der().unwrap();
+            assert_eq!(
+                PrivateKey::from_pkcs8_der(&der).unwrap().public_key(),
+                k.public_key()
+            );
+        }
+        let ed = PrivateKey::generate_ed25519(&mut r);
+        let der = ed.to_pkcs8_der().unwrap();
+        assert_eq!(&der[..16], &ED25519_PKCS8_PREFIX);
+        assert_eq!(
+            PrivateKey::from_pkcs8_der(&der).unwrap().public_key(),
+            ed.public_key()
+        );
+        // EC JWK with d.
+        let k = PrivateKey::generate_ec(Curve::P256, &mut r);
+        let PrivateKey::P256(sk) = &k else { panic!() };
+        let d = sk.to_bytes().to_vec();
+        let jwk = k.public_key().to_jwk();
+        assert_eq!(
+            PrivateKey::from_ec_jwk(&jwk, &d).unwrap().public_key(),
+            k.public_key()
+        );
+        let other = PrivateKey::generate_ec(Curve::P256, &mut r)
+            .public_key()
+            .to_jwk();
+        assert!(PrivateKey::from_ec_jwk(&other, &d).is_err());
+        assert!(PrivateKey::from_ec_jwk(&jwk, &d[1..]).is_err());
+        assert!(PrivateKey::from_pkcs8_der(b"\x30\x00").is_err());
+    }
+
+    #[test]
+    fn seeds_reproduce_keys() {
+        let a = PrivateKey::generate_ec(Curve::P256, &mut rng(9)).public_key();
+        let b = PrivateKey::generate_ec(Curve::P256, &mut rng(9)).public_key();
+        let c = PrivateKey::generate_ec(Curve::P256, &mut rng(10)).public_key();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn ecdh_both_ways() {
+        // [CRY-KDF-005]
+        let mut r = rng(11);
+        for c in Curve::ALL {
+            let a = generate_ephemeral(c, &mut r);
+            let b = generate_ephemeral(c, &mut r);
+            let z1 = ecdh_z(&a, &b.public_key()).unwrap();
+            let z2 = ecdh_z(&b, &a.public_key()).unwrap();
+            assert_eq!(*z1, *z2);
+            assert_eq!(z1.len(), c.field_len());
+        }
+        let a = generate_ephemeral(Curve::P256, &mut r);
+        let b = generate_ephemeral(Curve::P384, &mut r);
+        assert_eq!(
+            ecdh_z(&a, &b.public_key()).unwrap_err(),
+            KeyError::EcdhMismatch
+        );
+    }
+
+    #[test]
+    fn hashes_known_answers() {
+        // FIPS 180-2 "abc".
+        assert_eq!(
+            sha256(b"abc")[..4],
+            [0xba, 0x78, 0x16, 0xbf],
+            "SHA-256(abc) starts ba7816bf"
+        );
+        assert_eq!(sha1(b"abc")[..4], [0xa9, 0x99, 0x3e, 0x36]);
+    }
+
+    #[test]
+    fn certificate_helpers_reject_garbage() {
+        assert!(certificate_spki_der(b"not a certificate").is_err());
+        assert!(certificate_public_key(&[0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(Curve::from_name("P-521").unwrap(), Curve::P521);
+        assert_eq!(
+            Curve::from_name("https://webpki.github.io/sks/algorithm#ec.nist.p256").unwrap(),
+            Curve::P256
+        );
+        for n in [
+            "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "Ed25519",
+        ] {
+            assert_eq!(SignatureAlgorithm::from_jose(n).unwrap().jose_name(), n);
+        }
+        assert!(SignatureAlgorithm::from_jose("PS256").is_none());
+        assert!(SignatureAlgorithm::ES256.fits(KeyType::Ec(Curve::P521)));
+        assert!(!SignatureAlgorithm::ES256.fits(KeyType::Ed25519));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn spki_parser_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = PublicKey::from_spki_der(&bytes);
+            let _ = PrivateKey::from_pkcs8_der(&bytes);
+            let _ = certificate_spki_der(&bytes);
+        }
+    }
+}

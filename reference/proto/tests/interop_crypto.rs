@@ -173,6 +173,7 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
     let inv = sess.msg("InvocationRequest").unwrap();
 
     // ECDH both ways; the logged private keys must match the public keys on the wire.
+    // [CRY-KDF-005]
     let server_priv = ec_private(&sec["serverEphemeralPrivateKey"]);
     let client_priv = ec_private(&sec["clientEphemeralPrivateKey"]);
     let server_pub = public_key(&req["serverEphemeralKey"]);
@@ -187,7 +188,7 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
         return Err("ECDH Z mismatch".into());
     }
 
-    // DeviceID and KDF.
+    // DeviceID and KDF. [CRY-KDF-007] [CRY-KDF-008] [CRY-KDF-010]
     let privacy = opt_bool(&inv["privacyEnabled"], false);
     let device_cert = resp.get("deviceId").map(|d| b64(&d["certificatePath"][0]));
     let device_id =
@@ -202,13 +203,14 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
     if kdf != b64(&sec["sessionKeyKdfInput"]) {
         return Err("KDF input mismatch".into());
     }
-    // [CRY-KDF-*] sessionKey = HMAC-SHA256(Z, kdf input)
+    // sessionKey = HMAC-SHA256(Z, kdf input)
     let session_key = s1::derive_session_key(&z, &csid, &ssid, &issuer_uri, &device_id).unwrap();
     if session_key.as_slice() != b64(&sec["sessionKey"]) {
         return Err("session key mismatch".into());
     }
 
     // Session attestation input, from the message fields.
+    // [CRY-ATT-001] [CRY-ATT-005] [CRY-ATT-006] [CRY-ATT-007] [CRY-ATT-008] [CRY-ATT-010]
     let client_time = time::OffsetDateTime::parse(
         s(&resp["clientTime"]),
         &time::format_description::well_known::Rfc3339,
@@ -251,6 +253,7 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
     )
     .map_err(|e| format!("session attestation: {e}"))?;
 
+    // [CRY-ENC-001]
     let mut crypto = SessionCrypto::new(*session_key, limit);
     if crypto.encryption_key().unwrap().as_slice() != b64(&sec["encryptionKey"]) {
         return Err("encryption key mismatch".into());
@@ -289,6 +292,8 @@ fn message_keys(sess: &Session) -> Vec<PublicKey> {
 }
 
 /// The issuer side: every entry of `serverCryptoTrace`.
+/// [CRY-MAC-001] [CRY-MAC-002] [CRY-CTR-003] [CRY-CTR-005] [CRY-ENC-002] [CRY-TKR-001]
+/// [CRY-TKR-003] [CRY-ROL-001]
 fn check_trace(sess: &Session, ctx: &Context) -> Result<(), String> {
     let sec = &sess.secrets;
     let mut crypto = SessionCrypto::new(ctx.session_key, u16::MAX);
@@ -387,6 +392,10 @@ fn check_trace(sess: &Session, ctx: &Context) -> Result<(), String> {
 }
 
 /// The card side: rebuild every MAC from the message fields, in SKS call order.
+/// [CRY-MAC-010] [CRY-MAC-011] [CRY-MAC-013] [CRY-MAC-016] [CRY-MAC-017] [CRY-MAC-018]
+/// [CRY-MAC-019] [CRY-MAC-021] [CRY-MAC-022] [CRY-CTR-002] [CRY-KAT-002] [CRY-KAT-004]
+/// [CRY-CLS-001] [CRY-ENC-005] [CRY-ENC-007] [CRY-IMP-001] [CRY-PBG-001] [CRY-PBG-004]
+/// [CRY-TKR-002] [CRY-TKR-004]
 struct Card<'a> {
     sess: &'a Session,
     ctx: &'a Context,
@@ -489,7 +498,7 @@ impl Card<'_> {
             return Err(format!("generated key {id} does not match its private key"));
         }
         let spki = public.to_spki_der().unwrap();
-        // [CRY-ATT-*] key.1 attestation
+        // key.1 attestation
         let att = self
             .crypto
             .attest(&s1::key_attestation_data(&spki, &mac).unwrap())
@@ -849,7 +858,7 @@ fn replay(sess: &Session) -> Result<(), String> {
             walk(&public_key(k), &req["updatableKeyManagementKeys"])?;
         }
     }
-    // Lookup nonces.
+    // Lookup nonces. [CRY-LUP-001]
     if let Some(cd) = sess.msg("CredentialDiscoveryRequest") {
         let nonce = s1::lookup_nonce(&ctx.client_session_id, &ctx.server_session_id).unwrap();
         for l in arr(&cd["lookupSpecifiers"]) {
@@ -876,6 +885,7 @@ fn replay(sess: &Session) -> Result<(), String> {
         ));
     }
     // The plan of the card operations predicts the same counter and limit use.
+    // [CRY-LIM-001] [CRY-LIM-003]
     let plan = s1::counter_plan(&card.ops).unwrap();
     if plan.len() as u64 != expected {
         return Err("counter plan length".into());
@@ -910,6 +920,9 @@ fn flip(v: &mut Value, pos: usize) {
     *v = Value::String(b64url::encode(&bytes));
 }
 
+/// Picks the JSON value a mutation test changes.
+type Edit = fn(&mut Session) -> &mut Value;
+
 const POSITIONS: [usize; 5] = [0, 1, 7, 16, 31];
 
 fn session(name: &str) -> Session {
@@ -922,7 +935,7 @@ fn mutated_macs_fail() {
     replay(&base).unwrap();
     for pos in POSITIONS {
         // createPUKPolicy, createPINPolicy, createKeyEntry, setCertificatePath, close.
-        let edits: [fn(&mut Session) -> &mut Value; 5] = [
+        let edits: [Edit; 5] = [
             |s| &mut s.msg_mut("KeyCreationRequest")["pukPolicySpecifiers"][0]["mac"],
             |s| {
                 &mut s.msg_mut("KeyCreationRequest")["pukPolicySpecifiers"][0]["pinPolicySpecifiers"]
@@ -984,7 +997,7 @@ fn mutated_attestations_fail() {
 fn mutated_ciphertexts_fail() {
     // The MAC covers the ciphertext, so the card rejects a changed ciphertext before it
     // decrypts anything.
-    let cases: [(&str, fn(&mut Session) -> &mut Value); 4] = [
+    let cases: [(&str, Edit); 4] = [
         ("preset-pin-with-puk", |s| {
             &mut s.msg_mut("KeyCreationRequest")["pukPolicySpecifiers"][0]["encryptedPuk"]
         }),

@@ -354,6 +354,7 @@ pub enum CounterUse {
 impl Operation {
     /// Uses of the session key (facts §3.4, the table checked by SKSTest `test47`).
     pub const fn session_key_uses(self) -> u16 {
+        // Kept identical to SESSION_KEY_COST_TABLE (a unit test checks every row).
         match self {
             Operation::CreateProvisioningSession => 0,
             // decrypt + MAC
@@ -397,6 +398,25 @@ impl Operation {
         }
     }
 }
+
+/// The `sessionKeyLimit` cost of every card operation, as data (facts §3.4).
+pub const SESSION_KEY_COST_TABLE: &[(Operation, u16)] = &[
+    (Operation::CreateProvisioningSession, 0),
+    (Operation::CreatePukPolicy, 2),
+    (Operation::CreatePinPolicy, 1),
+    (Operation::CreateKeyEntry { preset_pin: false }, 2),
+    (Operation::CreateKeyEntry { preset_pin: true }, 3),
+    (Operation::SetCertificatePath, 1),
+    (Operation::ImportSymmetricKey, 2),
+    (Operation::ImportPrivateKey, 2),
+    (Operation::AddExtension { encrypted: false }, 1),
+    (Operation::AddExtension { encrypted: true }, 2),
+    (Operation::PostDeleteKey, 2),
+    (Operation::PostUnlockKey, 2),
+    (Operation::PostUpdateKey, 2),
+    (Operation::PostCloneKeyProtection, 2),
+    (Operation::CloseProvisioningSession, 2),
+];
 
 /// The total session-key uses of a sequence of operations (the smallest `sessionKeyLimit`
 /// that lets it complete).

@@ -26,8 +26,8 @@ pub use kmk::{
     verify_kmk_authorization,
 };
 pub use mac::{
-    CounterUse, KDF_DEVICE_ATTESTATION, KDF_ENCRYPTION_KEY, Method, Operation, SessionCrypto,
-    counter_plan, key_modifier, session_key_uses,
+    CounterUse, KDF_DEVICE_ATTESTATION, KDF_ENCRYPTION_KEY, Method, Operation,
+    SESSION_KEY_COST_TABLE, SessionCrypto, counter_plan, key_modifier, session_key_uses,
 };
 pub use propbag::{Property, PropertyBagError, encode_property_bag, parse_property_bag};
 
