@@ -126,6 +126,9 @@ fn cited_tags() -> BTreeMap<String, BTreeSet<String>> {
             .unwrap()
             .to_string_lossy()
             .replace('\\', "/");
+        if rel == "vectors/tests/spec_coverage.rs" {
+            continue; // this file's own scanner examples are not citations
+        }
         let ext = path.extension().and_then(|x| x.to_str()).unwrap_or("");
         let text = match ext {
             "rs" | "json" | "toml" => std::fs::read_to_string(&path).unwrap_or_default(),

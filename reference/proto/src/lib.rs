@@ -16,6 +16,8 @@ pub mod alg;
 pub mod codec;
 pub mod jwk;
 pub mod keys;
+pub mod messages;
 pub mod policy;
 pub mod session1;
 pub mod sks;
+pub mod time;
