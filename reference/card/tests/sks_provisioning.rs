@@ -124,7 +124,7 @@ fn provision_and_sign(sks: &mut ReferenceSks, seed: u64, privacy: bool, case: &C
 
 #[test]
 fn every_key_type_e2es_p256_device() {
-    // [SKS-SES-005] [SKS-KEY-006] [SKS-KEY-010]
+    // [SKS-SES-005] [SKS-KEY-006] [SKS-KEY-010] [CRY-KAT-003]
     let mut sks = support::card(11);
     for (i, c) in cases().iter().enumerate() {
         provision_and_sign(&mut sks, 100 + i as u64, false, c);
@@ -206,6 +206,7 @@ fn a_seed_and_a_fixed_clock_reproduce_every_byte() {
 }
 
 /// SKSTest test47: one PIN, one key, a certificate and close need 6 session-key uses; 5 fail.
+/// [CRY-LIM-004]
 #[test]
 fn session_key_limit_accounting() {
     for (limit, ok) in [(6u16, true), (5, false)] {
@@ -295,7 +296,7 @@ fn symmetric_key_import_hmac_and_aes() {
         20
     );
 
-    // AES: CBC with internal IV round-trips; external IV; ECB no padding.
+    // [CRY-ALG-009] AES: CBC with internal IV round-trips; external IV; ECB no padding.
     let ct = sks
         .symmetric_key_encrypt(
             ak.handle,

@@ -1067,3 +1067,314 @@ fn close_is_atomic_under_power_loss_at_every_write_point() {
         }
     }
 }
+
+fn card_with(f: impl FnOnce(&mut CardConfig)) -> ReferenceSks {
+    let mut c = CardConfig::test_device(
+        DeviceKeyKind::P256,
+        1,
+        std::sync::Arc::new(airtight_card::env::ManualClock::new(
+            airtight_card::TEST_TIME,
+        )),
+    );
+    f(&mut c);
+    ReferenceSks::open(c).unwrap()
+}
+
+#[test]
+fn resource_bounds() {
+    // [SKS-IMP-004]
+    let mut sks = card_with(|c| {
+        c.limits.max_objects_per_session = 2;
+        c.limits.max_extensions_per_key = 1;
+        c.limits.max_certificate_path = 3;
+    });
+    let mut is = Issuer::new(80);
+    is.create_session(&mut sks).unwrap();
+    let k = is
+        .provision_key(&mut sks, &KeySpec::new("A", uri::P256))
+        .unwrap();
+    is.add_extension(
+        &mut sks,
+        k.handle,
+        k.ee(),
+        "urn:a",
+        ExtensionSubType::Extension,
+        "",
+        b"1",
+    )
+    .unwrap();
+    expect_code(
+        is.add_extension(
+            &mut sks,
+            k.handle,
+            k.ee(),
+            "urn:b",
+            ExtensionSubType::Extension,
+            "",
+            b"1",
+        ),
+        SksErrorCode::Storage,
+    );
+    let mut is = Issuer::new(81);
+    is.create_session(&mut sks).unwrap();
+    is.create_pin(&mut sks, &PinSpec::new("P1")).unwrap();
+    is.create_pin(&mut sks, &PinSpec::new("P2")).unwrap();
+    expect_code(
+        is.create_pin(&mut sks, &PinSpec::new("P3")),
+        SksErrorCode::Storage,
+    );
+    let mut is = Issuer::new(82);
+    is.create_session(&mut sks).unwrap();
+    let kd = is
+        .create_key(&mut sks, &KeySpec::new("A", uri::P256))
+        .unwrap();
+    let mut path = is.certificate_path(&kd.public_key);
+    path.push(path[1].clone());
+    expect_code(
+        is.set_certificate_path(&mut sks, kd.key_handle, "A", &kd.public_key, &path),
+        SksErrorCode::Option,
+    );
+}
+
+#[test]
+fn biometric_and_device_pin_support_switches() {
+    // [POL-BIO-001] [POL-DEV-001] [POL-IMP-001]
+    let mut sks = card_with(|c| {
+        c.biometric_support = false;
+        c.device_pin = airtight_card::DevicePin::Unsupported;
+    });
+    assert!(!sks.get_device_info().unwrap().device_pin_support);
+    let mut is = Issuer::new(83);
+    is.create_session(&mut sks).unwrap();
+    let mut k = KeySpec::new("K", uri::P256);
+    k.biometric_protection = BiometricProtection::Exclusive;
+    expect_code(is.create_key(&mut sks, &k), SksErrorCode::Option);
+    let mut is = Issuer::new(84);
+    is.create_session(&mut sks).unwrap();
+    let mut k = KeySpec::new("K", uri::P256);
+    k.device_pin_protection = true;
+    expect_code(is.create_key(&mut sks, &k), SksErrorCode::Option);
+    // A platform hook decides the device PIN; nothing is hard-coded.
+    let mut sks = card_with(|c| {
+        c.device_pin =
+            airtight_card::DevicePin::Platform(std::sync::Arc::new(|p: &[u8]| p == b"2468"));
+    });
+    let mut is = Issuer::new(85);
+    is.create_session(&mut sks).unwrap();
+    let mut k = KeySpec::new("K", uri::P256);
+    k.device_pin_protection = true;
+    let k = is.provision_key(&mut sks, &k).unwrap();
+    is.close(&mut sks).unwrap();
+    expect_code(
+        sks.sign_data(
+            k.handle,
+            uri::ECDSA_SHA256,
+            None,
+            false,
+            Some(b"1234"),
+            b"x",
+        ),
+        SksErrorCode::Authorization,
+    );
+    sks.sign_data(
+        k.handle,
+        uri::ECDSA_SHA256,
+        None,
+        false,
+        Some(b"2468"),
+        b"x",
+    )
+    .unwrap();
+    // Production configurations have no device PIN and the Java PUK delay.
+    let prod = CardConfig::production(
+        zeroize::Zeroizing::new(vec![]),
+        vec![],
+        std::env::temp_dir(),
+    );
+    assert!(matches!(
+        prod.device_pin,
+        airtight_card::DevicePin::Unsupported
+    ));
+    assert_eq!(prod.puk_delay, std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn puk_without_retry_limit_waits_before_comparing() {
+    // [POL-PUK-006] [POL-IMP-003] [POL-PUK-007] (with a short configured delay)
+    let delay = std::time::Duration::from_millis(30);
+    let mut sks = card_with(|c| c.puk_delay = delay);
+    let mut is = Issuer::new(86);
+    is.create_session(&mut sks).unwrap();
+    let puk = is
+        .create_puk(&mut sks, "PUK", b"5555", PassphraseFormat::Numeric, 0)
+        .unwrap();
+    let mut ps = PinSpec::new("PIN");
+    ps.puk = Some((puk, "PUK".into()));
+    let pin = is.create_pin(&mut sks, &ps).unwrap();
+    let k = is
+        .provision_key(
+            &mut sks,
+            &KeySpec::new("K", uri::P256).with_pin(pin, "PIN", b"1234"),
+        )
+        .unwrap();
+    is.close(&mut sks).unwrap();
+    let t = std::time::Instant::now();
+    expect_code(
+        sks.unlock_key(k.handle, b"0000"),
+        SksErrorCode::Authorization,
+    );
+    assert!(t.elapsed() >= delay);
+    // setPin changes the PIN, never the PUK.
+    sks.set_pin(k.handle, b"5555", b"4321").unwrap();
+    sks.unlock_key(k.handle, b"5555").unwrap();
+}
+
+#[test]
+fn grouping_none_keeps_values_and_counters_apart() {
+    // [POL-GRP-004]
+    let (mut sks, mut is) = session(87);
+    let pin = is.create_pin(&mut sks, &PinSpec::new("PIN")).unwrap();
+    let a = is
+        .provision_key(
+            &mut sks,
+            &KeySpec::new("A", uri::P256).with_pin(pin, "PIN", b"1111"),
+        )
+        .unwrap();
+    let b = is
+        .provision_key(
+            &mut sks,
+            &KeySpec::new("B", uri::P256).with_pin(pin, "PIN", b"2222"),
+        )
+        .unwrap();
+    is.close(&mut sks).unwrap();
+    expect_code(
+        sks.sign_data(
+            a.handle,
+            uri::ECDSA_SHA256,
+            None,
+            false,
+            Some(b"0000"),
+            b"x",
+        ),
+        SksErrorCode::Authorization,
+    );
+    assert_eq!(
+        sks.get_key_protection_info(a.handle)
+            .unwrap()
+            .pin
+            .unwrap()
+            .error_count,
+        1
+    );
+    assert_eq!(
+        sks.get_key_protection_info(b.handle)
+            .unwrap()
+            .pin
+            .unwrap()
+            .error_count,
+        0
+    );
+    sks.change_pin(a.handle, b"1111", b"3333").unwrap();
+    sks.sign_data(
+        b.handle,
+        uri::ECDSA_SHA256,
+        None,
+        false,
+        Some(b"2222"),
+        b"x",
+    )
+    .unwrap();
+}
+
+#[test]
+fn roll_over_failure_changes_nothing() {
+    // [CRY-ROL-003]
+    let mut sks = support::card(88);
+    let mut is = Issuer::new(88).with_kmk(88);
+    let kmk = is.key_management_key.clone().unwrap();
+    is.create_session(&mut sks).unwrap();
+    is.provision_key(&mut sks, &KeySpec::new("K", uri::P256))
+        .unwrap();
+    is.close(&mut sks).unwrap();
+    let new = support::kmk(89);
+    let new_spki = new.public_key().to_spki_der().unwrap();
+    let data = session1::roll_over_signed_data(&new.public_key()).unwrap();
+    let forged = session1::sign_kmk_authorization(&new, &data).unwrap();
+    expect_code(
+        sks.update_key_management_key(is.handle, &new_spki, &forged),
+        SksErrorCode::Option,
+    );
+    let e = sks
+        .enumerate_provisioning_sessions(ProvisioningHandle::NONE, false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        e.key_management_key,
+        Some(kmk.public_key().to_spki_der().unwrap())
+    );
+    // Truncated signature: ERROR_CRYPTO (Java: a signature-length exception).
+    expect_code(
+        sks.update_key_management_key(is.handle, &new_spki, &forged[..10]),
+        SksErrorCode::Crypto,
+    );
+    // Not a session / an open session.
+    expect_code(
+        sks.update_key_management_key(ProvisioningHandle(999), &new_spki, &forged),
+        SksErrorCode::NoSession,
+    );
+    let mut open = Issuer::new(90);
+    open.create_session(&mut sks).unwrap();
+    expect_code(
+        sks.update_key_management_key(open.handle, &new_spki, &forged),
+        SksErrorCode::NotAllowed,
+    );
+}
+
+mod garbage {
+    //! [SKS-IMP-010]: random bytes where DER, SPKI, PKCS#8, certificates, property bags and
+    //! ciphertexts are expected give error codes, never a panic.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+        #[test]
+        fn parsers_never_panic(blob in proptest::collection::vec(any::<u8>(), 0..300), which in 0u8..6) {
+            let (mut sks, mut is) = session(91);
+            let eph = PrivateKey::generate_ec(Curve::P256, &mut ChaCha20Rng::seed_from_u64(1));
+            let r: Result<(), airtight_proto::sks::SksError> = match which {
+                0 => {
+                    let mut p = is.session_params(&eph);
+                    p.server_ephemeral_key = blob.clone();
+                    sks.create_provisioning_session(&p).map(|_| ())
+                }
+                1 => {
+                    let mut p = is.session_params(&eph);
+                    p.key_management_key = Some(blob.clone());
+                    sks.create_provisioning_session(&p).map(|_| ())
+                }
+                2 => {
+                    let kd = is.create_key(&mut sks, &KeySpec::new("K", uri::P256)).unwrap();
+                    is.set_certificate_path(&mut sks, kd.key_handle, "K", &kd.public_key, std::slice::from_ref(&blob))
+                }
+                3 => {
+                    let k = is.provision_key(&mut sks, &KeySpec::new("K", uri::P256)).unwrap();
+                    is.add_extension(&mut sks, k.handle, k.ee(), "urn:b", ExtensionSubType::PropertyBag, "", &blob)
+                }
+                4 => {
+                    let k = is.provision_key(&mut sks, &KeySpec::new("K", uri::P256)).unwrap();
+                    is.import_private_key(&mut sks, k.handle, k.ee(), &blob)
+                }
+                _ => {
+                    let k = is.provision_key(&mut sks, &KeySpec::new("K", uri::P256)).unwrap();
+                    let data = session1::import_key_data(k.ee(), &blob).unwrap();
+                    let mac = is.mac(Method::ImportSymmetricKey, &data);
+                    sks.import_symmetric_key(k.handle, &blob, &mac)
+                }
+            };
+            if let Err(e) = r {
+                prop_assert!(e.code() != SksErrorCode::Internal, "{e}");
+            }
+        }
+    }
+}
