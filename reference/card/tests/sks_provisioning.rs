@@ -919,3 +919,37 @@ fn odd_rsa_exponents_fail_cleanly() {
         }
     }
 }
+
+#[test]
+fn post_operations_in_privacy_mode_use_the_anonymous_device_id() {
+    // [SKS-PST-001] [SKS-PST-003]: the authorization is bound to DeviceID "Anonymous".
+    let mut sks = support::card(90);
+    let mut is = Issuer::new(90).with_kmk(90);
+    is.privacy_enabled = true;
+    let kmk = is.key_management_key.clone().unwrap();
+    is.create_session(&mut sks).unwrap();
+    let k = is
+        .provision_key(&mut sks, &KeySpec::new("K", uri::P256))
+        .unwrap();
+    is.close(&mut sks).unwrap();
+    // An E2ES session cannot target it.
+    let mut e2es = Issuer::new(91);
+    e2es.create_session(&mut sks).unwrap();
+    expect_code(
+        e2es.post_delete_or_unlock(&mut sks, k.handle, k.ee(), &kmk, true),
+        SksErrorCode::Option,
+    );
+    let mut is2 = Issuer::new(92);
+    is2.privacy_enabled = true;
+    is2.create_session(&mut sks).unwrap();
+    let new = is2
+        .provision_key(&mut sks, &KeySpec::new("N", uri::P256))
+        .unwrap();
+    is2.post_update_or_clone(&mut sks, new.handle, new.ee(), k.handle, k.ee(), &kmk, true)
+        .unwrap();
+    is2.close(&mut sks).unwrap();
+    assert_eq!(
+        sks.get_key_attributes(k.handle).unwrap().certificate_path,
+        new.certificate_path
+    );
+}

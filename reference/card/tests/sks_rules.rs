@@ -1288,7 +1288,7 @@ fn grouping_none_keeps_values_and_counters_apart() {
 
 #[test]
 fn roll_over_failure_changes_nothing() {
-    // [CRY-ROL-003]
+    // [CRY-ROL-003] [SKS-KMK-001] (state checks; a bad newKMK is ERROR_OPTION as in Java)
     let mut sks = support::card(88);
     let mut is = Issuer::new(88).with_kmk(88);
     let kmk = is.key_management_key.clone().unwrap();

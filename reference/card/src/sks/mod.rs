@@ -1,13 +1,13 @@
 //! The reference SKS: [`ReferenceSks`] implements [`SecureKeyStore`] with the exact semantics
 //! of the SKS API (facts §2-§4, `spec/sks-api.md`), on top of the power-loss-safe
-//! [`Store`](crate::store::Store).
+//! [`Store`].
 //!
 //! # Model
 //!
 //! - **Committed state** (closed sessions, their keys, PIN and PUK policies, error counters)
-//!   lives in the store ([`state::CardState`]); every change is one atomic commit
+//!   lives in the store (`state::CardState`); every change is one atomic commit
 //!   ([SKS-IMP-005], [SKS-IMP-007]).
-//! - **Open sessions** live in memory ([`session::OpenSession`]): nothing of them is visible
+//! - **Open sessions** live in memory (`session::OpenSession`): nothing of them is visible
 //!   before close ([SKS-TXN-001]); a fatal error in any provisioning method drops the whole
 //!   session ([SKS-TXN-002]); a restart discards them ([SKS-IMP-006]).
 //! - **PIN/PUK error counters** are committed before the error is returned
