@@ -495,6 +495,12 @@ impl ReferenceSks {
     }
 }
 
+/// The card can move to another thread (APDU and shim servers).
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<ReferenceSks>();
+};
+
 impl SecureKeyStore for ReferenceSks {
     fn get_device_info(&mut self) -> Result<DeviceInfo, SksError> {
         // [SKS-DEV-001] [SKS-DEV-002] [SKS-DEV-003] [SKS-DEV-004] [SKS-DEV-005]
