@@ -17,9 +17,11 @@
 //!
 //! # Session lifetime ([SKS-IMP-003])
 //!
-//! A session dies when the card clock passes `clientTime + sessionLifeTime` (both as sent to
-//! `createProvisioningSession`). Every call that resolves an open session first checks this;
-//! an expired session is torn down and the call fails with `ERROR_NO_SESSION`.
+//! A session dies when more than `sessionLifeTime` seconds have passed on the card clock since
+//! `createProvisioningSession`. The middleware-supplied `clientTime` is not used: it is not
+//! trusted, and a card with a fixed test clock would otherwise reject sessions recorded at
+//! other times. Every call that resolves an open session first checks this; an expired
+//! session is torn down and the call fails with `ERROR_NO_SESSION`.
 
 mod crypto;
 mod pin;
