@@ -495,3 +495,38 @@ impl CallSks for ScriptedSks {
 }
 
 impl_secure_key_store_via_call!([] ScriptedSks);
+
+/// A stateless sample SKS for binding tests: answers every call with
+/// [`SksReturn::sample`] seeded by a hash of the call's payload, so the caller can compute the
+/// expected answer with [`SampleSks::expected`]. A call whose string or byte arguments contain
+/// the text `FAIL` fails with `ERROR_CRYPTO`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SampleSks;
+
+impl SampleSks {
+    /// The answer [`SampleSks`] gives to `call`.
+    pub fn expected(call: &SksCall) -> Result<SksReturn, SksError> {
+        let payload = call
+            .encode_payload()
+            .map_err(|e| SksError::option(e.to_string()))?;
+        if payload.windows(4).any(|w| w == b"FAIL") {
+            return Err(SksError::crypto(format!("{} asked to fail", call.method())));
+        }
+        // FNV-1a.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in &payload {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= u64::from(call.method().number());
+        Ok(SksReturn::sample(call.method(), &mut SampleRng::new(h)))
+    }
+}
+
+impl CallSks for SampleSks {
+    fn call(&mut self, call: SksCall) -> Result<SksReturn, SksError> {
+        SampleSks::expected(&call)
+    }
+}
+
+impl_secure_key_store_via_call!([] SampleSks);

@@ -32,6 +32,7 @@ pub mod calls;
 pub mod client;
 pub mod dispatcher;
 pub mod exchange;
+pub mod shim;
 pub mod wire;
 
 pub use calls::{SksCall, SksReturn};
