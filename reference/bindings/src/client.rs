@@ -162,6 +162,7 @@ pub struct ApduSks<T> {
     transport: T,
     limits: ApduLimits,
     selected: Option<SelectInfo>,
+    needs_reconnect: bool,
     metrics: LinkMetrics,
 }
 
@@ -173,6 +174,7 @@ impl<T: CardTransport> ApduSks<T> {
             transport,
             limits,
             selected: None,
+            needs_reconnect: false,
             metrics: LinkMetrics::default(),
         }
     }
@@ -219,13 +221,17 @@ impl<T: CardTransport> ApduSks<T> {
         let r = self.transport.transmit(apdu);
         match &r {
             Ok(resp) => self.metrics.bytes_from_card += resp.len() as u64,
-            Err(TransportError::CardRemoved(_)) => self.selected = None,
+            Err(TransportError::CardRemoved(_)) => {
+                self.selected = None;
+                self.needs_reconnect = true;
+            }
             Err(_) => {}
         }
         // [APDU-TRN-002] pcscd answers "success, 0 bytes" when the card vanished mid-command.
         match r {
             Ok(resp) if resp.len() < 2 => {
                 self.selected = None;
+                self.needs_reconnect = true;
                 Err(TransportError::CardRemoved(format!(
                     "response of {} bytes (no status word): the card is gone",
                     resp.len()
@@ -237,6 +243,11 @@ impl<T: CardTransport> ApduSks<T> {
 
     /// Selects the airtight application (done automatically before the first call).
     pub fn select(&mut self) -> Result<SelectInfo, SksError> {
+        if self.needs_reconnect {
+            // After a removal: a fresh connection to the (re-inserted) card first.
+            self.transport.reconnect().map_err(|e| e.to_sks_error())?;
+            self.needs_reconnect = false;
+        }
         let resp = self
             .transmit(&apdu::select_command())
             .map_err(|e| e.to_sks_error())?;

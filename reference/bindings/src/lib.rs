@@ -33,6 +33,9 @@ pub mod client;
 pub mod dispatcher;
 pub mod exchange;
 pub mod shim;
+pub mod vpcd;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod wire;
 
 pub use calls::{SksCall, SksReturn};
