@@ -1,0 +1,48 @@
+//! `airtight-card`: the reference SKS (secure element). This part holds its foundations:
+//! the persistent store of the card's committed state and the injected environment (time and
+//! randomness). The SKS semantics (provisioning sessions, keys, PINs) are built on top.
+//!
+//! Module map:
+//! - [`store`]: a durable, versioned, power-loss-safe store of a typed state
+//!   ([`store::Store`]), over a file-system seam ([`store::Vfs`]) with a real implementation
+//!   ([`store::RealFs`]) and a crash-simulating one ([`store::SimFs`]).
+//! - [`env`]: the injected [`env::Clock`] and the card's random generator [`env::CardRng`].
+//!
+//! # Durability model
+//!
+//! The committed state lives in two files of the data directory: `state.snap` (a whole-state
+//! snapshot of generation *g*) and `journal.log` (generation *g*: a header, then one
+//! checksummed record per commit). The state is the snapshot with the journal's records
+//! replayed in order. Every file starts with a magic and the format version (1), plus the
+//! application's schema number; unknown versions, foreign schemas and damaged files are
+//! refused with typed errors, and a torn last record (an interrupted commit) is dropped.
+//!
+//! A commit is durable when [`store::Store::commit`] returns `Ok`, and not before. The
+//! promise: after a power cut at any moment, reopening yields exactly the state of the last
+//! commit that returned `Ok`, or that state plus the whole batch that was in flight; never
+//! part of a batch, never less.
+//!
+//! # Write points
+//!
+//! Every write-class file operation is a *write point*, where the crash tests cut the power:
+//!
+//! | operation              | write points, in order                                                     |
+//! |------------------------|----------------------------------------------------------------------------|
+//! | commit / replace       | append record to `journal.log`; fsync `journal.log`                        |
+//! | compaction             | write `state.snap.tmp`; fsync it; rename to `state.snap`; fsync directory; |
+//! |                        | write `journal.log.tmp`; fsync it; rename to `journal.log`; fsync directory |
+//! | create                 | a compaction (generation 1)                                                |
+//! | open                   | none, unless it repairs (torn tail, missing or stale journal): a compaction |
+//!
+//! A commit runs a compaction first when the journal is larger than
+//! [`store::StoreOptions::compact_after_bytes`] or after a failed write. The order of the
+//! compaction makes every cut safe: before the snapshot rename is durable the old snapshot and
+//! journal hold the state; after it, the new snapshot holds the state and the old journal
+//! (an older generation) is ignored and replaced on the next open.
+#![forbid(unsafe_code)]
+
+pub mod env;
+pub mod sks;
+pub mod store;
+
+pub use sks::{BoxVfs, CardConfig, CardError, Limits, ReferenceSks, RngSource, Storage, TEST_TIME};
