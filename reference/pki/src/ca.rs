@@ -968,6 +968,20 @@ impl Ca {
         self.issue(subject_spki_der, profile, serial, now, end)
     }
 
+    /// Like [`Ca::issue_at`], returning the whole path a KeyGen2 `certificatePath` carries:
+    /// the new certificate first, then this CA's path up to the root.
+    pub fn issue_path_at(
+        &self,
+        subject_spki_der: &[u8],
+        profile: &Profile,
+        serial: &Serial,
+        now: i64,
+    ) -> Result<Vec<Vec<u8>>, CaError> {
+        let mut path = vec![self.issue_at(subject_spki_der, profile, serial, now)?];
+        path.extend(self.certificate_path.iter().cloned());
+        Ok(path)
+    }
+
     /// The CA's own certificate (DER).
     pub fn certificate_der(&self) -> &[u8] {
         // `from_parts` refuses an empty path.

@@ -30,7 +30,7 @@ fn foreign_ca(label: &str) -> Ca {
 
 #[test]
 fn fixture_devices_validate() {
-    // [KG2-IMP-002] [KG2-PIR-005]: device certificate first, chained to the configured anchor.
+    // [KG2-IMP-002] [KG2-PIR-004]: device certificate first, chained to the configured anchor.
     for dev in [fixtures::device_p256(), fixtures::device_rsa2048()] {
         let v = verify_path(&dev.certificate_path, &device_anchors(), NOW).unwrap();
         assert_eq!(v.anchor_index, 0);
@@ -80,16 +80,15 @@ fn issuer_chain_and_end_entity_validate() {
         Validity::new(FIXTURE_NOT_BEFORE, FIXTURE_NOT_AFTER),
     )
     .unwrap();
-    let ee = sub_sub
-        .issue_at(
+    let path = sub_sub
+        .issue_path_at(
             &spki,
             &Profile::end_entity("CN=deep"),
             &Serial::from_u64(9).unwrap(),
             NOW,
         )
         .unwrap();
-    let mut path = vec![ee];
-    path.extend(sub_sub.certificate_path().iter().cloned());
+    assert_eq!(path.len(), 4);
     assert_eq!(
         verify_path(&path, &anchors, NOW),
         Err(PathError::PathLength { index: 2 })
