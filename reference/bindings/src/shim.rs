@@ -3,7 +3,7 @@
 //! implements [`SecureKeyStore`] over it, every wait bounded).
 
 use std::io::{self, BufRead, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -333,7 +333,7 @@ enum Incoming {
 /// (later calls fail at once) ([SHIM-CLI-002]).
 #[derive(Debug)]
 pub struct ShimSks {
-    child: Child,
+    child: Option<Child>,
     to_child: Option<SyncSender<String>>,
     from_child: Receiver<Incoming>,
     next_id: u64,
@@ -358,17 +358,33 @@ impl ShimSks {
             let _ = child.wait();
             return Err(SksError::internal("shim pipes missing"));
         };
+        Self::start(Some(child), stdout, stdin, options)
+    }
+
+    /// Speaks the protocol over an already connected pair of streams (a shim in a thread, a
+    /// socket): `from_shim` carries the response lines, `to_shim` the requests. Performs
+    /// `hello`.
+    pub fn connect<R, W>(from_shim: R, to_shim: W, options: ShimOptions) -> Result<Self, SksError>
+    where
+        R: io::Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        Self::start(None, from_shim, to_shim, options)
+    }
+
+    fn start<R, W>(
+        child: Option<Child>,
+        from_shim: R,
+        to_shim: W,
+        options: ShimOptions,
+    ) -> Result<Self, SksError>
+    where
+        R: io::Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
         let (line_tx, from_child) = mpsc::sync_channel::<Incoming>(4);
         let max_line = options.max_line;
-        thread::Builder::new()
-            .name("shim-reader".into())
-            .spawn(move || reader_thread(io::BufReader::new(stdout), line_tx, max_line))
-            .map_err(|e| SksError::internal(format!("cannot start reader thread: {e}")))?;
         let (to_child, rx) = mpsc::sync_channel::<String>(1);
-        thread::Builder::new()
-            .name("shim-writer".into())
-            .spawn(move || writer_thread(stdin, rx))
-            .map_err(|e| SksError::internal(format!("cannot start writer thread: {e}")))?;
         let mut sks = Self {
             child,
             to_child: Some(to_child),
@@ -383,6 +399,19 @@ impl ShimSks {
             },
             calls: 0,
         };
+        if let Err(e) = thread::Builder::new()
+            .name("shim-reader".into())
+            .spawn(move || reader_thread(io::BufReader::new(from_shim), line_tx, max_line))
+        {
+            return Err(sks.fail(SksError::internal(format!("cannot start a thread: {e}"))));
+        }
+        if let Err(e) = thread::Builder::new()
+            .name("shim-writer".into())
+            .spawn(move || writer_thread(to_shim, rx))
+        {
+            return Err(sks.fail(SksError::internal(format!("cannot start a thread: {e}"))));
+        }
+        // [SHIM-HEL-001]
         let hello = sks.request(
             "hello",
             json!({"protocol": PROTOCOL, "versions": [VERSION]}),
@@ -418,26 +447,30 @@ impl ShimSks {
         self.calls
     }
 
-    /// Sends `shutdown`, waits (bounded) for the process to exit and returns its status.
-    pub fn shutdown(mut self) -> Result<ExitStatus, SksError> {
+    /// Sends `shutdown` ([SHIM-END-001]), waits (bounded) for the process to exit and returns
+    /// its status (`None` without a process).
+    pub fn shutdown(mut self) -> Result<Option<ExitStatus>, SksError> {
         if self.broken.is_none() {
             let _ = self.request("shutdown", json!({}));
         }
         self.finish()
     }
 
-    fn finish(&mut self) -> Result<ExitStatus, SksError> {
-        self.to_child = None; // closes stdin once the writer thread ends
+    fn finish(&mut self) -> Result<Option<ExitStatus>, SksError> {
+        self.to_child = None; // closes the shim's input once the writer thread ends
+        let Some(child) = self.child.as_mut() else {
+            return Ok(None);
+        };
         let deadline = Instant::now() + self.options.exit_grace;
         loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return Ok(status),
+            match child.try_wait() {
+                Ok(Some(status)) => return Ok(Some(status)),
                 Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
                 _ => {
-                    let _ = self.child.kill();
-                    return self
-                        .child
+                    let _ = child.kill();
+                    return child
                         .wait()
+                        .map(Some)
                         .map_err(|e| SksError::internal(format!("waiting for the shim: {e}")));
                 }
             }
@@ -448,22 +481,27 @@ impl ShimSks {
     fn fail(&mut self, e: SksError) -> SksError {
         self.broken = Some(e.clone());
         self.to_child = None;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         e
     }
 
     fn exited(&mut self) -> SksError {
-        let status = match self.child.try_wait() {
-            Ok(Some(s)) => s.to_string(),
-            _ => {
-                // stdout closed; give the process a moment to finish exiting.
-                thread::sleep(Duration::from_millis(50));
-                match self.child.try_wait() {
-                    Ok(Some(s)) => s.to_string(),
-                    _ => "still running".to_owned(),
+        let status = match self.child.as_mut() {
+            None => "stream closed".to_owned(),
+            Some(child) => match child.try_wait() {
+                Ok(Some(s)) => s.to_string(),
+                _ => {
+                    // stdout closed; give the process a moment to finish exiting.
+                    thread::sleep(Duration::from_millis(50));
+                    match child.try_wait() {
+                        Ok(Some(s)) => s.to_string(),
+                        _ => "still running".to_owned(),
+                    }
                 }
-            }
+            },
         };
         self.fail(SksError::not_available(format!(
             "the shim process closed its output ({status})"
@@ -578,7 +616,7 @@ fn reader_thread<R: BufRead>(mut r: R, tx: SyncSender<Incoming>, max: usize) {
     }
 }
 
-fn writer_thread(mut stdin: ChildStdin, rx: Receiver<String>) {
+fn writer_thread<W: Write>(mut stdin: W, rx: Receiver<String>) {
     while let Ok(line) = rx.recv() {
         if stdin.write_all(line.as_bytes()).is_err()
             || stdin.write_all(b"\n").is_err()

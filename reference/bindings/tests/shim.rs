@@ -49,7 +49,7 @@ fn every_method_through_the_shim() {
         .unwrap_err();
     assert_eq!(e.code(), SksErrorCode::Crypto);
     assert!(e.message().contains("asked to fail"));
-    let status = sks.shutdown().unwrap();
+    let status = sks.shutdown().unwrap().unwrap();
     assert!(status.success(), "{status}");
 }
 
