@@ -21,6 +21,8 @@ use airtight_bindings::{
 };
 use airtight_proto::sks::{KeyHandle, SecureKeyStore, SksErrorCode, SksMethod};
 
+mod common;
+
 const READER: &str = "Virtual PCD 00 00";
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -244,4 +246,50 @@ fn over_long_apdu_is_an_error_not_a_hang() {
     assert!(t.elapsed() < Duration::from_secs(5));
     drop(sks);
     card.remove();
+}
+
+#[test]
+fn full_provisioning_through_pcscd_equals_the_card() {
+    // [APDU-VPC-001] [APDU-VPC-002] [APDU-VPC-003] [APDU-ENC-001] [APDU-ERR-003]
+    if !enabled() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const SEED: u64 = 0x5eed;
+    for privacy in [false, true] {
+        let t = Instant::now();
+        let direct = common::provision(&mut common::support::card(SEED), SEED, privacy);
+        let in_process = t.elapsed();
+
+        let options = VpcdOptions::default();
+        let stop = options.stop.clone();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, VPCD_PORT));
+        let handle = thread::spawn(move || {
+            let mut d = ApduDispatcher::new(common::support::card(SEED));
+            serve_vpcd(addr, &mut d, &options).unwrap();
+            d.into_store()
+        });
+        let mut sks = connect();
+        sks.reset_metrics();
+        let t = Instant::now();
+        let through = common::provision(&mut sks, SEED, privacy);
+        let pcsc = t.elapsed();
+        assert_eq!(through, direct, "privacy {privacy}");
+        let m = sks.metrics().clone();
+        let (med, p99) = m.latency_median_p99().unwrap();
+        eprintln!(
+            "provisioning (privacy {privacy}) through PC/SC: {} SKS calls, {} APDUs, {} bytes to card, {} from card; \
+             per call median {med:?} p99 {p99:?}; session {pcsc:?} vs in-process {in_process:?} (ratio {:.2})",
+            m.calls,
+            m.apdus,
+            m.bytes_to_card,
+            m.bytes_from_card,
+            pcsc.as_secs_f64() / in_process.as_secs_f64()
+        );
+        drop(sks);
+        stop.store(true, Ordering::SeqCst);
+        let mut card = handle.join().unwrap();
+        assert!(card.enumerate_keys(KeyHandle::NONE).unwrap().is_some());
+        thread::sleep(Duration::from_millis(600));
+    }
 }
