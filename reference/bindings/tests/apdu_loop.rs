@@ -270,3 +270,86 @@ proptest! {
         }
     }
 }
+
+fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn spec_examples_hold() {
+    // [APDU-SEL-001] [APDU-SEL-003] [APDU-INS-001] [APDU-ENC-001] [APDU-ERR-001] [APDU-ERR-002]
+    assert_eq!(
+        apdu::select_command(),
+        hex("00 A4 04 00 0D F0 61 69 72 74 69 67 68 74 53 4B 53 01 00")
+    );
+    let mut d = ApduDispatcher::new(ScriptedSks::default());
+    assert_eq!(
+        d.process(&apdu::select_command()),
+        hex("01 00 6A 00 10 00 00 90 00")
+    );
+    d.store_mut()
+        .replies
+        .push_back(Ok(SksReturn::GetKeyHandle(KeyHandle(7))));
+    let cmd = hex("80 16 0B 00 0B 00 00 00 05 00 05 4B 65 79 2E 31 00");
+    assert_eq!(d.process(&cmd), hex("00 00 00 07 90 00"));
+    assert_eq!(
+        d.store().calls[0],
+        SksCall::GetKeyHandle {
+            provisioning_handle: airtight_proto::sks::ProvisioningHandle(5),
+            id: "Key.1".into()
+        }
+    );
+    d.store_mut()
+        .replies
+        .push_back(Err(SksError::no_key("no such key")));
+    assert_eq!(
+        d.process(&cmd),
+        hex("00 0B 6E 6F 20 73 75 63 68 20 6B 65 79 91 07")
+    );
+}
+
+#[test]
+fn spec_chaining_example_holds() {
+    // [APDU-CHN-001] [APDU-CHN-002] [APDU-GR-001]: 600-byte signData payload over short APDUs,
+    // 300-byte response payload.
+    let call = SksCall::SignData {
+        key_handle: KeyHandle(1),
+        algorithm: "a".into(),
+        parameters: None,
+        biometric_auth: false,
+        authorization: None,
+        data: vec![0; 600 - (4 + 3 + 1 + 1 + 1 + 4)],
+    };
+    let payload = call.encode_payload().unwrap();
+    assert_eq!(payload.len(), 600);
+    let (mut ex, first) = Exchange::start(SksMethod::SignData, &payload, ApduLimits::SHORT).unwrap();
+    assert_eq!(&first[..5], &hex("90 70 64 00 FF")[..]);
+    let mut d = selected();
+    d.store_mut()
+        .replies
+        .push_back(Ok(SksReturn::SignData(vec![1; 296])));
+    let mut sent = vec![first];
+    let mut answers = Vec::new();
+    loop {
+        let r = d.process(sent.last().unwrap());
+        answers.push(apdu::split_response(&r).unwrap().1);
+        match ex.on_response(&r).unwrap() {
+            Step::Send(next) => sent.push(next),
+            Step::Done(data) => {
+                assert_eq!(data.len(), 300);
+                break;
+            }
+        }
+    }
+    assert_eq!(sent.len(), 4);
+    assert_eq!(&sent[1][..5], &hex("90 70 64 00 FF")[..]);
+    assert_eq!(&sent[2][..5], &hex("80 70 64 00 5A")[..]);
+    assert_eq!(*sent[2].last().unwrap(), 0x00);
+    assert_eq!(sent[3], hex("00 C0 00 00 00"));
+    assert_eq!(
+        answers,
+        vec![StatusWord::OK, StatusWord::OK, StatusWord(0x612C), StatusWord::OK]
+    );
+}
