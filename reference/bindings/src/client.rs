@@ -251,8 +251,8 @@ impl<T: CardTransport> ApduSks<T> {
         let resp = self
             .transmit(&apdu::select_command())
             .map_err(|e| e.to_sks_error())?;
-        let (data, sw) = apdu::split_response(&resp)
-            .map_err(|e| SksError::external(format!("SELECT: {e}")))?;
+        let (data, sw) =
+            apdu::split_response(&resp).map_err(|e| SksError::external(format!("SELECT: {e}")))?;
         let data = if let Some(n) = sw.more_data() {
             // A reader that only passes short responses: fetch the 7 bytes.
             let gr = apdu::build_command(0x00, apdu::INS_GET_RESPONSE, 0, 0, &[], n, false)
@@ -286,8 +286,8 @@ impl<T: CardTransport> ApduSks<T> {
         let payload = call
             .encode_payload()
             .map_err(|e| SksError::option(format!("{method}: {e}")))?;
-        let (mut ex, first) =
-            Exchange::start(method, &payload, self.limits).map_err(|e| exchange_error(method, e))?;
+        let (mut ex, first) = Exchange::start(method, &payload, self.limits)
+            .map_err(|e| exchange_error(method, e))?;
         let mut apdu = first;
         let result = loop {
             let resp = self.transmit(&apdu).map_err(|e| e.to_sks_error())?;
@@ -308,8 +308,9 @@ impl<T: CardTransport> ApduSks<T> {
         let counts = ex.counts();
         self.metrics.chained += counts.chained as u64;
         self.metrics.get_responses += counts.get_responses as u64;
-        SksReturn::decode_payload(method, &result)
-            .map_err(|e| SksError::external(format!("{method}: malformed result from the card: {e}")))
+        SksReturn::decode_payload(method, &result).map_err(|e| {
+            SksError::external(format!("{method}: malformed result from the card: {e}"))
+        })
     }
 }
 
@@ -325,7 +326,9 @@ impl<T: CardTransport> CallSks for ApduSks<T> {
         let start = Instant::now();
         let r = self.run(&call);
         self.metrics.calls += 1;
-        self.metrics.call_times.push((call.method(), start.elapsed()));
+        self.metrics
+            .call_times
+            .push((call.method(), start.elapsed()));
         r
     }
 }

@@ -7,8 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use airtight_proto::sks::{SKS_API_LEVEL, SecureKeyStore, SksError};
 
 use crate::apdu::{
-    self, AID, BINDING_VERSION, CLA_CHAIN, CLA_ISO, CLA_SKS, Command, INS_GET_RESPONSE,
-    INS_SELECT, MAX_MESSAGE, SelectInfo, StatusWord,
+    self, AID, BINDING_VERSION, CLA_CHAIN, CLA_ISO, CLA_SKS, Command, INS_GET_RESPONSE, INS_SELECT,
+    MAX_MESSAGE, SelectInfo, StatusWord,
 };
 use crate::calls::SksCall;
 use crate::exchange::encode_error_text;

@@ -32,10 +32,10 @@ pub mod calls;
 pub mod client;
 pub mod dispatcher;
 pub mod exchange;
-pub mod shim;
-pub mod vpcd;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
+pub mod shim;
+pub mod vpcd;
 pub mod wire;
 
 pub use calls::{SksCall, SksReturn};

@@ -52,7 +52,10 @@ fn map_err(e: pcsc::Error, reader: &str) -> TransportError {
             present: Vec::new(),
         },
         E::NoSmartcard => TransportError::NoCard(reader.to_owned()),
-        E::RemovedCard | E::ResetCard | E::NotTransacted | E::UnpoweredCard
+        E::RemovedCard
+        | E::ResetCard
+        | E::NotTransacted
+        | E::UnpoweredCard
         | E::UnresponsiveCard => TransportError::CardRemoved(format!("{reader}: {e}")),
         E::Timeout => TransportError::Timeout(Duration::ZERO),
         other => TransportError::Other(format!("{reader}: {other}")),
@@ -180,7 +183,10 @@ impl PcscTransport {
 
     /// The card's ATR.
     pub fn atr(&self) -> Result<Vec<u8>, TransportError> {
-        let card = self.card.as_ref().ok_or_else(|| self.removed("not connected"))?;
+        let card = self
+            .card
+            .as_ref()
+            .ok_or_else(|| self.removed("not connected"))?;
         card.status2_owned()
             .map(|s| s.atr().to_vec())
             .map_err(|e| map_err(e, &self.reader.to_string_lossy()))
@@ -199,7 +205,10 @@ impl PcscTransport {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect::<Vec<_>>().join(" ")
+    b.iter()
+        .map(|x| format!("{x:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl CardTransport for PcscTransport {

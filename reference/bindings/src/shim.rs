@@ -8,9 +8,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use airtight_proto::sks::{
-    SKS_API_LEVEL, SecureKeyStore, SksError, SksErrorCode, SksMethod,
-};
+use airtight_proto::sks::{SKS_API_LEVEL, SecureKeyStore, SksError, SksErrorCode, SksMethod};
 use serde_json::{Map, Value, json};
 
 use crate::calls::{
@@ -179,12 +177,20 @@ fn handle_line<S: SecureKeyStore + ?Sized>(
 ) -> (String, Option<ShimExit>) {
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => return (error_line(None, codes::PARSE, &format!("not JSON: {e}")), None),
+        Err(e) => {
+            return (
+                error_line(None, codes::PARSE, &format!("not JSON: {e}")),
+                None,
+            );
+        }
     };
     let Some(obj) = v.as_object() else {
         return (error_line(None, codes::PARSE, "not a JSON object"), None);
     };
-    let id = obj.get("id").and_then(Value::as_u64).filter(|i| *i <= MAX_ID);
+    let id = obj
+        .get("id")
+        .and_then(Value::as_u64)
+        .filter(|i| *i <= MAX_ID);
     let Some(id) = id else {
         return (
             error_line(
@@ -254,10 +260,7 @@ fn handle_line<S: SecureKeyStore + ?Sized>(
             };
             if !*ready {
                 // [SHIM-HEL-003]
-                return (
-                    error_line(Some(id), codes::NOT_READY, "hello first"),
-                    None,
-                );
+                return (error_line(Some(id), codes::NOT_READY, "hello first"), None);
             }
             let call = match SksCall::from_json_params(m, params) {
                 Ok(c) => c,
@@ -272,10 +275,9 @@ fn handle_line<S: SecureKeyStore + ?Sized>(
                     };
                 }
             };
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                call.invoke(&mut *sks)
-            }))
-            .unwrap_or_else(|_| Err(SksError::internal("the SKS panicked")));
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.invoke(&mut *sks)))
+                    .unwrap_or_else(|_| Err(SksError::internal("the SKS panicked")));
             match result {
                 Ok(r) => (result_line(id, r.to_json()), None),
                 // [SHIM-ERR-001]
@@ -645,9 +647,8 @@ impl Drop for ShimSks {
         if self.broken.is_none() && self.to_child.is_some() {
             let id = self.next_id;
             if let Some(tx) = &self.to_child {
-                let _ = tx.try_send(
-                    json!({"id": id, "method": "shutdown", "params": {}}).to_string(),
-                );
+                let _ =
+                    tx.try_send(json!({"id": id, "method": "shutdown", "params": {}}).to_string());
             }
         }
         let _ = self.finish();
@@ -665,17 +666,29 @@ mod tests {
     fn bounded_lines() {
         // [SHIM-FRM-002]
         let mut r = io::Cursor::new(b"abc\nxxxxxxxxxx\nde\r\nlast".to_vec());
-        assert_eq!(read_line_bounded(&mut r, 5).unwrap(), Line::Text("abc".into()));
+        assert_eq!(
+            read_line_bounded(&mut r, 5).unwrap(),
+            Line::Text("abc".into())
+        );
         assert_eq!(read_line_bounded(&mut r, 5).unwrap(), Line::TooLong);
-        assert_eq!(read_line_bounded(&mut r, 5).unwrap(), Line::Text("de".into()));
-        assert_eq!(read_line_bounded(&mut r, 5).unwrap(), Line::Text("last".into()));
+        assert_eq!(
+            read_line_bounded(&mut r, 5).unwrap(),
+            Line::Text("de".into())
+        );
+        assert_eq!(
+            read_line_bounded(&mut r, 5).unwrap(),
+            Line::Text("last".into())
+        );
         assert_eq!(read_line_bounded(&mut r, 5).unwrap(), Line::Eof);
     }
 
     #[test]
     fn response_parsing_is_strict() {
         // [SHIM-CLI-002] [SHIM-MSG-002]
-        assert_eq!(parse_response(r#"{"id":3,"result":null}"#, 3), Ok(Ok(Value::Null)));
+        assert_eq!(
+            parse_response(r#"{"id":3,"result":null}"#, 3),
+            Ok(Ok(Value::Null))
+        );
         assert!(parse_response(r#"{"id":4,"result":null}"#, 3).is_err());
         assert!(parse_response(r#"{"id":3,"result":1,"error":{}}"#, 3).is_err());
         assert!(parse_response(r#"{"id":3}"#, 3).is_err());

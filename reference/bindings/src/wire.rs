@@ -176,7 +176,11 @@ pub mod sample {
         }
         /// Up to `max` random bytes; sometimes long (up to `4 * max`) to exercise chaining.
         pub fn bytes(&mut self, max: usize) -> Vec<u8> {
-            let n = if self.below(8) == 0 { self.below(4 * max + 1) } else { self.below(max + 1) };
+            let n = if self.below(8) == 0 {
+                self.below(4 * max + 1)
+            } else {
+                self.below(max + 1)
+            };
             (0..n).map(|_| self.next_u64() as u8).collect()
         }
         /// A short string with some non-ASCII characters.
@@ -231,7 +235,11 @@ impl Sample for Zeroizing<Vec<u8>> {
 }
 impl<T: Sample> Sample for Option<T> {
     fn sample(r: &mut SampleRng) -> Self {
-        if r.below(2) == 0 { None } else { Some(T::sample(r)) }
+        if r.below(2) == 0 {
+            None
+        } else {
+            Some(T::sample(r))
+        }
     }
 }
 impl Sample for Vec<String> {
@@ -253,7 +261,12 @@ macro_rules! sample_handle {
         }
     )+};
 }
-sample_handle!(ProvisioningHandle, KeyHandle, PinPolicyHandle, PukPolicyHandle);
+sample_handle!(
+    ProvisioningHandle,
+    KeyHandle,
+    PinPolicyHandle,
+    PukPolicyHandle
+);
 macro_rules! sample_all {
     ($($t:ident),+) => {$(
         impl Sample for $t {
@@ -539,7 +552,12 @@ macro_rules! handle_wire {
         }
     )+};
 }
-handle_wire!(ProvisioningHandle, KeyHandle, PinPolicyHandle, PukPolicyHandle);
+handle_wire!(
+    ProvisioningHandle,
+    KeyHandle,
+    PinPolicyHandle,
+    PukPolicyHandle
+);
 
 /// Enumerations with KeyGen2 names: one byte; JSON the name.
 macro_rules! named_enum_wire {

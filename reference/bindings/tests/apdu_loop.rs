@@ -98,7 +98,10 @@ fn select_rules() {
     // [APDU-SEL-001] [APDU-SEL-002] [APDU-SEL-003] [APDU-SEL-004]
     let mut d = ApduDispatcher::new(ScriptedSks::default());
     let gdi = apdu::build_command(0x80, 0x02, 1, 0, &[], 256, false).unwrap();
-    assert_eq!(sw_of(&d.process(&gdi)), StatusWord::CONDITIONS_NOT_SATISFIED);
+    assert_eq!(
+        sw_of(&d.process(&gdi)),
+        StatusWord::CONDITIONS_NOT_SATISFIED
+    );
     let mut wrong = AID.to_vec();
     wrong[12] = 2;
     let sel = apdu::build_command(0, 0xA4, 4, 0, &wrong, 256, false).unwrap();
@@ -107,7 +110,10 @@ fn select_rules() {
     d.store_mut().replies.push_back(Err(SksError::crypto("x")));
     assert_eq!(sw_of(&d.process(&gdi)), StatusWord(0x9105));
     d.reset();
-    assert_eq!(sw_of(&d.process(&gdi)), StatusWord::CONDITIONS_NOT_SATISFIED);
+    assert_eq!(
+        sw_of(&d.process(&gdi)),
+        StatusWord::CONDITIONS_NOT_SATISFIED
+    );
 }
 
 #[test]
@@ -136,8 +142,8 @@ fn truncated_and_malformed_apdus() {
     );
     assert_eq!(sw_of(&d.process(&[0x80, 0x02])), StatusWord::WRONG_LENGTH);
     // getKeyHandle with a payload that ends inside the id.
-    let bad = apdu::build_command(0x80, 0x16, 11, 0, &[0, 0, 0, 1, 0, 9, b'a'], 256, false)
-        .unwrap();
+    let bad =
+        apdu::build_command(0x80, 0x16, 11, 0, &[0, 0, 0, 1, 0, 9, b'a'], 256, false).unwrap();
     assert_eq!(sw_of(&d.process(&bad)), StatusWord::WRONG_DATA);
     // getDeviceInfo with a trailing byte.
     let bad = apdu::build_command(0x80, 0x02, 1, 0, &[0], 256, false).unwrap();
@@ -175,10 +181,7 @@ fn chain_interrupted_by_other_command() {
     let seg = apdu::build_command(0x90, 0x70, 100, 0, &[0; 10], 0, false).unwrap();
     assert_eq!(sw_of(&d.process(&seg)), StatusWord::OK);
     let other = apdu::build_command(0x80, 0x72, 101, 0, &[0; 10], 256, false).unwrap();
-    assert_eq!(
-        sw_of(&d.process(&other)),
-        StatusWord::LAST_COMMAND_EXPECTED
-    );
+    assert_eq!(sw_of(&d.process(&other)), StatusWord::LAST_COMMAND_EXPECTED);
     assert!(d.store().calls.is_empty());
 }
 
@@ -219,9 +222,13 @@ fn get_response_rules() {
 #[test]
 fn exchange_maps_status_words() {
     // [APDU-ERR-002] [APDU-TRN-002]
-    let (mut ex, first) = Exchange::start(SksMethod::GetDeviceInfo, &[], ApduLimits::SHORT).unwrap();
+    let (mut ex, first) =
+        Exchange::start(SksMethod::GetDeviceInfo, &[], ApduLimits::SHORT).unwrap();
     let c = Command::parse(&first).unwrap();
-    assert_eq!((c.cla, c.ins, c.p1, c.p2, c.ne), (0x80, 0x02, 1, 0, Some(256)));
+    assert_eq!(
+        (c.cla, c.ins, c.p1, c.p2, c.ne),
+        (0x80, 0x02, 1, 0, Some(256))
+    );
     let mut r = vec![0, 3, b'b', b'a', b'd'];
     r.extend_from_slice(&[0x91, 0x04]);
     match ex.on_response(&r) {
@@ -324,7 +331,8 @@ fn spec_chaining_example_holds() {
     };
     let payload = call.encode_payload().unwrap();
     assert_eq!(payload.len(), 600);
-    let (mut ex, first) = Exchange::start(SksMethod::SignData, &payload, ApduLimits::SHORT).unwrap();
+    let (mut ex, first) =
+        Exchange::start(SksMethod::SignData, &payload, ApduLimits::SHORT).unwrap();
     assert_eq!(&first[..5], &hex("90 70 64 00 FF")[..]);
     let mut d = selected();
     d.store_mut()
@@ -350,6 +358,11 @@ fn spec_chaining_example_holds() {
     assert_eq!(sent[3], hex("00 C0 00 00 00"));
     assert_eq!(
         answers,
-        vec![StatusWord::OK, StatusWord::OK, StatusWord(0x612C), StatusWord::OK]
+        vec![
+            StatusWord::OK,
+            StatusWord::OK,
+            StatusWord(0x612C),
+            StatusWord::OK
+        ]
     );
 }

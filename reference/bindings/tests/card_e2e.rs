@@ -36,7 +36,9 @@ fn apdu_loop_gives_the_same_session_as_the_card() {
             );
             // SKS errors from the card arrive unchanged.
             let e = sks.get_key_attributes(KeyHandle(9999)).unwrap_err();
-            let d = support::card(SEED).get_key_attributes(KeyHandle(9999)).unwrap_err();
+            let d = support::card(SEED)
+                .get_key_attributes(KeyHandle(9999))
+                .unwrap_err();
             assert_eq!((e.code(), e.message()), (d.code(), d.message()));
             assert_eq!(e.code(), SksErrorCode::NoKey);
         }

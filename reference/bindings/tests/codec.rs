@@ -101,9 +101,19 @@ fn create_params_are_flattened_in_json() {
     let keys: Vec<&str> = o.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["provisioningHandle", "id", "encryptedPuk", "format", "retryLimit", "mac"]
+        [
+            "provisioningHandle",
+            "id",
+            "encryptedPuk",
+            "format",
+            "retryLimit",
+            "mac"
+        ]
     );
-    assert!(o["format"].is_string(), "enumerations travel as KeyGen2 names");
+    assert!(
+        o["format"].is_string(),
+        "enumerations travel as KeyGen2 names"
+    );
 }
 
 #[test]
@@ -148,6 +158,9 @@ fn undefined_enum_value_is_error_option() {
 fn sks_error_status_words_cover_every_code() {
     // [APDU-ERR-001]
     for c in SksErrorCode::ALL {
-        assert_eq!(StatusWord::for_sks_error(*c).0, 0x9100 | u16::from(c.to_byte()));
+        assert_eq!(
+            StatusWord::for_sks_error(*c).0,
+            0x9100 | u16::from(c.to_byte())
+        );
     }
 }

@@ -99,7 +99,11 @@ fn every_method_through_pcscd() {
         for _ in 0..3 {
             for m in SksMethod::ALL {
                 let call = SksCall::sample(*m, &mut r);
-                assert_eq!(call.invoke(&mut s), SampleSks::expected(&call), "{m} {limits:?}");
+                assert_eq!(
+                    call.invoke(&mut s),
+                    SampleSks::expected(&call),
+                    "{m} {limits:?}"
+                );
             }
         }
         // A 200 KiB payload and result: chained (SHORT) or extended.
@@ -136,7 +140,10 @@ fn latency_through_pcscd() {
     let mut raw = Vec::new();
     for i in 0..1050 {
         let t = Instant::now();
-        let r = sks.transport_mut().transmit(&apdu::select_command()).unwrap();
+        let r = sks
+            .transport_mut()
+            .transmit(&apdu::select_command())
+            .unwrap();
         if i >= 50 {
             raw.push(t.elapsed());
         }
@@ -153,7 +160,10 @@ fn latency_through_pcscd() {
         pct(raw.clone(), 0.99)
     );
     // Far below the ~44 ms of a card without TCP_QUICKACK ([APDU-VPC-003]).
-    assert!(pct(raw, 0.5) < Duration::from_millis(10), "quickack problem is back");
+    assert!(
+        pct(raw, 0.5) < Duration::from_millis(10),
+        "quickack problem is back"
+    );
     drop(sks);
     card.remove();
 }
@@ -167,8 +177,8 @@ fn wrong_reader_and_no_card_are_clear_errors() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let readers = list_readers().unwrap();
     assert!(readers.iter().any(|r| r == READER), "{readers:?}");
-    let e = PcscTransport::connect(&ReaderSelector::Name("No Such Reader 00 00".into()))
-        .unwrap_err();
+    let e =
+        PcscTransport::connect(&ReaderSelector::Name("No Such Reader 00 00".into())).unwrap_err();
     match &e {
         TransportError::ReaderNotFound { present, .. } => assert!(present.contains(&READER.into())),
         other => panic!("{other:?}"),

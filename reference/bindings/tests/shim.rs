@@ -6,10 +6,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use airtight_bindings::SksCall;
 use airtight_bindings::calls::SampleSks;
 use airtight_bindings::shim::{ShimOptions, ShimServerOptions, ShimSks, serve_shim};
 use airtight_bindings::wire::sample::SampleRng;
-use airtight_bindings::SksCall;
 use airtight_proto::sks::{KeyHandle, SecureKeyStore, SksErrorCode, SksMethod};
 use serde_json::Value;
 
@@ -125,7 +125,8 @@ fn code(v: &Value) -> i64 {
 #[test]
 fn server_answers_malformed_input() {
     // [SHIM-ERR-002] [SHIM-ERR-003] [SHIM-HEL-003] [SHIM-FRM-002] [SHIM-MSG-003]
-    let hello = r#"{"id":1,"method":"hello","params":{"protocol":"airtight-sks-shim","versions":[1]}}"#;
+    let hello =
+        r#"{"id":1,"method":"hello","params":{"protocol":"airtight-sks-shim","versions":[1]}}"#;
     let long = format!(r#"{{"id":9,"method":"{}"}}"#, "x".repeat(300));
     let input = [
         r#"{"id":0,"method":"getDeviceInfo","params":{}}"#, // before hello
@@ -167,6 +168,8 @@ fn server_answers_malformed_input() {
 #[test]
 fn server_rejects_unknown_version() {
     // [SHIM-HEL-002]
-    let out = serve(r#"{"id":1,"method":"hello","params":{"protocol":"airtight-sks-shim","versions":[2]}}"#);
+    let out = serve(
+        r#"{"id":1,"method":"hello","params":{"protocol":"airtight-sks-shim","versions":[2]}}"#,
+    );
     assert_eq!(code(&out[0]), 105);
 }

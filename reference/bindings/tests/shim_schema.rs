@@ -9,7 +9,10 @@ use airtight_proto::sks::SksMethod;
 use serde_json::{Value, json};
 
 fn schema() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/schemas/shim.schema.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../spec/schemas/shim.schema.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -75,11 +78,8 @@ fn spec_example_session_validates() {
     // [SHIM-HEL-001] [SHIM-END-001] [SHIM-ERR-003]
     let schema = schema();
     let line = jsonschema::validator_for(&schema).unwrap();
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../spec/shim.md"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/shim.md"))
+        .unwrap();
     let mut n = 0;
     for l in text.lines() {
         let Some(json_text) = l.strip_prefix("→ ").or_else(|| l.strip_prefix("← ")) else {

@@ -51,7 +51,14 @@ pub fn provision(sks: &mut dyn SecureKeyStore, seed: u64, privacy: bool) -> Tran
     let close_attestation = is.close(sks).unwrap();
     let k1 = keys[0].key_handle;
     let signature = sks
-        .sign_data(k1, uri::ECDSA_SHA256, None, false, Some(b"1234"), b"data to sign")
+        .sign_data(
+            k1,
+            uri::ECDSA_SHA256,
+            None,
+            false,
+            Some(b"1234"),
+            b"data to sign",
+        )
         .unwrap();
     support::public_key(&keys[0].public_key)
         .verify(
