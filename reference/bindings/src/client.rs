@@ -279,38 +279,61 @@ impl<T: CardTransport> ApduSks<T> {
     }
 
     fn run(&mut self, call: &SksCall) -> Result<SksReturn, SksError> {
-        if self.selected.is_none() {
-            self.select()?;
-        }
         let method = call.method();
         let payload = call
             .encode_payload()
             .map_err(|e| SksError::option(format!("{method}: {e}")))?;
-        let (mut ex, first) = Exchange::start(method, &payload, self.limits)
-            .map_err(|e| exchange_error(method, e))?;
-        let mut apdu = first;
-        let result = loop {
-            let resp = self.transmit(&apdu).map_err(|e| e.to_sks_error())?;
-            match ex.on_response(&resp) {
-                Ok(Step::Send(next)) => apdu = next,
-                Ok(Step::Done(data)) => break data,
-                Err(e) => {
-                    if let ExchangeError::Status { sw, .. } = &e
-                        && *sw == StatusWord::CONDITIONS_NOT_SATISFIED
-                    {
-                        // The card lost the selection (reset): select again next time.
-                        self.selected = None;
-                    }
-                    return Err(exchange_error(method, e));
+        let mut retried = false;
+        loop {
+            if self.selected.is_none() {
+                self.select()?;
+            }
+            match self.exchange(method, &payload) {
+                // [APDU-SEL-005] the card was reset and lost the selection before it did
+                // anything: select again and repeat the call once.
+                Err((ExchangeError::Status { sw, .. }, apdus))
+                    if sw == StatusWord::CONDITIONS_NOT_SATISFIED && apdus == 1 && !retried =>
+                {
+                    self.selected = None;
+                    retried = true;
+                }
+                Err((e, _)) => return Err(exchange_error(method, e)),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(result)) => {
+                    return SksReturn::decode_payload(method, &result).map_err(|e| {
+                        SksError::external(format!("{method}: malformed result from the card: {e}"))
+                    });
                 }
             }
-        };
-        let counts = ex.counts();
-        self.metrics.chained += counts.chained as u64;
-        self.metrics.get_responses += counts.get_responses as u64;
-        SksReturn::decode_payload(method, &result).map_err(|e| {
-            SksError::external(format!("{method}: malformed result from the card: {e}"))
-        })
+        }
+    }
+
+    /// One exchange: `Ok(Ok(payload))`, `Ok(Err(transport failure))`, or the exchange error
+    /// with the number of APDUs sent.
+    #[allow(clippy::type_complexity)]
+    fn exchange(
+        &mut self,
+        method: SksMethod,
+        payload: &[u8],
+    ) -> Result<Result<Vec<u8>, SksError>, (ExchangeError, usize)> {
+        let (mut ex, first) = Exchange::start(method, payload, self.limits).map_err(|e| (e, 0))?;
+        let mut apdu = first;
+        loop {
+            let resp = match self.transmit(&apdu) {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e.to_sks_error())),
+            };
+            match ex.on_response(&resp) {
+                Ok(Step::Send(next)) => apdu = next,
+                Ok(Step::Done(data)) => {
+                    let counts = ex.counts();
+                    self.metrics.chained += counts.chained as u64;
+                    self.metrics.get_responses += counts.get_responses as u64;
+                    return Ok(Ok(data));
+                }
+                Err(e) => return Err((e, ex.counts().apdus)),
+            }
+        }
     }
 }
 

@@ -47,14 +47,51 @@ struct Pending {
     final_sw: StatusWord,
 }
 
+/// What a card does with its SKS when it loses power (see [`ApduDispatcher::power_loss`]).
+pub type PowerLossHook<S> = Box<dyn FnMut(&mut S) + Send>;
+
 /// The APDU application over a [`SecureKeyStore`].
-#[derive(Debug)]
 pub struct ApduDispatcher<S> {
     store: S,
     options: DispatcherOptions,
     selected: bool,
     chain: Option<Chain>,
     pending: Option<Pending>,
+    power_loss_hook: Option<PowerLossHook<S>>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for ApduDispatcher<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApduDispatcher")
+            .field("store", &self.store)
+            .field("options", &self.options)
+            .field("selected", &self.selected)
+            .field("chain", &self.chain)
+            .field("pending", &self.pending)
+            .field("power_loss_hook", &self.power_loss_hook.is_some())
+            .finish()
+    }
+}
+
+/// Aborts every open provisioning session of `store`: what a card's power loss does to the
+/// sessions it held in RAM ([SKS-IMP-006]), for an SKS that lives on in the same process (a
+/// virtual card whose connection dropped). Use it as a [`PowerLossHook`].
+pub fn abort_open_sessions<S: SecureKeyStore + ?Sized>(store: &mut S) {
+    use airtight_proto::sks::ProvisioningHandle;
+    // Bounded: at most as many rounds as sessions can be aborted, and a failure stops it.
+    for _ in 0..10_000 {
+        match store.enumerate_provisioning_sessions(ProvisioningHandle::NONE, true) {
+            Ok(Some(e)) => {
+                if store
+                    .abort_provisioning_session(e.provisioning_handle)
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
 }
 
 impl<S: SecureKeyStore> ApduDispatcher<S> {
@@ -71,6 +108,23 @@ impl<S: SecureKeyStore> ApduDispatcher<S> {
             selected: false,
             chain: None,
             pending: None,
+            power_loss_hook: None,
+        }
+    }
+
+    /// Sets what [`ApduDispatcher::power_loss`] does to the store (e.g.
+    /// [`abort_open_sessions`], or reopening a file-backed card).
+    pub fn set_power_loss_hook(&mut self, hook: PowerLossHook<S>) {
+        self.power_loss_hook = Some(hook);
+    }
+
+    /// The card lost power (power off, reset, or its reader connection dropped): resets the
+    /// APDU session ([`ApduDispatcher::reset`]) and runs the power-loss hook, if any.
+    pub fn power_loss(&mut self) {
+        self.reset();
+        if let Some(hook) = self.power_loss_hook.as_mut() {
+            let store = &mut self.store;
+            let _ = catch_unwind(AssertUnwindSafe(|| hook(store)));
         }
     }
 

@@ -40,5 +40,5 @@ pub mod wire;
 
 pub use calls::{SksCall, SksReturn};
 pub use client::{ApduSks, CardTransport, LinkMetrics, LoopbackTransport, TransportError};
-pub use dispatcher::{ApduDispatcher, DispatcherOptions};
+pub use dispatcher::{ApduDispatcher, DispatcherOptions, abort_open_sessions};
 pub use exchange::ApduLimits;

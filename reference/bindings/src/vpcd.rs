@@ -75,8 +75,8 @@ pub struct VpcdStats {
 
 /// Serves `dispatcher` as a card in the vpcd reader at `addr` until [`VpcdOptions::stop`] is
 /// set, the connection drops without [`VpcdOptions::reconnect`], or the connect deadline
-/// passes (an error). The dispatcher is reset on power off/on, reset and after every
-/// connection ([APDU-VPC-002]).
+/// passes (an error). Power off, reset and the end of a connection are a power loss for the
+/// card ([`ApduDispatcher::power_loss`]); power on resets the APDU session ([APDU-VPC-002]).
 pub fn serve_vpcd<S: SecureKeyStore>(
     addr: SocketAddr,
     dispatcher: &mut ApduDispatcher<S>,
@@ -110,7 +110,8 @@ pub fn serve_vpcd<S: SecureKeyStore>(
         stats.connections += 1;
         dispatcher.reset();
         let result = serve_connection(stream, dispatcher, options, &mut stats);
-        dispatcher.reset();
+        // The reader lost the card: a power loss for the card ([APDU-VPC-002]).
+        dispatcher.power_loss();
         last_ok = Instant::now();
         match result {
             Ok(()) | Err(_) if options.stop.load(Ordering::SeqCst) => break,
@@ -147,7 +148,8 @@ fn serve_connection<S: SecureKeyStore>(
             [control] => {
                 stats.controls += 1;
                 match control {
-                    0x00..=0x02 => dispatcher.reset(),
+                    0x00 | 0x02 => dispatcher.power_loss(),
+                    0x01 => dispatcher.reset(),
                     0x04 => write_frame(&mut s, &options.atr)?,
                     _ => {}
                 }

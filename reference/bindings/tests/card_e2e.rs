@@ -79,3 +79,36 @@ fn shim_gives_the_same_session_as_the_card() {
         assert!(card.enumerate_keys(KeyHandle::NONE).unwrap().is_some());
     }
 }
+
+#[test]
+fn power_loss_discards_the_open_session() {
+    // [APDU-VPC-005] [SKS-IMP-006]: a session interrupted by a power loss leaves nothing.
+    use airtight_bindings::abort_open_sessions;
+    use airtight_proto::sks::ProvisioningHandle;
+    let mut t = LoopbackTransport::new(support::card(SEED));
+    t.dispatcher
+        .set_power_loss_hook(Box::new(|card: &mut ReferenceSks| {
+            abort_open_sessions(card)
+        }));
+    let mut sks = ApduSks::new(t);
+    let mut is = support::Issuer::new(SEED);
+    is.create_session(&mut sks).unwrap();
+    is.create_key(
+        &mut sks,
+        &support::KeySpec::new("Key.1", support::uri::P256),
+    )
+    .unwrap();
+    assert!(
+        sks.enumerate_provisioning_sessions(ProvisioningHandle::NONE, true)
+            .unwrap()
+            .is_some()
+    );
+    sks.transport_mut().dispatcher.power_loss();
+    // [APDU-SEL-005] the next call selects again (the card answered 69 85) and sees no open
+    // session.
+    let open = sks
+        .enumerate_provisioning_sessions(ProvisioningHandle::NONE, true)
+        .unwrap();
+    assert!(open.is_none());
+    assert!(sks.enumerate_keys(KeyHandle::NONE).unwrap().is_none());
+}

@@ -303,3 +303,62 @@ fn full_provisioning_through_pcscd_equals_the_card() {
         thread::sleep(Duration::from_millis(600));
     }
 }
+
+#[test]
+fn removal_mid_provisioning_leaves_no_partial_session() {
+    // [APDU-VPC-005] [APDU-TRN-001] [APDU-TRN-002]
+    use airtight_bindings::abort_open_sessions;
+    use airtight_card::ReferenceSks;
+    use airtight_proto::sks::ProvisioningHandle;
+    if !enabled() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let serve = |d: ApduDispatcher<ReferenceSks>| {
+        let options = VpcdOptions::default();
+        let stop = options.stop.clone();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, VPCD_PORT));
+        let h = thread::spawn(move || {
+            let mut d = d;
+            serve_vpcd(addr, &mut d, &options).unwrap();
+            d
+        });
+        (stop, h)
+    };
+    let mut d = ApduDispatcher::new(common::support::card(0x5eed));
+    d.set_power_loss_hook(Box::new(|c: &mut ReferenceSks| abort_open_sessions(c)));
+    let (stop, h) = serve(d);
+    let mut sks = connect();
+    let mut is = common::support::Issuer::new(0x5eed);
+    is.create_session(&mut sks).unwrap();
+    is.create_key(
+        &mut sks,
+        &common::support::KeySpec::new("Key.1", common::support::uri::P256),
+    )
+    .unwrap();
+    // Card removed in the middle of the session.
+    stop.store(true, Ordering::SeqCst);
+    let d = h.join().unwrap();
+    thread::sleep(Duration::from_millis(600));
+    let e = is.close(&mut sks).unwrap_err();
+    assert_eq!(e.code(), SksErrorCode::NotAvailable, "{e}");
+    // Re-inserted: no open session, no key.
+    let (stop, h) = serve(d);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let open = loop {
+        match sks.enumerate_provisioning_sessions(ProvisioningHandle::NONE, true) {
+            Ok(v) => break v,
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.code(), SksErrorCode::NotAvailable, "{e}");
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("card not back: {e}"),
+        }
+    };
+    assert!(open.is_none());
+    assert!(sks.enumerate_keys(KeyHandle::NONE).unwrap().is_none());
+    drop(sks);
+    stop.store(true, Ordering::SeqCst);
+    h.join().unwrap();
+    thread::sleep(Duration::from_millis(600));
+}
