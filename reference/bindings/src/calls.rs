@@ -427,8 +427,7 @@ macro_rules! define_calls {
 for_each_sks_method!(define_calls! {});
 
 /// Something that carries one [`SksCall`] to an SKS and brings its result back (a card over
-/// APDUs, a shim process, a script). [`impl_secure_key_store_via_call!`] turns it into a
-/// [`SecureKeyStore`].
+/// APDUs, a shim process, a script). Wrap it in [`CallAdapter`] to get a [`SecureKeyStore`].
 pub trait CallSks {
     /// Performs `call`; the result must be the variant of the same method.
     fn call(&mut self, call: SksCall) -> Result<SksReturn, SksError>;
@@ -475,6 +474,18 @@ macro_rules! impl_secure_key_store_via_call {
 pub(crate) use for_each_sks_method;
 pub(crate) use impl_secure_key_store_via_call;
 pub(crate) use impl_sks_via_call;
+
+/// A [`SecureKeyStore`] over any [`CallSks`]: every trait method becomes one [`SksCall`].
+#[derive(Debug, Default, Clone)]
+pub struct CallAdapter<C>(pub C);
+
+impl<C: CallSks> CallSks for CallAdapter<C> {
+    fn call(&mut self, call: SksCall) -> Result<SksReturn, SksError> {
+        self.0.call(call)
+    }
+}
+
+impl_secure_key_store_via_call!([<C: CallSks>] CallAdapter<C>);
 
 /// A scripted SKS for tests and harnesses: records every call and answers from a queue.
 #[derive(Debug, Default)]

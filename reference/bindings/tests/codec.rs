@@ -164,3 +164,22 @@ fn sks_error_status_words_cover_every_code() {
         );
     }
 }
+
+#[test]
+fn call_adapter_forwards_every_method() {
+    use airtight_bindings::calls::{CallAdapter, CallSks, SampleSks};
+    struct Counting(usize);
+    impl CallSks for Counting {
+        fn call(&mut self, call: SksCall) -> Result<SksReturn, airtight_proto::sks::SksError> {
+            self.0 += 1;
+            SampleSks::expected(&call)
+        }
+    }
+    let mut sks = CallAdapter(Counting(0));
+    let mut r = SampleRng::new(5);
+    for m in SksMethod::ALL {
+        let call = SksCall::sample(*m, &mut r);
+        assert_eq!(call.invoke(&mut sks), SampleSks::expected(&call));
+    }
+    assert_eq!(sks.0.0, SksMethod::ALL.len());
+}

@@ -173,3 +173,33 @@ fn server_rejects_unknown_version() {
     );
     assert_eq!(code(&out[0]), 105);
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary input lines never panic the shim server, and every non-empty line gets
+        /// exactly one response line that parses as a response.
+        // [SHIM-MSG-003] [SHIM-ERR-003]
+        #[test]
+        fn server_answers_every_line(lines in proptest::collection::vec(
+            prop_oneof![
+                "[ -~]{0,60}",
+                Just(r#"{"id":1,"method":"hello","params":{"protocol":"airtight-sks-shim","versions":[1]}}"#.to_owned()),
+                "\\{\"id\":[0-9]{1,3},\"method\":\"(deleteKey|signData|getDeviceInfo|x)\",\"params\":\\{[ -~]{0,30}\\}\\}",
+            ], 1..12)) {
+            let lines: Vec<String> = lines
+                .into_iter()
+                .filter(|l| !l.trim().is_empty() && !l.contains("shutdown"))
+                .collect();
+            let out = serve(&lines.join("\n"));
+            prop_assert_eq!(out.len(), lines.len());
+            for v in &out {
+                let o = v.as_object().unwrap();
+                prop_assert!(o.contains_key("id"));
+                prop_assert!(o.contains_key("result") ^ o.contains_key("error"));
+            }
+        }
+    }
+}
