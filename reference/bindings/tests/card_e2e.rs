@@ -112,3 +112,29 @@ fn power_loss_discards_the_open_session() {
     assert!(open.is_none());
     assert!(sks.enumerate_keys(KeyHandle::NONE).unwrap().is_none());
 }
+
+/// The `reference-shim` example, built by `cargo test` beside the test binaries.
+fn reference_shim_exe() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?.parent()?.join("examples");
+    let p = dir.join(format!("reference-shim{}", std::env::consts::EXE_SUFFIX));
+    p.exists().then_some(p)
+}
+
+#[test]
+fn shim_process_gives_the_same_session_as_the_card() {
+    // [SHIM-FRM-001] [SHIM-HEL-001] [SHIM-END-001]: the reference card in a separate process.
+    let Some(exe) = reference_shim_exe() else {
+        eprintln!("skipped: the reference-shim example is not built (run the whole cargo test)");
+        return;
+    };
+    let direct = provision(&mut support::card(SEED), SEED, false);
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg(SEED.to_string());
+    let mut sks = ShimSks::spawn(cmd, ShimOptions::default()).unwrap();
+    assert!(sks.hello().implementation.contains("reference"));
+    let through = provision(&mut sks, SEED, false);
+    assert_eq!(through, direct);
+    let status = sks.shutdown().unwrap().unwrap();
+    assert!(status.success());
+}
