@@ -119,6 +119,9 @@ impl<S: SecureKeyStore> CardTransport for LoopbackTransport<S> {
     }
 }
 
+/// The most call durations [`LinkMetrics`] keeps (later calls are counted, not timed).
+pub const MAX_CALL_TIMES: usize = 1 << 20;
+
 /// What crossed the link, for benchmarks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkMetrics {
@@ -134,7 +137,7 @@ pub struct LinkMetrics {
     pub bytes_to_card: u64,
     /// Bytes of all response APDUs.
     pub bytes_from_card: u64,
-    /// Duration of each SKS call, in order.
+    /// Duration of each SKS call, in order (the first [`MAX_CALL_TIMES`]).
     pub call_times: Vec<(SksMethod, Duration)>,
 }
 

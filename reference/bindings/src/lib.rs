@@ -14,6 +14,19 @@
 //! Specs: `spec/apdu.md` (tags `APDU-*`), `spec/shim.md` and `spec/schemas/shim.schema.json`
 //! (tags `SHIM-*`).
 //!
+//! # Running
+//!
+//! - Everything but PC/SC: `cargo test -p airtight-bindings` (the APDU loop, the shim, the
+//!   end-to-end provisioning of `airtight_card::ReferenceSks` through both).
+//! - Through real pcscd + vpcd (Debian 12, root for the package install):
+//!   `bash scripts/pcsc-stack.sh cargo test -p airtight-bindings --features pcsc --test pcsc -- --test-threads=1`.
+//!   Without the feature or without `AIRTIGHT_PCSC=1` (set by the script) those tests return
+//!   at once, so `cargo test --workspace` needs no pcscd.
+//! - Figures: `cargo bench -p airtight-bindings --bench provisioning` (add
+//!   `--features pcsc` under `scripts/pcsc-stack.sh` for the PC/SC row).
+//! - The reference card as a shim process or a vpcd card: the examples `reference-shim` and
+//!   `reference-vpcd`.
+//!
 //! Module map:
 //! - [`wire`]: field codecs, binary and JSON, one [`wire::Wire`] impl per SKS type.
 //! - [`calls`]: [`SksCall`]/[`SksReturn`] for every method; [`calls::CallSks`] (any call
