@@ -224,7 +224,9 @@ impl<T: CardTransport> ApduSks<T> {
         let r = self.transport.transmit(apdu);
         match &r {
             Ok(resp) => self.metrics.bytes_from_card += resp.len() as u64,
-            Err(TransportError::CardRemoved(_)) => {
+            // A removed card, or a transport that gave up on an unanswered APDU: connect and
+            // select afresh before the next call.
+            Err(TransportError::CardRemoved(_) | TransportError::Timeout(_)) => {
                 self.selected = None;
                 self.needs_reconnect = true;
             }

@@ -5,6 +5,8 @@
 //! does not exist (with the list of readers present), no card, card removed.
 
 use std::ffi::{CStr, CString};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use pcsc::{Context, Disposition, Protocols, Scope, ShareMode};
@@ -23,21 +25,66 @@ pub enum ReaderSelector {
     First,
 }
 
+/// The default bound on one APDU exchange ([APDU-TRN-003]).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+enum Job {
+    Transmit(Vec<u8>),
+    Disconnect(Disposition),
+}
+
+/// The thread that owns the card handle: `SCardTransmit` has no timeout of its own, so the
+/// transport waits on this thread with a bound and abandons it if the card never answers.
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+    results: mpsc::Receiver<Result<Vec<u8>, pcsc::Error>>,
+}
+
+impl Worker {
+    fn start(card: pcsc::Card) -> Result<Self, TransportError> {
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (res_tx, results) = mpsc::channel();
+        thread::Builder::new()
+            .name("pcsc-card".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+                while let Ok(job) = job_rx.recv() {
+                    match job {
+                        Job::Transmit(apdu) => {
+                            let r = card.transmit(&apdu, &mut buf).map(<[u8]>::to_vec);
+                            if res_tx.send(r).is_err() {
+                                return;
+                            }
+                        }
+                        Job::Disconnect(d) => {
+                            let _ = card.disconnect(d);
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| TransportError::Other(format!("cannot start the PC/SC thread: {e}")))?;
+        Ok(Self { jobs, results })
+    }
+}
+
 /// A card in a PC/SC reader.
 pub struct PcscTransport {
     ctx: Context,
-    card: Option<pcsc::Card>,
+    worker: Option<Worker>,
     reader: CString,
+    atr: Vec<u8>,
     limits: ApduLimits,
-    buf: Vec<u8>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for PcscTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PcscTransport")
             .field("reader", &self.reader)
-            .field("connected", &self.card.is_some())
+            .field("connected", &self.worker.is_some())
             .field("limits", &self.limits)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -138,12 +185,17 @@ impl PcscTransport {
                 found.ok_or_else(|| TransportError::NoCard(present.join(", ")))?
             }
         };
+        let atr = card
+            .status2_owned()
+            .map(|s| s.atr().to_vec())
+            .map_err(|e| map_err(e, &reader.to_string_lossy()))?;
         Ok(Self {
             ctx,
-            card: Some(card),
+            worker: Some(Worker::start(card)?),
             reader,
+            atr,
             limits: ApduLimits::EXTENDED,
-            buf: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED],
+            timeout: DEFAULT_TIMEOUT,
         })
     }
 
@@ -176,31 +228,39 @@ impl PcscTransport {
         self
     }
 
+    /// Overrides the bound on one APDU exchange ([`DEFAULT_TIMEOUT`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// The reader's name.
     pub fn reader(&self) -> &CStr {
         &self.reader
     }
 
-    /// The card's ATR.
-    pub fn atr(&self) -> Result<Vec<u8>, TransportError> {
-        let card = self
-            .card
-            .as_ref()
-            .ok_or_else(|| self.removed("not connected"))?;
-        card.status2_owned()
-            .map(|s| s.atr().to_vec())
-            .map_err(|e| map_err(e, &self.reader.to_string_lossy()))
+    /// The card's ATR (read at connection).
+    pub fn atr(&self) -> &[u8] {
+        &self.atr
     }
 
     /// Disconnects leaving the card powered (dropping the transport resets the card instead).
     pub fn disconnect(mut self) {
-        if let Some(card) = self.card.take() {
-            let _ = card.disconnect(Disposition::LeaveCard);
+        if let Some(w) = self.worker.take() {
+            let _ = w.jobs.send(Job::Disconnect(Disposition::LeaveCard));
         }
     }
 
     fn removed(&self, why: &str) -> TransportError {
         TransportError::CardRemoved(format!("{}: {why}", self.reader.to_string_lossy()))
+    }
+}
+
+impl Drop for PcscTransport {
+    fn drop(&mut self) {
+        if let Some(w) = self.worker.take() {
+            let _ = w.jobs.send(Job::Disconnect(Disposition::ResetCard));
+        }
     }
 }
 
@@ -214,20 +274,30 @@ fn hex(b: &[u8]) -> String {
 impl CardTransport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         let name = self.reader.to_string_lossy().into_owned();
-        let Some(card) = self.card.as_ref() else {
+        let Some(w) = self.worker.as_ref() else {
             return Err(self.removed("not connected"));
         };
-        match card.transmit(apdu, &mut self.buf) {
-            Ok(r) => Ok(r.to_vec()),
-            Err(e) => {
+        if w.jobs.send(Job::Transmit(apdu.to_vec())).is_err() {
+            self.worker = None;
+            return Err(self.removed("the card handle is gone"));
+        }
+        match w.results.recv_timeout(self.timeout) {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
                 let err = map_err(e, &name);
                 if matches!(err, TransportError::CardRemoved(_)) {
                     // The handle is dead; reconnect() makes a new one.
-                    if let Some(card) = self.card.take() {
-                        let _ = card.disconnect(Disposition::LeaveCard);
+                    if let Some(w) = self.worker.take() {
+                        let _ = w.jobs.send(Job::Disconnect(Disposition::LeaveCard));
                     }
                 }
                 Err(err)
+            }
+            Err(_) => {
+                // [APDU-TRN-003] the card never answered: abandon the blocked handle (its
+                // thread ends when the card or pcscd gives up) and report a timeout.
+                self.worker = None;
+                Err(TransportError::Timeout(self.timeout))
             }
         }
     }
@@ -238,14 +308,17 @@ impl CardTransport for PcscTransport {
 
     fn reconnect(&mut self) -> Result<(), TransportError> {
         let name = self.reader.to_string_lossy().into_owned();
-        if let Some(card) = self.card.take() {
-            let _ = card.disconnect(Disposition::ResetCard);
+        if let Some(w) = self.worker.take() {
+            let _ = w.jobs.send(Job::Disconnect(Disposition::ResetCard));
         }
         let card = self
             .ctx
             .connect(&self.reader, ShareMode::Shared, Protocols::ANY)
             .map_err(|e| map_err(e, &name))?;
-        self.card = Some(card);
+        if let Ok(s) = card.status2_owned() {
+            self.atr = s.atr().to_vec();
+        }
+        self.worker = Some(Worker::start(card)?);
         Ok(())
     }
 }

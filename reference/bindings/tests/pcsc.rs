@@ -362,3 +362,62 @@ fn removal_mid_provisioning_leaves_no_partial_session() {
     h.join().unwrap();
     thread::sleep(Duration::from_millis(600));
 }
+
+#[test]
+fn unanswered_apdu_times_out() {
+    // [APDU-TRN-003] [APDU-TRN-001]: a card that takes 3 s; the transport waits 500 ms.
+    use airtight_bindings::SksReturn;
+    use airtight_bindings::calls::{CallAdapter, CallSks};
+    if !enabled() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    struct Slow(bool);
+    impl CallSks for Slow {
+        fn call(&mut self, call: SksCall) -> Result<SksReturn, airtight_proto::sks::SksError> {
+            if !self.0 {
+                self.0 = true;
+                thread::sleep(Duration::from_secs(3));
+            }
+            SampleSks::expected(&call)
+        }
+    }
+    let options = VpcdOptions::default();
+    let stop = options.stop.clone();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, VPCD_PORT));
+    let handle = thread::spawn(move || {
+        let mut d = ApduDispatcher::new(CallAdapter(Slow(false)));
+        serve_vpcd(addr, &mut d, &options).unwrap()
+    });
+    let mut sks = connect();
+    let t = sks
+        .into_transport()
+        .with_timeout(Duration::from_millis(500));
+    let mut sks = ApduSks::new(t);
+    let start = Instant::now();
+    let e = sks.get_device_info().unwrap_err();
+    assert_eq!(e.code(), SksErrorCode::External, "{e}");
+    assert!(e.message().contains("timed out"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    // Once the card is free again, the next call reconnects and works.
+    thread::sleep(Duration::from_secs(4));
+    let call = SksCall::sample(SksMethod::GetKeyHandle, &mut SampleRng::new(1));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match call.invoke(&mut sks) {
+            Ok(r) => {
+                assert_eq!(Ok(r), SampleSks::expected(&call));
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("retrying after: {e}");
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    drop(sks);
+    stop.store(true, Ordering::SeqCst);
+    handle.join().unwrap();
+    thread::sleep(Duration::from_millis(600));
+}
