@@ -389,7 +389,7 @@ fn unanswered_apdu_times_out() {
         let mut d = ApduDispatcher::new(CallAdapter(Slow(false)));
         serve_vpcd(addr, &mut d, &options).unwrap()
     });
-    let mut sks = connect();
+    let sks = connect();
     let t = sks
         .into_transport()
         .with_timeout(Duration::from_millis(500));
