@@ -44,4 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod env;
+pub mod sks;
 pub mod store;
+
+pub use sks::{BoxVfs, CardConfig, CardError, Limits, ReferenceSks, RngSource, Storage, TEST_TIME};
