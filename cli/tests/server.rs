@@ -330,7 +330,7 @@ fn tampered_session_attestation_is_refused_and_nothing_issued() {
     let server = start(store.clone(), Policy::default());
     let base = server.base_url().to_owned();
     // Message 1 is the ProvisioningInitializationResponse.
-    let (a, mut mw) = run_by_hand(&base, ReferenceSks::in_memory_for_tests(15), |i, b| {
+    let (a, _) = run_by_hand(&base, ReferenceSks::in_memory_for_tests(15), |i, b| {
         if i == 1 { flip_attestation(b) } else { b }
     });
     let reason = assert_error_redirect(&base, &a, "");
@@ -338,9 +338,6 @@ fn tampered_session_attestation_is_refused_and_nothing_issued() {
     assert!(store.issuances().unwrap().is_empty());
     let s = store.load_session(HANDLE).unwrap().unwrap();
     assert_eq!(s.status, SessionStatus::Failed);
-    // The middleware aborts the card's session on the redirect ([KG2-HTP-005]).
-    mw.abort();
-    assert_eq!(mw.sks().open_session_count(), 0);
 }
 
 #[test]
@@ -430,7 +427,8 @@ fn a_session_survives_an_issuer_restart() {
 
 #[test]
 fn the_driver_aborts_the_card_session_when_the_issuer_refuses() {
-    // An issuer that trusts no device: the E2ES session fails at the initialization response.
+    // An issuer that trusts no device: the E2ES session fails at the initialization response,
+    // after the card opened its provisioning session.
     let store = Arc::new(Store::in_memory().unwrap());
     let server = ServerHandle::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), {
         let store = store.clone();
@@ -442,15 +440,26 @@ fn the_driver_aborts_the_card_session_when_the_issuer_refuses() {
     })
     .unwrap();
     let url = invocation_urls(server.base_url(), HANDLE).intent;
-    let card = ReferenceSks::in_memory_for_tests(19);
-    let err = driver::enroll(&url, |ctx| middleware(card, &ctx.issuer_uri), &mut |_| {})
-        .map(|_| ())
-        .unwrap_err();
+    let mut card = ReferenceSks::in_memory_for_tests(19);
+    let err = driver::enroll(
+        &url,
+        |ctx| {
+            Middleware::new(&mut card, ctx)
+                .with_ui(Box::new(AutoUi::accept_all()))
+                .with_pin_source(PinSource::Repeat(Zeroizing::new(PIN.into())))
+        },
+        &mut |_| {},
+    )
+    .map(|_| ())
+    .unwrap_err();
     match err {
         EnrollError::IssuerRefused { reason, .. } => {
             assert!(reason.contains("KG2-IMP-002"), "{reason}")
         }
         other => panic!("expected IssuerRefused, got {other}"),
     }
+    // [KG2-HTP-005] the redirect ended KeyGen2 mode and the card's session was aborted.
+    assert_eq!(card.open_session_count(), 0);
+    assert!(card.enumerate_keys(KeyHandle::NONE).unwrap().is_none());
     assert!(store.issuances().unwrap().is_empty());
 }

@@ -434,3 +434,60 @@ pub(super) async fn error_page(
 pub(super) async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Html(pages::not_found("Not found."))).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_validated() {
+        assert!(valid_handle("abcdefghijklmnop"));
+        assert!(valid_handle(&"A".repeat(64)));
+        assert!(!valid_handle("short"));
+        assert!(!valid_handle(&"A".repeat(65)));
+        assert!(!valid_handle("abcdefghijklmno;"));
+        assert!(!valid_handle("abcdefghijklmno p"));
+    }
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; airtight_session=abcdefghijklmnop1; b=2"),
+        );
+        assert_eq!(session_cookie(&h).as_deref(), Some("abcdefghijklmnop1"));
+        let mut bad = HeaderMap::new();
+        bad.append(
+            header::COOKIE,
+            HeaderValue::from_static("airtight_session=x"),
+        );
+        assert_eq!(session_cookie(&bad), None);
+        assert_eq!(session_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn content_type_must_be_json() {
+        // [KG2-HTP-002]
+        let ct = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            is_json(&h)
+        };
+        assert!(ct("application/json"));
+        assert!(ct("Application/JSON; charset=utf-8"));
+        assert!(!ct("text/plain"));
+        assert!(!ct("application/jsonx"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn server_session_id_of_a_body() {
+        assert_eq!(
+            server_session_id(br#"{"serverSessionId":"S1"}"#).as_deref(),
+            Some("S1")
+        );
+        assert_eq!(server_session_id(b"not json"), None);
+        assert_eq!(server_session_id(br#"{"serverSessionId":3}"#), None);
+    }
+}

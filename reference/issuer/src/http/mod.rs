@@ -366,7 +366,8 @@ pub async fn serve(
 }
 
 /// A server running on its own tokio runtime, for synchronous callers (the CLI, tests).
-/// Dropping it stops the server.
+/// Dropping it stops the server. Inside an async context use [`serve`] instead:
+/// [`ServerHandle::start`] refuses to run there.
 pub struct ServerHandle {
     addr: SocketAddr,
     base_url: String,
@@ -391,6 +392,11 @@ impl ServerHandle {
         bind: SocketAddr,
         make_state: impl FnOnce(&str) -> Result<AppState, ServerError>,
     ) -> Result<Self, ServerError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(ServerError::Task(
+                "ServerHandle::start inside a tokio runtime; use http::serve".into(),
+            ));
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -439,6 +445,13 @@ impl ServerHandle {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Blocking here would panic: let the runtime wind down in the background.
+            if let Some(rt) = self.runtime.take() {
+                rt.shutdown_background();
+            }
+            return Ok(());
+        }
         let mut result = Ok(());
         if let (Some(rt), Some(task)) = (self.runtime.as_ref(), self.task.take()) {
             let limit = self.state.config.request_timeout + Duration::from_secs(5);
@@ -461,5 +474,55 @@ impl Drop for ServerHandle {
         if let Err(e) = self.stop_inner() {
             tracing::warn!(error = %e, "issuer shutdown");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn invocation_url_carries_every_parameter() {
+        let u = invocation_urls("http://127.0.0.1:18080/", "abcDEF0123456789_-xyz");
+        assert_eq!(u.url, "http://127.0.0.1:18080/keygen2");
+        assert_eq!(u.init, "http://127.0.0.1:18080/keygen2?init=true");
+        assert_eq!(u.cancel, "http://127.0.0.1:18080/keygen2?abort=true");
+        // [KG2-URL-001] the middleware's parser finds all five parameters, decoded.
+        let parsed = airtight_client::url::parse_invocation(&u.intent).unwrap();
+        assert_eq!(parsed.init_url, u.init);
+        assert_eq!(parsed.issuer_url.as_deref(), Some(u.url.as_str()));
+        assert_eq!(parsed.cancel_url.as_deref(), Some(u.cancel.as_str()));
+        assert_eq!(
+            parsed.cookie.as_deref(),
+            Some("airtight_session=abcDEF0123456789_-xyz")
+        );
+        assert_eq!(parsed.version, Some(PROXY_VERSIONS));
+        // The example of the spec's section 6 (recorded loopback issuer).
+        assert!(
+            u.intent
+                .contains("init=http%3A%2F%2F127.0.0.1%3A18080%2Fkeygen2%3Finit%3Dtrue")
+        );
+        assert!(
+            u.intent
+                .contains("&url=http%3A%2F%2F127.0.0.1%3A18080%2Fkeygen2&")
+        );
+    }
+
+    #[test]
+    fn pages_escape_text() {
+        assert_eq!(
+            pages::escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        let e = crate::db::ErrorEntry {
+            id: "E".into(),
+            session_handle: None,
+            reason: "<script>".into(),
+            at: 0,
+        };
+        assert!(pages::error(&e).contains("&lt;script&gt;"));
+        assert!(!pages::error(&e).contains("<script>"));
     }
 }
