@@ -69,11 +69,7 @@ fn run_mode(
     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     let store_for_server = store.clone();
     let server = ServerHandle::start(bind, move |base| {
-        let iss = issuer::build_issuer(
-            &airtight_issuer::http::issuer_uri_of(base),
-            policy,
-            Vec::new(),
-        );
+        let iss = issuer::build_issuer(&airtight_issuer::http::issuer_uri_of(base), policy);
         AppState::new(iss, store_for_server, base, ServerConfig::default())
     })
     .map_err(|e| CliError::Io(format!("issuer: {e}")))?;

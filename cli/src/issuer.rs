@@ -9,7 +9,6 @@ use airtight_issuer::db::{Issuance, Store};
 use airtight_issuer::http::pages::certificate_summary;
 use airtight_issuer::http::{self, AppState, ServerConfig};
 use airtight_issuer::{Issuer, Policy};
-use airtight_pki::{AnchorOptions, TrustAnchor};
 
 use crate::CliError;
 
@@ -20,38 +19,48 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("airtight-data"))
 }
 
-/// Reads a policy file; its device trust anchors are resolved relative to the file.
-pub fn load_policy(path: &Path) -> Result<(Policy, Vec<TrustAnchor>), CliError> {
+/// Reads and checks a policy file; returns the policy and the directory its file names are
+/// relative to.
+pub fn load_policy(path: &Path) -> Result<(Policy, PathBuf), CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
     let policy = Policy::from_toml(&text)
         .map_err(|e| CliError::Config(format!("{}: {e}", path.display())))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let mut anchors = Vec::new();
-    for a in &policy.device.trust_anchors {
-        let file = base.join(&a.certificate_file);
-        let pem = std::fs::read_to_string(&file)
-            .map_err(|e| CliError::Io(format!("{}: {e}", file.display())))?;
-        let anchor = TrustAnchor::from_certificate_pem(&pem)
-            .map_err(|e| CliError::Config(format!("{}: {e}", file.display())))?
-            .with_options(AnchorOptions {
-                allow_sha1: a.allow_sha1,
-                allow_ecdsa_null_parameters: a.allow_ecdsa_null_parameters,
-                allow_expired: a.allow_expired,
-            });
-        anchors.push(anchor);
-    }
-    Ok((policy, anchors))
+    policy
+        .validate()
+        .map_err(|e| CliError::Config(format!("{}: {e}", path.display())))?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    Ok((policy, base))
 }
 
-/// An issuer at `issuer_uri` with `policy`, the test issuer CA of `airtight-pki` and, besides
-/// `extra_anchors`, the test device CA (which certifies the CLI's reference cards).
-pub fn build_issuer(issuer_uri: &str, policy: Policy, extra_anchors: Vec<TrustAnchor>) -> Issuer {
-    let mut issuer = Issuer::new(issuer_uri, Vec::new(), policy);
-    issuer.ca = Some(airtight_pki::fixtures::issuer_ca());
-    issuer.device_anchors = vec![airtight_pki::fixtures::device_trust_anchor()];
-    issuer.device_anchors.extend(extra_anchors);
+/// Adds what the CLI's issuer always has: the test issuer CA of `airtight-pki` when the policy
+/// names none, and the test device CA (which certifies the CLI's reference cards) besides the
+/// policy's own device anchors.
+fn with_defaults(mut issuer: Issuer) -> Issuer {
+    if issuer.ca.is_none() {
+        issuer.ca = Some(airtight_pki::fixtures::issuer_ca());
+    }
     issuer
+        .device_anchors
+        .push(airtight_pki::fixtures::device_trust_anchor());
+    issuer
+}
+
+/// An issuer at `issuer_uri` with `policy` (no files) and the CLI defaults.
+pub fn build_issuer(issuer_uri: &str, policy: Policy) -> Issuer {
+    with_defaults(Issuer::new(issuer_uri, Vec::new(), policy))
+}
+
+/// An issuer from a policy whose files (anchors, CA, KMKs) are relative to `base`, with the
+/// CLI defaults.
+pub fn issuer_from_policy(
+    issuer_uri: &str,
+    policy: Policy,
+    base: &Path,
+) -> Result<Issuer, CliError> {
+    Issuer::from_policy(issuer_uri, Vec::new(), policy, base)
+        .map(with_defaults)
+        .map_err(|e| CliError::Config(e.to_string()))
 }
 
 /// `issuer serve`: runs until Ctrl-C.
@@ -61,13 +70,13 @@ pub fn serve(
     data_dir: &Path,
     policy_file: Option<&Path>,
 ) -> Result<(), CliError> {
-    let (policy, anchors) = match policy_file {
-        Some(p) => load_policy(p)?,
-        None => (Policy::default(), Vec::new()),
+    let (policy, policy_base) = match policy_file {
+        Some(p) => {
+            let (policy, dir) = load_policy(p)?;
+            (policy, Some(dir))
+        }
+        None => (Policy::default(), None),
     };
-    policy
-        .validate()
-        .map_err(|e| CliError::Config(format!("policy: {e}")))?;
     if !bind.ip().is_loopback() {
         tracing::warn!(%bind, "listening beyond loopback");
     }
@@ -84,7 +93,11 @@ pub fn serve(
             .local_addr()
             .map_err(|e| CliError::Io(e.to_string()))?;
         let base = public_url.unwrap_or_else(|| http::base_url_of(addr));
-        let issuer = build_issuer(&http::issuer_uri_of(&base), policy, anchors);
+        let issuer_uri = http::issuer_uri_of(&base);
+        let issuer = match &policy_base {
+            Some(dir) => issuer_from_policy(&issuer_uri, policy, dir)?,
+            None => build_issuer(&issuer_uri, policy),
+        };
         let state = AppState::new(issuer, store.clone(), &base, ServerConfig::default())
             .map_err(|e| CliError::Io(e.to_string()))?;
         println!(

@@ -121,7 +121,7 @@ fn enroll_then_use_the_card() {
     let server = ServerHandle::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), {
         let store = store.clone();
         move |base| {
-            let iss = build_issuer(&issuer_uri_of(base), Policy::default(), Vec::new());
+            let iss = build_issuer(&issuer_uri_of(base), Policy::default());
             AppState::new(iss, store, base, ServerConfig::default())
         }
     })

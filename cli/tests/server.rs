@@ -32,7 +32,7 @@ fn start_at(
     config: ServerConfig,
 ) -> ServerHandle {
     ServerHandle::start(bind, move |base| {
-        let iss = build_issuer(&issuer_uri_of(base), policy, Vec::new());
+        let iss = build_issuer(&issuer_uri_of(base), policy);
         Ok(AppState::new(iss, store, base, config)?.with_seed(1))
     })
     .unwrap()
@@ -433,7 +433,7 @@ fn the_driver_aborts_the_card_session_when_the_issuer_refuses() {
     let server = ServerHandle::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), {
         let store = store.clone();
         move |base| {
-            let mut iss = build_issuer(&issuer_uri_of(base), Policy::default(), Vec::new());
+            let mut iss = build_issuer(&issuer_uri_of(base), Policy::default());
             iss.device_anchors.clear();
             AppState::new(iss, store, base, ServerConfig::default())
         }

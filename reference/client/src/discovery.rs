@@ -80,7 +80,7 @@ pub fn java_regex(pattern: &str) -> Result<regex::Regex, Failure> {
     while let Some(pos) = rest.find("\\Q") {
         // A `\Q` preceded by an odd number of backslashes is an escaped backslash + `Q`.
         let backslashes = rest[..pos].chars().rev().take_while(|c| *c == '\\').count();
-        if backslashes % 2 == 1 {
+        if !backslashes.is_multiple_of(2) {
             out.push_str(&rest[..pos + 2]);
             rest = &rest[pos + 2..];
             continue;

@@ -15,6 +15,8 @@ pub mod config;
 pub mod discovery;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod pin;
 pub mod ui;
 pub mod url;

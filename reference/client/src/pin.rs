@@ -40,7 +40,7 @@ pub fn pin_bytes(format: PassphraseFormat, text: &str) -> Result<Zeroizing<Vec<u
         return Ok(Zeroizing::new(text.as_bytes().to_vec()));
     }
     let t = text.trim();
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return Err(PinProblem::Format(format));
     }
     let mut out = Zeroizing::new(Vec::with_capacity(t.len() / 2));

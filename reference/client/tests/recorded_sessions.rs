@@ -195,10 +195,7 @@ fn extensions_run_in_subtype_order() {
         .iter()
         .filter(|c| c.starts_with("addExtension") || c.starts_with("setCertificatePath"))
         .collect();
-    let subtypes: Vec<&str> = ext
-        .iter()
-        .map(|c| c.rsplit(':').next().unwrap())
-        .collect();
+    let subtypes: Vec<&str> = ext.iter().map(|c| c.rsplit(':').next().unwrap()).collect();
     assert!(ext[0].starts_with("setCertificatePath"));
     let mut sorted = subtypes[1..].to_vec();
     sorted.sort();
@@ -227,7 +224,10 @@ fn two_session_scenarios_reproduce_the_java_responses() {
     // [KG2-ORD-006]
     for (first, second) in [
         ("update-key/1-initial", "update-key/2-update"),
-        ("clone-key-protection/1-initial", "clone-key-protection/2-clone"),
+        (
+            "clone-key-protection/1-initial",
+            "clone-key-protection/2-clone",
+        ),
         ("delete-key/1-initial", "delete-key/2-delete"),
         ("kmk-rollover/1-initial", "kmk-rollover/2-rollover"),
     ] {

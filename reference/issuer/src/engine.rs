@@ -575,6 +575,16 @@ impl Issuer {
         if req.server_session_id != st.server_session_id {
             return Err(adopted("serverSessionId"));
         }
+        // [KG2-PIQ-008] every roll-over authorization verifies with the older key.
+        if let Some(top) = &req.key_management_key {
+            let top =
+                PublicKey::from_jwk(top).map_err(|e| adopted(format!("keyManagementKey: {e}")))?;
+            check_rollovers(&top, &req.updatable_key_management_keys)?;
+        } else if !req.updatable_key_management_keys.is_empty() {
+            return Err(adopted(
+                "[KG2-PIQ-006] updatable KMKs without keyManagementKey",
+            ));
+        }
         st.server_time = Some(req.server_time.as_str().to_owned());
         st.server_time_unix = req.server_time.unix_seconds();
         st.session_key_limit = req.session_key_limit;
@@ -1347,6 +1357,24 @@ fn rollover(parent: &PublicKey, r: &KmkRollover) -> Result<UpdatableKeyManagemen
         authorization,
         updatable_key_management_keys: children,
     })
+}
+
+fn check_rollovers(
+    parent: &PublicKey,
+    list: &[UpdatableKeyManagementKey],
+) -> Result<(), IssuerError> {
+    for u in list {
+        let old = PublicKey::from_jwk(&u.public_key)
+            .map_err(|e| adopted(format!("updatable KMK: {e}")))?;
+        session1::verify_kmk_authorization(
+            &old,
+            &session1::roll_over_signed_data(parent)?,
+            &u.authorization,
+        )
+        .map_err(|_| adopted("[CRY-ROL-001] roll-over authorization does not verify"))?;
+        check_rollovers(&old, &u.updatable_key_management_keys)?;
+    }
+    Ok(())
 }
 
 fn build_pin<E: Entropy + ?Sized>(

@@ -11,6 +11,7 @@
 //! - [`http`]: the axum HTTP server (KeyGen2 HTTP binding, result and error pages).
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod db;
 pub mod engine;
 pub mod entropy;

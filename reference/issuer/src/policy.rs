@@ -44,6 +44,28 @@ pub struct Policy {
     pub post: PostPolicy,
     /// The CA profile of issued end-entity certificates.
     pub ca: CaPolicy,
+    /// The key-management key and its roll-over chain.
+    pub kmk: KmkPolicy,
+}
+
+/// The key-management key (PKCS#8 PEM files, relative to the policy file).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KmkPolicy {
+    /// The KMK of new sessions.
+    pub key_file: Option<String>,
+    /// Older KMKs that roll over to it ([KG2-PIQ-008]).
+    pub rollover: Vec<RolloverPolicy>,
+}
+
+/// An older KMK and the still older ones that roll over to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolloverPolicy {
+    /// PKCS#8 PEM of the older KMK.
+    pub key_file: String,
+    /// Still older keys.
+    pub rollover: Vec<RolloverPolicy>,
 }
 
 impl Default for Policy {
@@ -62,6 +84,7 @@ impl Default for Policy {
             key: vec![KeyPolicy::default()],
             post: PostPolicy::default(),
             ca: CaPolicy::default(),
+            kmk: KmkPolicy::default(),
         }
     }
 }
@@ -360,6 +383,10 @@ pub struct CaPolicy {
     pub validity_days: i64,
     /// Include the root certificate in delivered paths.
     pub include_root: bool,
+    /// PKCS#8 PEM of the CA key (relative to the policy file).
+    pub key_file: Option<String>,
+    /// PEM certificate path of the CA, its own certificate first.
+    pub chain_file: Option<String>,
 }
 
 impl Default for CaPolicy {
@@ -368,6 +395,8 @@ impl Default for CaPolicy {
             subject_template: "CN=airtight {key_id} {serial}".into(),
             validity_days: 730,
             include_root: false,
+            key_file: None,
+            chain_file: None,
         }
     }
 }
@@ -558,6 +587,13 @@ impl KeyPolicy {
         {
             return Err(bad("key.server_seed", "1 to 64 bytes"));
         }
+        if let Some(a) = self
+            .endorsed_algorithms
+            .iter()
+            .find(|a| !airtight_proto::alg::is_supported(a))
+        {
+            return Err(bad("key.endorsed_algorithms", a));
+        }
         let mut endorsed = self.endorsed_algorithms.clone();
         endorsed.sort();
         endorsed.dedup();
@@ -582,5 +618,74 @@ impl KeyPolicy {
             server_seed,
             endorsed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        Policy::default().validate().unwrap();
+    }
+
+    #[test]
+    fn rsa_exponent_only_for_exp_algorithms() {
+        let mut k = KeyPolicy {
+            algorithm: "https://webpki.github.io/sks/algorithm#rsa1024.exp".into(),
+            rsa_exponent: Some(65537),
+            ..KeyPolicy::default()
+        };
+        assert_eq!(k.resolve().unwrap().key_parameters, Some(vec![1, 0, 1]));
+        k.rsa_exponent = Some(4);
+        assert!(k.resolve().is_err());
+        k.rsa_exponent = None;
+        assert!(k.resolve().is_err());
+        k.algorithm = "https://webpki.github.io/sks/algorithm#ec.nist.p256".into();
+        k.rsa_exponent = Some(3);
+        assert!(k.resolve().is_err());
+    }
+
+    #[test]
+    fn endorsed_algorithms_are_sorted_and_checked() {
+        // [KG2-KCQ-007]
+        let k = KeyPolicy {
+            endorsed_algorithms: vec![
+                "https://webpki.github.io/sks/algorithm#rsa.oaep.sha256".into(),
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256".into(),
+            ],
+            ..KeyPolicy::default()
+        };
+        let r = k.resolve().unwrap();
+        assert!(r.endorsed.windows(2).all(|w| w[0] < w[1]));
+        let bad = KeyPolicy {
+            endorsed_algorithms: vec!["https://example.com/unknown".into()],
+            ..KeyPolicy::default()
+        };
+        assert!(bad.resolve().is_err());
+    }
+
+    #[test]
+    fn server_seed_length() {
+        // [KG2-KCQ-008]
+        let k = |n: usize| KeyPolicy {
+            server_seed: Some(b64url::encode(&vec![1u8; n])),
+            ..KeyPolicy::default()
+        };
+        assert!(k(64).resolve().is_ok());
+        assert!(k(65).resolve().is_err());
+        assert!(k(0).resolve().is_err());
+    }
+
+    #[test]
+    fn unreferenced_pin_or_puk_is_refused() {
+        let mut p = Policy::default();
+        p.key[0].pin = None;
+        assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.puk.push(PukPolicy::default());
+        assert!(p.validate().is_err());
     }
 }

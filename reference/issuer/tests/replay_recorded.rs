@@ -133,16 +133,106 @@ fn simple_policy(privacy: bool) -> Policy {
     }
 }
 
+/// The policy of `preset-pin-with-puk` (plaintexts from its secrets.json); the PUK and the
+/// preset PIN are encrypted with the recorded IVs, so the request matches byte for byte.
+fn preset_pin_policy() -> Policy {
+    Policy {
+        puk: vec![airtight_issuer::policy::PukPolicy {
+            id: "PUK.1".into(),
+            value: "0123456789".into(),
+            format: "numeric".into(),
+            retry_limit: 3,
+        }],
+        pin: vec![PinPolicy {
+            id: "PIN.1".into(),
+            puk: Some("PUK.1".into()),
+            preset_value: Some("752813".into()),
+            user_modifiable: false,
+            input_method: "trusted-gui".into(),
+            patterns: vec![
+                "two-in-a-row".into(),
+                "three-in-a-row".into(),
+                "sequence".into(),
+                "repeated".into(),
+            ],
+            ..PinPolicy::default()
+        }],
+        key: vec![KeyPolicy {
+            id: "Key.1".into(),
+            app_usage: "signature".into(),
+            pin: Some("PIN.1".into()),
+            enable_pin_caching: true,
+            export_protection: "puk".into(),
+            delete_protection: "puk".into(),
+            ..KeyPolicy::default()
+        }],
+        ..Policy::default()
+    }
+}
+
+/// The policy of `user-pin-multiple-keys`: capability query, languages, containers, one PIN
+/// policy with grouping, three keys (RSA-2048, P-256 with a custom id and a server seed,
+/// Ed25519), endorsed algorithms and a friendly name.
+fn multiple_keys_policy() -> Policy {
+    const ALG: &str = "https://webpki.github.io/sks/algorithm#";
+    Policy {
+        preferred_languages: vec!["en".into(), "sv".into()],
+        target_key_containers: vec!["software".into(), "embedded".into()],
+        capability_query: vec![
+            format!("{ALG}rsa2048"),
+            format!("{ALG}ec.nist.p256"),
+            format!("{ALG}ed25519"),
+            format!("{ALG}rsa4096"),
+            "https://webpki.github.io/keygen2/feature#device-pin-support".into(),
+            "https://webpki.github.io/keygen2/feature#biometric-support".into(),
+            "https://webpki.github.io/keygen2/clientattr#ip-address".into(),
+        ],
+        pin: vec![PinPolicy {
+            retry_limit: 5,
+            grouping: "signature+standard".into(),
+            ..PinPolicy::default()
+        }],
+        key: vec![
+            KeyPolicy {
+                friendly_name: Some("Example Corp login".into()),
+                algorithm: format!("{ALG}rsa2048"),
+                endorsed_algorithms: vec![
+                    format!("{ALG}rsa.oaep.sha256"),
+                    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256".into(),
+                ],
+                ..KeyPolicy::default()
+            },
+            KeyPolicy {
+                id: "MySigningKey".into(),
+                app_usage: "signature".into(),
+                server_seed: Some("TYR3yCy71tmJc4P4ys_EOPIgsqO-7fyJBiCjfkscDDg".into()),
+                endorsed_algorithms: vec![
+                    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256".into(),
+                ],
+                ..KeyPolicy::default()
+            },
+            KeyPolicy {
+                id: "Key.3".into(),
+                algorithm: format!("{ALG}ed25519"),
+                ..KeyPolicy::default()
+            },
+        ],
+        ..Policy::default()
+    }
+}
+
 #[test]
 fn own_requests_equal_the_recorded_ones_byte_for_byte() {
-    for (name, privacy) in [
-        ("e2es-ec-device", false),
-        ("e2es-rsa-device", false),
-        ("privacy-enabled", true),
+    for (name, policy) in [
+        ("e2es-ec-device", simple_policy(false)),
+        ("e2es-rsa-device", simple_policy(false)),
+        ("privacy-enabled", simple_policy(true)),
+        ("preset-pin-with-puk", preset_pin_policy()),
+        ("user-pin-multiple-keys", multiple_keys_policy()),
     ] {
         let r = Recorded::load(name);
         let now = r.server_time();
-        let iss = issuer_for(&r, simple_policy(privacy));
+        let iss = issuer_for(&r, policy);
         let mut sec = RecordedSecrets::of(&r);
         // 01: built from the policy.
         let (mut st, m1) = iss

@@ -201,7 +201,11 @@ impl CardConfig {
     }
 
     /// [`CardConfig::for_tests`] with a test device identity of `airtight-pki`'s fixtures.
-    pub fn test_device(kind: airtight_pki::DeviceKeyKind, seed: u64, clock: Arc<dyn Clock>) -> Self {
+    pub fn test_device(
+        kind: airtight_pki::DeviceKeyKind,
+        seed: u64,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let device = airtight_pki::fixtures::device(kind);
         let key = device
             .signing_key

@@ -59,7 +59,7 @@ fn is_sequence(v: &[u8]) -> bool {
 
 /// Length, syntax and pattern checks of a PIN value against its policy.
 pub(crate) fn check_pin_value(pin: &[u8], policy: &PinRecord) -> Result<(), SksError> {
-    // [POL-PIN-*] length
+    // length
     if pin.len() > usize::from(policy.max_length) || pin.len() < usize::from(policy.min_length) {
         return Err(SksError::option("PIN length error"));
     }

@@ -60,7 +60,7 @@ pub(crate) fn check_id(id: &str, what: &str) -> Result<(), SksError> {
 }
 
 /// A key-management key: RSA of a supported size or EC on a supported curve
-/// ([SKS-SES-003], [SKS-KMK-004]; Java `ERROR_OPTION`).
+/// ([SKS-SES-003], [SKS-KMK-001]; Java `ERROR_OPTION`).
 fn parse_kmk(der: &[u8]) -> Result<PublicKey, SksError> {
     let key = PublicKey::from_spki_der(der)
         .map_err(|e| SksError::option(format!("Unsupported \"keyManagementKey\": {e}")))?;
@@ -159,10 +159,10 @@ impl ReferenceSks {
         Ok((key.clone(), owner.clone()))
     }
 
-    /// Checks a target-key-reference authorization: privacy modes agree ([SKS-PST-004]), the
+    /// Checks a target-key-reference authorization: privacy modes agree ([SKS-PST-003]), the
     /// method MAC verifies ([SKS-PST-001]) and the KMK of the target's session signed
     /// `"TargetKeyReference" ‖ HMAC(sessionKey ‖ DeviceID, EE)` of the *current* session
-    /// ([CRY-KMK-*], facts §3.8).
+    /// (facts §3.8).
     #[allow(clippy::too_many_arguments)]
     fn validate_target_key_reference(
         &self,
@@ -240,7 +240,6 @@ impl ReferenceSks {
         &mut self,
         p: &CreateProvisioningSessionParams,
     ) -> Result<ProvisioningSessionResult, SksError> {
-        // [SKS-SES-001]
         if p.session_key_algorithm != ALGORITHM_SESSION_ATTEST_1 {
             return Err(SksError::option(format!(
                 "Unknown \"sessionKeyAlgorithm\" : {}",
@@ -267,7 +266,7 @@ impl ReferenceSks {
             None => None,
         };
         check_id(&p.server_session_id, "serverSessionId")?;
-        // [SKS-SES-004]
+        // [SKS-SES-002]
         if p.session_key_limit == 0 || p.session_life_time == 0 {
             return Err(SksError::option(
                 "\"sessionKeyLimit\" and \"sessionLifeTime\" must be non-zero",
@@ -366,7 +365,7 @@ impl ReferenceSks {
         after: u32,
         open_state: bool,
     ) -> Option<EnumeratedProvisioningSession> {
-        // [SKS-SES-021] [SKS-SES-022] [SKS-SES-023]
+        // [SKS-SES-021] [SKS-SES-021]
         let st = self.store.state();
         let mut all: Vec<(u32, &SessionRecord, bool)> = st
             .sessions
@@ -416,7 +415,7 @@ impl ReferenceSks {
             .ok_or_else(|| SksError::not_allowed(format!("Session is not updatable: {handle}")))?;
         let old = PublicKey::from_spki_der(old)
             .map_err(|e| SksError::internal(format!("stored KMK: {e}")))?;
-        // [SKS-KMK-004]
+        // [SKS-KMK-001]
         let new_key = parse_kmk(new_kmk)?;
         if authorization.len() > MAX_LENGTH_AUTHORIZATION {
             return Err(SksError::option("\"authorization\" too long"));
@@ -454,7 +453,7 @@ impl ReferenceSks {
             let data =
                 session1::create_puk_policy_data(&p.id, &p.encrypted_puk, p.format, p.retry_limit)
                     .map_err(s1)?;
-            // [SKS-IMP-001] [SKS-IMP-002] [SKS-POL-001]: MAC first, then decrypt (the Java
+            // [SKS-IMP-001] [SKS-IMP-001] [SKS-POL-001]: MAC first, then decrypt (the Java
             // reference decrypts first, facts §6 item 7).
             let puk = s
                 .crypto
@@ -587,7 +586,6 @@ impl ReferenceSks {
         s: &mut OpenSession,
         p: &CreateKeyEntryParams,
     ) -> Result<KeyData, SksError> {
-        // [SKS-KEY-001]
         if p.key_entry_algorithm != ALGORITHM_KEY_ATTEST_1 {
             return Err(SksError::algorithm(format!(
                 "Unknown \"keyEntryAlgorithm\" : {}",
@@ -617,7 +615,7 @@ impl ReferenceSks {
                 }
             )));
         }
-        // [SKS-KEY-008]
+        // [SKS-LIM-001]
         let server_seed = p.server_seed.as_deref().unwrap_or(&[]);
         if server_seed.len() > MAX_LENGTH_SERVER_SEED {
             return Err(SksError::option(format!(
@@ -625,7 +623,7 @@ impl ReferenceSks {
                 server_seed.len()
             )));
         }
-        // [SKS-KEY-003] [SKS-KEY-004] [SKS-KEY-011]
+        // [SKS-KEY-003] [SKS-KEY-003] [SKS-KEY-011]
         let mut pin_policy: Option<(u32, PinRecord)> = None;
         let mut pin_protection = true;
         if p.device_pin_protection {
@@ -756,7 +754,7 @@ impl ReferenceSks {
             endorsed_algorithms: &endorsed,
         })
         .map_err(s1)?;
-        // [SKS-IMP-001] [SKS-IMP-002]: the MAC covers the encrypted PIN; decrypt only after it.
+        // [SKS-IMP-001] [SKS-IMP-001]: the MAC covers the encrypted PIN; decrypt only after it.
         s.crypto
             .verify_mac(Method::CreateKeyEntry, &data, &p.mac)
             .map_err(s1)?;
@@ -794,6 +792,18 @@ impl ReferenceSks {
                         return Err(SksError::crypto("negative RSA exponent"));
                     }
                     exponent = kp.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+                    // Java's generator refuses exponents below 3 and even ones
+                    // (InvalidAlgorithmParameterException, ERROR_CRYPTO); an even exponent
+                    // would make the prime search loop forever. The rsa crate caps exponents
+                    // at 2^33-1 (the Java reference accepts up to 2^63-1).
+                    if exponent < 3
+                        || exponent.is_multiple_of(2)
+                        || exponent > crypto::MAX_RSA_EXPONENT
+                    {
+                        return Err(SksError::crypto(format!(
+                            "unsupported RSA public exponent {exponent}"
+                        )));
+                    }
                 }
                 KeySpec::Rsa { bits, exponent }
             }
@@ -891,7 +901,7 @@ impl ReferenceSks {
                     path.len()
                 )));
             }
-            // [SKS-LIM-003]
+            // [SKS-LIM-001]
             if path.iter().any(|c| c.len() > MAX_LENGTH_CRYPTO_DATA) {
                 return Err(SksError::option(format!(
                     "Certificate for: {} exceeds {MAX_LENGTH_CRYPTO_DATA} bytes",
@@ -964,7 +974,7 @@ impl ReferenceSks {
                 SksError::option(format!("Missing \"setCertificatePath\" for: {}", k.id))
             })?;
             let data = session1::import_key_data(ee, encrypted).map_err(s1)?;
-            // [SKS-IMP-002]
+            // [SKS-IMP-001]
             let secret = s
                 .crypto
                 .verify_mac_then_decrypt(Method::ImportSymmetricKey, &data, mac, encrypted)
@@ -1017,7 +1027,7 @@ impl ReferenceSks {
                     k.id
                 )));
             }
-            // [SKS-IMP-002] decrypt only after the MAC.
+            // [SKS-IMP-001] decrypt only after the MAC.
             let pkcs8 = s.crypto.decrypt(encrypted).map_err(s1)?;
             // [SKS-IMX-004]
             let private = keys::PrivateKey::from_pkcs8_der(&pkcs8).map_err(|e| match e {
@@ -1081,7 +1091,7 @@ impl ReferenceSks {
             if k.extensions.len() >= me.limits.max_extensions_per_key {
                 return Err(SksError::storage("too many extensions for one key"));
             }
-            // [SKS-EXT-007]
+            // [SKS-EXT-001]
             let max = if sub_type == ExtensionSubType::EncryptedExtension {
                 MAX_LENGTH_EXTENSION_DATA + AES_CBC_PKCS5_PADDING
             } else {
@@ -1119,7 +1129,7 @@ impl ReferenceSks {
             s.crypto
                 .verify_mac(Method::AddExtension, &data, mac)
                 .map_err(s1)?;
-            // [SKS-EXT-005] [SKS-IMP-002]
+            // [SKS-EXT-005] [SKS-IMP-001]
             let stored = if sub_type == ExtensionSubType::EncryptedExtension {
                 s.crypto.decrypt(extension_data).map_err(s1)?.to_vec()
             } else {
@@ -1279,7 +1289,6 @@ impl ReferenceSks {
         nonce: &[u8],
         mac: &[u8],
     ) -> Result<Vec<u8>, SksError> {
-        // [SKS-SES-014]
         if nonce.is_empty() || nonce.len() > 32 {
             return Err(SksError::option(format!(
                 "\"nonce\" length error: {}",

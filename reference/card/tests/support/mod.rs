@@ -425,7 +425,11 @@ impl Issuer {
             key_entry_algorithm: &k.key_entry_algorithm,
             server_seed: k.server_seed.as_deref(),
             pin_policy_id: k.pin_policy.as_ref().map(|(_, id)| id.as_str()),
-            encrypted_pin: if k.preset_pin { pin_value.as_deref() } else { None },
+            encrypted_pin: if k.preset_pin {
+                pin_value.as_deref()
+            } else {
+                None
+            },
             device_pin_protection: k.device_pin_protection,
             enable_pin_caching: k.enable_pin_caching,
             biometric_protection: k.biometric_protection,
@@ -445,7 +449,10 @@ impl Issuer {
             key_entry_algorithm: k.key_entry_algorithm.clone(),
             server_seed: k.server_seed.clone(),
             device_pin_protection: k.device_pin_protection,
-            pin_policy_handle: k.pin_policy.as_ref().map_or(PinPolicyHandle::NONE, |(h, _)| *h),
+            pin_policy_handle: k
+                .pin_policy
+                .as_ref()
+                .map_or(PinPolicyHandle::NONE, |(h, _)| *h),
             pin_value: pin_value.map(Zeroizing::new),
             enable_pin_caching: k.enable_pin_caching,
             biometric_protection: k.biometric_protection,
@@ -583,8 +590,11 @@ impl Issuer {
             .crypto()
             .target_key_reference(&device_id, target_ee)
             .expect("reference");
-        session1::sign_kmk_authorization(kmk, &session1::target_key_reference_signed_data(&reference))
-            .expect("sign")
+        session1::sign_kmk_authorization(
+            kmk,
+            &session1::target_key_reference_signed_data(&reference),
+        )
+        .expect("sign")
     }
 
     /// `postDeleteKey` (`delete`) or `postUnlockKey`.
@@ -652,7 +662,10 @@ impl Issuer {
 
 /// A P-256 key-management key from a seed.
 pub fn kmk(seed: u64) -> PrivateKey {
-    PrivateKey::generate_ec(Curve::P256, &mut ChaCha20Rng::seed_from_u64(seed ^ 0x4b4d_4b00))
+    PrivateKey::generate_ec(
+        Curve::P256,
+        &mut ChaCha20Rng::seed_from_u64(seed ^ 0x4b4d_4b00),
+    )
 }
 
 /// The public key of a key's certificate, for verifying signatures.

@@ -309,14 +309,20 @@ impl SecureKeyStore for FakeSks {
         Ok(())
     }
 
-    fn create_puk_policy(&mut self, p: &CreatePukPolicyParams) -> Result<PukPolicyHandle, SksError> {
+    fn create_puk_policy(
+        &mut self,
+        p: &CreatePukPolicyParams,
+    ) -> Result<PukPolicyHandle, SksError> {
         self.record(format!("createPukPolicy:{}", p.id))?;
         self.open_session(p.provisioning_handle)?;
         self.puk_params.push(p.clone());
         Ok(PukPolicyHandle(self.handle()))
     }
 
-    fn create_pin_policy(&mut self, p: &CreatePinPolicyParams) -> Result<PinPolicyHandle, SksError> {
+    fn create_pin_policy(
+        &mut self,
+        p: &CreatePinPolicyParams,
+    ) -> Result<PinPolicyHandle, SksError> {
         self.record(format!("createPinPolicy:{}", p.id))?;
         self.open_session(p.provisioning_handle)?;
         self.pin_params.push(p.clone());
@@ -535,7 +541,13 @@ impl SecureKeyStore for FakeSks {
         Err(SksError::option("none"))
     }
 
-    fn set_property(&mut self, _k: KeyHandle, _t: &str, _n: &str, _v: &str) -> Result<(), SksError> {
+    fn set_property(
+        &mut self,
+        _k: KeyHandle,
+        _t: &str,
+        _n: &str,
+        _v: &str,
+    ) -> Result<(), SksError> {
         self.record("setProperty".into())
     }
 
@@ -685,7 +697,10 @@ pub fn spki_of(jwk: &airtight_proto::jwk::Jwk) -> Vec<u8> {
 pub fn assert_same_as_recorded(produced: &Message, recorded: &[u8], what: &str) {
     let ours = String::from_utf8(produced.to_java_pretty()).unwrap();
     let theirs = String::from_utf8(recorded.to_vec()).unwrap();
-    assert_eq!(ours, theirs, "{what}: our response differs from the recorded one");
+    assert_eq!(
+        ours, theirs,
+        "{what}: our response differs from the recorded one"
+    );
 }
 
 pub fn decode<T: KeyGen2Message>(bytes: &[u8]) -> T {
