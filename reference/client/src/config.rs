@@ -8,8 +8,8 @@ use airtight_proto::sks::DeviceInfo;
 /// Static middleware configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// Values of client-attribute capabilities (`…/clientattr#…` URI → values). A queried
-    /// attribute that is not configured is answered with an empty `values` list.
+    /// Values of client-attribute capabilities (`…/clientattr#…` URI → non-empty values). A
+    /// query for an attribute that is not configured fails the InvocationRequest.
     pub client_attributes: Vec<(String, Vec<String>)>,
     /// Image preferences of logotype capabilities (`…/logotype#…` URI → attributes).
     pub image_preferences: Vec<(String, ImageAttributes)>,
@@ -34,6 +34,20 @@ impl Default for ClientConfig {
             ],
         }
     }
+}
+
+/// The first queried client attribute without configured values, if any.
+pub fn unconfigured_attribute<'a>(query: &'a [String], config: &ClientConfig) -> Option<&'a str> {
+    query
+        .iter()
+        .filter(|u| is_client_attribute(u))
+        .find(|u| {
+            !config
+                .client_attributes
+                .iter()
+                .any(|(c, v)| c == *u && !v.is_empty())
+        })
+        .map(String::as_str)
 }
 
 /// True for a client-attribute capability URI.
@@ -61,7 +75,7 @@ pub fn answer_capabilities(
                     config
                         .client_attributes
                         .iter()
-                        .find(|(u, _)| u == uri)
+                        .find(|(u, v)| u == uri && !v.is_empty())
                         .map(|(_, v)| v.clone())
                         .unwrap_or_default(),
                 )

@@ -351,6 +351,13 @@ impl<S: SecureKeyStore> Middleware<S> {
                 format!("client attribute {u} queried in privacy mode"),
             ));
         }
+        if let Some(u) =
+            crate::config::unconfigured_attribute(&r.client_capability_query, &self.config)
+        {
+            return Err(Failure::UnconfiguredAttribute {
+                capability: u.to_owned(),
+            });
+        }
         let device = self
             .sks
             .get_device_info()

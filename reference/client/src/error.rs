@@ -55,6 +55,13 @@ pub enum Failure {
         /// What is wrong with its result.
         detail: String,
     },
+    /// The issuer queried a client attribute that this middleware is not configured to
+    /// disclose (an empty `values` list is not valid KeyGen2, [KG2-ENC-014]).
+    #[error("client attribute {capability} is queried but not configured")]
+    UnconfiguredAttribute {
+        /// The queried URI.
+        capability: String,
+    },
     /// The user declined ([KG2-INV-005]).
     #[error("the user declined")]
     ConsentDeclined,

@@ -118,12 +118,22 @@ pub struct Completion {
     pub final_status: Option<u16>,
 }
 
+/// Who sent a transcript entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The issuer (an HTTP response body).
+    Issuer,
+    /// The middleware (an HTTP POST body).
+    Middleware,
+}
+
 /// The blocking driver of one session.
 #[derive(Debug)]
 pub struct HttpDriver {
     agent: ureq::Agent,
     options: HttpOptions,
     cookies: Vec<(String, String)>,
+    transcript: Vec<(Direction, Vec<u8>)>,
 }
 
 /// The session context for an invocation: `issuerUri` = the POST URL, the origin shown to the
@@ -168,7 +178,14 @@ impl HttpDriver {
             agent: config.into(),
             options,
             cookies: Vec::new(),
+            transcript: Vec::new(),
         }
+    }
+
+    /// Every KeyGen2 body exchanged so far, in order (issuer requests and middleware
+    /// responses; the final page is not included).
+    pub fn transcript(&self) -> &[(Direction, Vec<u8>)] {
+        &self.transcript
     }
 
     /// Checks the origins of an invocation ([KG2-IMP-010]).
@@ -331,6 +348,7 @@ impl HttpDriver {
             Err(e) => return Err(on_error(mw, e)),
         };
         loop {
+            self.transcript.push((Direction::Issuer, body.clone()));
             let response = match mw.handle_bytes(&body) {
                 Ok(r) => r,
                 Err(error) => {
@@ -343,6 +361,8 @@ impl HttpDriver {
                     return Err(DriverError::Client { error, cancelled });
                 }
             };
+            self.transcript
+                .push((Direction::Middleware, response.clone()));
             let answer = self.exchange("POST", &post_url, Some(&response), !mw.is_done());
             if mw.is_done() {
                 // [KG2-HTP-007]: a redirect or an empty 2xx ends the session; the SKS session
@@ -392,6 +412,23 @@ impl HttpDriver {
             };
         }
     }
+}
+
+/// One whole enrollment: parses `invocation_url`, builds the engine for `sks` with `ui` and
+/// `pins` (system clock, default configuration) and runs it over HTTP. Pass `&mut card` to
+/// keep the card.
+pub fn enroll<S: SecureKeyStore>(
+    invocation_url: &str,
+    sks: S,
+    ui: Box<dyn crate::ui::UserInterface>,
+    pins: crate::ui::PinSource,
+    options: HttpOptions,
+) -> Result<Completion, DriverError> {
+    let inv = crate::url::parse_invocation(invocation_url)?;
+    let mut mw = Middleware::new(sks, session_context(&inv))
+        .with_ui(ui)
+        .with_pin_source(pins);
+    HttpDriver::new(options).run(&inv, &mut mw)
 }
 
 /// Resolves a `Location` value against the URL it came from.

@@ -8,7 +8,20 @@
 //! - [`pin`]: PIN policy checks done before a PIN reaches the card.
 //! - [`discovery`]: lookup-specifier verification and search filters.
 //! - [`url`]: invocation URLs (plain and `intent://keygen2?…`).
-//! - `http` (default feature): a blocking HTTP driver.
+//! - `http` (default feature): a blocking HTTP driver ([`http::HttpDriver`], [`http::enroll`]).
+//!
+//! # Known limitations
+//!
+//! - The HTTP driver uses `ureq` without a TLS stack: `https://` issuers fail with a transport
+//!   error, and the TLS server certificate ([KG2-HTP-010]) is never captured, so
+//!   `serverCertificate` is empty. The engine itself takes any certificate through
+//!   [`SessionContext::server_certificate`].
+//! - `trustAnchor` of an issued credential is ignored: no trust anchor is ever installed
+//!   ([KG2-PFQ-009]).
+//! - `deferredIssuance` is refused ([KG2-KCQ-011]).
+//! - A client attribute that is queried but not configured fails the InvocationRequest
+//!   (KeyGen2 has no valid "no value" answer).
+//! - [`TerminalUi`] reads PINs as plain lines (the terminal echoes them).
 #![forbid(unsafe_code)]
 
 pub mod config;

@@ -13,8 +13,10 @@ use airtight_proto::alg;
 use airtight_proto::codec::b64url;
 use airtight_proto::keys::{self, Curve, PrivateKey, PublicKey, SignatureAlgorithm};
 use airtight_proto::messages::{
-    Action, InvocationRequest, KeyCreationRequest, KeyEntrySpecifier, Message, PinPolicySpecifier,
-    ProvisioningInitializationRequest,
+    Action, CredentialDiscoveryRequest, InvocationRequest, JsfAlgorithm, JsfSignature,
+    KeyCreationRequest, KeyEntrySpecifier, LookupSpecifier, MatchingCredential, Message,
+    PinPolicySpecifier, PostOperation, ProvisioningFinalizationRequest,
+    ProvisioningInitializationRequest, SearchFilter, SessionCloseData, UpdatableKeyManagementKey,
 };
 use airtight_proto::policy::{
     AppUsage, Grouping, InputMethod, PassphraseFormat, PatternRestriction,
@@ -43,6 +45,10 @@ struct MiniIssuer {
     close_nonce: Vec<u8>,
     ca: Ca,
     path: Vec<Vec<u8>>,
+    kmk: Option<PrivateKey>,
+    /// Older KMKs to roll over (each authorized by itself for the key one level up).
+    updatable: Vec<UpdatableKeyManagementKey>,
+    device_id: Vec<u8>,
 }
 
 impl MiniIssuer {
@@ -62,7 +68,24 @@ impl MiniIssuer {
             close_nonce: Vec::new(),
             ca: airtight_pki::fixtures::issuer_ca(),
             path: Vec::new(),
+            kmk: None,
+            updatable: Vec::new(),
+            device_id: Vec::new(),
         }
+    }
+
+    fn with_kmk(mut self, seed: u64) -> Self {
+        self.kmk = Some(PrivateKey::generate_ec(
+            Curve::P256,
+            &mut ChaCha20Rng::seed_from_u64(seed),
+        ));
+        self
+    }
+
+    fn kmk_spki(&self) -> Option<Vec<u8>> {
+        self.kmk
+            .as_ref()
+            .map(|k| k.public_key().to_spki_der().unwrap())
     }
 
     fn crypto(&mut self) -> &mut SessionCrypto {
@@ -92,8 +115,8 @@ impl MiniIssuer {
             session_key_limit: 50,
             session_life_time: 3600,
             server_ephemeral_key: self.ephemeral.public_key().to_jwk(),
-            key_management_key: None,
-            updatable_key_management_keys: vec![],
+            key_management_key: self.kmk.as_ref().map(|k| k.public_key().to_jwk()),
+            updatable_key_management_keys: self.updatable.clone(),
         }
         .into()
     }
@@ -122,6 +145,7 @@ impl MiniIssuer {
         )
         .unwrap();
         let server_spki = self.ephemeral.public_key().to_spki_der().unwrap();
+        let kmk_spki = self.kmk_spki();
         let input = session1::SessionAttestationInput {
             client_session_id: &r.client_session_id,
             server_session_id: &self.ssid,
@@ -131,7 +155,7 @@ impl MiniIssuer {
             privacy_enabled: self.privacy,
             server_ephemeral_key_spki: &server_spki,
             client_ephemeral_key_spki: &client_spki,
-            key_management_key_spki: None,
+            key_management_key_spki: kmk_spki.as_deref(),
             client_time: u32::try_from(r.client_time.unix_seconds()).unwrap(),
             session_life_time: 3600,
             session_key_limit: 50,
@@ -145,6 +169,7 @@ impl MiniIssuer {
         )
         .expect("session attestation");
         self.csid = r.client_session_id;
+        self.device_id = device_id;
         self.crypto = Some(SessionCrypto::new(*session_key, u16::MAX));
     }
 
@@ -295,6 +320,80 @@ impl MiniIssuer {
         Message::decode(json.as_bytes()).unwrap()
     }
 
+    /// A CredentialDiscoveryRequest with one lookup signed by the KMK.
+    fn discovery(&self, email: Option<&str>) -> Message {
+        let kmk = self.kmk.as_ref().unwrap();
+        let mut lookup = LookupSpecifier {
+            id: "Lookup.1".into(),
+            nonce: session1::lookup_nonce(&self.csid, &self.ssid)
+                .unwrap()
+                .to_vec(),
+            search_filter: email.map(|e| SearchFilter {
+                email_reg_ex: Some(e.into()),
+                ..Default::default()
+            }),
+            signature: JsfSignature {
+                algorithm: JsfAlgorithm::Es256,
+                public_key: kmk.public_key().to_jwk(),
+                value: Vec::new(),
+            },
+        };
+        lookup.signature.value = kmk
+            .sign(
+                SignatureAlgorithm::from_jose("ES256").unwrap(),
+                &lookup.signed_data(),
+            )
+            .unwrap();
+        CredentialDiscoveryRequest {
+            server_session_id: self.ssid.clone(),
+            client_session_id: self.csid.clone(),
+            lookup_specifiers: vec![lookup],
+        }
+        .into()
+    }
+
+    /// A finalization that only deletes `target` (a key of an earlier session) and closes.
+    fn delete_and_close(&mut self, target: &MatchingCredential) -> Message {
+        let ee = &target.certificate_path[0];
+        let device_id = self.device_id.clone();
+        let reference = self.crypto().target_key_reference(&device_id, ee).unwrap();
+        let authorization = session1::sign_kmk_authorization(
+            self.kmk.as_ref().unwrap(),
+            &session1::target_key_reference_signed_data(&reference),
+        )
+        .unwrap();
+        let data = session1::post_delete_or_unlock_data(&authorization).unwrap();
+        let mac = self.crypto().mac(Method::PostDeleteKey, &data).unwrap();
+        let mut nonce = [0u8; 32];
+        self.rng.fill_bytes(&mut nonce);
+        self.close_nonce = nonce.to_vec();
+        let data =
+            session1::close_provisioning_session_data(&self.csid, &self.ssid, ISSUER_URI, &nonce)
+                .unwrap();
+        let close_mac = self
+            .crypto()
+            .mac(Method::CloseProvisioningSession, &data)
+            .unwrap();
+        ProvisioningFinalizationRequest {
+            server_session_id: self.ssid.clone(),
+            client_session_id: self.csid.clone(),
+            issued_credentials: vec![],
+            unlock_keys: vec![],
+            delete_keys: vec![PostOperation {
+                finger_print: keys::sha256(ee).to_vec(),
+                server_session_id: target.server_session_id.clone(),
+                client_session_id: target.client_session_id.clone(),
+                authorization,
+                mac,
+            }],
+            session_close_data: SessionCloseData {
+                nonce: nonce.to_vec(),
+                mac: close_mac,
+            },
+        }
+        .into()
+    }
+
     fn on_finalization(&mut self, m: Message) {
         let Message::ProvisioningFinalizationResponse(r) = m else {
             panic!("{m:?}")
@@ -420,4 +519,153 @@ fn a_tampered_mac_makes_the_card_fail_and_the_engine_abort() {
     assert_ne!(err.abort, AbortStatus::NoSession);
     drop(mw);
     assert!(card.enumerate_keys(KeyHandle::NONE).unwrap().is_none());
+}
+
+fn provision_with(card: &mut ReferenceSks, is: &mut MiniIssuer) {
+    let mut mw = engine(card, "135790");
+    mw.handle(is.invocation()).unwrap();
+    let r = mw.handle(is.init()).unwrap();
+    is.on_init(r);
+    let r = mw.handle(is.key_creation()).unwrap();
+    is.on_key_creation(r);
+    let r = mw.handle(is.finalization()).unwrap();
+    is.on_finalization(r);
+}
+
+#[test]
+fn discovery_and_delete_with_the_reference_card() {
+    // [KG2-CDQ-001] [KG2-CDQ-002] [KG2-CDQ-003] [KG2-CDR-002] [KG2-PFQ-006] [KG2-FLW-004]
+    let mut card = ReferenceSks::in_memory_for_tests(5);
+    let mut first = MiniIssuer::new(5, false).with_kmk(77);
+    provision_with(&mut card, &mut first);
+    // A key of another issuer (no KMK) that must stay invisible.
+    let mut other = MiniIssuer::new(6, false);
+    provision_with(&mut card, &mut other);
+
+    let mut second = MiniIssuer::new(7, false).with_kmk(77);
+    let mut mw = engine(&mut card, "");
+    mw.handle(second.invocation()).unwrap();
+    let r = mw.handle(second.init()).unwrap();
+    second.on_init(r);
+    let Message::CredentialDiscoveryResponse(found) = mw.handle(second.discovery(None)).unwrap()
+    else {
+        panic!()
+    };
+    let creds = &found.lookup_results[0].matching_credentials;
+    assert_eq!(creds.len(), 1, "only the key under this KMK");
+    assert_eq!(creds[0].server_session_id, first.ssid);
+    assert_eq!(creds[0].client_session_id, first.csid);
+    assert_eq!(creds[0].certificate_path, first.path);
+    assert_eq!(creds[0].locked, None);
+    let target = creds[0].clone();
+    let r = mw.handle(second.delete_and_close(&target)).unwrap();
+    second.on_finalization(r);
+    assert_eq!(mw.outcome().unwrap().deleted_keys, 1);
+    drop(mw);
+    // Only the other issuer's key is left.
+    let k = only_key(&mut card);
+    assert_eq!(
+        card.get_key_attributes(k).unwrap().certificate_path,
+        other.path
+    );
+}
+
+#[test]
+fn a_lookup_signed_by_another_key_is_refused() {
+    // [KG2-CDQ-002]
+    let mut card = ReferenceSks::in_memory_for_tests(8);
+    let mut is = MiniIssuer::new(8, false).with_kmk(1);
+    let mut mw = engine(&mut card, "");
+    mw.handle(is.invocation()).unwrap();
+    let r = mw.handle(is.init()).unwrap();
+    is.on_init(r);
+    let Message::CredentialDiscoveryRequest(mut cd) = is.discovery(None) else {
+        panic!()
+    };
+    // Claim another public key for the same signature value.
+    let other = PrivateKey::generate_ec(Curve::P256, &mut ChaCha20Rng::seed_from_u64(2));
+    cd.lookup_specifiers[0].signature.public_key = other.public_key().to_jwk();
+    let err = mw.handle(cd.into()).unwrap_err();
+    assert!(
+        matches!(
+            &err.failure,
+            Failure::Invalid {
+                rule: "KG2-CDQ-002",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_ne!(err.abort, AbortStatus::NoSession);
+}
+
+#[test]
+fn kmk_rollover_with_the_reference_card() {
+    // [KG2-PIQ-008] [KG2-PIQ-009]: session 1 under K0; session 2 under K1 with K0 rolled over
+    // (authorized by K0); a lookup signed by K1 then finds the session-1 key.
+    let mut card = ReferenceSks::in_memory_for_tests(9);
+    let mut first = MiniIssuer::new(9, false).with_kmk(100);
+    provision_with(&mut card, &mut first);
+    let k0 = first.kmk.clone().unwrap();
+    let mut second = MiniIssuer::new(10, false).with_kmk(101);
+    let k1 = second.kmk.clone().unwrap();
+    let authorization = session1::sign_kmk_authorization(
+        &k0,
+        &session1::roll_over_signed_data(&k1.public_key()).unwrap(),
+    )
+    .unwrap();
+    second.updatable = vec![UpdatableKeyManagementKey {
+        public_key: k0.public_key().to_jwk(),
+        authorization,
+        updatable_key_management_keys: vec![],
+    }];
+    let mut mw = engine(&mut card, "");
+    mw.handle(second.invocation()).unwrap();
+    let r = mw.handle(second.init()).unwrap();
+    second.on_init(r);
+    let Message::CredentialDiscoveryResponse(found) = mw.handle(second.discovery(None)).unwrap()
+    else {
+        panic!()
+    };
+    let creds = &found.lookup_results[0].matching_credentials;
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0].server_session_id, first.ssid);
+    drop(mw);
+    // The first session's KMK is now K1.
+    let s = card
+        .enumerate_provisioning_sessions(airtight_proto::sks::ProvisioningHandle::NONE, false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.key_management_key.unwrap(),
+        k1.public_key().to_spki_der().unwrap()
+    );
+}
+
+#[test]
+fn a_forged_rollover_fails_before_the_session() {
+    // The card refuses a roll-over not signed by the old KMK; no session is created.
+    let mut card = ReferenceSks::in_memory_for_tests(11);
+    let mut first = MiniIssuer::new(11, false).with_kmk(200);
+    provision_with(&mut card, &mut first);
+    let mut second = MiniIssuer::new(12, false).with_kmk(201);
+    let k1 = second.kmk.clone().unwrap();
+    let forged = session1::sign_kmk_authorization(
+        &k1,
+        &session1::roll_over_signed_data(&k1.public_key()).unwrap(),
+    )
+    .unwrap();
+    second.updatable = vec![UpdatableKeyManagementKey {
+        public_key: first.kmk.as_ref().unwrap().public_key().to_jwk(),
+        authorization: forged,
+        updatable_key_management_keys: vec![],
+    }];
+    let mut mw = engine(&mut card, "");
+    mw.handle(second.invocation()).unwrap();
+    let err = mw.handle(second.init()).unwrap_err();
+    assert_eq!(
+        err.sks_failure().map(|(m, _)| m),
+        Some(airtight_proto::sks::SksMethod::UpdateKeyManagementKey)
+    );
+    assert_eq!(err.abort, AbortStatus::NoSession);
 }

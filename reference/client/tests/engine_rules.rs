@@ -710,3 +710,76 @@ fn trusted_gui_pins_need_an_interactive_source() {
         "{err}"
     );
 }
+
+#[test]
+fn unconfigured_client_attributes_are_not_answered() {
+    // [KG2-IRS-002]: every queried URI must be answered; an empty `values` list is not valid
+    // ([KG2-ENC-014]), so an attribute without configured values stops the session.
+    let (mut sks, _) = setup("user-pin-multiple-keys");
+    let reqs = session_messages("user-pin-multiple-keys");
+    let mut mw = engine(&mut sks);
+    let err = mw.handle(reqs[0].2.clone()).unwrap_err();
+    assert!(
+        matches!(&err.failure, Failure::UnconfiguredAttribute { capability } if capability.ends_with("#ip-address")),
+        "{err}"
+    );
+    drop(mw);
+    assert!(sks.calls.is_empty());
+}
+
+#[test]
+fn finalization_follows_its_own_credential_order() {
+    // [KG2-ORD-007] [KG2-ORD-004]
+    let (mut sks, reqs) = setup("user-pin-multiple-keys");
+    let mut mw = engine(&mut sks)
+        .with_pin_source(PinSource::from_lines("135790\n246813"))
+        .with_config(airtight_client::ClientConfig {
+            client_attributes: vec![(
+                "https://webpki.github.io/keygen2/clientattr#ip-address".into(),
+                vec!["127.0.0.1".into()],
+            )],
+            ..Default::default()
+        });
+    run(&mut mw, &reqs[..3]).unwrap();
+    let Message::ProvisioningFinalizationRequest(mut fin) = reqs[3].clone() else {
+        panic!()
+    };
+    fin.issued_credentials.reverse();
+    let order: Vec<String> = fin
+        .issued_credentials
+        .iter()
+        .map(|c| format!("setCertificatePath:{}", c.id))
+        .collect();
+    mw.handle(fin.into()).unwrap();
+    drop(mw);
+    let seen: Vec<String> = sks
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("setCertificatePath"))
+        .cloned()
+        .collect();
+    assert_eq!(seen, order);
+    assert_eq!(sks.calls.last().unwrap(), "closeProvisioningSession");
+}
+
+#[test]
+fn unknown_session_key_algorithm_is_refused_before_the_card() {
+    // [KG2-PIQ-002]
+    let (mut sks, reqs) = setup(BASIC);
+    let mut mw = engine(&mut sks);
+    mw.handle(reqs[0].clone()).unwrap();
+    let Message::ProvisioningInitializationRequest(mut init) = reqs[1].clone() else {
+        panic!()
+    };
+    init.session_key_algorithm = "https://webpki.github.io/sks/algorithm#session.2".into();
+    let err = mw.handle(init.into()).unwrap_err();
+    assert!(matches!(
+        err.failure,
+        Failure::Invalid {
+            rule: "KG2-PIQ-002",
+            ..
+        }
+    ));
+    drop(mw);
+    assert!(!sks.methods().contains(&"createProvisioningSession"));
+}

@@ -312,3 +312,41 @@ fn unreachable_issuer_is_a_transport_error() {
     let r = HttpDriver::new(HttpOptions::default()).run(&inv, &mut mw);
     assert!(matches!(r, Err(DriverError::Transport { .. })), "{r:?}");
 }
+
+#[test]
+fn enroll_convenience() {
+    let (mut sks, bodies) = scripted("e2es-ec-device");
+    let (base, _) = serve(bodies, Ending::Redirect);
+    let done = airtight_client::http::enroll(
+        &invocation(&base),
+        &mut sks,
+        Box::new(airtight_client::AutoUi::accept_all()),
+        PinSource::from_lines("135790"),
+        HttpOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(done.outcome.created_keys, ["Key.1"]);
+}
+
+#[test]
+fn transcript_records_every_message() {
+    let (mut sks, bodies) = scripted("e2es-ec-device");
+    let (base, _) = serve(bodies.clone(), Ending::Empty200);
+    let inv = parse_invocation(&invocation(&base)).unwrap();
+    let mut mw = Middleware::new(&mut sks, session_context(&inv))
+        .with_pin_source(PinSource::from_lines("135790"));
+    let mut driver = HttpDriver::new(HttpOptions::default());
+    driver.run(&inv, &mut mw).unwrap();
+    let t = driver.transcript();
+    assert_eq!(t.len(), 8);
+    for (i, (dir, body)) in t.iter().enumerate() {
+        let m = Message::decode(body).unwrap();
+        if i % 2 == 0 {
+            assert_eq!(*dir, airtight_client::http::Direction::Issuer);
+            assert_eq!(body, &bodies[i / 2]);
+        } else {
+            assert_eq!(*dir, airtight_client::http::Direction::Middleware);
+            assert!(m.qualifier().ends_with("Response"));
+        }
+    }
+}
