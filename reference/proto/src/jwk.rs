@@ -175,6 +175,7 @@ mod json_tests {
 
     #[test]
     fn strict() {
+        // [KG2-ENC-006] no other JWK member, no other kty or crv, exact lengths.
         let bad = [
             (
                 json!({"kty":"EC","crv":"P-256","x":"AA","y":"AA"}),

@@ -887,6 +887,7 @@ mod tests {
 
     #[test]
     fn jwk_checks() {
+        // [KG2-ENC-006] full-length coordinates, SKS curve URIs on input, points on the curve.
         let k = PrivateKey::generate_ec(Curve::P384, &mut rng(4)).public_key();
         let Jwk::Ec { x, y, .. } = k.to_jwk() else {
             panic!("EC")
@@ -954,6 +955,7 @@ mod tests {
 
     #[test]
     fn sign_verify_every_algorithm() {
+        // [CRY-ALG-008] raw data hashed inside, ECDSA as raw r‖s at the field length.
         let mut r = rng(6);
         let cases = [
             (Curve::P256, HashAlg::Sha256),
@@ -1076,7 +1078,7 @@ mod tests {
 
     #[test]
     fn ecdh_both_ways() {
-        // [CRY-KDF-005]
+        // [CRY-KDF-005] [CRY-ALG-013] Z at full field length; a peer on another curve fails.
         let mut r = rng(11);
         for c in Curve::ALL {
             let a = generate_ephemeral(c, &mut r);

@@ -211,6 +211,7 @@ fn check_session_setup(sess: &Session) -> Result<Context, String> {
 
     // Session attestation input, from the message fields.
     // [CRY-ATT-001] [CRY-ATT-005] [CRY-ATT-006] [CRY-ATT-007] [CRY-ATT-008] [CRY-ATT-010]
+    // [KG2-PIR-006] the recorded `attestation` verifies as raw signature or 32-byte HMAC.
     let client_time = time::OffsetDateTime::parse(
         s(&resp["clientTime"]),
         &time::format_description::well_known::Rfc3339,
@@ -843,6 +844,7 @@ fn replay(sess: &Session) -> Result<(), String> {
     check_trace(sess, &ctx)?;
 
     // Roll-over authorizations: each node's (old) key signs its parent (new) key.
+    // [KG2-PIQ-008]
     if let Some(req) = sess.msg("ProvisioningInitializationRequest") {
         fn walk(parent: &PublicKey, nodes: &Value) -> Result<(), String> {
             for n in arr(nodes) {

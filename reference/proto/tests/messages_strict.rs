@@ -212,7 +212,7 @@ fn bad_ids() {
 
 #[test]
 fn mac_lengths() {
-    // [KG2-ENC-009]
+    // [KG2-ENC-009] [CRY-MAC-003]
     for n in [31, 33, 0] {
         expect(
             &with(

@@ -26,6 +26,7 @@ const FACTS_ERROR_CODES: &[(&str, u8)] = &[
 
 #[test]
 fn error_codes_match_facts() {
+    // [SKS-ERR-001]
     assert_eq!(SksErrorCode::ALL.len(), FACTS_ERROR_CODES.len());
     for (name, byte) in FACTS_ERROR_CODES {
         let code = SksErrorCode::from_byte(*byte).unwrap();
@@ -68,6 +69,7 @@ fn constructors_set_their_code() {
 
 #[test]
 fn message_truncated_at_2000_bytes_on_char_boundary() {
+    // [SKS-ERR-002]
     assert_eq!(MAX_LENGTH_ERROR_MESSAGE, 2000);
     // Exactly 2000 bytes: kept whole.
     let exact = "x".repeat(2000);
@@ -120,6 +122,7 @@ fn constants_match_facts() {
 
 #[test]
 fn device_type_all_16_combinations_round_trip() {
+    // [SKS-DEV-002]
     let mut seen = HashSet::new();
     for location in DeviceLocation::ALL {
         for class in DeviceTypeClass::ALL {

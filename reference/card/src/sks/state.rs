@@ -17,19 +17,12 @@ use airtight_proto::policy::{
 
 use crate::store::StoreState;
 
-/// Byte strings as unpadded Base64URL text inside the JSON payload (compact and readable).
+/// Byte strings as unpadded Base64URL text inside the JSON payload (compact and readable):
+/// the store's adapter for plain bytes, plus `Option` and list forms.
 pub(crate) mod b64 {
     use airtight_proto::codec::b64url;
-    use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&b64url::encode(v))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        b64url::decode(&text).map_err(serde::de::Error::custom)
-    }
+    pub(crate) use crate::store::b64::{deserialize, serialize};
 
     /// `Option<Vec<u8>>`.
     pub(crate) mod opt {

@@ -176,7 +176,7 @@ fn issuer_and_card_agree() {
     assert_eq!(card.next_counter(), 3);
     assert_eq!(issuer.next_counter(), 3);
 
-    // A wrong MAC, a wrong method name, or a short MAC fail.
+    // A wrong MAC, a wrong method name, or a short MAC fail. [CRY-MAC-003]
     let m3 = issuer.mac(Method::SetCertificatePath, b"c").unwrap();
     assert_eq!(
         card.clone_for_test()
@@ -589,7 +589,7 @@ const EC_DEVICE_CERT: &str = "MIIBKTCBzqADAgECAgYBM8UA60UwDAYIKoZIzj0EAwIFADAaMR
 
 #[test]
 fn device_ids() {
-    // [CRY-DID-001] [CRY-DID-002] [CRY-DID-005] [CRY-DID-007]
+    // [CRY-DID-001] [CRY-DID-002] [CRY-DID-003] [CRY-DID-005] [CRY-DID-007]
     // Expected values from a literal transcription of the Java DeviceID algorithm (signed
     // bytes and all) run in Python, independent of this Rust code.
     let cert = b64url::decode(EC_DEVICE_CERT).unwrap();
