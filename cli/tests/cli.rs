@@ -241,3 +241,93 @@ fn failures_have_clear_messages_and_exit_codes() {
     let out = airtight(&["no-such-command"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn issuer_serve_with_a_policy_file_then_enroll_and_list() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let card = tempfile::tempdir().unwrap();
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../reference/issuer/policies/default.toml"
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airtight"))
+        .args([
+            "issuer",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--policy",
+            policy,
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let outcome = std::panic::catch_unwind(|| {
+        assert!(
+            first.starts_with("airtight issuer listening on http://127.0.0.1:"),
+            "{first}"
+        );
+        let init = second.strip_prefix("enrol with: airtight enroll ").unwrap();
+        let out = airtight(&[
+            "enroll",
+            init,
+            "--card-dir",
+            card.path().to_str().unwrap(),
+            "--yes",
+            "--pin-env",
+            "AIRTIGHT_TEST_PIN",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        // The policy file's key has a friendly name.
+        let keys = airtight(&["card", "keys", "--card-dir", card.path().to_str().unwrap()]);
+        assert!(
+            text(&keys.stdout).contains("airtight login key"),
+            "{}",
+            text(&keys.stdout)
+        );
+        let list = airtight(&[
+            "issuer",
+            "list",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ]);
+        assert!(list.status.success());
+        assert!(
+            text(&list.stdout).contains(" E2ES "),
+            "{}",
+            text(&list.stdout)
+        );
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
+}
+
+#[test]
+fn issuer_serve_refuses_a_bad_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("bad.toml");
+    std::fs::write(&policy, "no_such_field = 1\n").unwrap();
+    let out = airtight(&[
+        "issuer",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("bad.toml"));
+}
