@@ -127,7 +127,11 @@ fn assert_error_redirect(base: &str, a: &Answer, needle: &str) -> String {
         .nth(1)
         .and_then(|r| r.split("</p>").next())
         .unwrap()
-        .to_owned();
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
     assert!(
         reason.contains(needle),
         "reason {reason:?} lacks {needle:?}"
@@ -461,5 +465,111 @@ fn the_driver_aborts_the_card_session_when_the_issuer_refuses() {
     // [KG2-HTP-005] the redirect ended KeyGen2 mode and the card's session was aborted.
     assert_eq!(card.open_session_count(), 0);
     assert!(card.enumerate_keys(KeyHandle::NONE).unwrap().is_none());
+    assert!(store.issuances().unwrap().is_empty());
+}
+
+fn edit(body: Vec<u8>, f: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    f(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Each tampered middleware message over HTTP: a 302 to the error page naming the rule, the
+/// session failed, nothing issued.
+#[test]
+fn tampered_messages_are_refused_over_http() {
+    type Tamper = Box<dyn FnMut(usize, Vec<u8>) -> Vec<u8>>;
+    let substituted = || -> Tamper {
+        // The card's ephemeral key (a valid P-256 key) in place of the generated key.
+        let mut ephemeral = None;
+        Box::new(move |i, b| match i {
+            1 => {
+                let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+                ephemeral = Some(v["clientEphemeralKey"].clone());
+                b
+            }
+            2 => {
+                let k = ephemeral.clone().unwrap();
+                edit(b, |v| v["generatedKeys"][0]["publicKey"] = k)
+            }
+            _ => b,
+        })
+    };
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "deviceId removed although E2ES was requested",
+            Box::new(|i, b| {
+                if i == 1 {
+                    edit(b, |v| {
+                        v.as_object_mut().unwrap().remove("deviceId");
+                    })
+                } else {
+                    b
+                }
+            }),
+            // [KG2-IMP-001]
+            "KG2-IMP-001",
+        ),
+        (
+            "serverTime echo changed",
+            Box::new(|i, b| {
+                if i == 1 {
+                    edit(b, |v| v["serverTime"] = "2020-01-01T00:00:00Z".into())
+                } else {
+                    b
+                }
+            }),
+            // [KG2-IMP-007]
+            "KG2-IMP-007",
+        ),
+        (
+            "generated public key substituted",
+            substituted(),
+            "attestation",
+        ),
+        (
+            "generated keys missing",
+            Box::new(|i, b| {
+                if i == 2 {
+                    edit(b, |v| v["generatedKeys"] = serde_json::json!([]))
+                } else {
+                    b
+                }
+            }),
+            "generatedKeys",
+        ),
+    ];
+    for (what, tamper, needle) in cases {
+        let store = Arc::new(Store::in_memory().unwrap());
+        let server = start(store.clone(), Policy::default());
+        let base = server.base_url().to_owned();
+        let (a, _) = run_by_hand(&base, ReferenceSks::in_memory_for_tests(20), tamper);
+        let reason = assert_error_redirect(&base, &a, needle);
+        assert!(store.issuances().unwrap().is_empty(), "{what}");
+        let s = store.load_session(HANDLE).unwrap().unwrap();
+        assert_eq!(s.status, SessionStatus::Failed, "{what}: {reason}");
+        assert_eq!(s.failure.as_deref(), Some(reason.as_str()), "{what}");
+    }
+}
+
+#[test]
+fn a_response_from_another_session_is_refused() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let server = start(store.clone(), Policy::default());
+    let base = server.base_url().to_owned();
+    // Session B (another cookie) produces an InvocationResponse...
+    let other = "othersessionhandle000000000000002";
+    let b_req = get(&base, "/keygen2?init=true", Some(other)).body;
+    let mut mw_b = middleware(ReferenceSks::in_memory_for_tests(21), &issuer_uri_of(&base));
+    let b_resp = mw_b.handle_bytes(&b_req).unwrap();
+    // ...which is posted into session A.
+    init(&base);
+    let a = post(&base, Some(HANDLE), "application/json", &b_resp);
+    // [KG2-FLW-002]
+    assert_error_redirect(&base, &a, "KG2-FLW-002");
+    assert_eq!(
+        store.load_session(HANDLE).unwrap().unwrap().status,
+        SessionStatus::Failed
+    );
     assert!(store.issuances().unwrap().is_empty());
 }
