@@ -98,16 +98,29 @@ pub fn serve(
             Some(dir) => issuer_from_policy(&issuer_uri, policy, dir)?,
             None => build_issuer(&issuer_uri, policy),
         };
-        let state = AppState::new(issuer, store.clone(), &base, ServerConfig::default())
+        // [KG2-IMP-009] the policy's body limit applies at the HTTP layer too.
+        let config = ServerConfig {
+            max_body_bytes: issuer.policy.session.max_body_bytes,
+            ..ServerConfig::default()
+        };
+        let state = AppState::new(issuer, store.clone(), &base, config)
             .map_err(|e| CliError::Io(e.to_string()))?;
-        println!(
-            "airtight issuer listening on {base}/ (data: {})",
-            store.location()
-        );
-        println!(
-            "enrol with: airtight enroll {}",
-            http::invocation_urls(&base, "").init
-        );
+        // A closed stdout must not stop the server: write errors are ignored.
+        {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "airtight issuer listening on {base}/ (data: {})",
+                store.location()
+            );
+            let _ = writeln!(
+                out,
+                "enrol with: airtight enroll {}",
+                http::invocation_urls(&base, "").init
+            );
+            let _ = out.flush();
+        }
         http::serve(listener, Arc::new(state), async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -11,6 +11,13 @@ use airtight_client::engine::Middleware;
 use airtight_client::ui::{PinSource, TerminalUi};
 use clap::{Parser, Subcommand};
 
+/// `println!` that reports a closed stdout as an error instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {
+        out(&format!("{}\n", format_args!($($t)*)))?
+    };
+}
+
 /// airtight: air-tight key provisioning (KeyGen2 issuer, middleware and reference SKS).
 #[derive(Debug, Parser)]
 #[command(name = "airtight", version, about)]
@@ -107,6 +114,19 @@ enum CardCommand {
     },
 }
 
+/// Writes to stdout; a closed stdout is an I/O error, not a panic.
+fn out(text: &str) -> Result<(), CliError> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|()| o.flush())
+        .map_err(|e| CliError::Io(format!("stdout: {e}")))
+}
+
+/// Writes to stderr, ignoring errors.
+fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -137,9 +157,13 @@ fn enroll(
     };
     let sks = card::open(card_dir, true)?;
     let mut observe = |e: &driver::Event| match e {
-        driver::Event::Received { qualifier, bytes } => eprintln!("<- {qualifier} ({bytes} bytes)"),
-        driver::Event::Sent { qualifier, bytes } => eprintln!("-> {qualifier} ({bytes} bytes)"),
-        driver::Event::Redirected { location } => eprintln!("<- redirect to {location}"),
+        driver::Event::Received { qualifier, bytes } => {
+            note(&format!("<- {qualifier} ({bytes} bytes)"))
+        }
+        driver::Event::Sent { qualifier, bytes } => {
+            note(&format!("-> {qualifier} ({bytes} bytes)"))
+        }
+        driver::Event::Redirected { location } => note(&format!("<- redirect to {location}")),
     };
     let (enrolled, _mw) = driver::enroll(
         url,
@@ -152,11 +176,12 @@ fn enroll(
     )
     .map_err(|e| CliError::Enroll(e.to_string()))?;
     let o = &enrolled.outcome;
-    println!(
+    outln!(
         "provisioned: serverSessionId {}, clientSessionId {}",
-        o.server_session_id, o.client_session_id
+        o.server_session_id,
+        o.client_session_id
     );
-    println!(
+    outln!(
         "keys created: {}; updated: {}; unlocked: {}; deleted: {}",
         if o.created_keys.is_empty() {
             "-".to_owned()
@@ -168,7 +193,7 @@ fn enroll(
         o.deleted_keys
     );
     if let Some(u) = enrolled.result_url {
-        println!("result page: {u}");
+        outln!("result page: {u}");
     }
     Ok(())
 }
@@ -206,13 +231,13 @@ fn card_sign(
         pin.as_ref().map(|p| p.as_bytes()),
         &data,
     )?;
-    println!(
+    outln!(
         "{}",
         airtight_proto::codec::b64url::encode(&signed.signature)
     );
     match signed.verified {
         Ok(()) => {
-            eprintln!("signature verified with the key's certificate");
+            note("signature verified with the key's certificate");
             Ok(())
         }
         Err(e) => Err(CliError::Card(format!(
@@ -236,8 +261,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             IssuerCommand::List { data_dir } => {
                 let dir = data_dir.unwrap_or_else(issuer::default_data_dir);
-                print!("{}", issuer::list(&dir)?);
-                Ok(())
+                out(&issuer::list(&dir)?)
             }
         },
         Command::Enroll {
@@ -256,13 +280,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
             match command {
                 CardCommand::Info => {
                     let mut sks = card::open(&dir, false)?;
-                    print!("{}", card::info(&mut sks)?);
-                    Ok(())
+                    out(&card::info(&mut sks)?)
                 }
                 CardCommand::Keys => {
                     let mut sks = card::open(&dir, false)?;
-                    print!("{}", card::keys_table(&mut sks)?);
-                    Ok(())
+                    out(&card::keys_table(&mut sks)?)
                 }
                 CardCommand::Sign {
                     key,
@@ -287,7 +309,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("airtight: {e}");
+            note(&format!("airtight: {e}"));
             ExitCode::from(e.exit_code())
         }
     }

@@ -331,3 +331,115 @@ fn issuer_serve_refuses_a_bad_policy() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("bad.toml"));
 }
+
+/// `issuer serve` killed (SIGKILL) in the middle of a session and started again on the same
+/// data directory and address: the session continues, and the completed issuance survives a
+/// second kill.
+#[test]
+fn issuer_killed_mid_session_loses_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::time::Duration;
+
+    use airtight_card::ReferenceSks;
+    use airtight_client::engine::{Middleware, SessionContext};
+    use airtight_client::ui::{AutoUi, PinSource};
+
+    let data = tempfile::tempdir().unwrap();
+    let serve = |bind: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_airtight"))
+            .args(["issuer", "serve", "--bind", bind, "--data-dir"])
+            .arg(data.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let base = first
+            .strip_prefix("airtight issuer listening on ")
+            .and_then(|r| r.split('/').nth(2))
+            .map(|hostport| format!("http://{hostport}"))
+            .unwrap();
+        (child, base)
+    };
+    // A fresh agent per request: no pooled connection to a killed server.
+    let agent = || {
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build(),
+        )
+    };
+    let cookie = "airtight_session=killtestsessionhandle00000001";
+    let post = |base: &str, body: &[u8]| {
+        let mut r = agent()
+            .post(format!("{base}/keygen2"))
+            .header("Content-Type", "application/json")
+            .header("Cookie", cookie)
+            .send(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_vec().unwrap())
+    };
+
+    let (mut child, base) = serve("127.0.0.1:0");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut first = agent()
+            .get(format!("{base}/keygen2?init=true"))
+            .header("Cookie", cookie)
+            .call()
+            .unwrap();
+        let mut req = first.body_mut().read_to_vec().unwrap();
+        let mut mw = Middleware::new(
+            ReferenceSks::in_memory_for_tests(31),
+            SessionContext::plain(&format!("{base}/keygen2")),
+        )
+        .with_ui(Box::new(AutoUi::accept_all()))
+        .with_pin_source(PinSource::from_lines("1357"));
+        for _ in 0..2 {
+            let resp = mw.handle_bytes(&req).unwrap();
+            let (status, body) = post(&base, &resp);
+            assert_eq!(status, 200);
+            req = body;
+        }
+        (mw, req)
+    }));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (mut mw, mut req) = outcome.unwrap_or_else(|p| std::panic::resume_unwind(p));
+
+    // Same address, same data directory.
+    let (mut child, base2) = serve(base.strip_prefix("http://").unwrap());
+    assert_eq!(base2, base);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        loop {
+            let resp = mw.handle_bytes(&req).unwrap();
+            let (status, body) = post(&base, &resp);
+            if status != 200 {
+                assert_eq!(status, 302);
+                assert!(mw.is_done());
+                break;
+            }
+            req = body;
+        }
+    }));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
+
+    let list = airtight(&[
+        "issuer",
+        "list",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    assert!(list.status.success());
+    let l = text(&list.stdout);
+    assert!(l.lines().nth(1).unwrap().starts_with("1 "), "{l}");
+    assert_eq!(l.lines().filter(|x| x.contains(" E2ES ")).count(), 1, "{l}");
+}
