@@ -28,6 +28,26 @@ pub fn data_dir() -> PathBuf {
     vectors_dir().join("data")
 }
 
+/// The folder holding the per-session interop files (`interop/<session>.json`, generated from
+/// `interop/recorded/`).
+pub fn interop_dir() -> PathBuf {
+    vectors_dir().join("interop")
+}
+
+/// Every generated file: (folder, file name, file), for `data/` and `interop/`.
+pub fn generated_files() -> Vec<(PathBuf, String, VectorFile)> {
+    let mut out: Vec<(PathBuf, String, VectorFile)> = generate::all()
+        .into_iter()
+        .map(|(stem, f)| (data_dir(), format!("{stem}.json"), f))
+        .collect();
+    out.extend(
+        generate::interop()
+            .into_iter()
+            .map(|(stem, f)| (interop_dir(), format!("{stem}.json"), f)),
+    );
+    out
+}
+
 /// The JSON Schema every vector file must satisfy.
 pub fn schema_path() -> PathBuf {
     vectors_dir().join("schema").join("vector-file.schema.json")

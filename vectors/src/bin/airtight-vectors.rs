@@ -1,10 +1,12 @@
-//! `airtight-vectors regen [--check]`: writes every vector file from its generator, or (with
-//! `--check`) fails if any committed file differs from what the generators produce.
+//! `airtight-vectors regen [--check]`: writes every vector file (`vectors/data/` and the
+//! per-session interop files of `vectors/interop/`) from its generator, or (with `--check`)
+//! fails if any committed file differs from what the generators produce.
 //! `airtight-vectors report`: checks the implementation against every file and prints a summary.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use airtight_vectors::{check, data_dir, format::VectorFile, generate};
+use airtight_vectors::{check, data_dir, format::VectorFile, generated_files, interop_dir};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,12 +21,10 @@ fn main() -> ExitCode {
 }
 
 fn regen(check_only: bool) -> ExitCode {
-    let dir = data_dir();
     let mut stale = Vec::new();
-    let mut expected_names = Vec::new();
-    for (stem, file) in generate::all() {
-        let name = format!("{stem}.json");
-        expected_names.push(name.clone());
+    let mut expected: Vec<(PathBuf, String)> = Vec::new();
+    for (dir, name, file) in generated_files() {
+        expected.push((dir.clone(), name.clone()));
         let text = file.to_canonical_string();
         let path = dir.join(&name);
         let current = std::fs::read_to_string(&path).ok();
@@ -32,7 +32,7 @@ fn regen(check_only: bool) -> ExitCode {
             continue;
         }
         if check_only {
-            stale.push(name);
+            stale.push(path.display().to_string());
         } else if let Err(e) =
             std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text))
         {
@@ -43,20 +43,22 @@ fn regen(check_only: bool) -> ExitCode {
         }
     }
     // Files nobody generates any more are stale too.
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".json") && !expected_names.contains(&name) {
-                stale.push(format!("{name} (no generator)"));
+    for dir in [data_dir(), interop_dir()] {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".json") && !expected.contains(&(dir.clone(), name.clone())) {
+                    stale.push(format!("{} (no generator)", dir.join(name).display()));
+                }
             }
         }
     }
     if stale.is_empty() {
-        println!("{} vector files up to date", expected_names.len());
+        println!("{} vector files up to date", expected.len());
         ExitCode::SUCCESS
     } else {
         for s in &stale {
-            eprintln!("stale: vectors/data/{s}");
+            eprintln!("stale: {s}");
         }
         if check_only {
             eprintln!(
@@ -70,10 +72,17 @@ fn regen(check_only: bool) -> ExitCode {
 fn report() -> ExitCode {
     let mut total = 0;
     let mut failed = 0;
-    let mut names: Vec<_> = generate::all().into_iter().map(|(s, _)| s).collect();
-    names.sort_unstable();
-    for stem in names {
-        let path = data_dir().join(format!("{stem}.json"));
+    let mut names: Vec<(PathBuf, String)> = generated_files()
+        .into_iter()
+        .map(|(d, n, _)| (d, n))
+        .collect();
+    names.sort();
+    for (dir, name) in names {
+        let path = dir.join(&name);
+        let label = path
+            .strip_prefix(airtight_vectors::vectors_dir())
+            .map(|p| p.display().to_string())
+            .unwrap_or(name);
         let parsed = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<VectorFile>(&t).map_err(|e| e.to_string()));
@@ -83,7 +92,7 @@ fn report() -> ExitCode {
                 total += r.passed + r.failures.len();
                 failed += r.failures.len();
                 println!(
-                    "{stem:32} {:5} tests {:5} failed",
+                    "{label:52} {:5} tests {:5} failed",
                     r.passed + r.failures.len(),
                     r.failures.len()
                 );
@@ -93,7 +102,7 @@ fn report() -> ExitCode {
             }
             Err(e) => {
                 failed += 1;
-                println!("{stem:32} unreadable: {e}");
+                println!("{label:52} unreadable: {e}");
             }
         }
     }
