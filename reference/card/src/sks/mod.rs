@@ -17,9 +17,11 @@
 //!
 //! # Session lifetime ([SKS-IMP-003])
 //!
-//! A session dies when the card clock passes `clientTime + sessionLifeTime` (both as sent to
-//! `createProvisioningSession`). Every call that resolves an open session first checks this;
-//! an expired session is torn down and the call fails with `ERROR_NO_SESSION`.
+//! A session dies when more than `sessionLifeTime` seconds have passed on the card clock since
+//! `createProvisioningSession`. The middleware-supplied `clientTime` is not used: it is not
+//! trusted, and a card with a fixed test clock would otherwise reject sessions recorded at
+//! other times. Every call that resolves an open session first checks this; an expired
+//! session is torn down and the call fails with `ERROR_NO_SESSION`.
 
 mod crypto;
 mod pin;
@@ -494,6 +496,12 @@ impl ReferenceSks {
             .map_err(|e| SksError::storage(format!("commit failed: {e}")))
     }
 }
+
+/// The card can move to another thread (APDU and shim servers).
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<ReferenceSks>();
+};
 
 impl SecureKeyStore for ReferenceSks {
     fn get_device_info(&mut self) -> Result<DeviceInfo, SksError> {

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use airtight_proto::policy::{
     AppUsage, BiometricProtection, DeleteProtection, ExportProtection, Grouping, InputMethod,
@@ -142,6 +143,19 @@ impl std::fmt::Debug for KeyRecord {
     }
 }
 
+impl Drop for KeyRecord {
+    fn drop(&mut self) {
+        // The committed state is cloned for every commit; wipe the secrets of each copy.
+        self.private_key.zeroize();
+        if let Some(s) = self.symmetric_key.as_mut() {
+            s.zeroize();
+        }
+        if let Some(p) = self.pin_value.as_mut() {
+            p.zeroize();
+        }
+    }
+}
+
 impl KeyRecord {
     pub(crate) fn app_usage(&self) -> AppUsage {
         AppUsage::from_byte(self.app_usage).unwrap_or(AppUsage::Universal)
@@ -219,6 +233,12 @@ impl std::fmt::Debug for PukRecord {
             .field("retry_limit", &self.retry_limit)
             .field("error_count", &self.error_count)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PukRecord {
+    fn drop(&mut self) {
+        self.value.zeroize();
     }
 }
 
