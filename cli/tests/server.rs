@@ -573,3 +573,66 @@ fn a_response_from_another_session_is_refused() {
     );
     assert!(store.issuances().unwrap().is_empty());
 }
+
+mod fuzz {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One server for every case (each case has its own session).
+    fn server() -> &'static (ServerHandle, Arc<Store>) {
+        static S: OnceLock<(ServerHandle, Arc<Store>)> = OnceLock::new();
+        S.get_or_init(|| {
+            let store = Arc::new(Store::in_memory().unwrap());
+            (start(store.clone(), Policy::default()), store)
+        })
+    }
+
+    fn mutate(body: &[u8], pos: usize, byte: u8) -> Vec<u8> {
+        let mut b = body.to_vec();
+        if !b.is_empty() {
+            let i = pos % b.len();
+            b[i] = byte;
+        }
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+        /// Arbitrary bytes, or an InvocationResponse with one byte changed, POSTed into a
+        /// fresh session: never a KeyGen2 message back unless the body still decodes to the
+        /// right message, always a redirect to an error page otherwise, never a server error.
+        #[test]
+        fn garbage_never_gets_a_message_back(
+            random in proptest::collection::vec(any::<u8>(), 0..600),
+            pos in any::<usize>(),
+            byte in any::<u8>(),
+            use_random in any::<bool>(),
+        ) {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let (srv, store) = server();
+            let base = srv.base_url();
+            let handle = format!("fuzzsessionhandle{:016}", N.fetch_add(1, Ordering::Relaxed));
+            let a = get(base, "/keygen2?init=true", Some(&handle));
+            prop_assert_eq!(a.status, 200);
+            let mut mw = middleware(ReferenceSks::in_memory_for_tests(40), &issuer_uri_of(base));
+            let good = mw.handle_bytes(&a.body).unwrap();
+            let body = if use_random { random } else { mutate(&good, pos, byte) };
+            let r = post(base, Some(&handle), "application/json", &body);
+            let status = store.load_session(&handle).unwrap().unwrap().status;
+            if r.status == 200 {
+                // Only a body that is still a valid InvocationResponse of this session.
+                prop_assert_eq!(status, SessionStatus::Open);
+                prop_assert_eq!(r.content_type.as_deref(), Some("application/json"));
+            } else {
+                prop_assert_eq!(r.status, 302);
+                prop_assert!(r.location.unwrap().starts_with("/error/"));
+                prop_assert_eq!(status, SessionStatus::Failed);
+            }
+        }
+    }
+}
