@@ -22,44 +22,51 @@ if ! dpkg -s $pkgs >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 fi
 
-# Only one pcscd per machine: stop a leftover one (recorded pid, really pcscd), or clear stale files.
+# Only one pcscd per machine. If one is already running (not ours), use it and leave it alone;
+# otherwise start our own and stop it (by its PID) when the command ends.
+wait_readers() {
+  local tries=$(( ${PCSC_READY_TIMEOUT:-10} * 10 ))
+  for _ in $(seq 1 "$tries"); do
+    if [ -n "${PCSCD_PID:-}" ] && ! kill -0 "$PCSCD_PID" 2>/dev/null; then
+      echo "pcsc-stack: pcscd exited early:" >&2; cat "$PCSCD_LOG" >&2; return 1
+    fi
+    out=$(timeout 5 pcsc_scan -r 2>/dev/null || true)   # capture, then match (no grep -q under pipefail)
+    case "$out" in *"Virtual PCD 00 01"*) return 0 ;; esac
+    sleep 0.1
+  done
+  echo "pcsc-stack: readers not listed after ${PCSC_READY_TIMEOUT:-10} s" >&2
+  [ -n "${PCSCD_LOG:-}" ] && cat "$PCSCD_LOG" >&2
+  return 1
+}
+
+running=""
 if [ -s /run/pcscd/pcscd.pid ]; then
   old=$(cat /run/pcscd/pcscd.pid)
   if [ "$(cat /proc/"$old"/comm 2>/dev/null || true)" = pcscd ]; then
-    echo "pcsc-stack: stopping leftover pcscd $old" >&2
-    kill "$old" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+    running=$old
   else
-    rm -f /run/pcscd/pcscd.comm /run/pcscd/pcscd.pid
+    rm -f /run/pcscd/pcscd.comm /run/pcscd/pcscd.pid   # stale files of a dead daemon
   fi
 fi
 
-PCSCD_LOG=${PCSCD_LOG:-target/pcscd.log}
-mkdir -p "$(dirname "$PCSCD_LOG")"
-# shellcheck disable=SC2086
-pcscd --foreground ${PCSCD_DEBUG:+--debug --apdu} >"$PCSCD_LOG" 2>&1 &
-PCSCD_PID=$!
-stop_pcscd() {
-  kill "$PCSCD_PID" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$PCSCD_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$PCSCD_PID" 2>/dev/null; then kill -9 "$PCSCD_PID" 2>/dev/null || true; fi
-}
-trap stop_pcscd EXIT
-
-ready=0
-tries=$(( ${PCSC_READY_TIMEOUT:-10} * 10 ))
-for _ in $(seq 1 "$tries"); do
-  if ! kill -0 "$PCSCD_PID" 2>/dev/null; then
-    echo "pcsc-stack: pcscd exited early:" >&2; cat "$PCSCD_LOG" >&2; exit 1
-  fi
-  out=$(timeout 5 pcsc_scan -r 2>/dev/null || true)   # capture, then match (no grep -q under pipefail)
-  case "$out" in *"Virtual PCD 00 01"*) ready=1; break ;; esac
-  sleep 0.1
-done
-if [ "$ready" != 1 ]; then
-  echo "pcsc-stack: readers not listed after ${PCSC_READY_TIMEOUT:-10} s:" >&2; cat "$PCSCD_LOG" >&2; exit 1
+if [ -n "$running" ]; then
+  echo "pcsc-stack: using the pcscd already running ($running)" >&2
+  wait_readers
+else
+  PCSCD_LOG=${PCSCD_LOG:-target/pcscd.log}
+  mkdir -p "$(dirname "$PCSCD_LOG")"
+  # shellcheck disable=SC2086
+  pcscd --foreground ${PCSCD_DEBUG:+--debug --apdu} >"$PCSCD_LOG" 2>&1 &
+  PCSCD_PID=$!
+  stop_pcscd() {
+    kill "$PCSCD_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$PCSCD_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$PCSCD_PID" 2>/dev/null; then kill -9 "$PCSCD_PID" 2>/dev/null || true; fi
+  }
+  trap stop_pcscd EXIT
+  wait_readers
+  echo "pcsc-stack: pcscd $PCSCD_PID ready (Virtual PCD 00 00 / 00 01)" >&2
 fi
-echo "pcsc-stack: pcscd $PCSCD_PID ready (Virtual PCD 00 00 / 00 01)" >&2
 
 export AIRTIGHT_PCSC=1
 "$@"

@@ -7,12 +7,16 @@
 //! - [`state`]: the serializable session state.
 //! - [`entropy`]: injected randomness ([`Entropy`], [`RngEntropy`]).
 //! - [`error`]: [`IssuerError`], one variant per rule.
+//! - [`db`]: the SQLite store (sessions in progress, completed issuances, errors).
+//! - [`http`]: the axum HTTP server (KeyGen2 HTTP binding, result and error pages).
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod db;
 pub mod engine;
 pub mod entropy;
 pub mod error;
+pub mod http;
 pub mod policy;
 pub mod state;
 
