@@ -53,6 +53,8 @@ pub mod env;
 pub mod sks;
 pub mod store;
 
+pub use sks::entropy::{CardEntropy, FromRng, KeyPairRequest, KeyPairSpec, Recorded};
 pub use sks::{
-    BoxVfs, CardConfig, CardError, DevicePin, Limits, ReferenceSks, RngSource, Storage, TEST_TIME,
+    BoxVfs, CardConfig, CardError, DevicePin, DeviceSigner, Limits, ReferenceSks, RngSource,
+    Storage, TEST_TIME,
 };
