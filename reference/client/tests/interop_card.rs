@@ -569,10 +569,9 @@ fn a_recorded_e2es_attestation_that_does_not_verify_is_refused() {
     // recorded signature instead) fails the call with ERROR_CRYPTO, nothing is invented.
     for rel in ["e2es-ec-device", "e2es-rsa-device"] {
         let mut sessions = load(&[rel]);
-        for (_, bytes, m) in &mut sessions[0].msgs {
+        for (_, _, m) in &mut sessions[0].msgs {
             if let Message::ProvisioningInitializationResponse(r) = m {
                 r.attestation[5] ^= 0x10;
-                let _ = bytes;
             }
         }
         let clock = ManualClock::new(0);

@@ -13,7 +13,12 @@
 //! - **PIN/PUK error counters** are committed before the error is returned
 //!   ([SKS-IMP-008]).
 //! - **Time and randomness** are injected ([`CardConfig::clock`], [`RngSource`]): a seed and a
-//!   fixed clock reproduce every output byte for byte.
+//!   fixed clock reproduce every output byte for byte. Every random choice of a provisioning
+//!   session goes through one seam, [`entropy::CardEntropy`] ([`CardConfig::entropy`]);
+//!   interop tests pin it to recorded values with [`entropy::Recorded`].
+//! - **Device identity**: the device key signs E2ES session attestations
+//!   ([`DeviceSigner::DeviceKey`]); the test-only [`DeviceSigner::RecordedAttestationsForTests`]
+//!   replays verified recorded attestations for a device whose key is absent.
 //!
 //! # Session lifetime ([SKS-IMP-003])
 //!
