@@ -447,6 +447,32 @@ fn post_conditions(sks: &mut ReferenceSks, sessions: &[Session], what: &str) {
                 .unwrap_err();
             assert_eq!(e.code(), SksErrorCode::Authorization, "{what}: not blocked");
         }
+        "preset-pin-with-puk" => {
+            // The issuer-encrypted PUK decrypted on the card: export is PUK-gated.
+            let key = now[0].0;
+            let e = sks.export_key(key, Some(b"9999999999")).unwrap_err();
+            assert_eq!(e.code(), SksErrorCode::Authorization, "{what}");
+            let puk = sessions[0].sec["plaintexts"]["puk"].as_str().unwrap();
+            let pkcs8 = sks.export_key(key, Some(puk.as_bytes())).unwrap();
+            assert_eq!(
+                keys::PrivateKey::from_pkcs8_der(&pkcs8)
+                    .unwrap()
+                    .public_key(),
+                keys::certificate_public_key(&on_card[0]).unwrap(),
+                "{what}"
+            );
+        }
+        "import-private-key" => {
+            // The issuer's private key decrypted and replaced the generated one.
+            let imported = b64(&sessions[0].sec["plaintexts"]["importedPrivateKeyPkcs8"]);
+            assert_eq!(
+                keys::PrivateKey::from_pkcs8_der(&imported)
+                    .unwrap()
+                    .public_key(),
+                keys::certificate_public_key(&on_card[0]).unwrap(),
+                "{what}"
+            );
+        }
         "kmk-rollover/2-rollover" => {
             // The first session's KMK is now K2 (EC P-256), the new session's KMK.
             let k2 = spki_of(
@@ -583,4 +609,22 @@ fn a_recorded_e2es_attestation_that_does_not_verify_is_refused() {
             other => panic!("{rel}: {other}"),
         }
     }
+}
+
+#[test]
+fn the_default_device_signer_stays_strict() {
+    // A device key that the recorded certificate does not certify is refused at open.
+    let sessions = load(&["e2es-rsa-device"]);
+    let clock = ManualClock::new(0);
+    let mut config = CardConfig::test_device(
+        airtight_pki::DeviceKeyKind::P256,
+        0,
+        Arc::new(clock.clone()),
+    );
+    config.certificate_path = device_path(&sessions);
+    let err = ReferenceSks::open(config).unwrap_err();
+    assert!(
+        matches!(err, airtight_card::CardError::DeviceIdentity(_)),
+        "{err}"
+    );
 }
