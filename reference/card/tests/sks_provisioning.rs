@@ -885,3 +885,36 @@ fn hex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
+
+#[test]
+fn odd_rsa_exponents_fail_cleanly() {
+    // keyParameters: 1-8 bytes big-endian (a Java BigInteger); bad values are errors, not panics.
+    for (params, code) in [
+        (vec![], Some(SksErrorCode::Option)),
+        (vec![0; 9], Some(SksErrorCode::Option)),
+        (vec![0x80], Some(SksErrorCode::Crypto)),
+        (vec![0x00], Some(SksErrorCode::Crypto)),
+        (vec![0x01], Some(SksErrorCode::Crypto)),
+        (vec![0x02], Some(SksErrorCode::Crypto)),
+        (
+            vec![0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            Some(SksErrorCode::Crypto),
+        ),
+        (vec![0x03], None),
+    ] {
+        let mut sks = support::card(80);
+        let mut is = Issuer::new(80);
+        is.create_session(&mut sks).unwrap();
+        let mut ks = KeySpec::new("K", uri::RSA1024_EXP);
+        ks.key_parameters = Some(params.clone());
+        let r = is.create_key(&mut sks, &ks);
+        match code {
+            Some(c) => {
+                expect_code(r, c);
+            }
+            None => {
+                r.unwrap();
+            }
+        }
+    }
+}

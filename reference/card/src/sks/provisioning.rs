@@ -792,6 +792,18 @@ impl ReferenceSks {
                         return Err(SksError::crypto("negative RSA exponent"));
                     }
                     exponent = kp.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+                    // Java's generator refuses exponents below 3 and even ones
+                    // (InvalidAlgorithmParameterException, ERROR_CRYPTO); an even exponent
+                    // would make the prime search loop forever. The rsa crate caps exponents
+                    // at 2^33-1 (the Java reference accepts up to 2^63-1).
+                    if exponent < 3
+                        || exponent.is_multiple_of(2)
+                        || exponent > crypto::MAX_RSA_EXPONENT
+                    {
+                        return Err(SksError::crypto(format!(
+                            "unsupported RSA public exponent {exponent}"
+                        )));
+                    }
                 }
                 KeySpec::Rsa { bits, exponent }
             }

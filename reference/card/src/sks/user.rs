@@ -303,13 +303,16 @@ impl ReferenceSks {
     pub(crate) fn enumerate_keys_impl(&self, after: u32) -> Option<EnumeratedKey> {
         // [SKS-ENU-001] [SKS-TXN-001]: only keys of closed sessions are in the store.
         let keys = &self.store.state().keys;
+        // Java walks all keys (open ones included) in creation order, which is handle order
+        // here: an unknown handle ends the enumeration, a known one continues after it.
+        let known =
+            keys.contains_key(&after) || self.open.values().any(|s| s.keys.contains_key(&after));
         let next = if after == 0 {
             keys.iter().next()
-        } else {
-            if !keys.contains_key(&after) {
-                return None;
-            }
+        } else if known {
             keys.range(after.saturating_add(1)..).next()
+        } else {
+            return None;
         };
         next.map(|(h, k)| EnumeratedKey {
             key_handle: KeyHandle(*h),
