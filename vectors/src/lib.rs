@@ -48,6 +48,19 @@ pub fn generated_files() -> Vec<(PathBuf, String, VectorFile)> {
     out
 }
 
+/// The folder holding the golden session transcripts (`sessions/<scenario>.json`).
+pub fn sessions_dir() -> PathBuf {
+    vectors_dir().join("sessions")
+}
+
+/// Every golden session transcript file: (folder, file name, file).
+pub fn generated_session_files() -> Vec<(PathBuf, String, VectorFile)> {
+    generate::session_transcripts()
+        .into_iter()
+        .map(|(stem, f)| (sessions_dir(), format!("{stem}.json"), f))
+        .collect()
+}
+
 /// The JSON Schema every vector file must satisfy.
 pub fn schema_path() -> PathBuf {
     vectors_dir().join("schema").join("vector-file.schema.json")
