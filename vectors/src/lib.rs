@@ -11,6 +11,7 @@
 pub mod check;
 pub mod format;
 pub mod generate;
+pub mod session_check;
 
 use std::path::{Path, PathBuf};
 
