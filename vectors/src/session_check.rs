@@ -80,6 +80,11 @@ pub fn check_transcript(tr: &Transcript) -> Result<(), String> {
         if msg.qualifier() != m.qualifier {
             return Err(format!("message {i}: qualifier {}", msg.qualifier()));
         }
+        // Both engines send the encoder's canonical (compact) form: re-encoding gives the
+        // recorded bytes.
+        if msg.to_bytes() != m.body.as_bytes() {
+            return Err(format!("message {i}: not the encoder's canonical bytes"));
+        }
         decoded.push(msg);
     }
     let issuer_text: String = tr
