@@ -301,7 +301,7 @@ pub(crate) fn aes(
                 out
             } else {
                 if data.len() < 16 {
-                    return Err(SksError::crypto("missing IV"));
+                    return Err(SksError::crypto("AES decryption failed"));
                 }
                 let (iv, ct) = data.split_at(16);
                 cbc_decrypt(key, iv, ct)?

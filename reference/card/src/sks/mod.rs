@@ -1,13 +1,13 @@
 //! The reference SKS: [`ReferenceSks`] implements [`SecureKeyStore`] with the exact semantics
 //! of the SKS API (facts §2-§4, `spec/sks-api.md`), on top of the power-loss-safe
-//! [`Store`](crate::store::Store).
+//! [`Store`].
 //!
 //! # Model
 //!
 //! - **Committed state** (closed sessions, their keys, PIN and PUK policies, error counters)
-//!   lives in the store ([`state::CardState`]); every change is one atomic commit
+//!   lives in the store (`state::CardState`); every change is one atomic commit
 //!   ([SKS-IMP-005], [SKS-IMP-007]).
-//! - **Open sessions** live in memory ([`session::OpenSession`]): nothing of them is visible
+//! - **Open sessions** live in memory (`session::OpenSession`): nothing of them is visible
 //!   before close ([SKS-TXN-001]); a fatal error in any provisioning method drops the whole
 //!   session ([SKS-TXN-002]); a restart discards them ([SKS-IMP-006]).
 //! - **PIN/PUK error counters** are committed before the error is returned
@@ -17,9 +17,11 @@
 //!
 //! # Session lifetime ([SKS-IMP-003])
 //!
-//! A session dies when the card clock passes `clientTime + sessionLifeTime` (both as sent to
-//! `createProvisioningSession`). Every call that resolves an open session first checks this;
-//! an expired session is torn down and the call fails with `ERROR_NO_SESSION`.
+//! A session dies when more than `sessionLifeTime` seconds have passed on the card clock since
+//! `createProvisioningSession`. The middleware-supplied `clientTime` is not used: it is not
+//! trusted, and a card with a fixed test clock would otherwise reject sessions recorded at
+//! other times. Every call that resolves an open session first checks this; an expired
+//! session is torn down and the call fails with `ERROR_NO_SESSION`.
 
 mod crypto;
 mod pin;
@@ -90,6 +92,31 @@ impl std::fmt::Debug for RngSource {
     }
 }
 
+/// A platform device-PIN check: true when the PIN is right.
+pub type DevicePinHook = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+/// How the card verifies a device PIN (`devicePinProtection`; the device PIN itself is a
+/// platform matter, facts §4).
+#[derive(Clone)]
+pub enum DevicePin {
+    /// No device-PIN support: `devicePinSupport` is false and such keys are refused.
+    Unsupported,
+    /// Test builds only: the device PIN is `"1234"`, as in the Java reference.
+    TestPin,
+    /// The platform hook that verifies a device PIN ([POL-IMP-001]).
+    Platform(DevicePinHook),
+}
+
+impl std::fmt::Debug for DevicePin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DevicePin::Unsupported => "Unsupported",
+            DevicePin::TestPin => "TestPin",
+            DevicePin::Platform(_) => "Platform(..)",
+        })
+    }
+}
+
 /// Resource bounds of the card ([SKS-IMP-004], [SKS-SES-008]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -132,9 +159,9 @@ pub struct CardConfig {
     pub update_url: Option<String>,
     /// `deviceType`.
     pub device_type: DeviceType,
-    /// `devicePinSupport` (the device PIN itself is out of scope; the card accepts "1234", as
-    /// the Java reference does, for testing).
-    pub device_pin_support: bool,
+    /// How a device PIN is verified; `devicePinSupport` is false with
+    /// [`DevicePin::Unsupported`].
+    pub device_pin: DevicePin,
     /// `biometricSupport`.
     pub biometric_support: bool,
     /// The committed-state storage.
@@ -190,7 +217,7 @@ impl CardConfig {
                 location: DeviceLocation::Embedded,
                 class: DeviceTypeClass::Software,
             },
-            device_pin_support: true,
+            device_pin: DevicePin::TestPin,
             biometric_support: true,
             storage: Storage::Memory,
             clock,
@@ -225,6 +252,8 @@ impl CardConfig {
         c.rng = RngSource::Os;
         c.storage = Storage::Dir(dir);
         c.puk_delay = Duration::from_secs(1);
+        // [POL-IMP-001] no hard-coded device PIN outside tests.
+        c.device_pin = DevicePin::Unsupported;
         c
     }
 }
@@ -290,7 +319,7 @@ pub struct ReferenceSks {
     vendor_description: String,
     update_url: Option<String>,
     device_type: DeviceType,
-    device_pin_support: bool,
+    device_pin: DevicePin,
     biometric_support: bool,
     clock: Arc<dyn Clock>,
     rng: CardRng,
@@ -350,7 +379,7 @@ impl ReferenceSks {
             vendor_description: config.vendor_description,
             update_url: config.update_url,
             device_type: config.device_type,
-            device_pin_support: config.device_pin_support,
+            device_pin: config.device_pin,
             biometric_support: config.biometric_support,
             clock: config.clock,
             rng,
@@ -468,6 +497,12 @@ impl ReferenceSks {
     }
 }
 
+/// The card can move to another thread (APDU and shim servers).
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<ReferenceSks>();
+};
+
 impl SecureKeyStore for ReferenceSks {
     fn get_device_info(&mut self) -> Result<DeviceInfo, SksError> {
         // [SKS-DEV-001] [SKS-DEV-002] [SKS-DEV-003] [SKS-DEV-004] [SKS-DEV-005]
@@ -481,7 +516,7 @@ impl SecureKeyStore for ReferenceSks {
             supported_algorithms: Self::supported_algorithms(),
             crypto_data_size: MAX_LENGTH_CRYPTO_DATA as u32,
             extension_data_size: MAX_LENGTH_EXTENSION_DATA as u32,
-            device_pin_support: self.device_pin_support,
+            device_pin_support: !matches!(self.device_pin, DevicePin::Unsupported),
             biometric_support: self.biometric_support,
         })
     }

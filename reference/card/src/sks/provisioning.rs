@@ -40,7 +40,8 @@ pub(crate) const MAX_LENGTH_AUTHORIZATION: usize = 1024;
 pub(crate) fn s1(e: Session1Error) -> SksError {
     match e {
         Session1Error::MacMismatch { .. } => SksError::mac("MAC error"),
-        Session1Error::Cipher(c) => SksError::crypto(format!("decryption: {c}")),
+        // [CRY-IMP-003] one text for every decryption failure: no padding oracle.
+        Session1Error::Cipher(_) => SksError::crypto("decryption failed"),
         Session1Error::SessionKeyLimitExhausted => SksError::option("\"sessionKeyLimit\" exceeded"),
         Session1Error::CounterExhausted => SksError::option("MAC sequence counter exhausted"),
         Session1Error::Key(k) => SksError::crypto(k.to_string()),
@@ -344,7 +345,8 @@ impl ReferenceSks {
             OpenSession {
                 record,
                 crypto: SessionCrypto::new(*session_key, p.session_key_limit),
-                deadline: u64::from(p.client_time) + u64::from(p.session_life_time),
+                // [SKS-IMP-003] the card clock at creation, not the untrusted clientTime.
+                deadline: self.now().saturating_add(u64::from(p.session_life_time)),
                 names: Vec::new(),
                 keys: Default::default(),
                 pins: Default::default(),
@@ -627,7 +629,7 @@ impl ReferenceSks {
         let mut pin_policy: Option<(u32, PinRecord)> = None;
         let mut pin_protection = true;
         if p.device_pin_protection {
-            if !self.device_pin_support {
+            if matches!(self.device_pin, super::DevicePin::Unsupported) {
                 return Err(SksError::option("Unsupported: \"devicePinProtection\""));
             }
             if !p.pin_policy_handle.is_none() {
@@ -665,6 +667,9 @@ impl ReferenceSks {
             if p.pin_value.is_some() {
                 return Err(SksError::option("\"pinValue\" expected to be empty"));
             }
+        }
+        if p.biometric_protection != BiometricProtection::None && !self.biometric_support {
+            return Err(SksError::option("Unsupported: \"biometricProtection\""));
         }
         if p.biometric_protection != BiometricProtection::None
             && ((p.biometric_protection != BiometricProtection::Exclusive) ^ pin_protection)

@@ -88,8 +88,13 @@ impl ReferenceSks {
         let k = self.std_key(key)?;
         let Some(ph) = k.pin_policy else {
             if k.device_pin_protection {
-                // Only for testing: the device PIN is out of the SKS's scope (facts §4).
-                if pin != Some(b"1234".as_slice()) {
+                // The device PIN is verified by the platform (facts §4; [POL-IMP-001]).
+                let ok = match &self.device_pin {
+                    super::DevicePin::TestPin => pin == Some(b"1234".as_slice()),
+                    super::DevicePin::Platform(verify) => pin.is_some_and(|p| verify(p)),
+                    super::DevicePin::Unsupported => false,
+                };
+                if !ok {
                     return Err(SksError::authorization(format!(
                         "\"authorization\" error for key #{key}"
                     )));
