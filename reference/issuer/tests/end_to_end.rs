@@ -462,3 +462,32 @@ fn issuer_built_from_a_policy_file() {
     let subject = cert.tbs_certificate().subject().to_string();
     assert!(subject.contains("CN=John Doe Key.1"), "{subject}");
 }
+
+#[test]
+fn session_key_limit_accounting_matches_the_card() {
+    // [CRY-LIM-003] one PIN policy, one key, a certificate and close need 6 uses (facts §3.4):
+    // with 6 the card completes, with 5 the issuer refuses to plan the finalization.
+    let mut p = Policy::default();
+    p.session.key_limit = 6;
+    let r = run_clean(
+        &issuer(p.clone()),
+        ReferenceSks::in_memory_for_tests(32),
+        "1357",
+        32,
+    );
+    r.result.unwrap();
+    p.session.key_limit = 5;
+    let r = run_clean(
+        &issuer(p),
+        ReferenceSks::in_memory_for_tests(32),
+        "1357",
+        32,
+    );
+    assert_eq!(
+        r.result.unwrap_err(),
+        airtight_issuer::IssuerError::SessionKeyLimit {
+            needed: 6,
+            limit: 5
+        }
+    );
+}
