@@ -577,6 +577,7 @@ fn a_changed_byte_in_an_issuer_message_is_rejected() {
             }
         }
     }
+    eprintln!("{direct} rejected by the card/middleware, {end_to_end} by the issuer");
     assert!(
         direct > 50,
         "{direct} rejected by the middleware, {end_to_end} by the issuer"
