@@ -23,6 +23,7 @@ pub fn check_file(file: &VectorFile) -> Report {
             "SerializationTest" => serialization(t),
             "DeserializationTest" => deserialization(t),
             "Base64UrlTest" => base64url(t),
+            "SessionTranscript" => crate::session_check::check(t),
             other => match session1::dispatch(other, t) {
                 Some(r) => r,
                 None => Err(format!("no checker for test type {other:?}")),

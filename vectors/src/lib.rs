@@ -11,6 +11,7 @@
 pub mod check;
 pub mod format;
 pub mod generate;
+pub mod session_check;
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,19 @@ pub fn generated_files() -> Vec<(PathBuf, String, VectorFile)> {
             .map(|(stem, f)| (interop_dir(), format!("{stem}.json"), f)),
     );
     out
+}
+
+/// The folder holding the golden session transcripts (`sessions/<scenario>.json`).
+pub fn sessions_dir() -> PathBuf {
+    vectors_dir().join("sessions")
+}
+
+/// Every golden session transcript file: (folder, file name, file).
+pub fn generated_session_files() -> Vec<(PathBuf, String, VectorFile)> {
+    generate::session_transcripts()
+        .into_iter()
+        .map(|(stem, f)| (sessions_dir(), format!("{stem}.json"), f))
+        .collect()
 }
 
 /// The JSON Schema every vector file must satisfy.

@@ -1,12 +1,16 @@
 //! `airtight-vectors regen [--check]`: writes every vector file (`vectors/data/` and the
-//! per-session interop files of `vectors/interop/`) from its generator, or (with `--check`)
+//! per-session interop files of `vectors/interop/` and the golden session transcripts of
+//! `vectors/sessions/`) from its generator, or (with `--check`)
 //! fails if any committed file differs from what the generators produce.
 //! `airtight-vectors report`: checks the implementation against every file and prints a summary.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use airtight_vectors::{check, data_dir, format::VectorFile, generated_files, interop_dir};
+use airtight_vectors::{
+    check, data_dir, format::VectorFile, generated_files, generated_session_files, interop_dir,
+    sessions_dir,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,7 +27,10 @@ fn main() -> ExitCode {
 fn regen(check_only: bool) -> ExitCode {
     let mut stale = Vec::new();
     let mut expected: Vec<(PathBuf, String)> = Vec::new();
-    for (dir, name, file) in generated_files() {
+    for (dir, name, file) in generated_files()
+        .into_iter()
+        .chain(generated_session_files())
+    {
         expected.push((dir.clone(), name.clone()));
         let text = file.to_canonical_string();
         let path = dir.join(&name);
@@ -43,7 +50,7 @@ fn regen(check_only: bool) -> ExitCode {
         }
     }
     // Files nobody generates any more are stale too.
-    for dir in [data_dir(), interop_dir()] {
+    for dir in [data_dir(), interop_dir(), sessions_dir()] {
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -74,6 +81,7 @@ fn report() -> ExitCode {
     let mut failed = 0;
     let mut names: Vec<(PathBuf, String)> = generated_files()
         .into_iter()
+        .chain(generated_session_files())
         .map(|(d, n, _)| (d, n))
         .collect();
     names.sort();

@@ -7,6 +7,7 @@ mod keys;
 mod messages;
 pub mod recorded;
 mod session1;
+pub mod sessions;
 
 use crate::format::VectorFile;
 
@@ -26,4 +27,9 @@ pub fn all() -> Vec<(&'static str, VectorFile)> {
 /// Every interop file of `vectors/interop/` (one per recorded session), by file stem.
 pub fn interop() -> Vec<(String, VectorFile)> {
     interop::all(&recorded::sessions())
+}
+
+/// Every golden session transcript of `vectors/sessions/`, by file stem.
+pub fn session_transcripts() -> Vec<(String, VectorFile)> {
+    sessions::all()
 }
