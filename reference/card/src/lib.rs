@@ -47,4 +47,6 @@ pub mod env;
 pub mod sks;
 pub mod store;
 
-pub use sks::{BoxVfs, CardConfig, CardError, Limits, ReferenceSks, RngSource, Storage, TEST_TIME};
+pub use sks::{
+    BoxVfs, CardConfig, CardError, DevicePin, Limits, ReferenceSks, RngSource, Storage, TEST_TIME,
+};

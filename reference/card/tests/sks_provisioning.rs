@@ -124,7 +124,7 @@ fn provision_and_sign(sks: &mut ReferenceSks, seed: u64, privacy: bool, case: &C
 
 #[test]
 fn every_key_type_e2es_p256_device() {
-    // [SKS-SES-005] [SKS-KEY-006] [SKS-KEY-010]
+    // [SKS-SES-005] [SKS-KEY-006] [SKS-KEY-010] [CRY-KAT-003]
     let mut sks = support::card(11);
     for (i, c) in cases().iter().enumerate() {
         provision_and_sign(&mut sks, 100 + i as u64, false, c);
@@ -206,6 +206,7 @@ fn a_seed_and_a_fixed_clock_reproduce_every_byte() {
 }
 
 /// SKSTest test47: one PIN, one key, a certificate and close need 6 session-key uses; 5 fail.
+/// [CRY-LIM-004]
 #[test]
 fn session_key_limit_accounting() {
     for (limit, ok) in [(6u16, true), (5, false)] {
@@ -295,7 +296,7 @@ fn symmetric_key_import_hmac_and_aes() {
         20
     );
 
-    // AES: CBC with internal IV round-trips; external IV; ECB no padding.
+    // [CRY-ALG-009] AES: CBC with internal IV round-trips; external IV; ECB no padding.
     let ct = sks
         .symmetric_key_encrypt(
             ak.handle,
@@ -884,4 +885,37 @@ fn hex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
+}
+
+#[test]
+fn odd_rsa_exponents_fail_cleanly() {
+    // keyParameters: 1-8 bytes big-endian (a Java BigInteger); bad values are errors, not panics.
+    for (params, code) in [
+        (vec![], Some(SksErrorCode::Option)),
+        (vec![0; 9], Some(SksErrorCode::Option)),
+        (vec![0x80], Some(SksErrorCode::Crypto)),
+        (vec![0x00], Some(SksErrorCode::Crypto)),
+        (vec![0x01], Some(SksErrorCode::Crypto)),
+        (vec![0x02], Some(SksErrorCode::Crypto)),
+        (
+            vec![0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            Some(SksErrorCode::Crypto),
+        ),
+        (vec![0x03], None),
+    ] {
+        let mut sks = support::card(80);
+        let mut is = Issuer::new(80);
+        is.create_session(&mut sks).unwrap();
+        let mut ks = KeySpec::new("K", uri::RSA1024_EXP);
+        ks.key_parameters = Some(params.clone());
+        let r = is.create_key(&mut sks, &ks);
+        match code {
+            Some(c) => {
+                expect_code(r, c);
+            }
+            None => {
+                r.unwrap();
+            }
+        }
+    }
 }

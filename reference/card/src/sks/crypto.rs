@@ -20,6 +20,9 @@ use crate::env::CardRng;
 /// RSA modulus sizes the card generates and accepts (facts §3.10; Java `SKS_DEFAULT_RSA_SUPPORT`).
 pub(crate) const RSA_SIZES: [usize; 2] = [1024, 2048];
 
+/// The largest RSA public exponent the card generates (the rsa crate's limit).
+pub(crate) const MAX_RSA_EXPONENT: u64 = (1 << 33) - 1;
+
 /// A key-generation request decoded from `keyAlgorithm` and `keyParameters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeySpec {
@@ -298,7 +301,7 @@ pub(crate) fn aes(
                 out
             } else {
                 if data.len() < 16 {
-                    return Err(SksError::crypto("missing IV"));
+                    return Err(SksError::crypto("AES decryption failed"));
                 }
                 let (iv, ct) = data.split_at(16);
                 cbc_decrypt(key, iv, ct)?

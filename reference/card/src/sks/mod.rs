@@ -90,6 +90,31 @@ impl std::fmt::Debug for RngSource {
     }
 }
 
+/// A platform device-PIN check: true when the PIN is right.
+pub type DevicePinHook = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+/// How the card verifies a device PIN (`devicePinProtection`; the device PIN itself is a
+/// platform matter, facts §4).
+#[derive(Clone)]
+pub enum DevicePin {
+    /// No device-PIN support: `devicePinSupport` is false and such keys are refused.
+    Unsupported,
+    /// Test builds only: the device PIN is `"1234"`, as in the Java reference.
+    TestPin,
+    /// The platform hook that verifies a device PIN ([POL-IMP-001]).
+    Platform(DevicePinHook),
+}
+
+impl std::fmt::Debug for DevicePin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DevicePin::Unsupported => "Unsupported",
+            DevicePin::TestPin => "TestPin",
+            DevicePin::Platform(_) => "Platform(..)",
+        })
+    }
+}
+
 /// Resource bounds of the card ([SKS-IMP-004], [SKS-SES-008]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -132,9 +157,9 @@ pub struct CardConfig {
     pub update_url: Option<String>,
     /// `deviceType`.
     pub device_type: DeviceType,
-    /// `devicePinSupport` (the device PIN itself is out of scope; the card accepts "1234", as
-    /// the Java reference does, for testing).
-    pub device_pin_support: bool,
+    /// How a device PIN is verified; `devicePinSupport` is false with
+    /// [`DevicePin::Unsupported`].
+    pub device_pin: DevicePin,
     /// `biometricSupport`.
     pub biometric_support: bool,
     /// The committed-state storage.
@@ -190,7 +215,7 @@ impl CardConfig {
                 location: DeviceLocation::Embedded,
                 class: DeviceTypeClass::Software,
             },
-            device_pin_support: true,
+            device_pin: DevicePin::TestPin,
             biometric_support: true,
             storage: Storage::Memory,
             clock,
@@ -225,6 +250,8 @@ impl CardConfig {
         c.rng = RngSource::Os;
         c.storage = Storage::Dir(dir);
         c.puk_delay = Duration::from_secs(1);
+        // [POL-IMP-001] no hard-coded device PIN outside tests.
+        c.device_pin = DevicePin::Unsupported;
         c
     }
 }
@@ -290,7 +317,7 @@ pub struct ReferenceSks {
     vendor_description: String,
     update_url: Option<String>,
     device_type: DeviceType,
-    device_pin_support: bool,
+    device_pin: DevicePin,
     biometric_support: bool,
     clock: Arc<dyn Clock>,
     rng: CardRng,
@@ -350,7 +377,7 @@ impl ReferenceSks {
             vendor_description: config.vendor_description,
             update_url: config.update_url,
             device_type: config.device_type,
-            device_pin_support: config.device_pin_support,
+            device_pin: config.device_pin,
             biometric_support: config.biometric_support,
             clock: config.clock,
             rng,
@@ -481,7 +508,7 @@ impl SecureKeyStore for ReferenceSks {
             supported_algorithms: Self::supported_algorithms(),
             crypto_data_size: MAX_LENGTH_CRYPTO_DATA as u32,
             extension_data_size: MAX_LENGTH_EXTENSION_DATA as u32,
-            device_pin_support: self.device_pin_support,
+            device_pin_support: !matches!(self.device_pin, DevicePin::Unsupported),
             biometric_support: self.biometric_support,
         })
     }

@@ -40,7 +40,8 @@ pub(crate) const MAX_LENGTH_AUTHORIZATION: usize = 1024;
 pub(crate) fn s1(e: Session1Error) -> SksError {
     match e {
         Session1Error::MacMismatch { .. } => SksError::mac("MAC error"),
-        Session1Error::Cipher(c) => SksError::crypto(format!("decryption: {c}")),
+        // [CRY-IMP-003] one text for every decryption failure: no padding oracle.
+        Session1Error::Cipher(_) => SksError::crypto("decryption failed"),
         Session1Error::SessionKeyLimitExhausted => SksError::option("\"sessionKeyLimit\" exceeded"),
         Session1Error::CounterExhausted => SksError::option("MAC sequence counter exhausted"),
         Session1Error::Key(k) => SksError::crypto(k.to_string()),
@@ -627,7 +628,7 @@ impl ReferenceSks {
         let mut pin_policy: Option<(u32, PinRecord)> = None;
         let mut pin_protection = true;
         if p.device_pin_protection {
-            if !self.device_pin_support {
+            if matches!(self.device_pin, super::DevicePin::Unsupported) {
                 return Err(SksError::option("Unsupported: \"devicePinProtection\""));
             }
             if !p.pin_policy_handle.is_none() {
@@ -665,6 +666,9 @@ impl ReferenceSks {
             if p.pin_value.is_some() {
                 return Err(SksError::option("\"pinValue\" expected to be empty"));
             }
+        }
+        if p.biometric_protection != BiometricProtection::None && !self.biometric_support {
+            return Err(SksError::option("Unsupported: \"biometricProtection\""));
         }
         if p.biometric_protection != BiometricProtection::None
             && ((p.biometric_protection != BiometricProtection::Exclusive) ^ pin_protection)
@@ -792,6 +796,18 @@ impl ReferenceSks {
                         return Err(SksError::crypto("negative RSA exponent"));
                     }
                     exponent = kp.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+                    // Java's generator refuses exponents below 3 and even ones
+                    // (InvalidAlgorithmParameterException, ERROR_CRYPTO); an even exponent
+                    // would make the prime search loop forever. The rsa crate caps exponents
+                    // at 2^33-1 (the Java reference accepts up to 2^63-1).
+                    if exponent < 3
+                        || exponent.is_multiple_of(2)
+                        || exponent > crypto::MAX_RSA_EXPONENT
+                    {
+                        return Err(SksError::crypto(format!(
+                            "unsupported RSA public exponent {exponent}"
+                        )));
+                    }
                 }
                 KeySpec::Rsa { bits, exponent }
             }

@@ -88,8 +88,13 @@ impl ReferenceSks {
         let k = self.std_key(key)?;
         let Some(ph) = k.pin_policy else {
             if k.device_pin_protection {
-                // Only for testing: the device PIN is out of the SKS's scope (facts §4).
-                if pin != Some(b"1234".as_slice()) {
+                // The device PIN is verified by the platform (facts §4; [POL-IMP-001]).
+                let ok = match &self.device_pin {
+                    super::DevicePin::TestPin => pin == Some(b"1234".as_slice()),
+                    super::DevicePin::Platform(verify) => pin.is_some_and(|p| verify(p)),
+                    super::DevicePin::Unsupported => false,
+                };
+                if !ok {
                     return Err(SksError::authorization(format!(
                         "\"authorization\" error for key #{key}"
                     )));
@@ -303,13 +308,16 @@ impl ReferenceSks {
     pub(crate) fn enumerate_keys_impl(&self, after: u32) -> Option<EnumeratedKey> {
         // [SKS-ENU-001] [SKS-TXN-001]: only keys of closed sessions are in the store.
         let keys = &self.store.state().keys;
+        // Java walks all keys (open ones included) in creation order, which is handle order
+        // here: an unknown handle ends the enumeration, a known one continues after it.
+        let known =
+            keys.contains_key(&after) || self.open.values().any(|s| s.keys.contains_key(&after));
         let next = if after == 0 {
             keys.iter().next()
-        } else {
-            if !keys.contains_key(&after) {
-                return None;
-            }
+        } else if known {
             keys.range(after.saturating_add(1)..).next()
+        } else {
+            return None;
         };
         next.map(|(h, k)| EnumeratedKey {
             key_handle: KeyHandle(*h),
