@@ -1,0 +1,1 @@
+//! Deliberately faulty cards (test builds and the `faults` feature only).

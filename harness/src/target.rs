@@ -1,0 +1,154 @@
+//! Card targets: what the harness runs against. Any [`SecureKeyStore`] can be a target; the
+//! [`TargetSpec`] names the transports the harness knows how to open.
+//!
+//! - [`TargetSpec::InProcess`]: the reference SKS in this process, a fresh card (on in-memory
+//!   storage, with a controllable clock) for every case.
+//! - [`TargetSpec::Pcsc`] and [`TargetSpec::Shim`]: a real or virtual card through PC/SC, or a
+//!   foreign SKS through the JSON-lines shim. They plug in through [`Target::Single`] (one card
+//!   for the whole run, cleaned up between cases) once `airtight-bindings` is merged; until
+//!   then [`open`] reports them as unavailable. A reader is only ever opened when its ATR is
+//!   on the configuration's allowlist.
+
+use std::sync::Arc;
+
+use airtight_card::env::ManualClock;
+use airtight_card::{CardConfig, ReferenceSks, TEST_TIME};
+use airtight_proto::sks::SecureKeyStore;
+
+/// A card clock the harness can move (session lifetime cases).
+pub trait ClockControl: Send + Sync {
+    /// Moves the card's clock forward.
+    fn advance(&self, seconds: u64);
+}
+
+impl ClockControl for ManualClock {
+    fn advance(&self, seconds: u64) {
+        ManualClock::advance(self, seconds);
+    }
+}
+
+/// The device identity of an in-process reference card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// The P-256 test device.
+    #[default]
+    P256,
+    /// The RSA-2048 test device.
+    Rsa2048,
+}
+
+/// How to reach a card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// The reference SKS in this process.
+    InProcess {
+        /// Its device identity.
+        device: DeviceKind,
+    },
+    /// A card behind a PC/SC reader (vpcd or a real reader).
+    Pcsc {
+        /// The reader name (substring match), if any.
+        reader: Option<String>,
+        /// ATRs (hex) the harness may touch; an empty list touches nothing.
+        atr_allowlist: Vec<String>,
+    },
+    /// A foreign SKS behind the JSON-lines shim (a child process).
+    Shim {
+        /// The program and its arguments.
+        command: Vec<String>,
+    },
+}
+
+impl TargetSpec {
+    /// The transport name used in reports.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            TargetSpec::InProcess { .. } => "in-process",
+            TargetSpec::Pcsc { .. } => "pcsc",
+            TargetSpec::Shim { .. } => "shim",
+        }
+    }
+}
+
+/// An opened card.
+pub struct OpenedCard {
+    /// The card.
+    pub sks: Box<dyn SecureKeyStore>,
+    /// Its clock, if the harness can move it.
+    pub clock: Option<Arc<dyn ClockControl>>,
+}
+
+impl std::fmt::Debug for OpenedCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedCard")
+            .field("clock", &self.clock.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A card factory: a fresh card per case, from a seed.
+pub type CardFactory = Box<dyn FnMut(u64) -> Result<OpenedCard, TargetError>>;
+
+/// What the runner runs against.
+pub enum Target {
+    /// A fresh card per case.
+    Factory(CardFactory),
+    /// One card for the whole run.
+    Single(OpenedCard),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Factory(_) => f.write_str("Target::Factory"),
+            Target::Single(c) => f.debug_tuple("Target::Single").field(c).finish(),
+        }
+    }
+}
+
+/// Why a target could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The transport is not built into this harness yet.
+    #[error("transport {0} is not available in this build ({1})")]
+    Unavailable(&'static str, &'static str),
+    /// The card could not be opened.
+    #[error("cannot open the card: {0}")]
+    Open(String),
+}
+
+/// A fresh in-process reference card with a manual clock at [`TEST_TIME`].
+pub fn reference_card(device: DeviceKind, seed: u64) -> Result<OpenedCard, TargetError> {
+    let clock = ManualClock::new(TEST_TIME);
+    let kind = match device {
+        DeviceKind::P256 => airtight_pki::DeviceKeyKind::P256,
+        DeviceKind::Rsa2048 => airtight_pki::DeviceKeyKind::Rsa2048,
+    };
+    let config = CardConfig::test_device(kind, seed, Arc::new(clock.clone()));
+    let card = ReferenceSks::open(config).map_err(|e| TargetError::Open(e.to_string()))?;
+    Ok(OpenedCard {
+        sks: Box::new(card),
+        clock: Some(Arc::new(clock)),
+    })
+}
+
+/// Opens a target.
+pub fn open(spec: &TargetSpec) -> Result<Target, TargetError> {
+    match spec {
+        TargetSpec::InProcess { device } => {
+            let device = *device;
+            Ok(Target::Factory(Box::new(move |seed| {
+                reference_card(device, seed)
+            })))
+        }
+        TargetSpec::Pcsc { .. } => Err(TargetError::Unavailable(
+            "pcsc",
+            "needs airtight-bindings (ApduSks); wrap it with Target::Single",
+        )),
+        TargetSpec::Shim { .. } => Err(TargetError::Unavailable(
+            "shim",
+            "needs airtight-bindings (ShimSks); wrap it with Target::Single",
+        )),
+    }
+}
