@@ -50,6 +50,28 @@ pub const KNOWN_FEATURES: &[&str] = &[
     "resource-limits",
 ];
 
+/// Where the reference card disagrees with the spec today (found by this harness; each is
+/// reported to the card's owner). They are expected failures of the reference configuration,
+/// so a fix shows up as an unexpected pass.
+pub const REFERENCE_EXPECTED_FAILURES: &[(&str, &str)] = &[
+    (
+        "card.session.create.ed25519-ephemeral",
+        "the reference card answers ERROR_OPTION (the Java abort() default) where [CRY-KDF-003] names ERROR_ALGORITHM",
+    ),
+    (
+        "card.session.create.point-off-curve",
+        "the reference card answers ERROR_OPTION where [CRY-KDF-003] names ERROR_ALGORITHM",
+    ),
+    (
+        "card.session.create.unknown-session-algorithm",
+        "the reference card answers ERROR_OPTION where [CRY-ALG-002] names ERROR_ALGORITHM",
+    ),
+    (
+        "card.session.create.kmk-rsa-512",
+        "the reference card answers ERROR_OPTION (its SPKI parser refuses RSA-512) where [SKS-SES-003] names ERROR_ALGORITHM",
+    ),
+];
+
 /// The `[target]` table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,6 +186,10 @@ impl TargetConfig {
         .map(String::from)
         .collect();
         c.destructive = true;
+        for (id, reason) in REFERENCE_EXPECTED_FAILURES {
+            c.expected_failures
+                .insert((*id).to_owned(), (*reason).to_owned());
+        }
         c
     }
 
