@@ -70,6 +70,26 @@ pub const REFERENCE_EXPECTED_FAILURES: &[(&str, &str)] = &[
         "card.session.create.kmk-rsa-512",
         "the reference card answers ERROR_OPTION (its SPKI parser refuses RSA-512) where [SKS-SES-003] names ERROR_ALGORITHM",
     ),
+    (
+        "card.key.gen.unsupported-x25519",
+        "the reference card answers ERROR_OPTION for an unsupported keyAlgorithm where [CRY-ALG-003] names ERROR_ALGORITHM",
+    ),
+    (
+        "card.key.gen.unsupported-rsa3072",
+        "the reference card answers ERROR_OPTION for an unsupported keyAlgorithm where [CRY-ALG-003] names ERROR_ALGORITHM",
+    ),
+    (
+        "card.key.gen.unknown-uri",
+        "the reference card answers ERROR_OPTION for an unknown keyAlgorithm where [CRY-ALG-003] names ERROR_ALGORITHM",
+    ),
+    (
+        "card.key.endorsed.unsupported",
+        "the reference card answers ERROR_OPTION for an unsupported endorsed algorithm where [SKS-KEY-007] names ERROR_ALGORITHM",
+    ),
+    (
+        "card.key.get-key-handle-unknown",
+        "the reference card answers ERROR_OPTION (as the Java reference) where [SKS-NSP-004] names ERROR_NO_KEY",
+    ),
 ];
 
 /// The `[target]` table.

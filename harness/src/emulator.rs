@@ -559,8 +559,9 @@ impl Issuer {
             Some(p) => Some(p.clone()),
             None => None,
         };
-        let endorsed: Vec<&str> = k.endorsed_algorithms.iter().map(String::as_str).collect();
-        let data = v(
+        // The endorsed algorithms are appended below, in the order given: a hostile issuer may
+        // MAC an unsorted or duplicated list ([CRY-SER-008]: consecutive L() items, no count).
+        let mut data = v(
             session1::create_key_entry_data(&KeyEntryMacInput {
                 id: &k.id,
                 key_entry_algorithm: &k.key_entry_algorithm,
@@ -580,10 +581,15 @@ impl Issuer {
                 friendly_name: k.friendly_name.as_deref(),
                 key_algorithm: &k.key_algorithm,
                 key_parameters: k.key_parameters.as_deref(),
-                endorsed_algorithms: &endorsed,
+                endorsed_algorithms: &[],
             }),
             "mac data",
         )?;
+        let mut w = airtight_proto::codec::Writer::new();
+        for a in &k.endorsed_algorithms {
+            v(w.l_str(a), "endorsed algorithm")?;
+        }
+        data.extend_from_slice(w.as_bytes());
         let mac = self.mac(Method::CreateKeyEntry, &data)?;
         Ok(CreateKeyEntryParams {
             provisioning_handle: self.handle,
