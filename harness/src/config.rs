@@ -90,6 +90,14 @@ pub const REFERENCE_EXPECTED_FAILURES: &[(&str, &str)] = &[
         "card.key.get-key-handle-unknown",
         "the reference card answers ERROR_OPTION (as the Java reference) where [SKS-NSP-004] names ERROR_NO_KEY",
     ),
+    (
+        "card.cert.second-path",
+        "the reference card answers ERROR_OPTION where [SKS-CRT-003] names ERROR_NOT_ALLOWED",
+    ),
+    (
+        "card.import.twice",
+        "the reference card answers ERROR_OPTION where [SKS-IMX-003] names ERROR_NOT_ALLOWED",
+    ),
 ];
 
 /// The `[target]` table.
