@@ -98,6 +98,10 @@ pub const REFERENCE_EXPECTED_FAILURES: &[(&str, &str)] = &[
         "card.import.twice",
         "the reference card answers ERROR_OPTION where [SKS-IMX-003] names ERROR_NOT_ALLOWED",
     ),
+    (
+        "card.post.target-in-open-session",
+        "the reference card answers ERROR_OPTION where [SKS-PST-002] names ERROR_NO_KEY",
+    ),
 ];
 
 /// The `[target]` table.
