@@ -18,7 +18,7 @@ pub use html::to_html;
 pub use junit::to_junit;
 
 /// The schema id of the JSON report.
-pub const REPORT_SCHEMA: &str = "https://airtight.invalid/schemas/harness-report/1";
+pub const REPORT_SCHEMA: &str = "https://airtight.example/schemas/harness-report.schema.json";
 
 /// The file names [`write_all`] writes.
 pub const JSON_FILE: &str = "report.json";
