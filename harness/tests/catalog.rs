@@ -12,10 +12,10 @@ fn spec_tags() -> BTreeSet<String> {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "md") {
             for line in std::fs::read_to_string(&p).unwrap().lines() {
-                if let Some(rest) = line.strip_prefix("- [") {
-                    if let Some(end) = rest.find(']') {
-                        out.insert(rest[..end].to_owned());
-                    }
+                if let Some(rest) = line.strip_prefix("- [")
+                    && let Some(end) = rest.find(']')
+                {
+                    out.insert(rest[..end].to_owned());
                 }
             }
         }

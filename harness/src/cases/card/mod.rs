@@ -69,29 +69,6 @@ pub(crate) fn open(ctx: &mut Ctx<'_>) -> Step<Issuer> {
     Ok(is)
 }
 
-/// An issuer with an open session, configured by `f` first.
-pub(crate) fn open_with(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Issuer)) -> Step<Issuer> {
-    let mut is = ctx.issuer();
-    f(&mut is);
-    ok(is.create_session(ctx.sks), "createProvisioningSession")?;
-    Ok(is)
-}
-
-/// Provisions `specs` (no PINs) in one session and closes it.
-pub(crate) fn provision_closed(
-    ctx: &mut Ctx<'_>,
-    is: &mut Issuer,
-    specs: &[KeySpec],
-) -> Step<Vec<Provisioned>> {
-    ok(is.create_session(ctx.sks), "createProvisioningSession")?;
-    let mut out = Vec::new();
-    for s in specs {
-        out.push(ok(is.provision_key(ctx.sks, s), "provision key")?);
-    }
-    ok(is.close(ctx.sks), "closeProvisioningSession")?;
-    Ok(out)
-}
-
 /// A closed session with one P-256 key protected by a PIN `pin` (policy `pin_spec`).
 pub(crate) fn key_with_pin(
     ctx: &mut Ctx<'_>,
