@@ -105,7 +105,7 @@ pub const REFERENCE_EXPECTED_FAILURES: &[(&str, &str)] = &[
 ];
 
 /// The `[target]` table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSection {
     /// Display name.
@@ -129,6 +129,20 @@ pub struct TargetSection {
     /// Issuer URL.
     #[serde(default)]
     pub url: Option<String>,
+}
+
+impl Default for TargetSection {
+    fn default() -> Self {
+        Self {
+            name: None,
+            transport: default_transport(),
+            device: None,
+            reader: None,
+            atr_allowlist: Vec::new(),
+            command: Vec::new(),
+            url: None,
+        }
+    }
 }
 
 fn default_transport() -> String {

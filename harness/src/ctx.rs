@@ -29,18 +29,34 @@ impl std::fmt::Debug for Ctx<'_> {
 }
 
 impl Ctx<'_> {
-    /// A fresh honest issuer emulator seeded for this case.
+    /// A fresh honest issuer emulator seeded for this case, with `clientTime` taken from the
+    /// card's clock (or this machine's, for cards whose clock the harness cannot read).
     pub fn issuer(&self) -> Issuer {
-        Issuer::new(self.seed)
+        let mut is = Issuer::new(self.seed);
+        is.client_time = self.client_time();
+        is
     }
 
     /// The `n`-th independent issuer emulator of this case.
     pub fn issuer_n(&self, n: u64) -> Issuer {
-        Issuer::new(
+        let mut is = Issuer::new(
             self.seed
                 .wrapping_mul(31)
                 .wrapping_add(n.wrapping_mul(0x9e37_79b9)),
-        )
+        );
+        is.client_time = self.client_time();
+        is
+    }
+
+    /// The `clientTime` an honest middleware would send now.
+    pub fn client_time(&self) -> u32 {
+        let now = match self.clock {
+            Some(c) => c.now(),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        u32::try_from(now).unwrap_or(u32::MAX)
     }
 
     /// Records a note.

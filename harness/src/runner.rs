@@ -458,7 +458,14 @@ fn performance(runner: &mut Runner<'_>, options: &RunOptions) -> Performance {
     let mut log = Vec::new();
     for i in 0..options.perf_sessions {
         let t = Instant::now();
-        let r = crate::cases::card::honest_session(sks, options.seed.wrapping_add(i as u64));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let r = crate::cases::card::honest_session(
+            sks,
+            options.seed.wrapping_add(i as u64),
+            u32::try_from(now).unwrap_or(u32::MAX),
+        );
         let el = t.elapsed().as_secs_f64() * 1e6;
         match r {
             Ok(()) => session_times.push(el),

@@ -19,11 +19,16 @@ use airtight_proto::sks::SecureKeyStore;
 pub trait ClockControl: Send + Sync {
     /// Moves the card's clock forward.
     fn advance(&self, seconds: u64);
+    /// The card's current time (Unix seconds).
+    fn now(&self) -> u64;
 }
 
 impl ClockControl for ManualClock {
     fn advance(&self, seconds: u64) {
         ManualClock::advance(self, seconds);
+    }
+    fn now(&self) -> u64 {
+        airtight_card::env::Clock::now_unix(self)
     }
 }
 
@@ -120,12 +125,23 @@ pub enum TargetError {
 
 /// A fresh in-process reference card with a manual clock at [`TEST_TIME`].
 pub fn reference_card(device: DeviceKind, seed: u64) -> Result<OpenedCard, TargetError> {
+    reference_card_with(device, seed, |_| {})
+}
+
+/// [`reference_card`] with its configuration adjusted by `adjust` (e.g. without biometric
+/// support).
+pub fn reference_card_with(
+    device: DeviceKind,
+    seed: u64,
+    adjust: impl FnOnce(&mut CardConfig),
+) -> Result<OpenedCard, TargetError> {
     let clock = ManualClock::new(TEST_TIME);
     let kind = match device {
         DeviceKind::P256 => airtight_pki::DeviceKeyKind::P256,
         DeviceKind::Rsa2048 => airtight_pki::DeviceKeyKind::Rsa2048,
     };
-    let config = CardConfig::test_device(kind, seed, Arc::new(clock.clone()));
+    let mut config = CardConfig::test_device(kind, seed, Arc::new(clock.clone()));
+    adjust(&mut config);
     let card = ReferenceSks::open(config).map_err(|e| TargetError::Open(e.to_string()))?;
     Ok(OpenedCard {
         sks: Box::new(card),

@@ -63,3 +63,77 @@ fn every_card_case_passes_against_the_reference_card() {
         airtight_harness::reports::write_all(&report, std::path::Path::new(&dir)).expect("write");
     }
 }
+
+fn bad_cases(report: &airtight_harness::Report) -> Vec<String> {
+    report
+        .cases
+        .iter()
+        .filter(|c| c.verdict.fails_run())
+        .map(|c| {
+            format!(
+                "{} {}: {}",
+                c.verdict.as_str(),
+                c.id,
+                c.message.clone().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// A card without biometric and device-PIN support: the cases for such cards run and pass,
+/// the biometric cases do not apply.
+#[test]
+fn reference_card_without_biometrics_or_device_pin() {
+    let config = TargetConfig::reference();
+    let t = target::Target::Factory(Box::new(|seed| {
+        target::reference_card_with(target::DeviceKind::P256, seed, |c| {
+            c.biometric_support = false;
+            c.device_pin = airtight_card::sks::DevicePin::Unsupported;
+        })
+    }));
+    let options = RunOptions {
+        filter: vec!["card.key.".into(), "card.user.".into()],
+        ..RunOptions::default()
+    };
+    let report = run_card(t, &config, &options);
+    let bad = bad_cases(&report);
+    assert!(bad.is_empty(), "{bad:#?}");
+    let get = |id: &str| report.cases.iter().find(|c| c.id == id).map(|c| c.verdict);
+    assert_eq!(get("card.key.biometric.unsupported"), Some(Verdict::Pass));
+    assert_eq!(get("card.key.device-pin"), Some(Verdict::Pass));
+    assert_eq!(
+        get("card.user.biometric.exclusive"),
+        Some(Verdict::NotApplicable)
+    );
+}
+
+/// One persistent card for the whole run (as a PC/SC or shim target is): the cases still
+/// pass, and the runner cleans up between cases.
+#[test]
+fn one_shared_card_for_the_whole_run() {
+    let config = TargetConfig::reference();
+    let card = target::reference_card(target::DeviceKind::P256, 42).expect("card");
+    let report = run_card(
+        target::Target::Single(card),
+        &config,
+        &RunOptions::default(),
+    );
+    let bad = bad_cases(&report);
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert!(report.cases.len() >= 300);
+}
+
+/// The RSA-2048 device identity (RS256 session attestations).
+#[test]
+fn reference_card_with_an_rsa_device() {
+    let mut config = TargetConfig::reference();
+    config.target.device = Some(target::DeviceKind::Rsa2048);
+    let t = target::open(&config.card_spec().expect("spec")).expect("target");
+    let options = RunOptions {
+        filter: vec!["card.session.".into(), "card.device.".into()],
+        ..RunOptions::default()
+    };
+    let report = run_card(t, &config, &options);
+    let bad = bad_cases(&report);
+    assert!(bad.is_empty(), "{bad:#?}");
+}

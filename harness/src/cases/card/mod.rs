@@ -36,8 +36,13 @@ pub fn all() -> Vec<Case> {
 /// One honest provisioning session (a PIN policy, a P-256 key with a PIN, its certificate,
 /// close), then a signature with the new key and its deletion. Used by the sanity cases and
 /// the performance mode.
-pub fn honest_session(sks: &mut dyn SecureKeyStore, seed: u64) -> Result<(), EmuError> {
+pub fn honest_session(
+    sks: &mut dyn SecureKeyStore,
+    seed: u64,
+    client_time: u32,
+) -> Result<(), EmuError> {
     let mut is = Issuer::new(seed);
+    is.client_time = client_time;
     is.create_session(sks)?;
     let pin = is.create_pin(sks, &PinSpec::new("PIN.1"))?;
     let k = is.provision_key(sks, &KeySpec::p256("Key.1").with_pin(pin, "PIN.1", b"1357"))?;

@@ -13,7 +13,8 @@ fn body(ctx: &mut crate::ctx::Ctx<'_>) -> crate::case::Step {
     crate::verify::ensure(!info.certificate_path.is_empty(), || {
         "getDeviceInfo: empty certificate path".into()
     })?;
-    ok(honest_session(ctx.sks, ctx.seed), "honest session")?;
+    let t = ctx.client_time();
+    ok(honest_session(ctx.sks, ctx.seed, t), "honest session")?;
     before.expect_unchanged(ctx.sks, "after an honest session and deleteKey")
 }
 
