@@ -27,8 +27,8 @@
 //! "card.session.lifetime.expired" = "no trusted clock"
 //! ```
 //!
-//! Every reason must be a non-empty sentence. The JSON form of this structure is described by
-//! `spec/schemas/harness-target.schema.json`.
+//! Every reason must be a non-empty sentence; unknown keys are errors. Examples:
+//! `harness/targets/*.toml`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -334,6 +334,28 @@ impl TargetConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_files_parse_and_the_reference_file_matches_the_code() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("targets");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("targets/") {
+            let p = e.expect("entry").path();
+            let text = std::fs::read_to_string(&p).expect("read");
+            let c = TargetConfig::from_toml(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            if p.ends_with("reference-in-process.toml") {
+                let r = TargetConfig::reference();
+                assert_eq!(c.features, r.features);
+                assert_eq!(
+                    c.expected_failures.keys().collect::<Vec<_>>(),
+                    r.expected_failures.keys().collect::<Vec<_>>()
+                );
+            }
+            n += 1;
+        }
+        assert!(n >= 3);
+    }
 
     #[test]
     fn parses_the_documented_structure() {
