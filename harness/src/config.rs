@@ -5,7 +5,7 @@
 //!
 //! [target]
 //! name = "reference card"          # display name
-//! transport = "in-process"         # in-process | pcsc | shim | http (issuer)
+//! transport = "in-process"         # in-process | apdu-loopback | pcsc | shim | http (issuer)
 //! device = "p256"                  # in-process: p256 | rsa2048
 //! reader = "Virtual PCD"           # pcsc: reader name (substring)
 //! atr_allowlist = ["3B8F80..."]    # pcsc: ATRs (hex) that may be touched
@@ -277,7 +277,7 @@ impl TargetConfig {
             }
         }
         match self.target.transport.as_str() {
-            "in-process" | "shim" | "http" => {}
+            "in-process" | "apdu-loopback" | "shim" | "http" => {}
             "pcsc" => {
                 if self.target.atr_allowlist.is_empty() {
                     return Err(ConfigError::Invalid(
@@ -300,6 +300,9 @@ impl TargetConfig {
     pub fn card_spec(&self) -> Result<TargetSpec, ConfigError> {
         match self.target.transport.as_str() {
             "in-process" => Ok(TargetSpec::InProcess {
+                device: self.target.device.unwrap_or_default(),
+            }),
+            "apdu-loopback" => Ok(TargetSpec::ApduLoopback {
                 device: self.target.device.unwrap_or_default(),
             }),
             "pcsc" => Ok(TargetSpec::Pcsc {
@@ -342,8 +345,8 @@ mod tests {
         for e in std::fs::read_dir(&dir).expect("targets/") {
             let p = e.expect("entry").path();
             let text = std::fs::read_to_string(&p).expect("read");
-            let c = TargetConfig::from_toml(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let c =
+                TargetConfig::from_toml(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             if p.ends_with("reference-in-process.toml") {
                 let r = TargetConfig::reference();
                 assert_eq!(c.features, r.features);

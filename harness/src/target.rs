@@ -3,11 +3,12 @@
 //!
 //! - [`TargetSpec::InProcess`]: the reference SKS in this process, a fresh card (on in-memory
 //!   storage, with a controllable clock) for every case.
-//! - [`TargetSpec::Pcsc`] and [`TargetSpec::Shim`]: a real or virtual card through PC/SC, or a
-//!   foreign SKS through the JSON-lines shim. They plug in through [`Target::Single`] (one card
-//!   for the whole run, cleaned up between cases) once `airtight-bindings` is merged; until
-//!   then [`open`] reports them as unavailable. A reader is only ever opened when its ATR is
-//!   on the configuration's allowlist.
+//! - [`TargetSpec::ApduLoopback`]: the same, behind `ApduSks` and the card-side APDU
+//!   dispatcher (the codec PC/SC uses, without a reader), a fresh card per case.
+//! - [`TargetSpec::Pcsc`] (feature `pcsc`) and [`TargetSpec::Shim`]: a real or virtual card
+//!   through PC/SC, or a foreign SKS through the JSON-lines shim, as [`Target::Single`] (one
+//!   card for the whole run, cleaned up between cases). A reader's card is used only when its
+//!   ATR is on the configuration's allowlist.
 
 use std::sync::Arc;
 
@@ -63,6 +64,12 @@ pub enum TargetSpec {
         /// The program and its arguments.
         command: Vec<String>,
     },
+    /// The reference SKS in this process behind the APDU binding (`ApduSks` over a loopback
+    /// into the card-side dispatcher): the PC/SC codec without a reader.
+    ApduLoopback {
+        /// Its device identity.
+        device: DeviceKind,
+    },
 }
 
 impl TargetSpec {
@@ -72,6 +79,7 @@ impl TargetSpec {
             TargetSpec::InProcess { .. } => "in-process",
             TargetSpec::Pcsc { .. } => "pcsc",
             TargetSpec::Shim { .. } => "shim",
+            TargetSpec::ApduLoopback { .. } => "apdu-loopback",
         }
     }
 }
@@ -149,6 +157,79 @@ pub fn reference_card_with(
     })
 }
 
+/// A fresh reference card behind `ApduSks` over a loopback into the APDU dispatcher.
+pub fn apdu_loopback_card(device: DeviceKind, seed: u64) -> Result<OpenedCard, TargetError> {
+    let c = reference_card(device, seed)?;
+    let sks = airtight_bindings::ApduSks::new(airtight_bindings::LoopbackTransport::new(c.sks));
+    Ok(OpenedCard {
+        sks: Box::new(sks),
+        clock: c.clock,
+    })
+}
+
+/// Starts a shim process (one card for the whole run).
+pub fn shim_card(command: &[String]) -> Result<OpenedCard, TargetError> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| TargetError::Open("empty shim command".into()))?;
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args);
+    let sks = airtight_bindings::shim::ShimSks::spawn(
+        cmd,
+        airtight_bindings::shim::ShimOptions::default(),
+    )
+    .map_err(|e| TargetError::Open(e.to_string()))?;
+    Ok(OpenedCard {
+        sks: Box::new(sks),
+        clock: None,
+    })
+}
+
+/// Parses hex (spaces and colons ignored).
+fn hex(s: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = s.bytes().filter(|b| !matches!(b, b' ' | b':')).collect();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect()
+}
+
+/// True if `atr` is on the allowlist (hex strings). An empty list allows nothing.
+pub fn atr_allowed(atr: &[u8], allowlist: &[String]) -> bool {
+    allowlist.iter().any(|a| hex(a).as_deref() == Some(atr))
+}
+
+#[cfg(feature = "pcsc")]
+fn pcsc_card(reader: Option<&str>, allowlist: &[String]) -> Result<OpenedCard, TargetError> {
+    use airtight_bindings::pcsc::{PcscTransport, ReaderSelector, list_readers};
+    let selector = match reader {
+        Some(r) => {
+            let names = list_readers().map_err(|e| TargetError::Open(e.to_string()))?;
+            let name = names
+                .into_iter()
+                .find(|n| n.contains(r))
+                .ok_or_else(|| TargetError::Open(format!("no reader matches \"{r}\"")))?;
+            ReaderSelector::Name(name)
+        }
+        None => ReaderSelector::First,
+    };
+    let t = PcscTransport::connect(&selector).map_err(|e| TargetError::Open(e.to_string()))?;
+    if !atr_allowed(t.atr(), allowlist) {
+        let atr: String = t.atr().iter().map(|b| format!("{b:02X}")).collect();
+        t.disconnect();
+        return Err(TargetError::Open(format!(
+            "the card's ATR {atr} is not on the configuration's atr_allowlist: not touched"
+        )));
+    }
+    Ok(OpenedCard {
+        sks: Box::new(airtight_bindings::ApduSks::new(t)),
+        clock: None,
+    })
+}
+
 /// Opens a target.
 pub fn open(spec: &TargetSpec) -> Result<Target, TargetError> {
     match spec {
@@ -158,13 +239,37 @@ pub fn open(spec: &TargetSpec) -> Result<Target, TargetError> {
                 reference_card(device, seed)
             })))
         }
+        TargetSpec::ApduLoopback { device } => {
+            let device = *device;
+            Ok(Target::Factory(Box::new(move |seed| {
+                apdu_loopback_card(device, seed)
+            })))
+        }
+        #[cfg(feature = "pcsc")]
+        TargetSpec::Pcsc {
+            reader,
+            atr_allowlist,
+        } => Ok(Target::Single(pcsc_card(reader.as_deref(), atr_allowlist)?)),
+        #[cfg(not(feature = "pcsc"))]
         TargetSpec::Pcsc { .. } => Err(TargetError::Unavailable(
             "pcsc",
-            "needs airtight-bindings (ApduSks); wrap it with Target::Single",
+            "build airtight-harness with the feature pcsc",
         )),
-        TargetSpec::Shim { .. } => Err(TargetError::Unavailable(
-            "shim",
-            "needs airtight-bindings (ShimSks); wrap it with Target::Single",
-        )),
+        TargetSpec::Shim { command } => Ok(Target::Single(shim_card(command)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atr_allowlist() {
+        let list = vec!["3B 8F 80".to_owned(), "3b:01".to_owned()];
+        assert!(atr_allowed(&[0x3b, 0x8f, 0x80], &list));
+        assert!(atr_allowed(&[0x3b, 0x01], &list));
+        assert!(!atr_allowed(&[0x3b, 0x8f], &list));
+        assert!(!atr_allowed(&[0x3b, 0x8f, 0x80], &[]));
+        assert!(!atr_allowed(&[0x3b], &["3".to_owned()]));
     }
 }

@@ -137,3 +137,42 @@ fn reference_card_with_an_rsa_device() {
     let bad = bad_cases(&report);
     assert!(bad.is_empty(), "{bad:#?}");
 }
+
+/// Every case through the APDU binding (ApduSks -> dispatcher -> reference card).
+#[test]
+fn every_card_case_passes_through_the_apdu_binding() {
+    let mut config = TargetConfig::reference();
+    config.target.transport = "apdu-loopback".into();
+    let t = target::open(&config.card_spec().expect("spec")).expect("target");
+    let report = run_card(t, &config, &RunOptions::default());
+    let bad = bad_cases(&report);
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert!(report.cases.len() >= 300);
+}
+
+/// Every case through the JSON-lines shim (a child process serving the reference card; one
+/// card for the whole run, no clock the harness can move).
+#[test]
+fn every_card_case_passes_through_the_shim() {
+    let mut config = TargetConfig::reference();
+    config.target.transport = "shim".into();
+    config.target.command = vec![
+        env!("CARGO_BIN_EXE_airtight-harness-reference-shim").to_owned(),
+        "7".into(),
+    ];
+    let t = target::open(&config.card_spec().expect("spec")).expect("target");
+    let report = run_card(t, &config, &RunOptions::default());
+    let bad = bad_cases(&report);
+    assert!(bad.is_empty(), "{bad:#?}");
+    let na: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::NotApplicable)
+        .map(|c| c.id.as_str())
+        .collect();
+    assert!(
+        na.iter().all(|id| id.starts_with("card.session.lifetime.")
+            || *id == "card.key.biometric.unsupported"),
+        "{na:?}"
+    );
+}
