@@ -188,7 +188,7 @@ pub fn shim_card(command: &[String]) -> Result<OpenedCard, TargetError> {
 /// Parses hex (spaces and colons ignored).
 fn hex(s: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = s.bytes().filter(|b| !matches!(b, b' ' | b':')).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits
