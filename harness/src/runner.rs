@@ -482,3 +482,49 @@ fn performance(runner: &mut Runner<'_>, options: &RunOptions) -> Performance {
         calibration: LatencyStats::of(&cal),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_discipline() {
+        let mut c = TargetConfig::default();
+        c.expected_failures.insert("a.x".into(), "bug 1".into());
+        c.known_divergences.insert("b.".into(), "no clock".into());
+        let fail = Outcome::Fail("boom".into());
+        let na = Outcome::NotApplicable("n/a".into());
+        assert_eq!(verdict(&c, "a.x", &fail).0, Verdict::ExpectedFailure);
+        assert_eq!(
+            verdict(&c, "a.x", &Outcome::Pass).0,
+            Verdict::UnexpectedPass
+        );
+        assert_eq!(verdict(&c, "a.x", &na).0, Verdict::NotApplicable);
+        assert_eq!(verdict(&c, "b.y", &fail).0, Verdict::KnownDivergence);
+        assert_eq!(
+            verdict(&c, "b.y", &Outcome::Pass).0,
+            Verdict::UnexpectedPass
+        );
+        assert_eq!(verdict(&c, "c", &fail).0, Verdict::Fail);
+        assert_eq!(verdict(&c, "c", &Outcome::Pass), (Verdict::Pass, None));
+        assert_eq!(
+            verdict(&c, "c", &Outcome::Quirk("odd".into())).0,
+            Verdict::Quirk
+        );
+        assert!(
+            verdict(&c, "a.x", &fail)
+                .1
+                .unwrap_or_default()
+                .contains("bug 1")
+        );
+        assert!(Verdict::UnexpectedPass.fails_run() && Verdict::Fail.fails_run());
+        assert!(!Verdict::KnownDivergence.fails_run() && !Verdict::ExpectedFailure.fails_run());
+    }
+
+    #[test]
+    fn case_seeds_are_stable_and_distinct() {
+        assert_eq!(case_seed(0, "card.a"), case_seed(0, "card.a"));
+        assert_ne!(case_seed(0, "card.a"), case_seed(0, "card.b"));
+        assert_ne!(case_seed(0, "card.a"), case_seed(1, "card.a"));
+    }
+}
