@@ -296,6 +296,7 @@ mod tests {
             Ok(OpenedCard {
                 sks: Box::new(FaultyCard::new(c.sks, fault)),
                 clock: c.clock,
+                link: c.link,
             })
         }));
         let options = RunOptions {

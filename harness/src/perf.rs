@@ -111,6 +111,19 @@ pub struct Performance {
     pub calibration: Option<LatencyStats>,
     /// Total SKS calls made.
     pub calls: usize,
+    /// APDU traffic per honest session, for APDU transports.
+    pub link: Option<LinkPerSession>,
+}
+
+/// APDU traffic per honest session (means over the sessions).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkPerSession {
+    /// Command APDUs.
+    pub apdus: f64,
+    /// Bytes of command APDUs.
+    pub bytes_to_card: f64,
+    /// Bytes of response APDUs.
+    pub bytes_from_card: f64,
 }
 
 #[cfg(test)]

@@ -196,6 +196,7 @@ struct Runner<'a> {
     factory: Option<crate::target::CardFactory>,
     single: Option<RecordingSks>,
     single_clock: Option<std::sync::Arc<dyn crate::target::ClockControl>>,
+    single_link: Option<std::sync::Arc<crate::target::LinkCounters>>,
     config: &'a TargetConfig,
 }
 
@@ -306,25 +307,33 @@ pub fn run_cases(
         }
         Target::Single(c) => (None, Ok(c)),
     };
-    let (profile, info, single, single_clock) = match first {
+    let (profile, info, single, single_clock, single_link) = match first {
         Ok(mut card) => {
             let (p, i) = profile(&mut card, config, &transport);
             if factory.is_none() {
                 let clock = card.clock.clone();
-                (p, i, Some(RecordingSks::new(card.sks)), clock)
+                let link = card.link.clone();
+                (p, i, Some(RecordingSks::new(card.sks)), clock, link)
             } else {
-                (p, i, None, None)
+                (p, i, None, None, None)
             }
         }
         Err(e) => {
             run_notes.push(format!("the target could not be opened: {e}"));
-            (TargetProfile::default(), TargetInfo::default(), None, None)
+            (
+                TargetProfile::default(),
+                TargetInfo::default(),
+                None,
+                None,
+                None,
+            )
         }
     };
     let mut runner = Runner {
         factory,
         single,
         single_clock,
+        single_link,
         config,
     };
     // Selection: sanity first, the selected cases, sanity last.
@@ -416,13 +425,17 @@ pub fn run_cases(
 /// Performance mode: honest sessions on one card, timed per call and per session.
 fn performance(runner: &mut Runner<'_>, options: &RunOptions) -> Performance {
     let mut owned: Option<RecordingSks> = None;
+    let mut link = runner.single_link.clone();
     let sks: &mut RecordingSks = match (&mut runner.factory, runner.single.as_mut()) {
         (None, Some(s)) => {
             s.take_log();
             s
         }
         (Some(f), _) => match f(options.seed ^ 0x9e7f) {
-            Ok(c) => owned.insert(RecordingSks::new(c.sks)),
+            Ok(c) => {
+                link = c.link.clone();
+                owned.insert(RecordingSks::new(c.sks))
+            }
             Err(_) => {
                 return Performance {
                     sessions: 0,
@@ -431,6 +444,7 @@ fn performance(runner: &mut Runner<'_>, options: &RunOptions) -> Performance {
                     session: None,
                     calibration: None,
                     calls: 0,
+                    link: None,
                 };
             }
         },
@@ -442,6 +456,7 @@ fn performance(runner: &mut Runner<'_>, options: &RunOptions) -> Performance {
                 session: None,
                 calibration: None,
                 calls: 0,
+                link: None,
             };
         }
     };
@@ -455,6 +470,7 @@ fn performance(runner: &mut Runner<'_>, options: &RunOptions) -> Performance {
     sks.take_log();
     let mut session_times = Vec::new();
     let mut errors = 0;
+    let link_start = link.as_ref().map(|l| l.read());
     let mut log = Vec::new();
     for i in 0..options.perf_sessions {
         let t = Instant::now();
@@ -473,9 +489,22 @@ fn performance(runner: &mut Runner<'_>, options: &RunOptions) -> Performance {
         }
         log.append(&mut sks.take_log());
     }
+    let n = options.perf_sessions.max(1) as f64;
+    let link = match (link, link_start) {
+        (Some(l), Some((a0, t0, f0))) => {
+            let (a, t, f) = l.read();
+            Some(crate::perf::LinkPerSession {
+                apdus: (a - a0) as f64 / n,
+                bytes_to_card: (t - t0) as f64 / n,
+                bytes_from_card: (f - f0) as f64 / n,
+            })
+        }
+        _ => None,
+    };
     Performance {
         sessions: options.perf_sessions,
         errors,
+        link,
         calls: log.len(),
         methods: per_method(&log),
         session: LatencyStats::of(&session_times),

@@ -11,6 +11,7 @@
 //!   ATR is on the configuration's allowlist.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use airtight_card::env::ManualClock;
 use airtight_card::{CardConfig, ReferenceSks, TEST_TIME};
@@ -84,12 +85,79 @@ impl TargetSpec {
     }
 }
 
+/// APDU counters of an APDU link (shared with the [`CountingTransport`] inside the card).
+#[derive(Debug, Default)]
+pub struct LinkCounters {
+    /// Command APDUs sent.
+    pub apdus: AtomicU64,
+    /// Bytes of command APDUs.
+    pub bytes_to_card: AtomicU64,
+    /// Bytes of response APDUs.
+    pub bytes_from_card: AtomicU64,
+}
+
+impl LinkCounters {
+    /// (apdus, bytes to card, bytes from card) so far.
+    pub fn read(&self) -> (u64, u64, u64) {
+        (
+            self.apdus.load(Ordering::Relaxed),
+            self.bytes_to_card.load(Ordering::Relaxed),
+            self.bytes_from_card.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A [`CardTransport`](airtight_bindings::CardTransport) wrapper that counts APDUs and bytes.
+#[derive(Debug)]
+pub struct CountingTransport<T> {
+    inner: T,
+    counters: Arc<LinkCounters>,
+}
+
+impl<T> CountingTransport<T> {
+    /// Wraps `inner`; the counters are shared with the caller.
+    pub fn new(inner: T) -> (Self, Arc<LinkCounters>) {
+        let counters = Arc::new(LinkCounters::default());
+        (
+            Self {
+                inner,
+                counters: counters.clone(),
+            },
+            counters,
+        )
+    }
+}
+
+impl<T: airtight_bindings::CardTransport> airtight_bindings::CardTransport
+    for CountingTransport<T>
+{
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, airtight_bindings::TransportError> {
+        let r = self.inner.transmit(apdu)?;
+        self.counters.apdus.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_to_card
+            .fetch_add(apdu.len() as u64, Ordering::Relaxed);
+        self.counters
+            .bytes_from_card
+            .fetch_add(r.len() as u64, Ordering::Relaxed);
+        Ok(r)
+    }
+    fn limits(&self) -> airtight_bindings::ApduLimits {
+        self.inner.limits()
+    }
+    fn reconnect(&mut self) -> Result<(), airtight_bindings::TransportError> {
+        self.inner.reconnect()
+    }
+}
+
 /// An opened card.
 pub struct OpenedCard {
     /// The card.
     pub sks: Box<dyn SecureKeyStore>,
     /// Its clock, if the harness can move it.
     pub clock: Option<Arc<dyn ClockControl>>,
+    /// APDU counters, for APDU transports.
+    pub link: Option<Arc<LinkCounters>>,
 }
 
 impl std::fmt::Debug for OpenedCard {
@@ -154,16 +222,18 @@ pub fn reference_card_with(
     Ok(OpenedCard {
         sks: Box::new(card),
         clock: Some(Arc::new(clock)),
+        link: None,
     })
 }
 
 /// A fresh reference card behind `ApduSks` over a loopback into the APDU dispatcher.
 pub fn apdu_loopback_card(device: DeviceKind, seed: u64) -> Result<OpenedCard, TargetError> {
     let c = reference_card(device, seed)?;
-    let sks = airtight_bindings::ApduSks::new(airtight_bindings::LoopbackTransport::new(c.sks));
+    let (t, link) = CountingTransport::new(airtight_bindings::LoopbackTransport::new(c.sks));
     Ok(OpenedCard {
-        sks: Box::new(sks),
+        sks: Box::new(airtight_bindings::ApduSks::new(t)),
         clock: c.clock,
+        link: Some(link),
     })
 }
 
@@ -182,6 +252,7 @@ pub fn shim_card(command: &[String]) -> Result<OpenedCard, TargetError> {
     Ok(OpenedCard {
         sks: Box::new(sks),
         clock: None,
+        link: None,
     })
 }
 
@@ -224,9 +295,11 @@ fn pcsc_card(reader: Option<&str>, allowlist: &[String]) -> Result<OpenedCard, T
             "the card's ATR {atr} is not on the configuration's atr_allowlist: not touched"
         )));
     }
+    let (t, link) = CountingTransport::new(t);
     Ok(OpenedCard {
         sks: Box::new(airtight_bindings::ApduSks::new(t)),
         clock: None,
+        link: Some(link),
     })
 }
 

@@ -103,3 +103,31 @@ fn report_content_and_files() {
     let json = std::fs::read_to_string(dir.path().join(reports::JSON_FILE)).unwrap();
     assert!(json.contains("\"card.sanity.first\""));
 }
+
+#[test]
+fn performance_over_the_apdu_binding_counts_apdus() {
+    let mut config = TargetConfig::reference();
+    config.target.transport = "apdu-loopback".into();
+    let t = target::open(&config.card_spec().unwrap()).unwrap();
+    let options = RunOptions {
+        filter: vec!["card.device.api-level".into()],
+        perf_sessions: 4,
+        ..RunOptions::default()
+    };
+    let report = run_card(t, &config, &options);
+    let link = report
+        .performance
+        .as_ref()
+        .unwrap()
+        .link
+        .as_ref()
+        .expect("APDU counters");
+    // At least one command APDU per SKS call of an honest session: createProvisioningSession,
+    // getDeviceInfo, createPinPolicy, createKeyEntry, setCertificatePath, close, signData,
+    // deleteKey.
+    assert!(link.apdus >= 8.0, "{link:?}");
+    assert!(link.bytes_to_card > link.apdus * 4.0 && link.bytes_from_card >= link.apdus * 2.0);
+    let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    let validator = jsonschema::draft202012::new(&schema()).unwrap();
+    assert!(validator.is_valid(&value));
+}
