@@ -251,6 +251,13 @@ pub fn to_html(r: &Report) -> String {
             "<section id=\"performance\"><h2>Performance</h2><p>{} honest sessions ({} failed), {} SKS calls. Percentiles with 95% order-statistic confidence intervals in brackets.</p>",
             p.sessions, p.errors, p.calls
         );
+        if let Some(l) = &p.link {
+            let _ = write!(
+                s,
+                "<p>APDU link per honest session: <b>{:.1}</b> command APDUs, <b>{:.0}</b> bytes to the card, <b>{:.0}</b> bytes from the card.</p>",
+                l.apdus, l.bytes_to_card, l.bytes_from_card
+            );
+        }
         let methods: Vec<(&String, &LatencyStats)> = p.methods.iter().collect();
         if !methods.is_empty() {
             s.push_str("<h3>Latency per SKS method</h3><p><small>bar: p50 (whisker: its 95% CI) · amber tick: p95 · red tick: p99</small></p>");
