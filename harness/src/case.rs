@@ -183,6 +183,23 @@ impl std::fmt::Debug for Case {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restrictions_accumulate() {
+        let c = Case::must("card.x", &["SKS-DEV-001"], "x", |_| Ok(()))
+            .needs("kmk")
+            .needs("privacy");
+        let mut p = TargetProfile::default();
+        p.features.insert("privacy".into());
+        assert!(!(c.applies)(&p));
+        p.features.insert("kmk".into());
+        assert!((c.applies)(&p));
+    }
+}
+
 impl Case {
     /// A MUST case that always applies.
     pub fn must(
@@ -214,9 +231,10 @@ impl Case {
         c
     }
 
-    /// Restricts the case to targets for which `f` holds.
+    /// Restricts the case to targets for which `f` holds (and every earlier restriction).
     pub fn when(mut self, f: impl Fn(&TargetProfile) -> bool + Send + Sync + 'static) -> Self {
-        self.applies = Box::new(f);
+        let before = std::mem::replace(&mut self.applies, Box::new(|_| true));
+        self.applies = Box::new(move |p| before(p) && f(p));
         self
     }
 

@@ -547,6 +547,51 @@ fn orphan_policy(ctx: &mut Ctx<'_>) -> Step {
     Ok(())
 }
 
+fn aes_cbc(ctx: &mut Ctx<'_>) -> Step {
+    let key = [0x2bu8; 32];
+    let mut is = open(ctx)?;
+    let k = ok(
+        is.provision_key(ctx.sks, &KeySpec::p256("Key.1").endorse(&[uri::AES256_CBC])),
+        "provision",
+    )?;
+    ok(
+        is.import_symmetric_key(ctx.sks, k.handle, k.ee(), &key),
+        "importSymmetricKey",
+    )?;
+    ok(is.close(ctx.sks), "close")?;
+    let pt = b"sixteen byte blk and some more".to_vec();
+    // The card decrypts what an independent AES-256-CBC (IV first) produced...
+    let iv = [0x0fu8; 16];
+    let ct = airtight_proto::session1::encrypt_with_key(&key, &iv, &pt);
+    let got = ok(
+        ctx.sks
+            .symmetric_key_encrypt(k.handle, uri::AES256_CBC, false, None, false, None, &ct),
+        "decrypt",
+    )?;
+    ensure(got.as_slice() == pt.as_slice(), || {
+        "the card's AES-256-CBC decryption differs".into()
+    })?;
+    // ... and its encryption (random IV prepended) decrypts independently.
+    let ct2 = ok(
+        ctx.sks
+            .symmetric_key_encrypt(k.handle, uri::AES256_CBC, true, None, false, None, &pt),
+        "encrypt",
+    )?;
+    let back = airtight_proto::session1::decrypt_with_key(&key, &ct2)
+        .map_err(|e| Stop::Fail(format!("the card's ciphertext does not decrypt: {e}")))?;
+    ensure(back.as_slice() == pt.as_slice(), || {
+        "the card's AES-256-CBC encryption differs".into()
+    })?;
+    let ct3 = ok(
+        ctx.sks
+            .symmetric_key_encrypt(k.handle, uri::AES256_CBC, true, None, false, None, &pt),
+        "encrypt",
+    )?;
+    ensure(ct2[..16] != ct3[..16], || {
+        "two encryptions used the same IV".into()
+    })
+}
+
 pub(super) fn cases() -> Vec<Case> {
     vec![
         Case::must(
