@@ -183,23 +183,6 @@ impl std::fmt::Debug for Case {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn restrictions_accumulate() {
-        let c = Case::must("card.x", &["SKS-DEV-001"], "x", |_| Ok(()))
-            .needs("kmk")
-            .needs("privacy");
-        let mut p = TargetProfile::default();
-        p.features.insert("privacy".into());
-        assert!(!(c.applies)(&p));
-        p.features.insert("kmk".into());
-        assert!((c.applies)(&p));
-    }
-}
-
 impl Case {
     /// A MUST case that always applies.
     pub fn must(
@@ -261,5 +244,22 @@ impl Case {
     ) -> Self {
         self.run = Box::new(run);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restrictions_accumulate() {
+        let c = Case::must("card.x", &["SKS-DEV-001"], "x", |_| Ok(()))
+            .needs("kmk")
+            .needs("privacy");
+        let mut p = TargetProfile::default();
+        p.features.insert("privacy".into());
+        assert!(!(c.applies)(&p));
+        p.features.insert("kmk".into());
+        assert!((c.applies)(&p));
     }
 }

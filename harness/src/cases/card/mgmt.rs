@@ -594,6 +594,7 @@ fn aes_cbc(ctx: &mut Ctx<'_>) -> Step {
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
+        Case::must("card.user.aes256-cbc", &["CRY-ALG-009", "CRY-ALG-007"], "an imported AES-256 key decrypts and encrypts AES-256-CBC (IV first, fresh IV) as an independent implementation does", aes_cbc).needs("import-symmetric-key").needs_alg(uri::AES256_CBC),
         Case::must(
             "card.user.sign.ecdsa",
             &["CRY-ALG-008", "SKS-USR-001"],
