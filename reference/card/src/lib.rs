@@ -44,4 +44,9 @@
 #![forbid(unsafe_code)]
 
 pub mod env;
+pub mod sks;
 pub mod store;
+
+pub use sks::{
+    BoxVfs, CardConfig, CardError, DevicePin, Limits, ReferenceSks, RngSource, Storage, TEST_TIME,
+};
