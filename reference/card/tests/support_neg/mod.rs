@@ -299,3 +299,28 @@ pub fn puk_errors(sks: &mut dyn SecureKeyStore, k: KeyHandle) -> u16 {
         .puk
         .map_or(0, |p| p.error_count)
 }
+
+/// Runs one case of a table, catching its panic so that every failing case of the table is
+/// reported (not only the first); the failure text is pushed to `failures`.
+pub fn case(failures: &mut Vec<String>, what: &str, f: impl FnOnce()) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    if let Err(p) = r {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        failures.push(format!("{what}: {msg}"));
+    }
+}
+
+/// Fails with every collected case failure.
+#[track_caller]
+pub fn all_passed(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
