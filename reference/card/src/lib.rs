@@ -1,8 +1,14 @@
-//! `airtight-card`: the reference SKS (secure element). This part holds its foundations:
-//! the persistent store of the card's committed state and the injected environment (time and
-//! randomness). The SKS semantics (provisioning sessions, keys, PINs) are built on top.
+//! `airtight-card`: the reference SKS (secure element): [`ReferenceSks`] implements
+//! `airtight_proto::sks::SecureKeyStore` with the exact SKS semantics, on a persistent
+//! power-loss-safe store, with injected time and randomness.
+//!
+//! Quick start (tests): `let mut sks = ReferenceSks::in_memory_for_tests(seed);` gives a card
+//! with the P-256 test device of `airtight-pki`, in-memory storage and a fixed clock
+//! ([`TEST_TIME`]). For anything else build a [`CardConfig`] (device key and certificate path,
+//! vendor fields, [`Storage`], clock, [`RngSource`], [`Limits`]) and call [`ReferenceSks::open`].
 //!
 //! Module map:
+//! - [`sks`]: the SKS itself (provisioning, management, User API).
 //! - [`store`]: a durable, versioned, power-loss-safe store of a typed state
 //!   ([`store::Store`]), over a file-system seam ([`store::Vfs`]) with a real implementation
 //!   ([`store::RealFs`]) and a crash-simulating one ([`store::SimFs`]).

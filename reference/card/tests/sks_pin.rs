@@ -57,7 +57,7 @@ fn provision(
 
 #[test]
 fn grouping_rules_at_key_creation() {
-    // [SKS-KEY-005] facts §4 grouping
+    // [SKS-KEY-005] [POL-GRP-001] [POL-GRP-002] [POL-GRP-003] [POL-GRP-005] [POL-APP-001]
     use AppUsage::*;
     let mut sks = support::card(1);
     expect_code(
@@ -148,7 +148,8 @@ fn grouping_rules_at_key_creation() {
 
 #[test]
 fn shared_error_counter_lock_out_and_puk_unlock() {
-    // [SKS-USR-003] [SKS-USR-004] [SKS-MGT-003] [SKS-IMP-008]
+    // [SKS-USR-003] [SKS-USR-004] [SKS-MGT-003] [SKS-IMP-008] [POL-GRP-006] [POL-PIN-004]
+    // [POL-PIN-005] [POL-PUK-004] [SKS-ENU-003]
     use AppUsage::*;
     let mut sks = support::card(2);
     let keys = provision(
@@ -223,6 +224,7 @@ fn shared_error_counter_lock_out_and_puk_unlock() {
 
 #[test]
 fn puk_retry_limit_zero_never_locks() {
+    // [POL-PUK-004] (retry limit 0: no lock-out; the delay is configured to 0 in tests)
     let mut sks = support::card(3);
     let keys = provision(
         &mut sks,
@@ -250,7 +252,7 @@ fn puk_retry_limit_zero_never_locks() {
 
 #[test]
 fn change_and_set_pin() {
-    // [SKS-MGT-004] [SKS-MGT-005]
+    // [SKS-MGT-004] [SKS-MGT-005] [POL-PIN-002] [POL-PIN-008] [POL-GRP-006] [POL-FMT-006]
     let mut sks = support::card(4);
     let keys = provision(
         &mut sks,
@@ -310,7 +312,8 @@ fn change_and_set_pin() {
 
 #[test]
 fn pin_format_and_patterns_at_key_creation() {
-    // [SKS-KEY-005]
+    // [SKS-KEY-005] [POL-FMT-002] [POL-PIN-002] [POL-PAT-001] [POL-PAT-002] [POL-PAT-003]
+    // [POL-PAT-004] [POL-PAT-006] [POL-PAT-007]
     let cases: &[(PassphraseFormat, &[PatternRestriction], &[u8], bool)] = &[
         (PassphraseFormat::Numeric, &[], b"12a4", false),
         (
@@ -363,6 +366,30 @@ fn pin_format_and_patterns_at_key_creation() {
             true,
         ),
         (PassphraseFormat::Binary, &[], b"\x00\xff\x10\x20", true),
+        (
+            PassphraseFormat::String,
+            &[PatternRestriction::MissingGroup],
+            b"Abc12345",
+            false,
+        ),
+        (
+            PassphraseFormat::Numeric,
+            &[PatternRestriction::ThreeInARow],
+            b"1114",
+            false,
+        ),
+        (
+            PassphraseFormat::Numeric,
+            &[PatternRestriction::Sequence],
+            b"9876",
+            false,
+        ),
+        (
+            PassphraseFormat::Alphanumeric,
+            &[PatternRestriction::MissingGroup],
+            b"ABCDEF",
+            false,
+        ),
         (PassphraseFormat::Numeric, &[], b"123", false),
         (PassphraseFormat::Numeric, &[], b"123456789", false),
     ];
@@ -388,7 +415,7 @@ fn pin_format_and_patterns_at_key_creation() {
 
 #[test]
 fn preset_pin_is_decrypted() {
-    // [SKS-KEY-003]
+    // [SKS-KEY-003] [POL-USR-002]
     let mut sks = support::card(6);
     let mut is = Issuer::new(50);
     is.create_session(&mut sks).unwrap();
@@ -411,6 +438,8 @@ fn preset_pin_is_decrypted() {
 
 #[test]
 fn biometric_device_pin_and_redundant_authorization() {
+    // [POL-BIO-002] [POL-BIO-003] [POL-BIO-004] [POL-BIO-005] [POL-BIO-006] [POL-DEV-003]
+    // [SKS-KEY-011]
     let mut sks = support::card(7);
     let mut is = Issuer::new(60);
     is.create_session(&mut sks).unwrap();
@@ -474,7 +503,7 @@ fn biometric_device_pin_and_redundant_authorization() {
 
 #[test]
 fn export_and_delete_protection() {
-    // [SKS-MGT-001] [SKS-MGT-002]
+    // [SKS-MGT-001] [SKS-MGT-002] [POL-PRT-002] [POL-PRT-003]
     let mut sks = support::card(8);
     let mut is = Issuer::new(70);
     is.create_session(&mut sks).unwrap();

@@ -124,7 +124,7 @@ fn provision_and_sign(sks: &mut ReferenceSks, seed: u64, privacy: bool, case: &C
 
 #[test]
 fn every_key_type_e2es_p256_device() {
-    // [SKS-SES-005] [SKS-KEY-006] [SKS-KEY-010]
+    // [SKS-SES-005] [SKS-KEY-006] [SKS-KEY-010] [CRY-KAT-003]
     let mut sks = support::card(11);
     for (i, c) in cases().iter().enumerate() {
         provision_and_sign(&mut sks, 100 + i as u64, false, c);
@@ -206,6 +206,7 @@ fn a_seed_and_a_fixed_clock_reproduce_every_byte() {
 }
 
 /// SKSTest test47: one PIN, one key, a certificate and close need 6 session-key uses; 5 fail.
+/// [CRY-LIM-004]
 #[test]
 fn session_key_limit_accounting() {
     for (limit, ok) in [(6u16, true), (5, false)] {
@@ -295,7 +296,7 @@ fn symmetric_key_import_hmac_and_aes() {
         20
     );
 
-    // AES: CBC with internal IV round-trips; external IV; ECB no padding.
+    // [CRY-ALG-009] AES: CBC with internal IV round-trips; external IV; ECB no padding.
     let ct = sks
         .symmetric_key_encrypt(
             ak.handle,
@@ -917,4 +918,38 @@ fn odd_rsa_exponents_fail_cleanly() {
             }
         }
     }
+}
+
+#[test]
+fn post_operations_in_privacy_mode_use_the_anonymous_device_id() {
+    // [SKS-PST-001] [SKS-PST-003]: the authorization is bound to DeviceID "Anonymous".
+    let mut sks = support::card(90);
+    let mut is = Issuer::new(90).with_kmk(90);
+    is.privacy_enabled = true;
+    let kmk = is.key_management_key.clone().unwrap();
+    is.create_session(&mut sks).unwrap();
+    let k = is
+        .provision_key(&mut sks, &KeySpec::new("K", uri::P256))
+        .unwrap();
+    is.close(&mut sks).unwrap();
+    // An E2ES session cannot target it.
+    let mut e2es = Issuer::new(91);
+    e2es.create_session(&mut sks).unwrap();
+    expect_code(
+        e2es.post_delete_or_unlock(&mut sks, k.handle, k.ee(), &kmk, true),
+        SksErrorCode::Option,
+    );
+    let mut is2 = Issuer::new(92);
+    is2.privacy_enabled = true;
+    is2.create_session(&mut sks).unwrap();
+    let new = is2
+        .provision_key(&mut sks, &KeySpec::new("N", uri::P256))
+        .unwrap();
+    is2.post_update_or_clone(&mut sks, new.handle, new.ee(), k.handle, k.ee(), &kmk, true)
+        .unwrap();
+    is2.close(&mut sks).unwrap();
+    assert_eq!(
+        sks.get_key_attributes(k.handle).unwrap().certificate_path,
+        new.certificate_path
+    );
 }

@@ -1,13 +1,13 @@
 //! The reference SKS: [`ReferenceSks`] implements [`SecureKeyStore`] with the exact semantics
 //! of the SKS API (facts §2-§4, `spec/sks-api.md`), on top of the power-loss-safe
-//! [`Store`](crate::store::Store).
+//! [`Store`].
 //!
 //! # Model
 //!
 //! - **Committed state** (closed sessions, their keys, PIN and PUK policies, error counters)
-//!   lives in the store ([`state::CardState`]); every change is one atomic commit
+//!   lives in the store (`state::CardState`); every change is one atomic commit
 //!   ([SKS-IMP-005], [SKS-IMP-007]).
-//! - **Open sessions** live in memory ([`session::OpenSession`]): nothing of them is visible
+//! - **Open sessions** live in memory (`session::OpenSession`): nothing of them is visible
 //!   before close ([SKS-TXN-001]); a fatal error in any provisioning method drops the whole
 //!   session ([SKS-TXN-002]); a restart discards them ([SKS-IMP-006]).
 //! - **PIN/PUK error counters** are committed before the error is returned
@@ -17,9 +17,11 @@
 //!
 //! # Session lifetime ([SKS-IMP-003])
 //!
-//! A session dies when the card clock passes `clientTime + sessionLifeTime` (both as sent to
-//! `createProvisioningSession`). Every call that resolves an open session first checks this;
-//! an expired session is torn down and the call fails with `ERROR_NO_SESSION`.
+//! A session dies when more than `sessionLifeTime` seconds have passed on the card clock since
+//! `createProvisioningSession`. The middleware-supplied `clientTime` is not used: it is not
+//! trusted, and a card with a fixed test clock would otherwise reject sessions recorded at
+//! other times. Every call that resolves an open session first checks this; an expired
+//! session is torn down and the call fails with `ERROR_NO_SESSION`.
 
 mod crypto;
 mod pin;
@@ -494,6 +496,12 @@ impl ReferenceSks {
             .map_err(|e| SksError::storage(format!("commit failed: {e}")))
     }
 }
+
+/// The card can move to another thread (APDU and shim servers).
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<ReferenceSks>();
+};
 
 impl SecureKeyStore for ReferenceSks {
     fn get_device_info(&mut self) -> Result<DeviceInfo, SksError> {

@@ -345,7 +345,8 @@ impl ReferenceSks {
             OpenSession {
                 record,
                 crypto: SessionCrypto::new(*session_key, p.session_key_limit),
-                deadline: u64::from(p.client_time) + u64::from(p.session_life_time),
+                // [SKS-IMP-003] the card clock at creation, not the untrusted clientTime.
+                deadline: self.now().saturating_add(u64::from(p.session_life_time)),
                 names: Vec::new(),
                 keys: Default::default(),
                 pins: Default::default(),

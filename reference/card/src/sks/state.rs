@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use airtight_proto::policy::{
     AppUsage, BiometricProtection, DeleteProtection, ExportProtection, Grouping, InputMethod,
@@ -17,19 +18,12 @@ use airtight_proto::policy::{
 
 use crate::store::StoreState;
 
-/// Byte strings as unpadded Base64URL text inside the JSON payload (compact and readable).
+/// Byte strings as unpadded Base64URL text inside the JSON payload (compact and readable):
+/// the store's adapter for plain bytes, plus `Option` and list forms.
 pub(crate) mod b64 {
     use airtight_proto::codec::b64url;
-    use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&b64url::encode(v))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        b64url::decode(&text).map_err(serde::de::Error::custom)
-    }
+    pub(crate) use crate::store::b64::{deserialize, serialize};
 
     /// `Option<Vec<u8>>`.
     pub(crate) mod opt {
@@ -149,6 +143,19 @@ impl std::fmt::Debug for KeyRecord {
     }
 }
 
+impl Drop for KeyRecord {
+    fn drop(&mut self) {
+        // The committed state is cloned for every commit; wipe the secrets of each copy.
+        self.private_key.zeroize();
+        if let Some(s) = self.symmetric_key.as_mut() {
+            s.zeroize();
+        }
+        if let Some(p) = self.pin_value.as_mut() {
+            p.zeroize();
+        }
+    }
+}
+
 impl KeyRecord {
     pub(crate) fn app_usage(&self) -> AppUsage {
         AppUsage::from_byte(self.app_usage).unwrap_or(AppUsage::Universal)
@@ -226,6 +233,12 @@ impl std::fmt::Debug for PukRecord {
             .field("retry_limit", &self.retry_limit)
             .field("error_count", &self.error_count)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PukRecord {
+    fn drop(&mut self) {
+        self.value.zeroize();
     }
 }
 

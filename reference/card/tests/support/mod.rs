@@ -34,6 +34,9 @@ pub const ISSUER_URI: &str = "http://issuer.example.com/provsess";
 /// The `serverCertificate` of the emulator (as in the Java `ProvSess`).
 pub const SERVER_CERTIFICATE: &[u8] = &[1, 2, 3];
 
+/// [`TEST_TIME`] as the i64 the PKI takes.
+pub const TEST_NOW: i64 = TEST_TIME as i64;
+
 /// Algorithm URIs used by the tests.
 pub mod uri {
     pub const P256: &str = "https://webpki.github.io/sks/algorithm#ec.nist.p256";
