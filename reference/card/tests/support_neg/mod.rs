@@ -324,3 +324,16 @@ pub fn all_passed(failures: &[String]) {
         failures.join("\n")
     );
 }
+
+/// `createPukPolicy` parameters for `handle` with a dummy PUK and MAC (for calls that must
+/// fail before any MAC check, e.g. on an unknown session).
+pub fn puk_params_raw(handle: ProvisioningHandle) -> CreatePukPolicyParams {
+    CreatePukPolicyParams {
+        provisioning_handle: handle,
+        id: "PUK.1".into(),
+        encrypted_puk: vec![0; 32],
+        format: PassphraseFormat::Numeric,
+        retry_limit: 3,
+        mac: vec![0; 32],
+    }
+}
