@@ -143,6 +143,7 @@ pub fn fatal<T: std::fmt::Debug>(
 
 /// `fatal!(sks, is, before, expr, code)`: evaluates `expr` (borrowing `sks`/`is` freely), then
 /// [`fatal`] on the session of `is`.
+#[allow(unused_macros)]
 macro_rules! fatal {
     ($sks:expr, $is:expr, $before:expr, $call:expr, $code:expr) => {{
         let r = $call;
