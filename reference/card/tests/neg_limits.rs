@@ -524,7 +524,8 @@ fn create_pin_policy_limits() {
     // [SKS-POL-002] [SKS-POL-003] [SKS-POL-004] [POL-PIN-001] [POL-PIN-003] [POL-PAT-005]
     let (mut sks, _base) = world(101);
     let before = snapshot(&mut sks);
-    let cases: Vec<(&str, fn(&mut PinSpec))> = vec![
+    type Tweak = fn(&mut PinSpec);
+    let cases: Vec<(&str, Tweak)> = vec![
         ("retryLimit 0", |p| p.retry_limit = 0),
         ("retryLimit 10001", |p| p.retry_limit = 10001),
         ("minLength 0", |p| p.min_length = 0),
@@ -847,7 +848,8 @@ fn certificate_path_limits() {
         v.extend(vec![0u8; n]);
         v
     };
-    let cases: Vec<(&str, Box<dyn Fn(&[Vec<u8>]) -> Vec<Vec<u8>>>)> = vec![
+    type MakePath = Box<dyn Fn(&[Vec<u8>]) -> Vec<Vec<u8>>>;
+    let cases: Vec<(&str, MakePath)> = vec![
         (
             "certificate over cryptoDataSize",
             Box::new(move |_| vec![oversize.clone()]),
@@ -1152,7 +1154,8 @@ fn grouping_violations() {
     // [POL-GRP-001] [POL-GRP-002] [POL-GRP-003] [POL-GRP-005] [SKS-KEY-005] (t49)
     let (mut sks, _base) = world(107);
     let before = snapshot(&mut sks);
-    let cases: Vec<(&str, Grouping, [(AppUsage, &[u8]); 2])> = vec![
+    type TwoKeys<'a> = [(AppUsage, &'a [u8]); 2];
+    let cases: Vec<(&str, Grouping, TwoKeys<'_>)> = vec![
         (
             "shared: different PINs",
             Grouping::Shared,

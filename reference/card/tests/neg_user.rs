@@ -373,7 +373,8 @@ fn change_pin_and_set_pin_rules() {
     // [SKS-MGT-004] [SKS-MGT-005] [POL-PIN-002] [POL-PIN-008] [POL-FMT-006] (t31, t32)
     let (mut sks, k) = user_world(403);
     let mut failures = Vec::new();
-    let cases: Vec<(&str, KeyHandle, &[u8], &[u8], bool, SksErrorCode)> = vec![
+    type Case<'a> = (&'a str, KeyHandle, &'a [u8], &'a [u8], bool, SksErrorCode);
+    let cases: Vec<Case<'_>> = vec![
         (
             "changePin with a wrong old PIN",
             k.z.handle,
@@ -778,7 +779,8 @@ fn biometric_rules() {
         sks.sign_data(h, uri::ECDSA_SHA256, None, bio, pin, b"m")
             .map(|_| ())
     };
-    let cases: Vec<(&str, KeyHandle, bool, Option<&[u8]>, SksErrorCode)> = vec![
+    type Case<'a> = (&'a str, KeyHandle, bool, Option<&'a [u8]>, SksErrorCode);
+    let cases: Vec<Case<'_>> = vec![
         (
             "biometricAuth on a key without biometric protection",
             k.c.handle,
