@@ -9,3 +9,6 @@ cargo test --workspace --locked
 
 echo "== vectors are what the generators produce"
 cargo run --locked -q -p airtight-vectors -- regen --check
+
+echo "== the SKS over APDUs through real PC/SC (pcscd + vsmartcard vpcd; installs them if missing)"
+bash scripts/pcsc-stack.sh cargo test --locked -p airtight-bindings --features pcsc --test pcsc -- --test-threads=1

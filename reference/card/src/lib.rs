@@ -7,6 +7,15 @@
 //! ([`TEST_TIME`]). For anything else build a [`CardConfig`] (device key and certificate path,
 //! vendor fields, [`Storage`], clock, [`RngSource`], [`Limits`]) and call [`ReferenceSks::open`].
 //!
+//! Test hooks (interop replay of sessions recorded from another SKS, never for production):
+//! [`CardConfig::entropy`] takes a [`Recorded`] that hands out the recorded client session id,
+//! ephemeral key and key pairs instead of drawing them ([`FromRng`], the default, draws from
+//! the card's RNG exactly as before); [`CardConfig::device_signer`] takes
+//! [`DeviceSigner::RecordedAttestationsForTests`] to use a recorded device certificate path
+//! whose private key the card does not hold (each recorded E2ES session attestation is
+//! returned only if it verifies over the card's own attestation input). The defaults are
+//! strict. Used by `reference/client/tests/interop_card.rs`.
+//!
 //! Module map:
 //! - [`sks`]: the SKS itself (provisioning, management, User API).
 //! - [`store`]: a durable, versioned, power-loss-safe store of a typed state
@@ -53,6 +62,8 @@ pub mod env;
 pub mod sks;
 pub mod store;
 
+pub use sks::entropy::{CardEntropy, FromRng, KeyPairRequest, KeyPairSpec, Recorded};
 pub use sks::{
-    BoxVfs, CardConfig, CardError, DevicePin, Limits, ReferenceSks, RngSource, Storage, TEST_TIME,
+    BoxVfs, CardConfig, CardError, DevicePin, DeviceSigner, Limits, ReferenceSks, RngSource,
+    Storage, TEST_TIME,
 };

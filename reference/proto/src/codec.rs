@@ -242,11 +242,17 @@ mod tests {
     fn writer_layout() {
         // [CRY-SER-002] [CRY-SER-003] [CRY-SER-004] [CRY-SER-005] [CRY-SER-006] [CRY-SER-007]
         let mut w = Writer::new();
-        w.byte(7).bool(true).bool(false).ushort(0x0102).uint(0x0304_0506);
+        w.byte(7)
+            .bool(true)
+            .bool(false)
+            .ushort(0x0102)
+            .uint(0x0304_0506);
         w.l(b"ab").unwrap().blob(b"c").unwrap().raw(b"xy");
         assert_eq!(
             w.as_bytes(),
-            &[7, 1, 0, 1, 2, 3, 4, 5, 6, 0, 2, b'a', b'b', 0, 0, 0, 1, b'c', b'x', b'y']
+            &[
+                7, 1, 0, 1, 2, 3, 4, 5, 6, 0, 2, b'a', b'b', 0, 0, 0, 1, b'c', b'x', b'y'
+            ]
         );
     }
 

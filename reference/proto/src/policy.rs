@@ -246,7 +246,10 @@ mod tests {
             assert_eq!(PassphraseFormat::from_byte(f.to_byte()), Ok(*f));
             assert_eq!(PassphraseFormat::from_name(f.as_str()), Ok(*f));
         }
-        assert_eq!(Grouping::SignaturePlusStandard.as_str(), "signature+standard");
+        assert_eq!(
+            Grouping::SignaturePlusStandard.as_str(),
+            "signature+standard"
+        );
         assert_eq!(ExportProtection::NonExportable.to_byte(), 3);
         assert_eq!(InputMethod::TrustedGui.as_str(), "trusted-gui");
         assert!(AppUsage::from_byte(4).is_err());
@@ -264,6 +267,9 @@ mod tests {
             vec![PatternRestriction::TwoInARow, PatternRestriction::Sequence]
         );
         assert!(PatternRestrictions::from_byte(0x20).is_err());
-        assert_eq!(PatternRestrictions::from_byte(0x1f).map(|p| p.iter().count()), Ok(5));
+        assert_eq!(
+            PatternRestrictions::from_byte(0x1f).map(|p| p.iter().count()),
+            Ok(5)
+        );
     }
 }

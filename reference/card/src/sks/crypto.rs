@@ -7,7 +7,7 @@ use aes::cipher::{
     block_padding::Pkcs7,
 };
 use airtight_proto::alg::{self, AlgGroup, Algorithm, KeyRequirement};
-use airtight_proto::keys::{Curve, HashAlg, KeyType, PrivateKey, PublicKey, SignatureAlgorithm};
+use airtight_proto::keys::{HashAlg, KeyType, PrivateKey, PublicKey, SignatureAlgorithm};
 use airtight_proto::sks::SksError;
 use hmac::Mac;
 use rand_chacha::ChaCha20Rng;
@@ -24,12 +24,7 @@ pub(crate) const RSA_SIZES: [usize; 2] = [1024, 2048];
 pub(crate) const MAX_RSA_EXPONENT: u64 = (1 << 33) - 1;
 
 /// A key-generation request decoded from `keyAlgorithm` and `keyParameters`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeySpec {
-    Ec(Curve),
-    Rsa { bits: usize, exponent: u64 },
-    Ed25519,
-}
+pub(crate) use super::entropy::KeyPairSpec as KeySpec;
 
 /// A per-key generator: ChaCha20 seeded with SHA-256(32 bytes of the card RNG ‖ serverSeed),
 /// so the server seed is mixed in without ever replacing the card's own entropy

@@ -13,7 +13,12 @@
 //! - **PIN/PUK error counters** are committed before the error is returned
 //!   ([SKS-IMP-008]).
 //! - **Time and randomness** are injected ([`CardConfig::clock`], [`RngSource`]): a seed and a
-//!   fixed clock reproduce every output byte for byte.
+//!   fixed clock reproduce every output byte for byte. Every random choice of a provisioning
+//!   session goes through one seam, [`entropy::CardEntropy`] ([`CardConfig::entropy`]);
+//!   interop tests pin it to recorded values with [`entropy::Recorded`].
+//! - **Device identity**: the device key signs E2ES session attestations
+//!   ([`DeviceSigner::DeviceKey`]); the test-only [`DeviceSigner::RecordedAttestationsForTests`]
+//!   replays verified recorded attestations for a device whose key is absent.
 //!
 //! # Session lifetime ([SKS-IMP-003])
 //!
@@ -24,6 +29,7 @@
 //! session is torn down and the call fails with `ERROR_NO_SESSION`.
 
 mod crypto;
+pub mod entropy;
 mod pin;
 mod provisioning;
 mod session;
@@ -50,6 +56,7 @@ use airtight_proto::sks::{
 
 use crate::env::{CardRng, Clock, EntropyError, ManualClock, SystemClock};
 use crate::store::{RealFs, SimFs, Store, StoreError, StoreOptions, Vfs, VfsError};
+use entropy::{CardEntropy, FromRng};
 
 use session::OpenSession;
 use state::CardState;
@@ -175,6 +182,35 @@ pub struct CardConfig {
     pub puk_delay: Duration,
     /// Resource bounds.
     pub limits: Limits,
+    /// The card's random choices: [`entropy::FromRng`] (draw from [`CardConfig::rng`]) by
+    /// default; [`entropy::Recorded`] only in interop-replay tests.
+    pub entropy: Box<dyn CardEntropy>,
+    /// How E2ES session attestations are signed: [`DeviceSigner::DeviceKey`] by default.
+    pub device_signer: DeviceSigner,
+}
+
+/// How the card produces the E2ES session attestation ([SKS-SES-005]).
+#[derive(Debug, Clone, Default)]
+pub enum DeviceSigner {
+    /// The default and the only production mode: sign with `device_key_pkcs8`, whose public
+    /// key the first certificate of `certificate_path` must certify (checked at open).
+    #[default]
+    DeviceKey,
+    /// TEST ONLY (interop replay of sessions recorded from another SKS, whose device private
+    /// key is not available): the card holds no device key (`device_key_pkcs8` is ignored)
+    /// and `certificate_path` is used as given, so DeviceID and the session key derivation
+    /// are those of the recorded device. Each E2ES `createProvisioningSession` takes the next
+    /// of these recorded attestations and returns it only if it verifies with the device
+    /// certificate's public key over the attestation input this card computed; otherwise (or
+    /// when none is left) the call fails with `ERROR_CRYPTO`. Privacy-mode sessions need no
+    /// device signature and are unaffected.
+    RecordedAttestationsForTests(Vec<Vec<u8>>),
+}
+
+/// The card's resolved device signer.
+enum DeviceKeyState {
+    Key(PrivateKey),
+    Recorded(std::collections::VecDeque<Vec<u8>>),
 }
 
 impl std::fmt::Debug for CardConfig {
@@ -184,6 +220,7 @@ impl std::fmt::Debug for CardConfig {
             .field("device_type", &self.device_type)
             .field("storage", &self.storage)
             .field("rng", &self.rng)
+            .field("device_signer", &self.device_signer)
             .finish_non_exhaustive()
     }
 }
@@ -224,6 +261,8 @@ impl CardConfig {
             rng: RngSource::Seed(s),
             puk_delay: Duration::ZERO,
             limits: Limits::default(),
+            entropy: Box::new(FromRng),
+            device_signer: DeviceSigner::DeviceKey,
         }
     }
 
@@ -313,7 +352,7 @@ pub struct ReferenceSks {
     open: BTreeMap<u32, OpenSession>,
     /// The next handles (in memory; committed with each close).
     counters: state::Counters,
-    device_key: PrivateKey,
+    device_signer: DeviceKeyState,
     certificate_path: Vec<Vec<u8>>,
     vendor_name: String,
     vendor_description: String,
@@ -323,6 +362,7 @@ pub struct ReferenceSks {
     biometric_support: bool,
     clock: Arc<dyn Clock>,
     rng: CardRng,
+    entropy: Box<dyn CardEntropy>,
     puk_delay: Duration,
     limits: Limits,
 }
@@ -340,24 +380,37 @@ impl std::fmt::Debug for ReferenceSks {
 impl ReferenceSks {
     /// Opens (or creates) the card's store and checks the device identity.
     pub fn open(config: CardConfig) -> Result<Self, CardError> {
-        let device_key = PrivateKey::from_pkcs8_der(&config.device_key_pkcs8)
-            .map_err(|e| CardError::DeviceIdentity(format!("device key: {e}")))?;
-        if device_key.key_type() == KeyType::Ed25519 {
-            return Err(CardError::DeviceIdentity(
-                "the device key must be RSA or EC (RS256/ES256 attestations)".into(),
-            ));
-        }
         let device_cert = config
             .certificate_path
             .first()
             .ok_or_else(|| CardError::DeviceIdentity("empty certificate path".into()))?;
         let cert_key = airtight_proto::keys::certificate_public_key(device_cert)
             .map_err(|e| CardError::DeviceIdentity(format!("device certificate: {e}")))?;
-        if cert_key != device_key.public_key() {
-            return Err(CardError::DeviceIdentity(
-                "the device certificate does not certify the device key".into(),
-            ));
-        }
+        let device_signer = match config.device_signer {
+            DeviceSigner::DeviceKey => {
+                let device_key = PrivateKey::from_pkcs8_der(&config.device_key_pkcs8)
+                    .map_err(|e| CardError::DeviceIdentity(format!("device key: {e}")))?;
+                if device_key.key_type() == KeyType::Ed25519 {
+                    return Err(CardError::DeviceIdentity(
+                        "the device key must be RSA or EC (RS256/ES256 attestations)".into(),
+                    ));
+                }
+                if cert_key != device_key.public_key() {
+                    return Err(CardError::DeviceIdentity(
+                        "the device certificate does not certify the device key".into(),
+                    ));
+                }
+                DeviceKeyState::Key(device_key)
+            }
+            DeviceSigner::RecordedAttestationsForTests(list) => {
+                if cert_key.key_type() == KeyType::Ed25519 {
+                    return Err(CardError::DeviceIdentity(
+                        "the device key must be RSA or EC (RS256/ES256 attestations)".into(),
+                    ));
+                }
+                DeviceKeyState::Recorded(list.into())
+            }
+        };
         let vfs = BoxVfs(match config.storage {
             Storage::Memory => Box::new(SimFs::new()),
             Storage::Dir(d) => Box::new(RealFs::open(d)?),
@@ -373,7 +426,7 @@ impl ReferenceSks {
             store,
             open: BTreeMap::new(),
             counters,
-            device_key,
+            device_signer,
             certificate_path: config.certificate_path,
             vendor_name: config.vendor_name,
             vendor_description: config.vendor_description,
@@ -383,6 +436,7 @@ impl ReferenceSks {
             biometric_support: config.biometric_support,
             clock: config.clock,
             rng,
+            entropy: config.entropy,
             puk_delay: config.puk_delay,
             limits: config.limits,
         })
@@ -428,6 +482,34 @@ impl ReferenceSks {
             airtight_proto::sks::KDF_ANONYMOUS.to_vec()
         } else {
             self.certificate_path.first().cloned().unwrap_or_default()
+        }
+    }
+
+    /// The E2ES session attestation over `input` ([SKS-SES-005]).
+    fn session_attestation(
+        &mut self,
+        input: &airtight_proto::session1::SessionAttestationInput<'_>,
+    ) -> Result<Vec<u8>, SksError> {
+        match &mut self.device_signer {
+            DeviceKeyState::Key(key) => {
+                airtight_proto::session1::sign_session_attestation(key, input)
+                    .map_err(provisioning::s1)
+            }
+            DeviceKeyState::Recorded(list) => {
+                let sig = list.pop_front().ok_or_else(|| {
+                    SksError::crypto(
+                        "no recorded session attestation left (test-only device signer)",
+                    )
+                })?;
+                let cert = self.certificate_path.first().map(Vec::as_slice);
+                airtight_proto::session1::verify_session_attestation(input, &sig, cert, &[])
+                    .map_err(|e| {
+                        SksError::crypto(format!(
+                            "the recorded session attestation does not verify over this card's input: {e}"
+                        ))
+                    })?;
+                Ok(sig)
+            }
         }
     }
 

@@ -24,12 +24,10 @@ use airtight_proto::sks::{
 
 use super::ReferenceSks;
 use super::crypto::{self, KeySpec};
+use super::entropy::KeyPairRequest;
 use super::pin;
 use super::session::{OpenSession, PostOp};
 use super::state::{CardState, ExtensionRecord, KeyRecord, PinRecord, PukRecord, SessionRecord};
-
-/// The URL-safe Base64 alphabet of `clientSessionId` (facts §3.2 item 2).
-const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// The longest `friendlyName` accepted ([SKS-IMP-004]; the Java reference has no bound).
 pub(crate) const MAX_LENGTH_FRIENDLY_NAME: usize = MAX_LENGTH_URI;
@@ -283,12 +281,9 @@ impl ReferenceSks {
         if self.open.len() >= self.limits.max_open_sessions {
             return Err(SksError::storage("too many open provisioning sessions"));
         }
-        let random = self.rng.bytes::<32>();
-        let client_session_id: String = random
-            .iter()
-            .map(|b| char::from(BASE64_URL[usize::from(b & 0x3f)]))
-            .collect();
-        let ephemeral = keys::generate_ephemeral(curve, &mut self.rng);
+        // The card's random choices go through the entropy seam (module `entropy`).
+        let client_session_id = self.entropy.client_session_id(&mut self.rng)?;
+        let ephemeral = self.entropy.ephemeral_key(curve, &mut self.rng)?;
         let client_ephemeral_key = crypto::spki(&ephemeral.public_key())?;
         let z = keys::ecdh_z(&ephemeral, &server_key)
             .map_err(|e| SksError::crypto(format!("ECDH: {e}")))?;
@@ -326,7 +321,7 @@ impl ReferenceSks {
                 .map_err(s1)?
                 .to_vec()
         } else {
-            session1::sign_session_attestation(&self.device_key, &input).map_err(s1)?
+            self.session_attestation(&input)?
         };
         let handle = next_handle(&mut self.counters.session)?;
         // [SKS-SES-006]
@@ -824,8 +819,14 @@ impl ReferenceSks {
             return Err(SksError::option(format!("Duplicate \"id\" : {}", p.id)));
         }
         check_id(&p.id, "id")?;
-        let mut rng = crypto::key_rng(&mut self.rng, server_seed);
-        let private = crypto::generate(spec, &mut rng)?;
+        let private = self.entropy.key_pair(
+            &KeyPairRequest {
+                id: &p.id,
+                spec,
+                server_seed,
+            },
+            &mut self.rng,
+        )?;
         let public_key = crypto::spki(&private.public_key())?;
         let private_der = private
             .to_pkcs8_der()

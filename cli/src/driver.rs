@@ -1,0 +1,213 @@
+//! Enrolment over HTTP for the CLI: `airtight-client`'s blocking driver
+//! ([`airtight_client::http::HttpDriver`]) plus what a command line needs on top: the messages
+//! exchanged (for printing) and, when the issuer ends KeyGen2 mode with a redirect to an error
+//! page, the reason shown on that page.
+
+use airtight_client::engine::{Middleware, Outcome, SessionContext};
+use airtight_client::http::{Direction, DriverError, HttpDriver, HttpOptions, session_context};
+use airtight_client::url::{UrlError, parse_invocation};
+use airtight_proto::sks::SecureKeyStore;
+use thiserror::Error;
+
+/// Largest page read.
+pub const MAX_BODY: u64 = 1 << 20;
+
+/// One message on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An issuer request received.
+    Received {
+        /// Its `@qualifier`.
+        qualifier: String,
+        /// Body size.
+        bytes: usize,
+    },
+    /// A middleware response sent.
+    Sent {
+        /// Its `@qualifier`.
+        qualifier: String,
+        /// Body size.
+        bytes: usize,
+    },
+    /// The issuer redirected at the end.
+    Redirected {
+        /// The absolute target URL.
+        location: String,
+    },
+}
+
+/// Why an enrolment failed.
+#[derive(Debug, Error)]
+pub enum EnrollError {
+    /// The invocation URL is unusable.
+    #[error("invocation URL: {0}")]
+    Url(#[from] UrlError),
+    /// The issuer ended KeyGen2 mode with a redirect to an error page ([KG2-HTP-005]); the SKS
+    /// session was aborted (or, after the finalization response, the issuer did not accept
+    /// the close attestation).
+    #[error("the issuer refused the session: {reason} (see {location})")]
+    IssuerRefused {
+        /// The error page.
+        location: String,
+        /// The reason shown there, if it could be read.
+        reason: String,
+    },
+    /// The driver or the middleware failed (the SKS session was aborted).
+    #[error("{0}")]
+    Driver(#[from] DriverError),
+}
+
+/// What a successful enrolment did.
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    /// The middleware's outcome.
+    pub outcome: Outcome,
+    /// The result page, if the issuer redirected to one.
+    pub result_url: Option<String>,
+}
+
+/// Resolves a `Location` against the URL that answered.
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_owned();
+    }
+    match airtight_client::url::origin(base) {
+        Some(o) if location.starts_with('/') => format!("{o}{location}"),
+        _ => location.to_owned(),
+    }
+}
+
+fn qualifier(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("@qualifier")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "(not a KeyGen2 message)".into())
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The reason shown on one of our issuer's error pages (`<p id="reason">`).
+fn error_reason(location: &str) -> String {
+    let Ok(text) = fetch_page(location) else {
+        return "(error page unreachable)".into();
+    };
+    let marker = "<p id=\"reason\">";
+    match text.find(marker) {
+        Some(i) => {
+            let rest = &text[i + marker.len()..];
+            unescape(&rest[..rest.find("</p>").unwrap_or(rest.len())])
+        }
+        None => "(no reason given)".into(),
+    }
+}
+
+/// Runs one enrolment: `make` builds the middleware for the issuer's context (so the caller
+/// chooses the card, UI, PINs and clock); `observe` sees every message, in order, once the
+/// exchange is over.
+pub fn enroll<S: SecureKeyStore>(
+    invocation_url: &str,
+    make: impl FnOnce(SessionContext) -> Middleware<S>,
+    observe: &mut dyn FnMut(&Event),
+) -> Result<(Enrolled, Middleware<S>), EnrollError> {
+    let inv = parse_invocation(invocation_url)?;
+    let post_url = inv.post_url();
+    let mut mw = make(session_context(&inv));
+    let mut driver = HttpDriver::new(HttpOptions::default());
+    let result = driver.run(&inv, &mut mw);
+    for (direction, body) in driver.transcript() {
+        let (qualifier, bytes) = (qualifier(body), body.len());
+        observe(&match direction {
+            Direction::Issuer => Event::Received { qualifier, bytes },
+            Direction::Middleware => Event::Sent { qualifier, bytes },
+        });
+    }
+    match result {
+        Ok(done) => {
+            if let Some(page) = &done.final_page {
+                observe(&Event::Redirected {
+                    location: page.clone(),
+                });
+                // Our issuer's error pages live under /error/: a refused close attestation.
+                if page.contains("/error/") {
+                    return Err(EnrollError::IssuerRefused {
+                        location: page.clone(),
+                        reason: error_reason(page),
+                    });
+                }
+            }
+            Ok((
+                Enrolled {
+                    outcome: done.outcome,
+                    result_url: done.final_page,
+                },
+                mw,
+            ))
+        }
+        Err(DriverError::Redirected {
+            location: Some(location),
+            ..
+        }) => {
+            let location = absolute(&post_url, &location);
+            observe(&Event::Redirected {
+                location: location.clone(),
+            });
+            let reason = error_reason(&location);
+            Err(EnrollError::IssuerRefused { location, reason })
+        }
+        Err(e) => Err(EnrollError::Driver(e)),
+    }
+}
+
+/// GETs a page (result or error page) as text.
+pub fn fetch_page(url: &str) -> Result<String, String> {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build(),
+    );
+    let mut resp = agent
+        .get(url)
+        .call()
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    resp.body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_string()
+        .map_err(|e| format!("GET {url}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_locations_resolve_against_the_origin() {
+        assert_eq!(
+            absolute("http://127.0.0.1:9/keygen2", "/error/x"),
+            "http://127.0.0.1:9/error/x"
+        );
+        assert_eq!(absolute("http://a/b", "http://c/d"), "http://c/d");
+    }
+
+    #[test]
+    fn reasons_are_unescaped() {
+        assert_eq!(unescape("[X] a &lt;b&gt; &amp; c"), "[X] a <b> & c");
+    }
+
+    #[test]
+    fn qualifiers_are_read() {
+        assert_eq!(
+            qualifier(br#"{"@qualifier":"KeyCreationResponse"}"#),
+            "KeyCreationResponse"
+        );
+        assert_eq!(qualifier(b"x"), "(not a KeyGen2 message)");
+    }
+}

@@ -1,0 +1,316 @@
+//! The `airtight` command line (see the `airtight_cli` crate docs).
+#![forbid(unsafe_code)]
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use airtight_cli::{CliError, card, demo, driver, issuer};
+use airtight_client::engine::Middleware;
+use airtight_client::ui::{PinSource, TerminalUi};
+use clap::{Parser, Subcommand};
+
+/// `println!` that reports a closed stdout as an error instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {
+        out(&format!("{}\n", format_args!($($t)*)))?
+    };
+}
+
+/// airtight: air-tight key provisioning (KeyGen2 issuer, middleware and reference SKS).
+#[derive(Debug, Parser)]
+#[command(name = "airtight", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The reference issuer.
+    Issuer {
+        #[command(subcommand)]
+        command: IssuerCommand,
+    },
+    /// Runs the middleware against the file-backed reference card for an invocation URL.
+    Enroll {
+        /// The invocation URL (`intent://keygen2?...` or a plain `http://.../keygen2?init=true`).
+        invocation_url: String,
+        /// The card directory (created on first use).
+        #[arg(long, value_name = "D")]
+        card_dir: Option<PathBuf>,
+        /// Accept the consent dialogs without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Take user-defined PINs from this environment variable.
+        #[arg(long, value_name = "VAR", conflicts_with = "pin_file")]
+        pin_env: Option<String>,
+        /// Take user-defined PINs from this file (one per line, in request order).
+        #[arg(long, value_name = "F")]
+        pin_file: Option<PathBuf>,
+    },
+    /// The file-backed reference card.
+    Card {
+        /// The card directory.
+        #[arg(long, value_name = "D", global = true)]
+        card_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: CardCommand,
+    },
+    /// Issuer, card and middleware on loopback: E2ES and privacy provisioning, then signatures.
+    Demo {
+        /// Keep the demo's files here instead of a temporary directory.
+        #[arg(long, value_name = "D")]
+        work_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IssuerCommand {
+    /// Serves the issuer (until Ctrl-C).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// The data directory (SQLite store).
+        #[arg(long, value_name = "D")]
+        data_dir: Option<PathBuf>,
+        /// The issuance policy (TOML); built-in defaults otherwise.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// The URL clients use to reach the server (default `http://<bind>`); it is the
+        /// `issuerUri` of the session key derivation.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
+    /// Lists the recorded issuances.
+    List {
+        /// The data directory.
+        #[arg(long, value_name = "D")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CardCommand {
+    /// What the card is.
+    Info,
+    /// The provisioned keys.
+    Keys,
+    /// Signs a file with a provisioned key (signature in Base64URL on stdout).
+    Sign {
+        /// The key: its handle, its friendly name, or a prefix of its certificate's SHA-256.
+        #[arg(long)]
+        key: String,
+        /// The signature algorithm URI (default: ECDSA or RSA with SHA-256, by key type).
+        #[arg(long)]
+        alg: Option<String>,
+        /// Take the key's PIN from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        pin_env: Option<String>,
+        /// The file to sign.
+        file: PathBuf,
+    },
+}
+
+/// Writes to stdout; a closed stdout is an I/O error, not a panic.
+fn out(text: &str) -> Result<(), CliError> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|()| o.flush())
+        .map_err(|e| CliError::Io(format!("stdout: {e}")))
+}
+
+/// Writes to stderr, ignoring errors.
+fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn pin_from_env(var: &str) -> Result<String, CliError> {
+    std::env::var(var)
+        .map_err(|_| CliError::Usage(format!("environment variable {var} is not set")))
+}
+
+fn enroll(
+    url: &str,
+    card_dir: &Path,
+    yes: bool,
+    pin_env: Option<String>,
+    pin_file: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let pins = match (pin_env, pin_file) {
+        (Some(v), _) => PinSource::Repeat(zeroize::Zeroizing::new(pin_from_env(&v)?)),
+        (None, Some(f)) => {
+            PinSource::from_file(&f).map_err(|e| CliError::Io(format!("{}: {e}", f.display())))?
+        }
+        (None, None) => PinSource::default(),
+    };
+    let sks = card::open(card_dir, true)?;
+    let mut observe = |e: &driver::Event| match e {
+        driver::Event::Received { qualifier, bytes } => {
+            note(&format!("<- {qualifier} ({bytes} bytes)"))
+        }
+        driver::Event::Sent { qualifier, bytes } => {
+            note(&format!("-> {qualifier} ({bytes} bytes)"))
+        }
+        driver::Event::Redirected { location } => note(&format!("<- redirect to {location}")),
+    };
+    let (enrolled, _mw) = driver::enroll(
+        url,
+        |ctx| {
+            Middleware::new(sks, ctx)
+                .with_ui(Box::new(TerminalUi::stdio(yes)))
+                .with_pin_source(pins)
+        },
+        &mut observe,
+    )
+    .map_err(|e| CliError::Enroll(e.to_string()))?;
+    let o = &enrolled.outcome;
+    outln!(
+        "provisioned: serverSessionId {}, clientSessionId {}",
+        o.server_session_id,
+        o.client_session_id
+    );
+    outln!(
+        "keys created: {}; updated: {}; unlocked: {}; deleted: {}",
+        if o.created_keys.is_empty() {
+            "-".to_owned()
+        } else {
+            o.created_keys.join(", ")
+        },
+        o.updated_keys,
+        o.unlocked_keys,
+        o.deleted_keys
+    );
+    if let Some(u) = enrolled.result_url {
+        outln!("result page: {u}");
+    }
+    Ok(())
+}
+
+fn card_sign(
+    card_dir: &Path,
+    key: &str,
+    alg: Option<String>,
+    pin_env: Option<String>,
+    file: &Path,
+) -> Result<(), CliError> {
+    let data = std::fs::read(file).map_err(|e| CliError::Io(format!("{}: {e}", file.display())))?;
+    let pin = pin_env
+        .map(|v| pin_from_env(&v))
+        .transpose()?
+        .map(zeroize::Zeroizing::new);
+    let mut sks = card::open(card_dir, false)?;
+    let k = card::find_key(&mut sks, key)?;
+    let alg = match alg {
+        Some(a) => a,
+        None => {
+            let ee = k
+                .certificate_path
+                .first()
+                .ok_or_else(|| CliError::Card("the key has no certificate".into()))?;
+            let pk = airtight_proto::keys::certificate_public_key(ee)
+                .map_err(|e| CliError::Card(e.to_string()))?;
+            card::default_signature_uri(&pk).to_owned()
+        }
+    };
+    let signed = card::sign(
+        &mut sks,
+        &k,
+        &alg,
+        pin.as_ref().map(|p| p.as_bytes()),
+        &data,
+    )?;
+    outln!(
+        "{}",
+        airtight_proto::codec::b64url::encode(&signed.signature)
+    );
+    match signed.verified {
+        Ok(()) => {
+            note("signature verified with the key's certificate");
+            Ok(())
+        }
+        Err(e) => Err(CliError::Card(format!(
+            "the signature does not verify: {e}"
+        ))),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Issuer { command } => match command {
+            IssuerCommand::Serve {
+                bind,
+                data_dir,
+                policy,
+                public_url,
+            } => {
+                init_tracing("info");
+                let dir = data_dir.unwrap_or_else(issuer::default_data_dir);
+                issuer::serve(bind, public_url, &dir, policy.as_deref())
+            }
+            IssuerCommand::List { data_dir } => {
+                let dir = data_dir.unwrap_or_else(issuer::default_data_dir);
+                out(&issuer::list(&dir)?)
+            }
+        },
+        Command::Enroll {
+            invocation_url,
+            card_dir,
+            yes,
+            pin_env,
+            pin_file,
+        } => {
+            init_tracing("warn");
+            let dir = card_dir.unwrap_or_else(card::default_dir);
+            enroll(&invocation_url, &dir, yes, pin_env, pin_file)
+        }
+        Command::Card { card_dir, command } => {
+            let dir = card_dir.unwrap_or_else(card::default_dir);
+            match command {
+                CardCommand::Info => {
+                    let mut sks = card::open(&dir, false)?;
+                    out(&card::info(&mut sks)?)
+                }
+                CardCommand::Keys => {
+                    let mut sks = card::open(&dir, false)?;
+                    out(&card::keys_table(&mut sks)?)
+                }
+                CardCommand::Sign {
+                    key,
+                    alg,
+                    pin_env,
+                    file,
+                } => card_sign(&dir, &key, alg, pin_env, &file),
+            }
+        }
+        Command::Demo { work_dir } => {
+            init_tracing("warn");
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            demo::run(&mut out, work_dir.as_deref()).map(|_| ())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            note(&format!("airtight: {e}"));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

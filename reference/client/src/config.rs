@@ -1,0 +1,145 @@
+//! Middleware configuration (client attributes, logotype preferences), the injected clock, and
+//! the capability answers of an InvocationResponse ([KG2-IRS-002], [KG2-IRS-003]).
+
+use airtight_proto::alg::capabilities as cap;
+use airtight_proto::messages::{CapabilityValue, ClientCapability, ImageAttributes};
+use airtight_proto::sks::DeviceInfo;
+
+/// Static middleware configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Values of client-attribute capabilities (`…/clientattr#…` URI → non-empty values). A
+    /// query for an attribute that is not configured fails the InvocationRequest.
+    pub client_attributes: Vec<(String, Vec<String>)>,
+    /// Image preferences of logotype capabilities (`…/logotype#…` URI → attributes).
+    pub image_preferences: Vec<(String, ImageAttributes)>,
+}
+
+impl Default for ClientConfig {
+    /// No client attributes; PNG logotypes of list 48×48 and card 200×120 (what the recorded
+    /// Java client answers), icon 64×64 and application 256×256.
+    fn default() -> Self {
+        let png = |w, h| ImageAttributes {
+            mime_type: "image/png".into(),
+            width: w,
+            height: h,
+        };
+        ClientConfig {
+            client_attributes: Vec::new(),
+            image_preferences: vec![
+                (cap::LOGOTYPE_LIST.into(), png(48, 48)),
+                (cap::LOGOTYPE_CARD.into(), png(200, 120)),
+                (cap::LOGOTYPE_ICON.into(), png(64, 64)),
+                (cap::LOGOTYPE_APPLICATION.into(), png(256, 256)),
+            ],
+        }
+    }
+}
+
+/// The first queried client attribute without configured values, if any.
+pub fn unconfigured_attribute<'a>(query: &'a [String], config: &ClientConfig) -> Option<&'a str> {
+    query
+        .iter()
+        .filter(|u| is_client_attribute(u))
+        .find(|u| {
+            !config
+                .client_attributes
+                .iter()
+                .any(|(c, v)| c == *u && !v.is_empty())
+        })
+        .map(String::as_str)
+}
+
+/// True for a client-attribute capability URI.
+pub fn is_client_attribute(uri: &str) -> bool {
+    uri.starts_with("https://webpki.github.io/keygen2/clientattr#")
+}
+
+/// Answers a capability query in query order, exactly once per URI ([KG2-IRS-002]): features
+/// from getDeviceInfo, client attributes and logotype preferences from `config`, every other
+/// URI as an algorithm (supported iff the SKS lists it, [KG2-IRS-003]).
+pub fn answer_capabilities(
+    query: &[String],
+    device: &DeviceInfo,
+    config: &ClientConfig,
+) -> Vec<ClientCapability> {
+    query
+        .iter()
+        .map(|uri| {
+            let value = if uri == cap::DEVICE_PIN_SUPPORT {
+                CapabilityValue::Supported(device.device_pin_support)
+            } else if uri == cap::BIOMETRIC_SUPPORT {
+                CapabilityValue::Supported(device.biometric_support)
+            } else if is_client_attribute(uri) {
+                CapabilityValue::Values(
+                    config
+                        .client_attributes
+                        .iter()
+                        .find(|(u, v)| u == uri && !v.is_empty())
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default(),
+                )
+            } else if cap::LOGOTYPES.contains(&uri.as_str()) {
+                let pref = config
+                    .image_preferences
+                    .iter()
+                    .find(|(u, _)| u == uri)
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or(ImageAttributes {
+                        mime_type: "image/png".into(),
+                        width: 64,
+                        height: 64,
+                    });
+                CapabilityValue::ImageAttributes(pref)
+            } else {
+                CapabilityValue::Supported(device.supported_algorithms.iter().any(|a| a == uri))
+            };
+            ClientCapability {
+                capability_type: uri.clone(),
+                value,
+            }
+        })
+        .collect()
+}
+
+/// The local time the middleware reports: Unix seconds and the UTC offset in minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Seconds since the epoch.
+    pub unix_seconds: i64,
+    /// Minutes east of UTC.
+    pub offset_minutes: i16,
+}
+
+/// The injected clock (`clientTime`).
+pub trait Clock {
+    /// Now.
+    fn now(&self) -> LocalTime;
+}
+
+/// The system clock, reported in UTC (`+00:00`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> LocalTime {
+        let unix_seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        LocalTime {
+            unix_seconds,
+            offset_minutes: 0,
+        }
+    }
+}
+
+/// A fixed instant (tests, golden transcripts).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub LocalTime);
+
+impl Clock for FixedClock {
+    fn now(&self) -> LocalTime {
+        self.0
+    }
+}

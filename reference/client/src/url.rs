@@ -1,0 +1,160 @@
+//! Invocation URLs ([KG2-URL-001]-[KG2-URL-004]): a plain `http(s)://` init URL, or the
+//! `intent://keygen2?cookie=…&init=…&url=…&cncl=…&ver=…#Intent;…;end` form (also with the
+//! `webpkiproxy:`, `w3cpay:` and `qrcode:` schemes).
+
+use percent_encoding::percent_decode_str;
+use thiserror::Error;
+
+/// The proxy version this crate reports, checked against `ver` ([KG2-URL-002]).
+pub const PROXY_VERSION: u32 = 1;
+
+/// An invocation URL that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum UrlError {
+    /// Neither an http(s) URL nor a known invocation form.
+    #[error("not an invocation URL: {0}")]
+    UnknownForm(String),
+    /// A required query parameter is missing ([KG2-URL-001]).
+    #[error("invocation URL lacks the {0} parameter")]
+    Missing(&'static str),
+    /// A parameter appears twice.
+    #[error("invocation URL has the {0} parameter twice")]
+    Duplicate(String),
+    /// A parameter is not valid percent-encoded UTF-8.
+    #[error("parameter {0} is not valid percent-encoded UTF-8")]
+    Encoding(String),
+    /// `ver` is not `<min>-<max>` ([KG2-URL-002]).
+    #[error("bad ver {0:?}: expected <min>-<max>")]
+    BadVersion(String),
+    /// This proxy's version is outside `ver` ([KG2-URL-002]).
+    #[error("proxy version {PROXY_VERSION} is outside the issuer's range {min}-{max}")]
+    VersionOutOfRange {
+        /// Lowest accepted.
+        min: u32,
+        /// Highest accepted.
+        max: u32,
+    },
+    /// `init`, `url` or `cncl` is not an http(s) URL.
+    #[error("{0} is not an http(s) URL")]
+    NotHttp(&'static str),
+}
+
+/// What an invocation URL says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The URL to GET for the InvocationRequest ([KG2-HTP-001]).
+    pub init_url: String,
+    /// The URL to POST responses to (`issuerUri`); `None` for a plain init URL (the driver
+    /// then uses the init URL without its query).
+    pub issuer_url: Option<String>,
+    /// The cancel URL ([KG2-URL-003]).
+    pub cancel_url: Option<String>,
+    /// The cookie to send (`NAME=value`), if any ([KG2-HTP-009]).
+    pub cookie: Option<String>,
+    /// The accepted proxy version range.
+    pub version: Option<(u32, u32)>,
+}
+
+impl Invocation {
+    /// The POST URL: `url`, or the init URL without query and fragment.
+    pub fn post_url(&self) -> String {
+        self.issuer_url.clone().unwrap_or_else(|| {
+            let end = self
+                .init_url
+                .find(['?', '#'])
+                .unwrap_or(self.init_url.len());
+            self.init_url[..end].to_owned()
+        })
+    }
+}
+
+fn is_http(u: &str) -> bool {
+    let l = u.to_ascii_lowercase();
+    (l.starts_with("http://") || l.starts_with("https://")) && origin(u).is_some()
+}
+
+/// The origin (`scheme://host[:port]`) of an http(s) URL.
+pub fn origin(u: &str) -> Option<String> {
+    let (scheme, rest) = u.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    // Drop any user-info.
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    if host.is_empty() {
+        return None;
+    }
+    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
+/// Parses an invocation URL.
+pub fn parse_invocation(input: &str) -> Result<Invocation, UrlError> {
+    let input = input.trim();
+    if is_http(input) {
+        return Ok(Invocation {
+            init_url: input.to_owned(),
+            issuer_url: None,
+            cancel_url: None,
+            cookie: None,
+            version: None,
+        });
+    }
+    let lower = input.to_ascii_lowercase();
+    let known = ["intent://", "webpkiproxy://", "w3cpay://", "qrcode://"];
+    if !known.iter().any(|k| lower.starts_with(k)) {
+        return Err(UrlError::UnknownForm(input.chars().take(80).collect()));
+    }
+    let without_fragment = input.split('#').next().unwrap_or(input);
+    let query = without_fragment
+        .split_once('?')
+        .map(|(_, q)| q)
+        .ok_or(UrlError::Missing("init"))?;
+    let mut params: Vec<(String, String)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if params.iter().any(|(n, _)| n == k) {
+            return Err(UrlError::Duplicate(k.to_owned()));
+        }
+        let v = percent_decode_str(&v.replace('+', "%20"))
+            .decode_utf8()
+            .map_err(|_| UrlError::Encoding(k.to_owned()))?
+            .into_owned();
+        params.push((k.to_owned(), v));
+    }
+    let get = |name: &'static str| -> Result<String, UrlError> {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .ok_or(UrlError::Missing(name))
+    };
+    // [KG2-URL-001]: all five are required.
+    let cookie = get("cookie")?;
+    let init = get("init")?;
+    let url = get("url")?;
+    let cncl = get("cncl")?;
+    let ver = get("ver")?;
+    for (name, v) in [("init", &init), ("url", &url), ("cncl", &cncl)] {
+        if !is_http(v) {
+            return Err(UrlError::NotHttp(name));
+        }
+    }
+    let (min, max) = ver
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)))
+        .filter(|(a, b)| a <= b)
+        .ok_or_else(|| UrlError::BadVersion(ver.clone()))?;
+    if !(min..=max).contains(&PROXY_VERSION) {
+        return Err(UrlError::VersionOutOfRange { min, max });
+    }
+    Ok(Invocation {
+        init_url: init,
+        issuer_url: Some(url),
+        cancel_url: Some(cncl),
+        cookie: (!cookie.is_empty()).then_some(cookie),
+        version: Some((min, max)),
+    })
+}

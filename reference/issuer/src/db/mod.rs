@@ -1,0 +1,683 @@
+//! The issuer's SQLite store: sessions in progress (the serialized [`SessionState`] after every
+//! step, so that a session survives an issuer restart), every completed issuance (recorded
+//! atomically together with the session's final state), and every error shown on the error
+//! page.
+//!
+//! One file under a data directory ([`Store::open_dir`], file [`Store::FILE_NAME`]) or an
+//! in-memory database for tests ([`Store::in_memory`]). The schema is versioned through
+//! SQLite's `user_version`; a database written by a newer schema is refused
+//! ([`DbError::SchemaTooNew`]).
+//!
+//! # Durability
+//!
+//! The file database runs in WAL mode with `synchronous = FULL`: a write is durable when the
+//! call returns `Ok`. A completed issuance is written in one transaction with the session's
+//! final state ([`Store::complete_session`]), so an issuer killed at any point either has the
+//! whole issuance or still has the session at its previous step (the middleware then sees an
+//! error and the card aborts its session: nothing was delivered).
+//!
+//! # Concurrency
+//!
+//! Every session row carries a version. [`Store::update_session`],
+//! [`Store::complete_session`] and [`Store::fail_session`] take the version that was loaded and
+//! fail with [`DbError::Conflict`] when another request advanced the session in between, so
+//! one message is applied at most once ([KG2-ISS-006]).
+//!
+//! # Secrets
+//!
+//! While a session is open its state holds the server ephemeral key or the session key. They
+//! are stored as they are (protect the data directory); the state stored for a finished
+//! session has its secrets wiped.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use airtight_proto::codec::b64url;
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+use zeroize::Zeroize;
+
+use crate::engine::{IssuanceRecord, IssuedKey};
+use crate::state::SessionState;
+
+#[cfg(test)]
+mod tests;
+
+/// Why the store failed.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// SQLite reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The data directory could not be created.
+    #[error("data directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database was written by a newer schema.
+    #[error("database schema version {found} is newer than the supported {supported}")]
+    SchemaTooNew {
+        /// `user_version` found.
+        found: u32,
+        /// [`Store::SCHEMA_VERSION`].
+        supported: u32,
+    },
+    /// A stored value does not decode (a damaged or foreign database).
+    #[error("corrupt database: {0}")]
+    Corrupt(String),
+    /// The session was changed by another request, is unknown or already exists.
+    #[error("[KG2-ISS-006] {0}")]
+    Conflict(String),
+    /// The connection lock was poisoned (a thread panicked while holding it).
+    #[error("store lock poisoned")]
+    Poisoned,
+}
+
+/// Where a stored session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Waiting for the next middleware message.
+    Open,
+    /// Completed: the issuance is recorded.
+    Done,
+    /// Ended by an error.
+    Failed,
+}
+
+impl SessionStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Open => "open",
+            SessionStatus::Done => "done",
+            SessionStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, DbError> {
+        match s {
+            "open" => Ok(SessionStatus::Open),
+            "done" => Ok(SessionStatus::Done),
+            "failed" => Ok(SessionStatus::Failed),
+            other => Err(DbError::Corrupt(format!("session status {other:?}"))),
+        }
+    }
+}
+
+/// A session as stored.
+#[derive(Debug, Clone)]
+pub struct StoredSession {
+    /// The HTTP session handle (the cookie value).
+    pub handle: String,
+    /// Status.
+    pub status: SessionStatus,
+    /// Version (incremented by every write).
+    pub version: i64,
+    /// The engine state after the last step.
+    pub state: SessionState,
+    /// Why the session failed.
+    pub failure: Option<String>,
+    /// Unix seconds of creation.
+    pub created_at: i64,
+    /// Unix seconds of the last write.
+    pub updated_at: i64,
+}
+
+/// A recorded issuance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuance {
+    /// Row id (1, 2, ... in completion order).
+    pub id: i64,
+    /// The HTTP session handle (the result page is `/result/<handle>`).
+    pub session_handle: String,
+    /// The engine's record (device, keys, certificates, times, session ids).
+    pub record: IssuanceRecord,
+}
+
+/// An error shown on the error page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorEntry {
+    /// Its id (the error page is `/error/<id>`).
+    pub id: String,
+    /// The session it ended, if one was known.
+    pub session_handle: Option<String>,
+    /// The reason.
+    pub reason: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// The store. Cheap to share behind an `Arc`; every call takes the connection lock briefly.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    location: String,
+}
+
+const SCHEMA_V1: &str = "
+CREATE TABLE sessions (
+    handle            TEXT PRIMARY KEY,
+    server_session_id TEXT NOT NULL UNIQUE,
+    status            TEXT NOT NULL CHECK (status IN ('open', 'done', 'failed')),
+    phase             TEXT NOT NULL,
+    version           INTEGER NOT NULL,
+    state             TEXT NOT NULL,
+    failure           TEXT,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+);
+CREATE TABLE issuances (
+    id                      INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_handle          TEXT NOT NULL UNIQUE REFERENCES sessions(handle),
+    server_session_id       TEXT NOT NULL UNIQUE,
+    client_session_id       TEXT NOT NULL,
+    action                  TEXT NOT NULL,
+    privacy_enabled         INTEGER NOT NULL,
+    device_id               TEXT,
+    device_certificate_path TEXT NOT NULL,
+    server_time             TEXT NOT NULL,
+    completed_at            INTEGER NOT NULL,
+    record                  TEXT NOT NULL
+);
+CREATE TABLE issued_keys (
+    issuance_id      INTEGER NOT NULL REFERENCES issuances(id),
+    position         INTEGER NOT NULL,
+    key_id           TEXT NOT NULL,
+    key_algorithm    TEXT NOT NULL,
+    app_usage        TEXT NOT NULL,
+    friendly_name    TEXT,
+    public_key_spki  BLOB NOT NULL,
+    certificate_path TEXT NOT NULL,
+    PRIMARY KEY (issuance_id, position)
+);
+CREATE TABLE errors (
+    id             TEXT PRIMARY KEY,
+    session_handle TEXT,
+    reason         TEXT NOT NULL,
+    at             INTEGER NOT NULL
+);
+";
+
+fn paths_to_json(paths: &[Vec<u8>]) -> String {
+    let v: Vec<String> = paths.iter().map(|c| b64url::encode(c)).collect();
+    serde_json::Value::from(v).to_string()
+}
+
+fn phase_name(state: &SessionState) -> String {
+    format!("{:?}", state.phase)
+}
+
+fn state_json(state: &SessionState) -> Result<String, DbError> {
+    state.to_json().map_err(|e| DbError::Corrupt(e.to_string()))
+}
+
+/// A copy of `state` without its secrets (for finished sessions).
+fn wiped(state: &SessionState) -> SessionState {
+    let mut s = state.clone();
+    s.secrets.zeroize();
+    s
+}
+
+impl Store {
+    /// The schema this code writes.
+    pub const SCHEMA_VERSION: u32 = 1;
+    /// The database file name inside a data directory.
+    pub const FILE_NAME: &'static str = "issuer.sqlite3";
+
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::init(conn, path.display().to_string())
+    }
+
+    /// Opens (or creates) [`Store::FILE_NAME`] inside `dir`, creating the directory.
+    pub fn open_dir(dir: &Path) -> Result<Self, DbError> {
+        std::fs::create_dir_all(dir).map_err(|source| DbError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Self::open(&dir.join(Self::FILE_NAME))
+    }
+
+    /// A fresh in-memory database (tests).
+    pub fn in_memory() -> Result<Self, DbError> {
+        Self::init(Connection::open_in_memory()?, ":memory:".into())
+    }
+
+    fn init(conn: Connection, location: String) -> Result<Self, DbError> {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found > Self::SCHEMA_VERSION {
+            return Err(DbError::SchemaTooNew {
+                found,
+                supported: Self::SCHEMA_VERSION,
+            });
+        }
+        if found == 0 {
+            // One transaction: the schema and its version appear together or not at all.
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version = {}; COMMIT;",
+                Self::SCHEMA_VERSION
+            ))?;
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+            location,
+        })
+    }
+
+    /// Where the database lives (a path or `:memory:`).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, DbError> {
+        self.conn.lock().map_err(|_| DbError::Poisoned)
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32, DbError> {
+        Ok(self
+            .lock()?
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Stores a new session under `handle` (version 1). Fails with [`DbError::Conflict`] if the
+    /// handle or the `serverSessionId` is already used ([KG2-ISS-006]).
+    pub fn insert_session(
+        &self,
+        handle: &str,
+        state: &SessionState,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let json = state_json(state)?;
+        let conn = self.lock()?;
+        let exists: Option<i64> = conn
+            .query_row(
+                "SELECT 1 FROM sessions WHERE handle = ?1 OR server_session_id = ?2",
+                params![handle, state.server_session_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_some() {
+            return Err(DbError::Conflict(format!(
+                "session {handle:?} or serverSessionId {:?} is already in use",
+                state.server_session_id
+            )));
+        }
+        conn.execute(
+            "INSERT INTO sessions (handle, server_session_id, status, phase, version, state,
+                                   failure, created_at, updated_at)
+             VALUES (?1, ?2, 'open', ?3, 1, ?4, NULL, ?5, ?5)",
+            params![
+                handle,
+                state.server_session_id,
+                phase_name(state),
+                json,
+                now
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn session_where(&self, clause: &str, key: &str) -> Result<Option<StoredSession>, DbError> {
+        let conn = self.lock()?;
+        let row = conn
+            .query_row(
+                &format!(
+                    "SELECT handle, status, version, state, failure, created_at, updated_at
+                     FROM sessions WHERE {clause} = ?1"
+                ),
+                params![key],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((handle, status, version, state, failure, created_at, updated_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(StoredSession {
+            handle,
+            status: SessionStatus::parse(&status)?,
+            version,
+            state: SessionState::from_json(&state)
+                .map_err(|e| DbError::Corrupt(format!("session state: {e}")))?,
+            failure,
+            created_at,
+            updated_at,
+        }))
+    }
+
+    /// The session stored under `handle`.
+    pub fn load_session(&self, handle: &str) -> Result<Option<StoredSession>, DbError> {
+        self.session_where("handle", handle)
+    }
+
+    /// The session with this `serverSessionId`.
+    pub fn find_by_server_session_id(
+        &self,
+        server_session_id: &str,
+    ) -> Result<Option<StoredSession>, DbError> {
+        self.session_where("server_session_id", server_session_id)
+    }
+
+    fn advance(
+        tx: &rusqlite::Transaction<'_>,
+        handle: &str,
+        expected_version: i64,
+        status: SessionStatus,
+        state: &SessionState,
+        failure: Option<&str>,
+        now: i64,
+    ) -> Result<i64, DbError> {
+        let changed = tx.execute(
+            "UPDATE sessions SET status = ?1, phase = ?2, version = version + 1, state = ?3,
+                                 failure = ?4, updated_at = ?5
+             WHERE handle = ?6 AND version = ?7 AND status = 'open'",
+            params![
+                status.as_str(),
+                phase_name(state),
+                state_json(state)?,
+                failure,
+                now,
+                handle,
+                expected_version
+            ],
+        )?;
+        if changed != 1 {
+            return Err(DbError::Conflict(format!(
+                "session {handle:?} is not open at version {expected_version} \
+                 (a concurrent or replayed message)"
+            )));
+        }
+        Ok(expected_version + 1)
+    }
+
+    /// Stores the state after a step; returns the new version.
+    pub fn update_session(
+        &self,
+        handle: &str,
+        expected_version: i64,
+        state: &SessionState,
+        now: i64,
+    ) -> Result<i64, DbError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let v = Self::advance(
+            &tx,
+            handle,
+            expected_version,
+            SessionStatus::Open,
+            state,
+            None,
+            now,
+        )?;
+        tx.commit()?;
+        Ok(v)
+    }
+
+    /// Records a completed issuance and closes the session, in one transaction. Returns the
+    /// issuance row id.
+    pub fn complete_session(
+        &self,
+        handle: &str,
+        expected_version: i64,
+        state: &SessionState,
+        record: &IssuanceRecord,
+        now: i64,
+    ) -> Result<i64, DbError> {
+        let record_json =
+            serde_json::to_string(record).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        Self::advance(
+            &tx,
+            handle,
+            expected_version,
+            SessionStatus::Done,
+            &wiped(state),
+            None,
+            now,
+        )?;
+        tx.execute(
+            "INSERT INTO issuances (session_handle, server_session_id, client_session_id, action,
+                                    privacy_enabled, device_id, device_certificate_path,
+                                    server_time, completed_at, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                handle,
+                record.server_session_id,
+                record.client_session_id,
+                record.action,
+                record.privacy_enabled,
+                record.device_id,
+                paths_to_json(&record.device_certificate_path),
+                record.server_time,
+                record.completed_at,
+                record_json
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        for (i, k) in record.keys.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO issued_keys (issuance_id, position, key_id, key_algorithm, app_usage,
+                                          friendly_name, public_key_spki, certificate_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    id,
+                    i64::try_from(i).map_err(|e| DbError::Corrupt(e.to_string()))?,
+                    k.id,
+                    k.key_algorithm,
+                    k.app_usage,
+                    k.friendly_name,
+                    k.public_key_spki,
+                    paths_to_json(&k.certificate_path)
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Ends a session with an error and records the error (id `error_id`) in one
+    /// transaction. With `expected_version` the session must still be at that version;
+    /// without, any open session is failed.
+    pub fn fail_session(
+        &self,
+        handle: &str,
+        expected_version: Option<i64>,
+        state: &SessionState,
+        error_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let version = match expected_version {
+            Some(v) => v,
+            None => tx
+                .query_row(
+                    "SELECT version FROM sessions WHERE handle = ?1",
+                    params![handle],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or_else(|| DbError::Conflict(format!("unknown session {handle:?}")))?,
+        };
+        Self::advance(
+            &tx,
+            handle,
+            version,
+            SessionStatus::Failed,
+            &wiped(state),
+            Some(reason),
+            now,
+        )?;
+        tx.execute(
+            "INSERT INTO errors (id, session_handle, reason, at) VALUES (?1, ?2, ?3, ?4)",
+            params![error_id, handle, reason, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records an error that no open session can carry (unknown session, bad request).
+    pub fn record_error(
+        &self,
+        error_id: &str,
+        session_handle: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        self.lock()?.execute(
+            "INSERT INTO errors (id, session_handle, reason, at) VALUES (?1, ?2, ?3, ?4)",
+            params![error_id, session_handle, reason, now],
+        )?;
+        Ok(())
+    }
+
+    /// The error with this id.
+    pub fn error(&self, id: &str) -> Result<Option<ErrorEntry>, DbError> {
+        Ok(self
+            .lock()?
+            .query_row(
+                "SELECT id, session_handle, reason, at FROM errors WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(ErrorEntry {
+                        id: r.get(0)?,
+                        session_handle: r.get(1)?,
+                        reason: r.get(2)?,
+                        at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn issuances_where(&self, clause: &str, key: &str) -> Result<Vec<Issuance>, DbError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, session_handle, record FROM issuances {clause} ORDER BY id"
+        ))?;
+        let rows = if clause.is_empty() {
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+        } else {
+            stmt.query_map(params![key], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        drop(stmt);
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, session_handle, record) in rows {
+            let mut record: IssuanceRecord = serde_json::from_str(&record)
+                .map_err(|e| DbError::Corrupt(format!("issuance {id}: {e}")))?;
+            // The key rows are the normalized copy; check they agree with the record.
+            let keys = Self::keys_of(&conn, id)?;
+            if keys != record.keys {
+                return Err(DbError::Corrupt(format!(
+                    "issuance {id}: key rows differ from the record"
+                )));
+            }
+            record.keys = keys;
+            out.push(Issuance {
+                id,
+                session_handle,
+                record,
+            });
+        }
+        Ok(out)
+    }
+
+    fn keys_of(conn: &Connection, id: i64) -> Result<Vec<IssuedKey>, DbError> {
+        let mut stmt = conn.prepare(
+            "SELECT key_id, key_algorithm, app_usage, friendly_name, public_key_spki,
+                    certificate_path
+             FROM issued_keys WHERE issuance_id = ?1 ORDER BY position",
+        )?;
+        let rows = stmt
+            .query_map(params![id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for (id, key_algorithm, app_usage, friendly_name, public_key_spki, path) in rows {
+            let list: Vec<String> = serde_json::from_str(&path)
+                .map_err(|e| DbError::Corrupt(format!("certificate path of {id}: {e}")))?;
+            let certificate_path = list
+                .iter()
+                .map(|c| b64url::decode(c))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| DbError::Corrupt(format!("certificate of {id}: {e}")))?;
+            keys.push(IssuedKey {
+                id,
+                key_algorithm,
+                app_usage,
+                friendly_name,
+                public_key_spki,
+                certificate_path,
+            });
+        }
+        Ok(keys)
+    }
+
+    /// Every recorded issuance, oldest first.
+    pub fn issuances(&self) -> Result<Vec<Issuance>, DbError> {
+        self.issuances_where("", "")
+    }
+
+    /// The issuance of the session `handle`.
+    pub fn issuance_by_handle(&self, handle: &str) -> Result<Option<Issuance>, DbError> {
+        Ok(self
+            .issuances_where("WHERE session_handle = ?1", handle)?
+            .into_iter()
+            .next())
+    }
+
+    /// Number of sessions per status (open, done, failed).
+    pub fn session_counts(&self) -> Result<(i64, i64, i64), DbError> {
+        let conn = self.lock()?;
+        let count = |s: &str| -> Result<i64, DbError> {
+            Ok(conn.query_row(
+                "SELECT COUNT(*) FROM sessions WHERE status = ?1",
+                params![s],
+                |r| r.get(0),
+            )?)
+        };
+        Ok((count("open")?, count("done")?, count("failed")?))
+    }
+}

@@ -1,0 +1,202 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use super::*;
+use crate::engine::{Issuer, StartRequest};
+use crate::policy::Policy;
+
+const NOW: i64 = 1_767_225_600;
+
+fn state(seed: u64) -> SessionState {
+    let iss = Issuer::new("http://127.0.0.1:1/keygen2", Vec::new(), Policy::default());
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    iss.start(StartRequest::default(), &mut rng, NOW).unwrap().0
+}
+
+fn record(ssid: &str) -> IssuanceRecord {
+    IssuanceRecord {
+        server_session_id: ssid.into(),
+        client_session_id: "C-1".into(),
+        action: "manage".into(),
+        privacy_enabled: false,
+        device_certificate_path: vec![vec![0x30, 1, 2], vec![0x30, 3]],
+        device_id: Some("ABCD".into()),
+        keys: vec![
+            IssuedKey {
+                id: "Key.1".into(),
+                key_algorithm: "https://webpki.github.io/sks/algorithm#ec.nist.p256".into(),
+                app_usage: "authentication".into(),
+                friendly_name: Some("login".into()),
+                public_key_spki: vec![1, 2, 3],
+                certificate_path: vec![vec![9, 9], vec![8]],
+            },
+            IssuedKey {
+                id: "Key.2".into(),
+                key_algorithm: "https://webpki.github.io/sks/algorithm#rsa2048".into(),
+                app_usage: "signature".into(),
+                friendly_name: None,
+                public_key_spki: vec![4],
+                certificate_path: vec![vec![7]],
+            },
+        ],
+        post_operations: Vec::new(),
+        server_time: "2026-01-01T00:00:00Z".into(),
+        completed_at: NOW + 5,
+    }
+}
+
+#[test]
+fn fresh_database_has_the_current_schema() {
+    let s = Store::in_memory().unwrap();
+    assert_eq!(s.schema_version().unwrap(), Store::SCHEMA_VERSION);
+    assert!(s.issuances().unwrap().is_empty());
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.sqlite3");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    match Store::open(&path) {
+        Err(DbError::SchemaTooNew { found: 99, .. }) => {}
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+#[test]
+fn session_round_trip_and_versions() {
+    let s = Store::in_memory().unwrap();
+    let st = state(1);
+    s.insert_session("h1", &st, NOW).unwrap();
+    let got = s.load_session("h1").unwrap().unwrap();
+    assert_eq!(got.state, st);
+    assert_eq!(got.version, 1);
+    assert_eq!(got.status, SessionStatus::Open);
+    let by_id = s
+        .find_by_server_session_id(&st.server_session_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_id.handle, "h1");
+    assert!(s.load_session("nope").unwrap().is_none());
+
+    // [KG2-ISS-006] the same handle or serverSessionId cannot start a second session.
+    assert!(matches!(
+        s.insert_session("h1", &state(2), NOW),
+        Err(DbError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.insert_session("h2", &st, NOW),
+        Err(DbError::Conflict(_))
+    ));
+
+    // A step applies once: a second writer with the old version loses.
+    assert_eq!(s.update_session("h1", 1, &st, NOW + 1).unwrap(), 2);
+    assert!(matches!(
+        s.update_session("h1", 1, &st, NOW + 1),
+        Err(DbError::Conflict(_))
+    ));
+    assert_eq!(s.load_session("h1").unwrap().unwrap().updated_at, NOW + 1);
+}
+
+#[test]
+fn completion_is_recorded_with_keys_and_closes_the_session() {
+    let s = Store::in_memory().unwrap();
+    let st = state(3);
+    s.insert_session("h", &st, NOW).unwrap();
+    let rec = record(&st.server_session_id);
+    let id = s.complete_session("h", 1, &st, &rec, NOW + 5).unwrap();
+    let all = s.issuances().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].id, id);
+    assert_eq!(all[0].record, rec);
+    assert_eq!(s.issuance_by_handle("h").unwrap().unwrap().record, rec);
+    let stored = s.load_session("h").unwrap().unwrap();
+    assert_eq!(stored.status, SessionStatus::Done);
+    // Secrets of a finished session are not kept.
+    assert!(stored.state.secrets.ephemeral_pkcs8.is_empty());
+    assert!(stored.state.secrets.session_key.is_empty());
+    // No second completion, no step after completion.
+    assert!(s.complete_session("h", 2, &st, &rec, NOW).is_err());
+    assert!(s.update_session("h", 2, &st, NOW).is_err());
+    assert_eq!(s.issuances().unwrap().len(), 1);
+    assert_eq!(s.session_counts().unwrap(), (0, 1, 0));
+}
+
+#[test]
+fn a_failed_completion_leaves_nothing_behind() {
+    let s = Store::in_memory().unwrap();
+    let a = state(4);
+    let b = state(5);
+    s.insert_session("a", &a, NOW).unwrap();
+    s.insert_session("b", &b, NOW).unwrap();
+    s.complete_session("a", 1, &a, &record(&a.server_session_id), NOW)
+        .unwrap();
+    // The insert of the issuance fails (its serverSessionId is taken) after the session row
+    // was updated inside the transaction: the whole transaction rolls back.
+    assert!(
+        s.complete_session("b", 1, &b, &record(&a.server_session_id), NOW)
+            .is_err()
+    );
+    let b_row = s.load_session("b").unwrap().unwrap();
+    assert_eq!(b_row.status, SessionStatus::Open);
+    assert_eq!(b_row.version, 1);
+    assert_eq!(s.issuances().unwrap().len(), 1);
+}
+
+#[test]
+fn failure_records_the_error_and_ends_the_session() {
+    let s = Store::in_memory().unwrap();
+    let st = state(6);
+    s.insert_session("h", &st, NOW).unwrap();
+    s.fail_session("h", None, &st, "E1", "[KG2-FLW-001] out of order", NOW)
+        .unwrap();
+    let row = s.load_session("h").unwrap().unwrap();
+    assert_eq!(row.status, SessionStatus::Failed);
+    assert_eq!(row.failure.as_deref(), Some("[KG2-FLW-001] out of order"));
+    let e = s.error("E1").unwrap().unwrap();
+    assert_eq!(e.session_handle.as_deref(), Some("h"));
+    assert_eq!(e.reason, "[KG2-FLW-001] out of order");
+    // A failed session takes nothing more, and cannot fail twice.
+    assert!(s.update_session("h", 2, &st, NOW).is_err());
+    assert!(s.fail_session("h", None, &st, "E2", "again", NOW).is_err());
+    assert!(s.error("E2").unwrap().is_none());
+    // Errors without a session.
+    s.record_error("E3", None, "unknown session", NOW).unwrap();
+    assert_eq!(s.error("E3").unwrap().unwrap().session_handle, None);
+    assert!(s.issuances().unwrap().is_empty());
+}
+
+#[test]
+fn everything_survives_a_reopen_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_state = state(7);
+    let done_state = state(8);
+    {
+        let s = Store::open_dir(dir.path()).unwrap();
+        s.insert_session("open", &open_state, NOW).unwrap();
+        s.insert_session("done", &done_state, NOW).unwrap();
+        s.complete_session(
+            "done",
+            1,
+            &done_state,
+            &record(&done_state.server_session_id),
+            NOW,
+        )
+        .unwrap();
+        // Dropped without any shutdown step, as a killed issuer would.
+    }
+    let s = Store::open_dir(dir.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), Store::SCHEMA_VERSION);
+    // The open session continues with its secrets.
+    assert_eq!(s.load_session("open").unwrap().unwrap().state, open_state);
+    assert_eq!(
+        s.issuances().unwrap()[0].record,
+        record(&done_state.server_session_id)
+    );
+    assert!(dir.path().join(Store::FILE_NAME).exists());
+}

@@ -1,0 +1,493 @@
+//! Request handlers. Every database and engine call runs on the blocking pool; every handler
+//! is bounded by the request timeout; every failure becomes a 302 to the error page.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::{AppState, COOKIE_NAME, invocation_urls, pages};
+use crate::db::{SessionStatus, StoredSession};
+use crate::engine::{Next, StartRequest};
+
+/// What a handler answers.
+enum Reply {
+    /// A KeyGen2 request message (200, application/json), optionally setting the cookie.
+    Message {
+        body: Vec<u8>,
+        set_cookie: Option<String>,
+    },
+    /// A redirect (302) to a result or error page.
+    Redirect(String),
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        match self {
+            Reply::Message { body, set_cookie } => {
+                let mut r = (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response();
+                if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                    r.headers_mut().insert(header::SET_COOKIE, c);
+                }
+                no_store(&mut r);
+                r
+            }
+            Reply::Redirect(location) => {
+                let mut r = StatusCode::FOUND.into_response();
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                no_store(&mut r);
+                r
+            }
+        }
+    }
+}
+
+fn no_store(r: &mut Response) {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// A session handle is 16-64 Base64URL characters.
+fn valid_handle(h: &str) -> bool {
+    (16..=64).contains(&h.len())
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The session cookie of the request, if any (and well formed).
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE_NAME)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| valid_handle(v))
+}
+
+/// `application/json`, with or without parameters ([KG2-HTP-002]).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+        .unwrap_or(false)
+}
+
+fn cookie_header(handle: &str) -> String {
+    format!("{COOKIE_NAME}={handle}; Path=/; HttpOnly; SameSite=Lax")
+}
+
+/// Records an error (ending `session` if it is open) and redirects to its page.
+/// [KG2-HTP-008]: errors are 302 redirects, never KeyGen2 messages.
+fn fail(
+    app: &AppState,
+    session: Option<&StoredSession>,
+    handle: Option<&str>,
+    reason: &str,
+) -> Reply {
+    let now = app.now();
+    let Some(id) = app.token() else {
+        tracing::error!(reason, "no randomness for an error id");
+        return Reply::Redirect("/error/unrecorded".into());
+    };
+    let handle = session.map(|s| s.handle.as_str()).or(handle);
+    tracing::warn!(session = handle.unwrap_or("-"), error_id = %id, reason, "keygen2 request refused");
+    let stored = match session {
+        Some(s) if s.status == SessionStatus::Open => app
+            .store
+            .fail_session(&s.handle, Some(s.version), &s.state, &id, reason, now)
+            .or_else(|e| {
+                // The session moved on meanwhile (a concurrent request): still record the error.
+                tracing::warn!(error = %e, "could not end the session");
+                app.store.record_error(&id, Some(&s.handle), reason, now)
+            }),
+        _ => app.store.record_error(&id, handle, reason, now),
+    };
+    if let Err(e) = stored {
+        tracing::error!(error = %e, "could not record the error");
+    }
+    Reply::Redirect(format!("/error/{id}"))
+}
+
+/// Runs `f` on the blocking pool within the request timeout.
+async fn blocking(
+    app: Arc<AppState>,
+    f: impl FnOnce(&AppState) -> Reply + Send + 'static,
+) -> Reply {
+    let limit = app.config.request_timeout;
+    let worker = app.clone();
+    let task = tokio::task::spawn_blocking(move || f(&worker));
+    match tokio::time::timeout(limit, task).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) => {
+            let reason = format!("internal error: {e}");
+            tokio::task::spawn_blocking(move || fail(&app, None, None, &reason))
+                .await
+                .unwrap_or_else(|_| Reply::Redirect("/error/unrecorded".into()))
+        }
+        Err(_) => tokio::task::spawn_blocking(move || fail(&app, None, None, "request timed out"))
+            .await
+            .unwrap_or_else(|_| Reply::Redirect("/error/unrecorded".into())),
+    }
+}
+
+/// `GET /`: the landing page with a fresh invocation.
+pub(super) async fn landing(State(app): State<Arc<AppState>>) -> Response {
+    let Some(handle) = app.token() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
+    };
+    let urls = invocation_urls(&app.base_url, &handle);
+    Html(pages::landing(&urls)).into_response()
+}
+
+/// `GET /keygen2?init=true` (start) and `GET /keygen2?abort=true` (cancel).
+pub(super) async fn get_keygen2(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let query = uri.query().unwrap_or("").to_owned();
+    let cookie = session_cookie(&headers);
+    let params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    let reply = if params == ["init=true"] {
+        blocking(app, move |app| start(app, cookie)).await
+    } else if params == ["abort=true"] {
+        blocking(app, move |app| cancel(app, cookie)).await
+    } else {
+        blocking(app, move |app| {
+            fail(
+                app,
+                None,
+                cookie.as_deref(),
+                "[KG2-HTP-001] GET of /keygen2 needs init=true or abort=true",
+            )
+        })
+        .await
+    };
+    reply.into_response()
+}
+
+fn start(app: &AppState, cookie: Option<String>) -> Reply {
+    let handle = match cookie {
+        Some(h) => h,
+        None => match app.token() {
+            Some(t) => t,
+            None => return fail(app, None, None, "no randomness for a session"),
+        },
+    };
+    match app.store.load_session(&handle) {
+        Ok(None) => {}
+        Ok(Some(s)) => {
+            // [KG2-ISS-006] an invocation starts one session only.
+            let reason = format!(
+                "[KG2-ISS-006] session {handle} was already started (it is {})",
+                s.status.as_str()
+            );
+            return fail(app, Some(&s), None, &reason);
+        }
+        Err(e) => return fail(app, None, Some(&handle), &format!("store: {e}")),
+    }
+    let Some(mut rng) = app.request_rng() else {
+        return fail(app, None, Some(&handle), "no randomness for a session");
+    };
+    let now = app.now();
+    let request = StartRequest {
+        expected_device_id: None,
+        subject_label: format!("airtight user {}", handle.get(..8).unwrap_or(&handle)),
+    };
+    let (state, message) = match app.issuer.start(request, &mut rng, now) {
+        Ok(x) => x,
+        Err(e) => return fail(app, None, Some(&handle), &e.to_string()),
+    };
+    if let Err(e) = app.store.insert_session(&handle, &state, now) {
+        return fail(app, None, Some(&handle), &format!("store: {e}"));
+    }
+    tracing::info!(
+        session = %handle,
+        server_session_id = %state.server_session_id,
+        "session started: InvocationRequest sent"
+    );
+    Reply::Message {
+        body: message.to_bytes(),
+        set_cookie: Some(cookie_header(&handle)),
+    }
+}
+
+fn cancel(app: &AppState, cookie: Option<String>) -> Reply {
+    let Some(handle) = cookie else {
+        return fail(
+            app,
+            None,
+            None,
+            "[KG2-URL-003] cancel without a session cookie",
+        );
+    };
+    match app.store.load_session(&handle) {
+        Ok(Some(s)) => fail(app, Some(&s), None, "[KG2-URL-003] cancelled by the user"),
+        Ok(None) => fail(
+            app,
+            None,
+            Some(&handle),
+            "[KG2-URL-003] cancel of an unknown session",
+        ),
+        Err(e) => fail(app, None, Some(&handle), &format!("store: {e}")),
+    }
+}
+
+/// `POST /keygen2`: one middleware message.
+pub(super) async fn post_keygen2(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let cookie = session_cookie(&headers);
+    let json = is_json(&headers);
+    let limit = app.config.max_body_bytes;
+    // [KG2-IMP-009] the limit is enforced while reading, before any parsing.
+    let read = tokio::time::timeout(
+        app.config.request_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await;
+    let body: Result<Bytes, String> = match read {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => Err(format!(
+            "[KG2-IMP-009] body rejected (limit {limit} bytes): {e}"
+        )),
+        Err(_) => Err("request body timed out".into()),
+    };
+    blocking(app, move |app| step(app, cookie, json, body))
+        .await
+        .into_response()
+}
+
+fn step(app: &AppState, cookie: Option<String>, json: bool, body: Result<Bytes, String>) -> Reply {
+    // Which session: the cookie, or else the serverSessionId of a readable body.
+    let session = match (&cookie, &body) {
+        (Some(h), _) => app.store.load_session(h),
+        (None, Ok(b)) => match server_session_id(b) {
+            Some(id) => app.store.find_by_server_session_id(&id),
+            None => Ok(None),
+        },
+        (None, Err(_)) => Ok(None),
+    };
+    let session = match session {
+        Ok(s) => s,
+        Err(e) => return fail(app, None, cookie.as_deref(), &format!("store: {e}")),
+    };
+    let Some(session) = session else {
+        return fail(
+            app,
+            None,
+            cookie.as_deref(),
+            "[KG2-FLW-002] unknown session",
+        );
+    };
+    if !json {
+        return fail(
+            app,
+            Some(&session),
+            None,
+            "[KG2-HTP-002] Content-Type of a KeyGen2 message must be application/json",
+        );
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(reason) => return fail(app, Some(&session), None, &reason),
+    };
+    if session.status != SessionStatus::Open {
+        let reason = format!(
+            "[KG2-ISS-006] session is {} and accepts no further message",
+            session.status.as_str()
+        );
+        return fail(app, Some(&session), None, &reason);
+    }
+    let Some(mut rng) = app.request_rng() else {
+        return fail(app, Some(&session), None, "no randomness");
+    };
+    let now = app.now();
+    let mut state = session.state.clone();
+    let expected = state.phase.expected();
+    match app.issuer.handle(&mut state, &body, &mut rng, now) {
+        Ok(Next::Request(message)) => {
+            if let Err(e) = app
+                .store
+                .update_session(&session.handle, session.version, &state, now)
+            {
+                return fail(app, Some(&session), None, &format!("store: {e}"));
+            }
+            tracing::info!(
+                session = %session.handle,
+                received = expected,
+                sent = message.qualifier(),
+                "keygen2 step"
+            );
+            Reply::Message {
+                body: message.to_bytes(),
+                set_cookie: None,
+            }
+        }
+        Ok(Next::Done(record)) => {
+            match app
+                .store
+                .complete_session(&session.handle, session.version, &state, &record, now)
+            {
+                Ok(id) => {
+                    tracing::info!(
+                        session = %session.handle,
+                        issuance = id,
+                        device_id = record.device_id.as_deref().unwrap_or("(privacy mode)"),
+                        keys = record.keys.len(),
+                        "issuance recorded"
+                    );
+                    // [KG2-HTP-006] the end is a redirect to the result page.
+                    Reply::Redirect(format!("/result/{}", session.handle))
+                }
+                Err(e) => fail(app, Some(&session), None, &format!("store: {e}")),
+            }
+        }
+        Err(e) => {
+            // Store the engine's own final state (phase Failed, with its reason).
+            let failed = StoredSession { state, ..session };
+            fail(app, Some(&failed), None, &e.to_string())
+        }
+    }
+}
+
+/// The `serverSessionId` member of a JSON body, if there is one.
+fn server_session_id(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("serverSessionId")?.as_str().map(str::to_owned)
+}
+
+/// `GET /result/<id>`.
+pub(super) async fn result_page(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Response {
+    let task = tokio::task::spawn_blocking(move || app.store.issuance_by_handle(&id));
+    match task.await {
+        Ok(Ok(Some(issuance))) => Html(pages::result(&issuance)).into_response(),
+        Ok(Ok(None)) => (
+            StatusCode::NOT_FOUND,
+            Html(pages::not_found("No such result.")),
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "result page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html(pages::not_found("The store failed.")),
+            )
+                .into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// `GET /error/<id>`.
+pub(super) async fn error_page(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Response {
+    let task = tokio::task::spawn_blocking(move || app.store.error(&id));
+    match task.await {
+        Ok(Ok(Some(e))) => Html(pages::error(&e)).into_response(),
+        Ok(Ok(None)) => (
+            StatusCode::NOT_FOUND,
+            Html(pages::not_found(
+                "No such error record (see the issuer log).",
+            )),
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "error page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html(pages::not_found("The store failed.")),
+            )
+                .into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Anything else.
+pub(super) async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Html(pages::not_found("Not found."))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_validated() {
+        assert!(valid_handle("abcdefghijklmnop"));
+        assert!(valid_handle(&"A".repeat(64)));
+        assert!(!valid_handle("short"));
+        assert!(!valid_handle(&"A".repeat(65)));
+        assert!(!valid_handle("abcdefghijklmno;"));
+        assert!(!valid_handle("abcdefghijklmno p"));
+    }
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; airtight_session=abcdefghijklmnop1; b=2"),
+        );
+        assert_eq!(session_cookie(&h).as_deref(), Some("abcdefghijklmnop1"));
+        let mut bad = HeaderMap::new();
+        bad.append(
+            header::COOKIE,
+            HeaderValue::from_static("airtight_session=x"),
+        );
+        assert_eq!(session_cookie(&bad), None);
+        assert_eq!(session_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn content_type_must_be_json() {
+        // [KG2-HTP-002]
+        let ct = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            is_json(&h)
+        };
+        assert!(ct("application/json"));
+        assert!(ct("Application/JSON; charset=utf-8"));
+        assert!(!ct("text/plain"));
+        assert!(!ct("application/jsonx"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn server_session_id_of_a_body() {
+        assert_eq!(
+            server_session_id(br#"{"serverSessionId":"S1"}"#).as_deref(),
+            Some("S1")
+        );
+        assert_eq!(server_session_id(b"not json"), None);
+        assert_eq!(server_session_id(br#"{"serverSessionId":3}"#), None);
+    }
+}

@@ -1,0 +1,528 @@
+//! The issuer's HTTP server (axum on tokio): the KeyGen2 HTTP binding (`spec/keygen2.md` §5,
+//! §6) in front of the sans-IO [`Issuer`] engine, with the [`Store`] for state.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /` | landing page: an enrol link carrying the invocation URL (plain and `intent://keygen2?…`) |
+//! | `GET /keygen2?init=true` | starts a session and returns the InvocationRequest ([KG2-HTP-001], [KG2-HTP-003]) |
+//! | `POST /keygen2` | one middleware message in (`application/json`), the next request out ([KG2-HTP-002]) |
+//! | `GET /keygen2?abort=true` | the cancel URL ([KG2-URL-003]): ends the session |
+//! | `GET /result/<id>` | the result page after a verified close ([KG2-HTP-006]) |
+//! | `GET /error/<id>` | the error page ([KG2-HTP-008]) |
+//!
+//! # Sessions
+//!
+//! The session is named by the cookie [`COOKIE_NAME`]: the landing page puts a fresh value in
+//! the invocation URL's `cookie` parameter, which the proxy sends with every request
+//! ([KG2-HTP-009]); a GET of the init URL without that cookie gets a fresh one in
+//! `Set-Cookie`. A POST without the cookie is matched by its `serverSessionId` instead (which
+//! the engine checks anyway, [KG2-FLW-002]). The engine state is stored after every step, so a
+//! session survives an issuer restart.
+//!
+//! # Errors
+//!
+//! Any failure (engine error, wrong content type, body over the limit, unknown or finished
+//! session, a concurrent or replayed message, timeout) ends the session, is logged with its
+//! reason (`tracing`, target `airtight_issuer::http`), recorded, and answered with a 302 to
+//! `/error/<id>`, whose page shows the reason ([KG2-HTP-008]). Nothing is issued.
+//!
+//! # Bounds
+//!
+//! Request headers must arrive within [`ServerConfig::header_read_timeout`], each request is
+//! answered within [`ServerConfig::request_timeout`], a connection lives at most
+//! [`ServerConfig::connection_lifetime`], at most [`ServerConfig::max_connections`] are served
+//! at once, and bodies are limited to [`ServerConfig::max_body_bytes`] ([KG2-IMP-009]).
+
+mod handlers;
+pub mod pages;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::db::{DbError, Store};
+use crate::engine::Issuer;
+
+/// The cookie that names a session.
+pub const COOKIE_NAME: &str = "airtight_session";
+
+/// The proxy versions this issuer accepts (`ver` of the invocation URL, [KG2-URL-002]).
+pub const PROXY_VERSIONS: (u32, u32) = (1, 1);
+
+/// The path of the KeyGen2 endpoint (init, POST and cancel).
+pub const KEYGEN2_PATH: &str = "/keygen2";
+
+/// Server limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Largest accepted request body ([KG2-IMP-009]; the engine's own limit applies too).
+    pub max_body_bytes: usize,
+    /// Longest time to answer one request (reading the body included).
+    pub request_timeout: Duration,
+    /// Longest time for the request headers to arrive.
+    pub header_read_timeout: Duration,
+    /// Longest life of one connection (keep-alive included).
+    pub connection_lifetime: Duration,
+    /// Connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            connection_lifetime: Duration::from_secs(300),
+            max_connections: 256,
+        }
+    }
+}
+
+/// Why the server could not start or stop.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// Socket or runtime I/O.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The store.
+    #[error("store: {0}")]
+    Db(#[from] DbError),
+    /// The OS entropy source failed.
+    #[error("entropy: {0}")]
+    Entropy(String),
+    /// The server task failed.
+    #[error("server task: {0}")]
+    Task(String),
+}
+
+/// The issuer's clock: Unix seconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    })
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    issuer: Issuer,
+    store: Arc<Store>,
+    config: ServerConfig,
+    clock: Clock,
+    rng: Mutex<ChaCha20Rng>,
+    base_url: String,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("issuer_uri", &self.issuer.issuer_uri)
+            .field("store", &self.store.location())
+            .field("config", &self.config)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// A state for an issuer reachable at `base_url` (e.g. `http://127.0.0.1:8080`); the
+    /// issuer's `issuer_uri` should be [`issuer_uri_of`]`(base_url)`. Randomness is seeded
+    /// once from the operating system; the clock is the system clock.
+    pub fn new(
+        issuer: Issuer,
+        store: Arc<Store>,
+        base_url: &str,
+        config: ServerConfig,
+    ) -> Result<Self, ServerError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| ServerError::Entropy(e.to_string()))?;
+        let rng = ChaCha20Rng::from_seed(seed);
+        seed.fill(0);
+        Ok(AppState {
+            issuer,
+            store,
+            config,
+            clock: system_clock(),
+            rng: Mutex::new(rng),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the randomness with a seeded generator (tests).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.rng = Mutex::new(ChaCha20Rng::seed_from_u64(seed));
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The issuer engine.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// A generator for one request, split off the shared one.
+    fn request_rng(&self) -> Option<ChaCha20Rng> {
+        let mut g = self.rng.lock().ok()?;
+        let mut seed = [0u8; 32];
+        g.fill_bytes(&mut seed);
+        Some(ChaCha20Rng::from_seed(seed))
+    }
+
+    /// A fresh random token (session handles, error ids): 32 Base64URL characters.
+    fn token(&self) -> Option<String> {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut rng = self.request_rng()?;
+        let mut b = [0u8; 32];
+        rng.fill_bytes(&mut b);
+        Some(
+            b.iter()
+                .map(|x| char::from(ALPHABET[usize::from(x & 0x3f)]))
+                .collect(),
+        )
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+}
+
+/// The URLs of one invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvocationUrls {
+    /// The URL to GET for the InvocationRequest.
+    pub init: String,
+    /// The URL to POST to (`issuerUri`).
+    pub url: String,
+    /// The cancel URL.
+    pub cancel: String,
+    /// `NAME=value` of the session cookie.
+    pub cookie: String,
+    /// The whole `intent://keygen2?…` invocation URL ([KG2-URL-001]).
+    pub intent: String,
+}
+
+/// Query-component encoding: everything but unreserved characters.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The invocation URLs of the issuer at `base_url` for the session cookie value `handle`.
+pub fn invocation_urls(base_url: &str, handle: &str) -> InvocationUrls {
+    let base = base_url.trim_end_matches('/');
+    let url = format!("{base}{KEYGEN2_PATH}");
+    let init = format!("{url}?init=true");
+    let cancel = format!("{url}?abort=true");
+    let cookie = format!("{COOKIE_NAME}={handle}");
+    let enc = |s: &str| utf8_percent_encode(s, QUERY).to_string();
+    let intent = format!(
+        "intent://keygen2?cookie={}&init={}&url={}&cncl={}&ver={}-{}\
+         #Intent;scheme=webpkiproxy;package=org.webpki.mobile.android;end",
+        enc(&cookie),
+        enc(&init),
+        enc(&url),
+        enc(&cancel),
+        PROXY_VERSIONS.0,
+        PROXY_VERSIONS.1
+    );
+    InvocationUrls {
+        init,
+        url,
+        cancel,
+        cookie,
+        intent,
+    }
+}
+
+/// `http://<addr>` for a bound address.
+pub fn base_url_of(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// The KeyGen2 endpoint (`issuerUri`) of the issuer at `base_url`.
+pub fn issuer_uri_of(base_url: &str) -> String {
+    format!("{}{KEYGEN2_PATH}", base_url.trim_end_matches('/'))
+}
+
+/// The router of the issuer.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(handlers::landing))
+        .route(
+            KEYGEN2_PATH,
+            get(handlers::get_keygen2).post(handlers::post_keygen2),
+        )
+        .route("/result/{id}", get(handlers::result_page))
+        .route("/error/{id}", get(handlers::error_page))
+        .fallback(handlers::not_found)
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes; then stops accepting, lets the
+/// open connections finish (bounded by the connection lifetime) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let config = state.config.clone();
+    let app = router(state);
+    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            a = listener.accept() => match a {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let svc = TowerToHyperService::new(app.clone());
+        let cfg = config.clone();
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(cfg.header_read_timeout)
+                .keep_alive(true);
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            let deadline = tokio::time::sleep(cfg.connection_lifetime);
+            tokio::pin!(deadline);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                _ = &mut deadline => {
+                    tracing::debug!(%peer, "connection lifetime reached");
+                }
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(cfg.request_timeout, conn).await;
+                }
+            }
+        });
+        // Reap finished connection tasks so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+    }
+    let _ = stop_tx.send(true);
+    let grace = config.request_timeout + Duration::from_secs(1);
+    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+    Ok(())
+}
+
+/// A server running on its own tokio runtime, for synchronous callers (the CLI, tests).
+/// Dropping it stops the server. Inside an async context use [`serve`] instead:
+/// [`ServerHandle::start`] refuses to run there.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    base_url: String,
+    state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// Binds `bind` (port 0 picks a free port), builds the state with `make_state(base_url)`
+    /// and serves it on a new runtime.
+    pub fn start(
+        bind: SocketAddr,
+        make_state: impl FnOnce(&str) -> Result<AppState, ServerError>,
+    ) -> Result<Self, ServerError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(ServerError::Task(
+                "ServerHandle::start inside a tokio runtime; use http::serve".into(),
+            ));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("airtight-issuer")
+            .build()?;
+        let listener = runtime.block_on(TcpListener::bind(bind))?;
+        let addr = listener.local_addr()?;
+        let base_url = base_url_of(addr);
+        let state = Arc::new(make_state(&base_url)?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        tracing::info!(%addr, "issuer listening");
+        Ok(ServerHandle {
+            addr,
+            base_url,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The shared state (store, issuer).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops the server and waits for it.
+    pub fn shutdown(mut self) -> Result<(), ServerError> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> Result<(), ServerError> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Blocking here would panic: let the runtime wind down in the background.
+            if let Some(rt) = self.runtime.take() {
+                rt.shutdown_background();
+            }
+            return Ok(());
+        }
+        let mut result = Ok(());
+        if let (Some(rt), Some(task)) = (self.runtime.as_ref(), self.task.take()) {
+            let limit = self.state.config.request_timeout + Duration::from_secs(5);
+            result = match rt.block_on(async { tokio::time::timeout(limit, task).await }) {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(e))) => Err(ServerError::Io(e)),
+                Ok(Err(e)) => Err(ServerError::Task(e.to_string())),
+                Err(_) => Err(ServerError::Task("shutdown timed out".into())),
+            };
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+        result
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_inner() {
+            tracing::warn!(error = %e, "issuer shutdown");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn invocation_url_carries_every_parameter() {
+        let u = invocation_urls("http://127.0.0.1:18080/", "abcDEF0123456789_-xyz");
+        assert_eq!(u.url, "http://127.0.0.1:18080/keygen2");
+        assert_eq!(u.init, "http://127.0.0.1:18080/keygen2?init=true");
+        assert_eq!(u.cancel, "http://127.0.0.1:18080/keygen2?abort=true");
+        // [KG2-URL-001] the middleware's parser finds all five parameters, decoded.
+        let parsed = airtight_client::url::parse_invocation(&u.intent).unwrap();
+        assert_eq!(parsed.init_url, u.init);
+        assert_eq!(parsed.issuer_url.as_deref(), Some(u.url.as_str()));
+        assert_eq!(parsed.cancel_url.as_deref(), Some(u.cancel.as_str()));
+        assert_eq!(
+            parsed.cookie.as_deref(),
+            Some("airtight_session=abcDEF0123456789_-xyz")
+        );
+        assert_eq!(parsed.version, Some(PROXY_VERSIONS));
+        // The example of the spec's section 6 (recorded loopback issuer).
+        assert!(
+            u.intent
+                .contains("init=http%3A%2F%2F127.0.0.1%3A18080%2Fkeygen2%3Finit%3Dtrue")
+        );
+        assert!(
+            u.intent
+                .contains("&url=http%3A%2F%2F127.0.0.1%3A18080%2Fkeygen2&")
+        );
+    }
+
+    #[test]
+    fn pages_escape_text() {
+        assert_eq!(
+            pages::escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        let e = crate::db::ErrorEntry {
+            id: "E".into(),
+            session_handle: None,
+            reason: "<script>".into(),
+            at: 0,
+        };
+        assert!(pages::error(&e).contains("&lt;script&gt;"));
+        assert!(!pages::error(&e).contains("<script>"));
+    }
+}
