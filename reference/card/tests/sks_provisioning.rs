@@ -413,6 +413,30 @@ fn ecdh_key_agreement() {
     let expected =
         airtight_proto::keys::ecdh_z(&peer, &support::public_key(&k.public_key)).unwrap();
     assert_eq!(z.as_slice(), expected.as_slice());
+    // [CRY-ALG-013] A peer point off its curve, or a peer on another supported curve, fails
+    // in the key agreement with ERROR_CRYPTO (the Java reference's code for a failed ECDH).
+    let mut off = peer.public_key().to_spki_der().unwrap();
+    let n = off.len() - 1;
+    off[n] ^= 1;
+    expect_code(
+        sks.key_agreement(k.handle, uri::ECDH_RAW, None, false, None, &off),
+        SksErrorCode::Crypto,
+    );
+    let p384 = PrivateKey::generate_ec(
+        airtight_proto::keys::Curve::P384,
+        &mut ChaCha20Rng::seed_from_u64(10),
+    );
+    expect_code(
+        sks.key_agreement(
+            k.handle,
+            uri::ECDH_RAW,
+            None,
+            false,
+            None,
+            &p384.public_key().to_spki_der().unwrap(),
+        ),
+        SksErrorCode::Crypto,
+    );
     // Endorsed ECDH only: signing is refused [SKS-USR-001]
     expect_code(
         sks.sign_data(k.handle, uri::ECDSA_SHA256, None, false, None, b"x"),

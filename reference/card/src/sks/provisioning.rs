@@ -252,14 +252,21 @@ impl ReferenceSks {
                 p.issuer_uri.len()
             )));
         }
-        let server_key = PublicKey::from_spki_der(&p.server_ephemeral_key).map_err(|e| {
-            SksError::option(format!(
-                "Unsupported EC key algorithm for: \"serverEphemeralKey\" ({e})"
-            ))
-        })?;
-        let curve = server_key.curve().ok_or_else(|| {
-            SksError::option("Unsupported EC key algorithm for: \"serverEphemeralKey\"")
-        })?;
+        // [CRY-KDF-003] An unsupported curve is ERROR_OPTION at once; a point that is not on
+        // its (supported) curve passes the curve check and fails in the key agreement, after
+        // the other checks, with ERROR_CRYPTO (as in the Java reference, whose JCE ECDH refuses
+        // it with a GeneralSecurityException).
+        let server_key = match PublicKey::from_spki_der(&p.server_ephemeral_key) {
+            Ok(k) => Some(k.curve().map(|c| (k, c)).ok_or_else(|| {
+                SksError::option("Unsupported EC key algorithm for: \"serverEphemeralKey\"")
+            })?),
+            Err(KeyError::BadPoint) => None,
+            Err(e) => {
+                return Err(SksError::option(format!(
+                    "Unsupported EC key algorithm for: \"serverEphemeralKey\" ({e})"
+                )));
+            }
+        };
         let kmk = match &p.key_management_key {
             Some(der) => Some(parse_kmk(der)?),
             None => None,
@@ -281,6 +288,9 @@ impl ReferenceSks {
         if self.open.len() >= self.limits.max_open_sessions {
             return Err(SksError::storage("too many open provisioning sessions"));
         }
+        let (server_key, curve) = server_key.ok_or_else(|| {
+            SksError::crypto("ECDH: the \"serverEphemeralKey\" point is not on its curve")
+        })?;
         // The card's random choices go through the entropy seam (module `entropy`).
         let client_session_id = self.entropy.client_session_id(&mut self.rng)?;
         let ephemeral = self.entropy.ephemeral_key(curve, &mut self.rng)?;

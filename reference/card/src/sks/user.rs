@@ -5,7 +5,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use airtight_proto::alg::AlgGroup;
-use airtight_proto::keys::{self, PublicKey};
+use airtight_proto::keys::{self, KeyError, PublicKey};
 use airtight_proto::policy::{BiometricProtection, DeleteProtection, ExportProtection};
 use airtight_proto::session1::{self, Property};
 use airtight_proto::sks::{
@@ -602,10 +602,18 @@ impl ReferenceSks {
         self.check_key_and_algorithm(key, &k, algorithm, AlgGroup::KeyAgreement)?;
         Self::no_parameters(key, parameters)?;
         Self::check_data_size(key, public_key)?;
-        let peer = PublicKey::from_spki_der(public_key)
-            .ok()
-            .filter(|p| p.curve().is_some())
-            .ok_or_else(|| SksError::option("Unsupported EC key algorithm for: \"publicKey\""))?;
+        // [CRY-ALG-013] A point that is not on its curve fails in the key agreement
+        // (ERROR_CRYPTO, as the Java reference's JCE ECDH); other unfit keys are ERROR_OPTION.
+        let peer = match PublicKey::from_spki_der(public_key) {
+            Err(KeyError::BadPoint) => {
+                return Err(SksError::crypto(
+                    "ECDH: the \"publicKey\" point is not on its curve",
+                ));
+            }
+            r => r.ok().filter(|p| p.curve().is_some()).ok_or_else(|| {
+                SksError::option("Unsupported EC key algorithm for: \"publicKey\"")
+            })?,
+        };
         keys::ecdh_z(&crypto::private_key(&k.private_key)?, &peer)
             .map_err(|e| SksError::crypto(format!("ECDH: {e}")))
     }
