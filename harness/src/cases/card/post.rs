@@ -347,7 +347,7 @@ pub(super) fn cases() -> Vec<Case> {
         Case::must("card.post.clone.shares-pin", &["SKS-PST-013", "POL-OBJ-005", "POL-GRP-006"], "postCloneKeyProtection: the clone shares the target's PIN value and error counter", clone_shares_pin).needs("kmk"),
         Case::must("card.post.unlock.resets", &["SKS-PST-015", "POL-PIN-005"], "postUnlockKey resets a blocked PIN at close", unlock).needs("kmk"),
         Case::must("card.post.delete.ignores-protection", &["SKS-PST-016", "POL-PRT-005"], "postDeleteKey deletes a non-deletable key at close", delete_ignores_protection).needs("kmk"),
-        Case::must("card.post.target-in-open-session", &["SKS-PST-002"], "a target of an open session fails with ERROR_NO_KEY", |ctx| {
+        Case::must("card.post.target-in-open-session", &["SKS-PST-002"], "a target of an open session fails with ERROR_OPTION", |ctx| {
             let s = ctx.seed;
             let mut other = ctx.issuer_n(5).with_kmk(s);
             ok(other.create_session(ctx.sks), "createProvisioningSession")?;
@@ -355,7 +355,7 @@ pub(super) fn cases() -> Vec<Case> {
             let before = Snapshot::take(ctx.sks)?;
             let mut is = second(ctx, s, false)?;
             let r = is.post_delete_or_unlock(ctx.sks, t.handle, t.ee(), &emulator::kmk(s), true);
-            fatal(ctx, &before, is.handle, r, SksErrorCode::NoKey, "postDeleteKey of an open-session key")
+            fatal(ctx, &before, is.handle, r, SksErrorCode::Option, "postDeleteKey of an open-session key")
         }).needs("kmk"),
         Case::must("card.post.target-not-updatable", &["SKS-PST-003"], "a target whose session has no KMK is refused", |ctx| post_refused(ctx, None, false, true, |ctx, is, t, k| is.post_delete_or_unlock(ctx.sks, t.handle, t.ee(), k, true))).needs("kmk"),
         Case::must("card.post.privacy-mismatch", &["SKS-PST-003"], "a target of a privacy-enabled session is refused from an E2ES session", |ctx| post_refused(ctx, None, true, false, |ctx, is, t, k| is.post_delete_or_unlock(ctx.sks, t.handle, t.ee(), k, true))).needs("kmk").needs("privacy"),

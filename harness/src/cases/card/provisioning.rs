@@ -34,7 +34,7 @@ fn second_cert_path(ctx: &mut Ctx<'_>) -> Step {
         &before,
         is.handle,
         r,
-        SksErrorCode::NotAllowed,
+        SksErrorCode::Option,
         "second setCertificatePath",
     )
 }
@@ -247,7 +247,7 @@ fn double_import(ctx: &mut Ctx<'_>) -> Step {
         &before,
         is.handle,
         r,
-        SksErrorCode::NotAllowed,
+        SksErrorCode::Option,
         "second import",
     )
 }
@@ -506,7 +506,7 @@ fn close_nonce(ctx: &mut Ctx<'_>, nonce: Vec<u8>) -> Step {
 pub(super) fn cases() -> Vec<Case> {
     use ExtensionSubType as S;
     vec![
-        Case::must("card.cert.second-path", &["SKS-CRT-003", "SKS-TXN-002"], "a second setCertificatePath on a key fails with ERROR_NOT_ALLOWED", second_cert_path),
+        Case::must("card.cert.second-path", &["SKS-CRT-003", "SKS-TXN-002"], "a second setCertificatePath on a key fails with ERROR_OPTION", second_cert_path),
         Case::must("card.cert.not-der", &["SKS-CRT-004", "SKS-IMP-010"], "a certificate that is not DER X.509 fails with ERROR_OPTION", |ctx| cert_garbage(ctx, vec![0xde, 0xad, 0xbe, 0xef])),
         Case::must("card.cert.truncated-der", &["SKS-CRT-004", "SKS-IMP-010"], "a truncated certificate fails with ERROR_OPTION", |ctx| {
             let mut is = ctx.issuer_n(9);
@@ -534,7 +534,7 @@ pub(super) fn cases() -> Vec<Case> {
         Case::must("card.import.symmetric-129", &["SKS-IMX-005", "SKS-LIM-001"], "a 129-byte symmetric key is refused", |ctx| import_symmetric_len(ctx, 129)).needs("import-symmetric-key"),
         Case::must("card.import.symmetric-empty", &["SKS-IMX-005"], "an empty symmetric key is refused", |ctx| import_symmetric_len(ctx, 0)).needs("import-symmetric-key"),
         Case::must("card.import.before-certificate", &["SKS-IMX-001"], "an import before setCertificatePath is refused", import_before_cert).needs("import-symmetric-key"),
-        Case::must("card.import.twice", &["SKS-IMX-003"], "a second import on a key fails with ERROR_NOT_ALLOWED", double_import).needs("import-symmetric-key"),
+        Case::must("card.import.twice", &["SKS-IMX-003"], "a second import on a key fails with ERROR_OPTION", double_import).needs("import-symmetric-key"),
         Case::must("card.import.bad-padding", &["CRY-ENC-006", "CRY-IMP-001", "CRY-IMP-003"], "a MAC-valid ciphertext with bad padding aborts the session", |ctx| bad_padding(ctx, false)).needs("import-symmetric-key"),
         Case::must("card.import.ciphertext-not-block", &["CRY-ENC-006"], "a MAC-valid ciphertext whose length is not a multiple of 16 aborts the session", |ctx| bad_padding(ctx, true)).needs("import-symmetric-key"),
         Case::must("card.import.symmetric-endorses-ecdsa", &["SKS-CLS-005", "CRY-ALG-007"], "a key with an imported symmetric key endorsing ECDSA fails the close", symmetric_endorses_asymmetric).needs("import-symmetric-key"),

@@ -448,14 +448,14 @@ pub(super) fn cases() -> Vec<Case> {
         Case::must("card.session.create.client-session-id", &["CRY-KDF-011"], "clientSessionId is 32 Base64URL characters and fresh per session", client_session_id),
         Case::must("card.session.create.p384-ephemeral", &["CRY-KDF-003", "CRY-KDF-005"], "a P-384 server ephemeral key gets a P-384 client ephemeral key", |ctx| curve_session(ctx, Curve::P384)).needs_alg(crate::emulator::uri::P384),
         Case::must("card.session.create.p521-ephemeral", &["CRY-KDF-003", "CRY-KDF-005"], "a P-521 server ephemeral key gets a P-521 client ephemeral key (Z keeps leading zeros)", |ctx| curve_session(ctx, Curve::P521)).needs_alg(crate::emulator::uri::P521),
-        Case::must("card.session.create.ed25519-ephemeral", &["CRY-KDF-003"], "an Ed25519 server ephemeral key is refused with ERROR_ALGORITHM", |ctx| {
+        Case::must("card.session.create.ed25519-ephemeral", &["CRY-KDF-003"], "an Ed25519 server ephemeral key is refused with ERROR_OPTION", |ctx| {
             let k = PrivateKey::generate_ed25519(&mut ChaCha20Rng::seed_from_u64(ctx.seed)).public_key().to_spki_der().unwrap_or_default();
-            refused(ctx, SksErrorCode::Algorithm, move |p| p.server_ephemeral_key = k)
+            refused(ctx, SksErrorCode::Option, move |p| p.server_ephemeral_key = k)
         }),
-        Case::must("card.session.create.point-off-curve", &["CRY-KDF-003", "CRY-IMP-007"], "a server ephemeral point that is not on the curve is refused with ERROR_ALGORITHM", |ctx| {
+        Case::must("card.session.create.point-off-curve", &["CRY-KDF-003", "CRY-IMP-007"], "a server ephemeral point that is not on the curve is refused with ERROR_CRYPTO", |ctx| {
             let mut k = spki_of(Curve::P256, ctx.seed);
             if let Some(b) = k.last_mut() { *b ^= 0x01; }
-            refused(ctx, SksErrorCode::Algorithm, move |p| p.server_ephemeral_key = k)
+            refused(ctx, SksErrorCode::Crypto, move |p| p.server_ephemeral_key = k)
         }),
         Case::must("card.session.create.garbage-ephemeral", &["SKS-IMP-010", "CRY-KDF-003"], "a server ephemeral key that is not DER is refused with an error code", |ctx| {
             let before = Snapshot::take(ctx.sks)?;
@@ -463,8 +463,8 @@ pub(super) fn cases() -> Vec<Case> {
             crate::verify::expect_refused(is.create_session_with(ctx.sks, |p| p.server_ephemeral_key = vec![0x30, 0x03, 0x01, 0x02]), "garbage serverEphemeralKey")?;
             before.expect_unchanged(ctx.sks, "refused session")
         }),
-        Case::must("card.session.create.unknown-session-algorithm", &["CRY-ALG-002", "SKS-ERR-006"], "a sessionKeyAlgorithm other than session.1 is refused with ERROR_ALGORITHM", |ctx| {
-            refused(ctx, SksErrorCode::Algorithm, |p| p.session_key_algorithm = "https://webpki.github.io/sks/algorithm#session.2".into())
+        Case::must("card.session.create.unknown-session-algorithm", &["CRY-ALG-002", "SKS-ERR-006"], "a sessionKeyAlgorithm other than session.1 is refused with ERROR_OPTION", |ctx| {
+            refused(ctx, SksErrorCode::Option, |p| p.session_key_algorithm = "https://webpki.github.io/sks/algorithm#session.2".into())
         }),
         Case::must("card.session.create.server-session-id-empty", &["SKS-SES-002", "SKS-LIM-004"], "an empty serverSessionId is refused with ERROR_OPTION", |ctx| refused(ctx, SksErrorCode::Option, |p| p.server_session_id.clear())),
         Case::must("card.session.create.server-session-id-33", &["SKS-SES-002", "SKS-LIM-004", "SKS-LIM-001"], "a 33-character serverSessionId is refused with ERROR_OPTION", |ctx| refused(ctx, SksErrorCode::Option, |p| p.server_session_id = "a".repeat(33))),
@@ -482,9 +482,9 @@ pub(super) fn cases() -> Vec<Case> {
         }),
         Case::must("card.session.create.key-limit-zero", &["SKS-SES-002"], "sessionKeyLimit 0 is refused with ERROR_OPTION", |ctx| refused(ctx, SksErrorCode::Option, |p| p.session_key_limit = 0)),
         Case::must("card.session.create.lifetime-zero", &["SKS-SES-002"], "sessionLifeTime 0 is refused with ERROR_OPTION", |ctx| refused(ctx, SksErrorCode::Option, |p| p.session_life_time = 0)),
-        Case::must("card.session.create.kmk-rsa-512", &["SKS-SES-003"], "an RSA-512 key-management key is refused with ERROR_ALGORITHM", |ctx| {
+        Case::must("card.session.create.kmk-rsa-512", &["SKS-SES-003"], "an RSA-512 key-management key is refused with ERROR_OPTION", |ctx| {
             let k = rsa512_spki(ctx.seed);
-            refused(ctx, SksErrorCode::Algorithm, move |p| p.key_management_key = Some(k))
+            refused(ctx, SksErrorCode::Option, move |p| p.key_management_key = Some(k))
         }).needs("kmk"),
         Case::must("card.session.create.kmk-garbage", &["SKS-SES-003", "SKS-IMP-010"], "a key-management key that is not an SPKI is refused with an error code", |ctx| {
             let before = Snapshot::take(ctx.sks)?;
