@@ -123,6 +123,13 @@ pub enum PathError {
     /// The last certificate is neither an anchor nor issued by one.
     #[error("no trust anchor issued the last certificate")]
     UnknownIssuer,
+    /// The path ends with a copy of a configured anchor certificate that differs from it (same
+    /// name and key, other bytes).
+    #[error("certificate {index} names a trust anchor but differs from the configured anchor")]
+    AnchorMismatch {
+        /// Index of the differing copy.
+        index: usize,
+    },
     /// A trust anchor could not be built.
     #[error("trust anchor: {0}")]
     BadAnchor(String),
@@ -409,6 +416,14 @@ pub fn verify_path(
     };
     let anchor = &anchors[anchor_index];
     let opts = anchor.options;
+    // A copy of the anchor inside the path must be the anchor itself, byte for byte: the
+    // path is recorded (issuance records), so a changed copy must not pass as the anchor.
+    if anchor_in_path
+        && let Some(der) = &anchor.certificate_der
+        && der.as_slice() != path[last_index].as_slice()
+    {
+        return Err(PathError::AnchorMismatch { index: last_index });
+    }
 
     for (index, p) in parsed.iter().enumerate() {
         if p.alg == SignatureAlgorithm::RsaSha1 && !opts.allow_sha1 {

@@ -497,3 +497,20 @@ fn sha1_needs_the_legacy_option() {
     });
     verify_path(&[leaf], &[legacy], NOW).unwrap();
 }
+
+#[test]
+fn a_changed_copy_of_the_anchor_in_the_path_is_refused() {
+    // [KG2-IMP-002]: the anchor copy at the end of a device path must be the configured anchor
+    // byte for byte (the path is recorded with the issuance).
+    let dev = fixtures::device_p256();
+    let mut path = dev.certificate_path.clone();
+    assert_eq!(path.len(), 2);
+    let last = path[1].len() - 1;
+    path[1][last] ^= 0x01; // inside the copy's signature: name and key unchanged
+    assert_eq!(
+        verify_path(&path, &device_anchors(), NOW).unwrap_err(),
+        PathError::AnchorMismatch { index: 1 }
+    );
+    // The unchanged path still validates.
+    verify_path(&dev.certificate_path, &device_anchors(), NOW).unwrap();
+}
