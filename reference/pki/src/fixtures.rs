@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng as _;
 use sha2::Digest as _;
 
-use crate::ca::{Ca, CaError, Serial, Validity};
+use crate::ca::{AltName, Ca, CaError, Profile, Serial, Validity};
 use crate::device::{DEVICE_CA_SUBJECT, DeviceIdentity, DeviceKeyKind};
 use crate::keys::{KeyKind, SigningKey};
 use crate::path::TrustAnchor;
@@ -246,4 +246,36 @@ pub fn device_trust_anchor() -> TrustAnchor {
 pub fn issuer_trust_anchor() -> TrustAnchor {
     TrustAnchor::from_certificate_der(issuer_root_ca().certificate_der())
         .expect("compiled-in issuer root certificate is a valid anchor")
+}
+
+/// A TLS server identity for `127.0.0.1`, `::1` and `localhost` issued by [`issuer_ca`]
+/// (EKU serverAuth): the P-256 key (from the seeded generator `"tls-server"`) and the path
+/// `[server certificate, issuer CA, issuer root]`. Generated on each call, deterministically
+/// (same key, serial and validity); it chains to [`issuer_root_ca`].
+pub fn tls_server() -> (SigningKey, Vec<Vec<u8>>) {
+    tls_server_labelled("tls-server")
+}
+
+/// Like [`tls_server`] with another seed label: a different key and certificate under the
+/// same CA (tests that need a second, equally valid server certificate).
+pub fn tls_server_labelled(label: &str) -> (SigningKey, Vec<Vec<u8>>) {
+    let mut r = rng(label);
+    let key = SigningKey::generate(KeyKind::P256, &mut r).expect("P-256 key generation");
+    let spki = key.public_key_spki_der().expect("P-256 SPKI");
+    let profile = Profile {
+        // Like the device certificates: valid long enough for tests run on the real clock.
+        validity_seconds: 20 * crate::ca::YEAR,
+        ..Profile::tls_server(
+            "CN=localhost, O=airtight test fixtures",
+            vec![
+                AltName::Dns("localhost".to_owned()),
+                AltName::Ip(core::net::IpAddr::V4(core::net::Ipv4Addr::LOCALHOST)),
+                AltName::Ip(core::net::IpAddr::V6(core::net::Ipv6Addr::LOCALHOST)),
+            ],
+        )
+    };
+    let path = issuer_ca()
+        .issue_path_at(&spki, &profile, &Serial::random(&mut r), FIXTURE_NOT_BEFORE)
+        .expect("fixture TLS server certificate");
+    (key, path)
 }
