@@ -23,7 +23,11 @@ const HANDLE: &str = "httpssessionhandle00000000000001";
 
 /// The fixture TLS identity (`127.0.0.1`, `localhost`) issued by the test issuer CA.
 fn identity(label: &str) -> TlsIdentity {
-    let (key, chain) = airtight_pki::fixtures::tls_server_labelled(label);
+    let (key, chain) = if label == "tls-server" {
+        airtight_pki::fixtures::tls_server()
+    } else {
+        airtight_pki::fixtures::tls_server_labelled(label)
+    };
     TlsIdentity::from_der(chain, key.to_pkcs8_der().unwrap().to_vec()).unwrap()
 }
 
@@ -230,4 +234,62 @@ fn plain_http_start_refuses_a_tls_config_and_vice_versa() {
         AppState::new(iss, store, base, ServerConfig::default())
     });
     assert!(r.is_err());
+}
+
+/// A loopback TCP forwarder: connections number `0..switch_after` go to `first`, later ones to
+/// `second`.
+fn forwarder(first: SocketAddr, second: SocketAddr, switch_after: usize) -> SocketAddr {
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().enumerate() {
+            let Ok(client) = client else { return };
+            let target = if n < switch_after { first } else { second };
+            let Ok(upstream) = TcpStream::connect(target) else {
+                return;
+            };
+            let (mut c1, mut u1) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let (mut c2, mut u2) = (client, upstream);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut u1);
+                let _ = u1.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut u2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_certificate_changed_mid_session_aborts_the_session() {
+    // Connections 1-2 (GET init, POST InvocationResponse) reach the issuer with certificate
+    // A; connection 3 (POST ProvisioningInitializationResponse, the card's session is open)
+    // reaches another server with certificate B, equally valid for 127.0.0.1. The middleware
+    // must notice and abort. [KG2-HTP-010]
+    let a = identity("tls-server");
+    let a_ee = a.end_entity_der().to_vec();
+    let store = Arc::new(Store::in_memory().unwrap());
+    let server_a = start(store.clone(), a, a_ee);
+    let b = identity("tls-server-other");
+    let b_ee = b.end_entity_der().to_vec();
+    let server_b = start(Arc::new(Store::in_memory().unwrap()), b, b_ee);
+    // The issuers' issuerUri names their own ports, not the forwarder's: irrelevant here, as
+    // the session fails before any attestation is checked.
+    let front = forwarder(server_a.addr(), server_b.addr(), 2);
+    let url = invocation_urls(&format!("https://{front}"), HANDLE).intent;
+    let mut card = ReferenceSks::in_memory_for_tests(46);
+    let (r, driver, _) = run(&url, &mut card, options(&issuer_root()));
+    match r {
+        Err(DriverError::CertificateChanged { .. }) => {}
+        other => panic!("expected CertificateChanged, got {other:?}"),
+    }
+    // InvocationRequest, InvocationResponse, ProvisioningInitializationRequest and -Response.
+    assert_eq!(driver.transcript().len(), 4);
+    assert_eq!(card.open_session_count(), 0, "the SKS session was aborted");
+    assert!(card.enumerate_keys(KeyHandle::NONE).unwrap().is_none());
+    assert!(store.issuances().unwrap().is_empty());
 }
