@@ -191,35 +191,7 @@ pub(crate) fn request(
         buf: Vec::new(),
         eof: false,
     };
-    let (status, headers) = reader.read_head()?;
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let chunked = header("transfer-encoding").is_some_and(|v| {
-        v.rsplit(',')
-            .next()
-            .is_some_and(|l| l.trim().eq_ignore_ascii_case("chunked"))
-    });
-    let body = if method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status)
-    {
-        Vec::new()
-    } else if chunked {
-        reader.read_chunked(max_body)?
-    } else if let Some(len) = header("content-length") {
-        let len: u64 = len
-            .trim()
-            .parse()
-            .map_err(|_| transport("bad Content-Length"))?;
-        if len > max_body {
-            return Err(TlsFailure::TooLarge);
-        }
-        reader.read_exact_body(usize::try_from(len).map_err(transport)?)?
-    } else {
-        reader.read_to_close(max_body)?
-    };
+    let (status, headers, body) = reader.read_response(method, max_body)?;
     Ok(RawResponse {
         status,
         headers,
@@ -228,15 +200,56 @@ pub(crate) fn request(
     })
 }
 
+impl<R: Read> Limited<R> {
+    /// Status, headers (names in lower case) and the body, framed as HTTP/1.1 says.
+    fn read_response(
+        &mut self,
+        method: &str,
+        max_body: u64,
+    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), TlsFailure> {
+        let reader = self;
+        let (status, headers) = reader.read_head()?;
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let chunked = header("transfer-encoding").is_some_and(|v| {
+            v.rsplit(',')
+                .next()
+                .is_some_and(|l| l.trim().eq_ignore_ascii_case("chunked"))
+        });
+        let body =
+            if method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
+                Vec::new()
+            } else if chunked {
+                reader.read_chunked(max_body)?
+            } else if let Some(len) = header("content-length") {
+                let len: u64 = len
+                    .trim()
+                    .parse()
+                    .map_err(|_| transport("bad Content-Length"))?;
+                if len > max_body {
+                    return Err(TlsFailure::TooLarge);
+                }
+                reader.read_exact_body(usize::try_from(len).map_err(transport)?)?
+            } else {
+                reader.read_to_close(max_body)?
+            };
+        Ok((status, headers, body))
+    }
+}
+
 /// A buffered reader with a deadline.
-struct Limited {
-    inner: StreamOwned<ClientConnection, TcpStream>,
+struct Limited<R: Read> {
+    inner: R,
     deadline: Instant,
     buf: Vec<u8>,
     eof: bool,
 }
 
-impl Limited {
+impl<R: Read> Limited<R> {
     /// Reads more into `buf`; false at the end of the stream.
     fn fill(&mut self) -> Result<bool, TlsFailure> {
         if self.eof {
@@ -381,6 +394,74 @@ mod tests {
         assert!(split_url("https://u@h/").is_err());
         assert!(split_url("https://h:x/").is_err());
         assert!(split_url("http://h/").is_err());
+    }
+
+    fn parse(
+        raw: &[u8],
+        max_body: u64,
+    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), TlsFailure> {
+        Limited {
+            inner: std::io::Cursor::new(raw.to_vec()),
+            deadline: Instant::now() + Duration::from_secs(5),
+            buf: Vec::new(),
+            eof: false,
+        }
+        .read_response("GET", max_body)
+    }
+
+    #[test]
+    fn responses_are_framed() {
+        let (s, h, b) = parse(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}trailing",
+            100,
+        )
+        .expect("content-length");
+        assert_eq!((s, b.as_slice()), (200, &b"{}"[..]));
+        assert_eq!(h[0], ("content-type".into(), "application/json".into()));
+        let (_, _, b) = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\nA\r\n0123456789\r\n0\r\nT: v\r\n\r\n",
+            100,
+        )
+        .expect("chunked");
+        assert_eq!(b, b"abc0123456789");
+        let (s, h, b) = parse(b"HTTP/1.1 302 Found\r\nLocation: /r\r\n\r\n", 100).expect("eof");
+        assert_eq!((s, b.len()), (302, 0));
+        assert_eq!(h[0].1, "/r");
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n", 100),
+            Err(TlsFailure::TooLarge)
+        ));
+        assert!(matches!(
+            parse(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n",
+                100
+            ),
+            Err(TlsFailure::TooLarge)
+        ));
+        assert!(matches!(
+            parse(
+                &[b"HTTP/1.1 200 OK\r\n\r\n".as_slice(), &[b'x'; 101]].concat(),
+                100
+            ),
+            Err(TlsFailure::TooLarge)
+        ));
+        // Truncated, malformed, oversized head.
+        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", 100).is_err());
+        assert!(
+            parse(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                100
+            )
+            .is_err()
+        );
+        assert!(parse(b"SMTP 200\r\n\r\n", 100).is_err());
+        assert!(parse(b"HTTP/1.1 2000 OK\r\n\r\n", 100).is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", 100).is_err());
+        let mut big = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for _ in 0..2000 {
+            big.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
+        }
+        assert!(parse(&big, 100).is_err());
     }
 
     #[test]
