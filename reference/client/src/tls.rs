@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+/// Status, headers (names in lower case) and body of a response.
+type Parts = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// Largest response head (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -202,11 +205,7 @@ pub(crate) fn request(
 
 impl<R: Read> Limited<R> {
     /// Status, headers (names in lower case) and the body, framed as HTTP/1.1 says.
-    fn read_response(
-        &mut self,
-        method: &str,
-        max_body: u64,
-    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), TlsFailure> {
+    fn read_response(&mut self, method: &str, max_body: u64) -> Result<Parts, TlsFailure> {
         let reader = self;
         let (status, headers) = reader.read_head()?;
         let header = |name: &str| {
@@ -396,10 +395,7 @@ mod tests {
         assert!(split_url("http://h/").is_err());
     }
 
-    fn parse(
-        raw: &[u8],
-        max_body: u64,
-    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), TlsFailure> {
+    fn parse(raw: &[u8], max_body: u64) -> Result<Parts, TlsFailure> {
         Limited {
             inner: std::io::Cursor::new(raw.to_vec()),
             deadline: Instant::now() + Duration::from_secs(5),
