@@ -115,10 +115,20 @@ pub fn enroll<S: SecureKeyStore>(
     make: impl FnOnce(SessionContext) -> Middleware<S>,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<(Enrolled, Middleware<S>), EnrollError> {
+    enroll_with(invocation_url, HttpOptions::default(), make, observe)
+}
+
+/// [`enroll`] with driver options (HTTPS trust anchors, limits).
+pub fn enroll_with<S: SecureKeyStore>(
+    invocation_url: &str,
+    options: HttpOptions,
+    make: impl FnOnce(SessionContext) -> Middleware<S>,
+    observe: &mut dyn FnMut(&Event),
+) -> Result<(Enrolled, Middleware<S>), EnrollError> {
     let inv = parse_invocation(invocation_url)?;
     let post_url = inv.post_url();
     let mut mw = make(session_context(&inv));
-    let mut driver = HttpDriver::new(HttpOptions::default());
+    let mut driver = HttpDriver::new(options);
     let result = driver.run(&inv, &mut mw);
     for (direction, body) in driver.transcript() {
         let (qualifier, bytes) = (qualifier(body), body.len());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use airtight_issuer::db::{Issuance, Store};
 use airtight_issuer::http::pages::certificate_summary;
-use airtight_issuer::http::{self, AppState, ServerConfig};
+use airtight_issuer::http::{self, AppState, ServerConfig, TlsIdentity};
 use airtight_issuer::{Issuer, Policy};
 
 use crate::CliError;
@@ -63,12 +63,21 @@ pub fn issuer_from_policy(
         .map_err(|e| CliError::Config(e.to_string()))
 }
 
-/// `issuer serve`: runs until Ctrl-C.
+/// Reads `--tls-cert` (PEM chain, server certificate first) and `--tls-key` (PKCS#8 PEM).
+pub fn load_tls(cert: &Path, key: &Path) -> Result<TlsIdentity, CliError> {
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| CliError::Io(format!("{}: {e}", p.display())));
+    TlsIdentity::from_pem(&read(cert)?, &read(key)?)
+        .map_err(|e| CliError::Config(format!("{} / {}: {e}", cert.display(), key.display())))
+}
+
+/// `issuer serve`: runs until Ctrl-C; HTTPS when `tls` is given.
 pub fn serve(
     bind: SocketAddr,
     public_url: Option<String>,
     data_dir: &Path,
     policy_file: Option<&Path>,
+    tls: Option<TlsIdentity>,
 ) -> Result<(), CliError> {
     let (policy, policy_base) = match policy_file {
         Some(p) => {
@@ -92,15 +101,26 @@ pub fn serve(
         let addr = listener
             .local_addr()
             .map_err(|e| CliError::Io(e.to_string()))?;
-        let base = public_url.unwrap_or_else(|| http::base_url_of(addr));
+        let base = public_url.unwrap_or_else(|| {
+            if tls.is_some() {
+                http::https_base_url_of(addr)
+            } else {
+                http::base_url_of(addr)
+            }
+        });
         let issuer_uri = http::issuer_uri_of(&base);
-        let issuer = match &policy_base {
+        let mut issuer = match &policy_base {
             Some(dir) => issuer_from_policy(&issuer_uri, policy, dir)?,
             None => build_issuer(&issuer_uri, policy),
         };
+        // [KG2-HTP-010] the session attestation binds the TLS certificate the client saw.
+        if let Some(id) = &tls {
+            issuer.server_certificate = id.end_entity_der().to_vec();
+        }
         // [KG2-IMP-009] the policy's body limit applies at the HTTP layer too.
         let config = ServerConfig {
             max_body_bytes: issuer.policy.session.max_body_bytes,
+            tls,
             ..ServerConfig::default()
         };
         let state = AppState::new(issuer, store.clone(), &base, config)

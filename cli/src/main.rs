@@ -49,6 +49,10 @@ enum Command {
         /// Take user-defined PINs from this file (one per line, in request order).
         #[arg(long, value_name = "F")]
         pin_file: Option<PathBuf>,
+        /// PEM file of certificates trusted for `https://` issuers (repeatable; there are no
+        /// built-in roots).
+        #[arg(long, value_name = "PEM")]
+        trust_anchor: Vec<PathBuf>,
     },
     /// The file-backed reference card.
     Card {
@@ -83,6 +87,12 @@ enum IssuerCommand {
         /// `issuerUri` of the session key derivation.
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
+        /// Serve HTTPS with this certificate chain (PEM, server certificate first).
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of `--tls-cert` (PKCS#8 PEM).
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Lists the recorded issuances.
     List {
@@ -147,7 +157,23 @@ fn enroll(
     yes: bool,
     pin_env: Option<String>,
     pin_file: Option<PathBuf>,
+    trust_anchors: &[PathBuf],
 ) -> Result<(), CliError> {
+    let mut options = airtight_client::http::HttpOptions::default();
+    for f in trust_anchors {
+        let pem = std::fs::read_to_string(f)
+            .map_err(|e| CliError::Io(format!("{}: {e}", f.display())))?;
+        let ders: Vec<Vec<u8>> = airtight_pki::pem::decode_all(&pem)
+            .map_err(|e| CliError::Config(format!("{}: {e}", f.display())))?
+            .into_iter()
+            .filter(|(label, _)| label == airtight_pki::pem::CERTIFICATE)
+            .map(|(_, der)| der)
+            .collect();
+        if ders.is_empty() {
+            return Err(CliError::Config(format!("{}: no certificate", f.display())));
+        }
+        options.trust_anchors.extend(ders);
+    }
     let pins = match (pin_env, pin_file) {
         (Some(v), _) => PinSource::Repeat(zeroize::Zeroizing::new(pin_from_env(&v)?)),
         (None, Some(f)) => {
@@ -165,8 +191,9 @@ fn enroll(
         }
         driver::Event::Redirected { location } => note(&format!("<- redirect to {location}")),
     };
-    let (enrolled, _mw) = driver::enroll(
+    let (enrolled, _mw) = driver::enroll_with(
         url,
+        options,
         |ctx| {
             Middleware::new(sks, ctx)
                 .with_ui(Box::new(TerminalUi::stdio(yes)))
@@ -254,10 +281,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 data_dir,
                 policy,
                 public_url,
+                tls_cert,
+                tls_key,
             } => {
                 init_tracing("info");
                 let dir = data_dir.unwrap_or_else(issuer::default_data_dir);
-                issuer::serve(bind, public_url, &dir, policy.as_deref())
+                let tls = match (tls_cert, tls_key) {
+                    (Some(c), Some(k)) => Some(issuer::load_tls(&c, &k)?),
+                    _ => None,
+                };
+                issuer::serve(bind, public_url, &dir, policy.as_deref(), tls)
             }
             IssuerCommand::List { data_dir } => {
                 let dir = data_dir.unwrap_or_else(issuer::default_data_dir);
@@ -270,10 +303,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
             yes,
             pin_env,
             pin_file,
+            trust_anchor,
         } => {
             init_tracing("warn");
             let dir = card_dir.unwrap_or_else(card::default_dir);
-            enroll(&invocation_url, &dir, yes, pin_env, pin_file)
+            enroll(&invocation_url, &dir, yes, pin_env, pin_file, &trust_anchor)
         }
         Command::Card { card_dir, command } => {
             let dir = card_dir.unwrap_or_else(card::default_dir);

@@ -443,3 +443,74 @@ fn issuer_killed_mid_session_loses_nothing() {
     assert!(l.lines().nth(1).unwrap().starts_with("1 "), "{l}");
     assert_eq!(l.lines().filter(|x| x.contains(" E2ES ")).count(), 1, "{l}");
 }
+
+#[test]
+fn issuer_serve_over_https_then_enroll_with_a_trust_anchor() {
+    // [KG2-HTP-010] `issuer serve --tls-cert/--tls-key` and `enroll --trust-anchor`, with the
+    // fixture TLS identity of airtight-pki (127.0.0.1, issued by the test issuer CA).
+    use std::io::{BufRead, BufReader};
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../reference/pki/fixtures");
+    let data = tempfile::tempdir().unwrap();
+    let card = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airtight"))
+        .args(["issuer", "serve", "--bind", "127.0.0.1:0", "--tls-cert"])
+        .arg(format!("{fixtures}/tls-server.chain.pem"))
+        .arg("--tls-key")
+        .arg(format!("{fixtures}/tls-server.key.pem"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let outcome = std::panic::catch_unwind(|| {
+        assert!(
+            first.starts_with("airtight issuer listening on https://127.0.0.1:"),
+            "{first}"
+        );
+        let init = second.strip_prefix("enrol with: airtight enroll ").unwrap();
+        let card_dir = card.path().to_str().unwrap();
+        // Without an anchor: refused before the card is touched.
+        let out = airtight(&["enroll", init, "--card-dir", card_dir, "--yes"]);
+        assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("KG2-HTP-010"),
+            "{}",
+            text(&out.stderr)
+        );
+        let anchor = format!("{fixtures}/issuer-root-ca.cert.pem");
+        let out = airtight(&[
+            "enroll",
+            init,
+            "--card-dir",
+            card_dir,
+            "--yes",
+            "--pin-env",
+            "AIRTIGHT_TEST_PIN",
+            "--trust-anchor",
+            &anchor,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("keys created: Key.1"));
+        let list = airtight(&[
+            "issuer",
+            "list",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ]);
+        assert!(
+            text(&list.stdout).contains(" E2ES "),
+            "{}",
+            text(&list.stdout)
+        );
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
+}

@@ -189,6 +189,15 @@ impl<S: SecureKeyStore> Middleware<S> {
         self.outcome.as_ref()
     }
 
+    /// Sets the DER of the TLS server certificate of the connection that delivered the
+    /// InvocationRequest ([KG2-HTP-010]). Ignored once the provisioning session exists (the
+    /// certificate is bound into it by then).
+    pub fn set_server_certificate(&mut self, der: Vec<u8>) {
+        if self.provisioning.is_none() {
+            self.ctx.server_certificate = der;
+        }
+    }
+
     /// The session context.
     pub fn context(&self) -> &SessionContext {
         &self.ctx

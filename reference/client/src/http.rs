@@ -2,12 +2,15 @@
 //! response to the issuer URL, treat each answer as the next request, stop at the end.
 //!
 //! Client choice: `ureq` 3 with default features off (no TLS stack, no cookie store, no
-//! compression): small, blocking, and it lets the driver switch redirects off and limit the
-//! body. **Limitation**: without a TLS feature `https://` URLs fail with a transport error, and
-//! even with one `ureq` does not expose the peer certificate, so the TLS server certificate
-//! ([KG2-HTP-010]) cannot be captured here: `serverCertificate` is empty (what the recorded
-//! Java sessions over plain HTTP do with a stand-in). Cookies are kept in a minimal jar
-//! (name=value pairs for the one issuer origin), which is all a KeyGen2 session needs.
+//! compression) for plain `http://` (loopback only unless [`HttpOptions::allow_insecure`]),
+//! and a small HTTP/1.1 client over rustls (`crate::tls`) for `https://`, because `ureq`
+//! does not expose the peer certificate. Over HTTPS the server certificate must chain to one
+//! of [`HttpOptions::trust_anchors`] (no system roots); the DER of the end-entity certificate
+//! of the connection that delivered the InvocationRequest becomes `serverCertificate` of
+//! `createProvisioningSession` ([KG2-HTP-010]), and every later request of the session must
+//! present the same certificate, or the session is aborted. Over plain HTTP
+//! `serverCertificate` is empty. Cookies are kept in a minimal jar (name=value pairs for the
+//! one issuer origin), which is all a KeyGen2 session needs.
 
 use std::time::Duration;
 
@@ -27,6 +30,9 @@ pub struct HttpOptions {
     pub max_body: u64,
     /// Allow plain `http://` to hosts other than loopback ([KG2-IMP-010]); off by default.
     pub allow_insecure: bool,
+    /// DER certificates trusted for `https://` issuers. Empty (the default): HTTPS is refused,
+    /// as there are no built-in roots.
+    pub trust_anchors: Vec<Vec<u8>>,
 }
 
 impl Default for HttpOptions {
@@ -35,6 +41,7 @@ impl Default for HttpOptions {
             timeout: Duration::from_secs(30),
             max_body: 1 << 20,
             allow_insecure: false,
+            trust_anchors: Vec::new(),
         }
     }
 }
@@ -59,6 +66,23 @@ pub enum DriverError {
         url: String,
         /// What failed.
         detail: String,
+    },
+    /// The TLS server certificate was refused (not chaining to the trust anchors, wrong
+    /// name, expired) or the handshake failed; nothing reached the SKS before the
+    /// InvocationRequest.
+    #[error("[KG2-HTP-010] TLS server certificate of {url} refused: {detail}")]
+    Tls {
+        /// The URL.
+        url: String,
+        /// Why.
+        detail: String,
+    },
+    /// A later request of the session presented another TLS server certificate than the one
+    /// bound into the session ([KG2-HTP-010]); the SKS session was aborted.
+    #[error("[KG2-HTP-010] {url}: the TLS server certificate changed during the session")]
+    CertificateChanged {
+        /// The URL.
+        url: String,
     },
     /// The issuer redirected while the protocol was in progress: its way of reporting an
     /// error ([KG2-HTP-005]); the SKS session was aborted.
@@ -131,13 +155,15 @@ pub enum Direction {
 #[derive(Debug)]
 pub struct HttpDriver {
     agent: ureq::Agent,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    server_certificate: Option<Vec<u8>>,
     options: HttpOptions,
     cookies: Vec<(String, String)>,
     transcript: Vec<(Direction, Vec<u8>)>,
 }
 
 /// The session context for an invocation: `issuerUri` = the POST URL, the origin shown to the
-/// user, and no TLS certificate (see the module documentation).
+/// user, and no TLS certificate yet ([`HttpDriver::run`] sets the captured one).
 pub fn session_context(inv: &Invocation) -> SessionContext {
     let post = inv.post_url();
     SessionContext {
@@ -161,6 +187,15 @@ fn is_loopback(origin: &str) -> bool {
             .is_ok_and(|a| a.is_loopback())
 }
 
+/// A response reduced to what the driver looks at.
+struct Reply {
+    status: u16,
+    set_cookies: Vec<String>,
+    location: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
 enum Answer {
     Body(Vec<u8>),
     Redirect(u16, Option<String>),
@@ -176,10 +211,18 @@ impl HttpDriver {
             .build();
         HttpDriver {
             agent: config.into(),
+            tls: None,
+            server_certificate: None,
             options,
             cookies: Vec::new(),
             transcript: Vec::new(),
         }
+    }
+
+    /// DER of the TLS server certificate bound into the session (captured with the
+    /// InvocationRequest); `None` over plain HTTP or before the first exchange.
+    pub fn server_certificate(&self) -> Option<&[u8]> {
+        self.server_certificate.as_deref()
     }
 
     /// Every KeyGen2 body exchanged so far, in order (issuer requests and middleware
@@ -230,13 +273,13 @@ impl HttpDriver {
         }
     }
 
-    fn exchange(
+    /// One request over plain HTTP (ureq); the body is read only for 2xx answers.
+    fn plain_request(
         &mut self,
         method: &'static str,
         url: &str,
         body: Option<&[u8]>,
-        expect_json: bool,
-    ) -> Result<(u16, Answer), DriverError> {
+    ) -> Result<Reply, DriverError> {
         let transport = |e: ureq::Error| match e {
             ureq::Error::BodyExceedsLimit(limit) => DriverError::BodyTooLarge {
                 url: url.to_owned(),
@@ -270,23 +313,161 @@ impl HttpDriver {
             }
         };
         let mut resp = result.map_err(transport)?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let set_cookies: Vec<String> = resp
             .headers()
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok().map(str::to_owned))
             .collect();
-        for c in set_cookies {
-            self.remember_cookie(&c);
-        }
+        let location = header("location");
+        let content_type = header("content-type");
         let status = resp.status().as_u16();
+        let body = if (200..300).contains(&status) {
+            resp.body_mut()
+                .with_config()
+                .limit(self.options.max_body)
+                .read_to_vec()
+                .map_err(transport)?
+        } else {
+            Vec::new()
+        };
+        Ok(Reply {
+            status,
+            set_cookies,
+            location,
+            content_type,
+            body,
+        })
+    }
+
+    /// One request over HTTPS; `bind` says whether the server certificate belongs to the
+    /// session (captured on the first exchange, compared on every later one).
+    fn tls_request(
+        &mut self,
+        method: &'static str,
+        url: &str,
+        body: Option<&[u8]>,
+        bind: bool,
+    ) -> Result<Reply, DriverError> {
+        let refused = |detail: String| DriverError::Tls {
+            url: url.to_owned(),
+            detail,
+        };
+        let config = match &self.tls {
+            Some(c) => c.clone(),
+            None => {
+                let c = crate::tls::client_config(&self.options.trust_anchors).map_err(
+                    |e| match e {
+                        crate::tls::TlsFailure::Certificate(d)
+                        | crate::tls::TlsFailure::Transport(d) => refused(d),
+                        crate::tls::TlsFailure::TooLarge => refused("configuration".into()),
+                    },
+                )?;
+                self.tls = Some(c.clone());
+                c
+            }
+        };
+        let cookie = self.cookie_header();
+        let mut headers: Vec<(&str, &str)> = vec![("Accept", "application/json")];
+        if let Some(c) = &cookie {
+            headers.push(("Cookie", c));
+        }
+        if body.is_some() {
+            // [KG2-HTP-002]
+            headers.push(("Content-Type", "application/json"));
+        }
+        let resp = crate::tls::request(
+            &config,
+            method,
+            url,
+            &headers,
+            body,
+            self.options.timeout,
+            self.options.max_body,
+        )
+        .map_err(|e| match e {
+            crate::tls::TlsFailure::Certificate(d) => refused(d),
+            crate::tls::TlsFailure::TooLarge => DriverError::BodyTooLarge {
+                url: url.to_owned(),
+                limit: self.options.max_body,
+            },
+            crate::tls::TlsFailure::Transport(detail) => DriverError::Transport {
+                method,
+                url: url.to_owned(),
+                detail,
+            },
+        })?;
+        if bind {
+            // [KG2-HTP-010]
+            match &self.server_certificate {
+                None => self.server_certificate = Some(resp.server_certificate.clone()),
+                Some(c) if *c == resp.server_certificate => {}
+                Some(_) => {
+                    return Err(DriverError::CertificateChanged {
+                        url: url.to_owned(),
+                    });
+                }
+            }
+        }
+        let header = |name: &str| {
+            resp.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let status = resp.status;
+        Ok(Reply {
+            status,
+            set_cookies: resp
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "set-cookie")
+                .map(|(_, v)| v.clone())
+                .collect(),
+            location: header("location"),
+            content_type: header("content-type"),
+            body: if (200..300).contains(&status) {
+                resp.body
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    fn exchange(
+        &mut self,
+        method: &'static str,
+        url: &str,
+        body: Option<&[u8]>,
+        expect_json: bool,
+        bind: bool,
+    ) -> Result<(u16, Answer), DriverError> {
+        let reply = if url
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+        {
+            self.tls_request(method, url, body, bind)?
+        } else {
+            if bind && self.server_certificate.is_some() {
+                // The session started over HTTPS: no downgrade.
+                return Err(DriverError::CertificateChanged {
+                    url: url.to_owned(),
+                });
+            }
+            self.plain_request(method, url, body)?
+        };
+        for c in &reply.set_cookies {
+            self.remember_cookie(c);
+        }
+        let status = reply.status;
         if (300..400).contains(&status) {
-            let location = resp
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            return Ok((status, Answer::Redirect(status, location)));
+            return Ok((status, Answer::Redirect(status, reply.location)));
         }
         if !(200..300).contains(&status) {
             return Err(DriverError::Status {
@@ -295,19 +476,8 @@ impl HttpDriver {
                 status,
             });
         }
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(self.options.max_body)
-            .read_to_vec()
-            .map_err(transport)?;
-        if expect_json && !bytes.is_empty() {
-            let ok = content_type.as_deref().is_some_and(|ct| {
+        if expect_json && !reply.body.is_empty() {
+            let ok = reply.content_type.as_deref().is_some_and(|ct| {
                 ct.split(';')
                     .next()
                     .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
@@ -315,11 +485,11 @@ impl HttpDriver {
             if !ok {
                 return Err(DriverError::ContentType {
                     url: url.to_owned(),
-                    content_type,
+                    content_type: reply.content_type,
                 });
             }
         }
-        Ok((status, Answer::Body(bytes)))
+        Ok((status, Answer::Body(reply.body)))
     }
 
     /// Runs a whole session: GET `init`, then POST every response until the issuer ends the
@@ -340,8 +510,13 @@ impl HttpDriver {
             e
         };
         // [KG2-HTP-001]
-        let mut body = match self.exchange("GET", &inv.init_url, None, true) {
-            Ok((_, Answer::Body(b))) => b,
+        let mut body = match self.exchange("GET", &inv.init_url, None, true, true) {
+            Ok((_, Answer::Body(b))) => {
+                // [KG2-HTP-010]: the certificate of the connection that delivered the
+                // InvocationRequest (empty over plain HTTP).
+                mw.set_server_certificate(self.server_certificate.clone().unwrap_or_default());
+                b
+            }
             Ok((_, Answer::Redirect(status, location))) => {
                 return Err(on_error(mw, DriverError::Redirected { status, location }));
             }
@@ -356,14 +531,14 @@ impl HttpDriver {
                         && inv.cancel_url.as_ref().is_some_and(|c| {
                             // [KG2-URL-003]
                             let c = c.clone();
-                            self.exchange("GET", &c, None, false).is_ok()
+                            self.exchange("GET", &c, None, false, true).is_ok()
                         });
                     return Err(DriverError::Client { error, cancelled });
                 }
             };
             self.transcript
                 .push((Direction::Middleware, response.clone()));
-            let answer = self.exchange("POST", &post_url, Some(&response), !mw.is_done());
+            let answer = self.exchange("POST", &post_url, Some(&response), !mw.is_done(), true);
             if mw.is_done() {
                 // [KG2-HTP-007]: a redirect or an empty 2xx ends the session; the SKS session
                 // is already closed, so a transport failure here loses nothing on the card.
@@ -378,7 +553,9 @@ impl HttpDriver {
                 return match answer? {
                     (_, Answer::Redirect(_, Some(location))) => {
                         let target = resolve(&post_url, &location);
-                        let status = self.exchange("GET", &target, None, false).map(|(s, _)| s)?;
+                        let status = self
+                            .exchange("GET", &target, None, false, false)
+                            .map(|(s, _)| s)?;
                         Ok(Completion {
                             outcome,
                             final_page: Some(target),

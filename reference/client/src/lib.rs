@@ -8,14 +8,14 @@
 //! - [`pin`]: PIN policy checks done before a PIN reaches the card.
 //! - [`discovery`]: lookup-specifier verification and search filters.
 //! - [`url`]: invocation URLs (plain and `intent://keygen2?…`).
-//! - `http` (default feature): a blocking HTTP driver ([`http::HttpDriver`], [`http::enroll`]).
+//! - `http` (default feature): a blocking HTTP driver ([`http::HttpDriver`], [`http::enroll`]):
+//!   plain HTTP through `ureq`, HTTPS through a small rustls client that captures the TLS
+//!   server certificate ([KG2-HTP-010]).
 //!
 //! # Known limitations
 //!
-//! - The HTTP driver uses `ureq` without a TLS stack: `https://` issuers fail with a transport
-//!   error, and the TLS server certificate ([KG2-HTP-010]) is never captured, so
-//!   `serverCertificate` is empty. The engine itself takes any certificate through
-//!   [`SessionContext::server_certificate`].
+//! - HTTPS trusts only the configured anchors ([`http::HttpOptions::trust_anchors`]; no
+//!   system roots), opens one connection per request and follows no redirect mid-protocol.
 //! - `trustAnchor` of an issued credential is ignored: no trust anchor is ever installed
 //!   ([KG2-PFQ-009]).
 //! - `deferredIssuance` is refused ([KG2-KCQ-011]).
@@ -31,6 +31,8 @@ pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod pin;
+#[cfg(feature = "http")]
+mod tls;
 pub mod ui;
 pub mod url;
 

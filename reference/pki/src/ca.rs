@@ -324,6 +324,17 @@ pub struct Profile {
     pub validity_seconds: i64,
     /// Signature algorithm; `None` means the CA key's default.
     pub signature_algorithm: Option<SignatureAlgorithm>,
+    /// subjectAltName entries (non-critical); empty means no extension.
+    pub subject_alt_names: Vec<AltName>,
+}
+
+/// One subjectAltName entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AltName {
+    /// A DNS name (IA5 string).
+    Dns(String),
+    /// An IPv4 or IPv6 address.
+    Ip(core::net::IpAddr),
 }
 
 /// One year of 365 days, in seconds.
@@ -345,6 +356,7 @@ impl Profile {
             authority_key_identifier: true,
             validity_seconds: 20 * YEAR,
             signature_algorithm: None,
+            subject_alt_names: Vec::new(),
         }
     }
 
@@ -372,6 +384,7 @@ impl Profile {
             authority_key_identifier: true,
             validity_seconds: 20 * YEAR,
             signature_algorithm: None,
+            subject_alt_names: Vec::new(),
         }
     }
 
@@ -382,6 +395,16 @@ impl Profile {
             extended_key_usage: vec![EKU_CLIENT_AUTH],
             validity_seconds: 2 * YEAR,
             ..Self::device(subject_template)
+        }
+    }
+
+    /// A TLS server certificate: digitalSignature, serverAuth, not a CA, SKI and AKI, the
+    /// given subjectAltNames (what TLS clients match the host against), two years.
+    pub fn tls_server(subject_template: &str, names: Vec<AltName>) -> Self {
+        Profile {
+            extended_key_usage: vec![EKU_SERVER_AUTH],
+            subject_alt_names: names,
+            ..Self::end_entity(subject_template)
         }
     }
 
@@ -747,6 +770,19 @@ impl BuilderProfile for IssueProfile<'_> {
             let value =
                 x509_cert::ext::pkix::ExtendedKeyUsage(p.extended_key_usage.clone()).to_der()?;
             out.push(extension(OID_EXT_KEY_USAGE, false, value)?);
+        }
+        if !p.subject_alt_names.is_empty() {
+            let mut names = Vec::with_capacity(p.subject_alt_names.len());
+            for n in &p.subject_alt_names {
+                names.push(match n {
+                    AltName::Dns(d) => x509_cert::ext::pkix::name::GeneralName::DnsName(
+                        der::asn1::Ia5String::new(d)?,
+                    ),
+                    AltName::Ip(ip) => x509_cert::ext::pkix::name::GeneralName::from(*ip),
+                });
+            }
+            let value = x509_cert::ext::pkix::SubjectAltName(names).to_der()?;
+            out.push(extension(OID_SUBJECT_ALT_NAME, false, value)?);
         }
         if p.subject_key_identifier {
             let id = sha1::Sha1::digest(spk.subject_public_key.raw_bytes()).to_vec();

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng as _;
 use sha2::Digest as _;
 
-use crate::ca::{Ca, CaError, Serial, Validity};
+use crate::ca::{AltName, Ca, CaError, Profile, Serial, Validity};
 use crate::device::{DEVICE_CA_SUBJECT, DeviceIdentity, DeviceKeyKind};
 use crate::keys::{KeyKind, SigningKey};
 use crate::path::TrustAnchor;
@@ -60,9 +60,11 @@ crate's tests fail on any difference. TEST KEYS ONLY: never trust them outside t
 | `issuer-root-ca.cert.pem` | `CN=airtight Test Issuer Root CA, O=airtight test fixtures`, self-signed |
 | `issuer-ca.key.pem` | test issuer CA key (P-256, PKCS#8) |
 | `issuer-ca.chain.pem` | `CN=airtight Test Issuer CA, O=airtight test fixtures` (pathLen 0), then the root |
+| `tls-server.key.pem` | TLS server key of the test issuer (P-256, PKCS#8) |
+| `tls-server.chain.pem` | `CN=localhost` (serverAuth; subjectAltName localhost, 127.0.0.1, ::1) by the issuer CA, then the issuer CA and root |
 
-CAs are valid 2025-01-01T00:00:00Z to 2049-12-31T23:59:59Z; device certificates from
-2025-01-01T00:00:00Z for 20 x 365 days.
+CAs are valid 2025-01-01T00:00:00Z to 2049-12-31T23:59:59Z; device and TLS server certificates
+from 2025-01-01T00:00:00Z for 20 x 365 days.
 ";
 
 /// Every fixture file (name, contents), in a fixed order.
@@ -110,6 +112,8 @@ pub fn generate() -> Result<Vec<(&'static str, String)>, CaError> {
         ca_validity,
     )?;
 
+    let (tls_key, tls_path) = tls_server_under(&sub, "tls-server")?;
+
     Ok(vec![
         ("README.md", README.to_owned()),
         ("device-ca.key.pem", key_pem(device_ca.key())?),
@@ -134,11 +138,13 @@ pub fn generate() -> Result<Vec<(&'static str, String)>, CaError> {
         ),
         ("issuer-ca.key.pem", key_pem(sub.key())?),
         ("issuer-ca.chain.pem", chain_pem(sub.certificate_path())?),
+        ("tls-server.key.pem", key_pem(&tls_key)?),
+        ("tls-server.chain.pem", chain_pem(&tls_path)?),
     ])
 }
 
 /// The compiled-in fixture files (name, contents), in the order of [`generate`].
-pub const FILES: [(&str, &str); 11] = [
+pub const FILES: [(&str, &str); 13] = [
     ("README.md", include_str!("../fixtures/README.md")),
     (
         "device-ca.key.pem",
@@ -179,6 +185,14 @@ pub const FILES: [(&str, &str); 11] = [
     (
         "issuer-ca.chain.pem",
         include_str!("../fixtures/issuer-ca.chain.pem"),
+    ),
+    (
+        "tls-server.key.pem",
+        include_str!("../fixtures/tls-server.key.pem"),
+    ),
+    (
+        "tls-server.chain.pem",
+        include_str!("../fixtures/tls-server.chain.pem"),
     ),
 ];
 
@@ -246,4 +260,42 @@ pub fn device_trust_anchor() -> TrustAnchor {
 pub fn issuer_trust_anchor() -> TrustAnchor {
     TrustAnchor::from_certificate_der(issuer_root_ca().certificate_der())
         .expect("compiled-in issuer root certificate is a valid anchor")
+}
+
+/// The test TLS server identity for `127.0.0.1`, `::1` and `localhost` issued by
+/// [`issuer_ca`] (EKU serverAuth): the P-256 key and the path `[server certificate, issuer CA,
+/// issuer root]` (files `tls-server.key.pem` and `tls-server.chain.pem`).
+pub fn tls_server() -> (SigningKey, Vec<Vec<u8>>) {
+    let key =
+        SigningKey::from_pkcs8_pem(file("tls-server.key.pem")).expect("compiled-in fixture key");
+    let path = pem::decode_certificates(file("tls-server.chain.pem"))
+        .expect("compiled-in fixture certificates parse");
+    (key, path)
+}
+
+/// Another TLS server identity like [`tls_server`], generated from the seed label `label`:
+/// a different key and certificate under the same CA (tests that need a second, equally valid
+/// server certificate). `"tls-server"` gives [`tls_server`]'s.
+pub fn tls_server_labelled(label: &str) -> (SigningKey, Vec<Vec<u8>>) {
+    tls_server_under(&issuer_ca(), label).expect("fixture TLS server certificate")
+}
+
+fn tls_server_under(ca: &Ca, label: &str) -> Result<(SigningKey, Vec<Vec<u8>>), CaError> {
+    let mut r = rng(label);
+    let key = SigningKey::generate(KeyKind::P256, &mut r)?;
+    let spki = key.public_key_spki_der()?;
+    let profile = Profile {
+        // Like the device certificates: valid long enough for tests run on the real clock.
+        validity_seconds: 20 * crate::ca::YEAR,
+        ..Profile::tls_server(
+            "CN=localhost, O=airtight test fixtures",
+            vec![
+                AltName::Dns("localhost".to_owned()),
+                AltName::Ip(core::net::IpAddr::V4(core::net::Ipv4Addr::LOCALHOST)),
+                AltName::Ip(core::net::IpAddr::V6(core::net::Ipv6Addr::LOCALHOST)),
+            ],
+        )
+    };
+    let path = ca.issue_path_at(&spki, &profile, &Serial::random(&mut r), FIXTURE_NOT_BEFORE)?;
+    Ok((key, path))
 }

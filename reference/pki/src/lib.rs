@@ -17,7 +17,7 @@ pub mod lenient;
 pub mod path;
 pub mod pem;
 
-pub use ca::{Ca, CaError, Profile, Serial, SerialCounter, Validity};
+pub use ca::{AltName, Ca, CaError, Profile, Serial, SerialCounter, Validity};
 pub use device::{DeviceIdentity, DeviceKeyKind};
 pub use keys::{
     EcdsaEncoding, KeyError, KeyKind, PublicKey, SignatureAlgorithm, SigningKey, VerifyError,

@@ -182,3 +182,61 @@ fn from_pem_refuses_a_foreign_key() {
     assert!(DeviceIdentity::from_pem(p256, rsa_chain).is_err());
     assert!(DeviceIdentity::from_pem(p256, "").is_err());
 }
+
+#[test]
+fn tls_server_fixture_names_loopback_and_chains_to_the_issuer_root() {
+    use der::Encode as _;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
+    let (key, path) = fixtures::tls_server();
+    // The generator gives the same identity from its seed label.
+    let (key2, path2) = fixtures::tls_server_labelled("tls-server");
+    assert_eq!(path, path2);
+    assert_eq!(
+        key.public_key_spki_der().unwrap(),
+        key2.public_key_spki_der().unwrap()
+    );
+    assert_eq!(path.len(), 3);
+    let cert = Certificate::from_der(&path[0]).unwrap();
+    assert_eq!(
+        cert.tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap(),
+        key.public_key_spki_der().unwrap()
+    );
+    let exts = cert.tbs_certificate().extensions().unwrap();
+    let find = |oid: &str| {
+        exts.iter()
+            .find(|e| e.extn_id.to_string() == oid)
+            .map(|e| e.extn_value.as_bytes().to_vec())
+            .unwrap()
+    };
+    // subjectAltName 2.5.29.17: localhost, 127.0.0.1, ::1 (what TLS clients match).
+    let san = SubjectAltName::from_der(&find("2.5.29.17")).unwrap();
+    let mut dns = Vec::new();
+    let mut ips = Vec::new();
+    for n in san.0 {
+        match n {
+            GeneralName::DnsName(d) => dns.push(d.to_string()),
+            GeneralName::IpAddress(o) => ips.push(o.as_bytes().to_vec()),
+            other => panic!("unexpected name {other:?}"),
+        }
+    }
+    assert_eq!(dns, ["localhost"]);
+    let mut v6 = vec![0u8; 16];
+    v6[15] = 1;
+    assert_eq!(ips, [vec![127, 0, 0, 1], v6]);
+    // extKeyUsage 2.5.29.37: serverAuth 1.3.6.1.5.5.7.3.1.
+    let eku = ExtendedKeyUsage::from_der(&find("2.5.29.37")).unwrap();
+    assert_eq!(eku.0.len(), 1);
+    assert_eq!(eku.0[0].to_string(), "1.3.6.1.5.5.7.3.1");
+    assert!(
+        verify_path(
+            &path,
+            &[fixtures::issuer_trust_anchor()],
+            FIXTURE_NOT_BEFORE + 1
+        )
+        .is_ok()
+    );
+}

@@ -26,6 +26,14 @@
 //! reason (`tracing`, target `airtight_issuer::http`), recorded, and answered with a 302 to
 //! `/error/<id>`, whose page shows the reason ([KG2-HTP-008]). Nothing is issued.
 //!
+//! # HTTPS
+//!
+//! With [`ServerConfig::tls`] set, every accepted connection first completes a TLS handshake
+//! (tokio-rustls, ring provider; bounded by the header-read timeout) and is then served like a
+//! plain one. The engine must be built with the end-entity certificate as its
+//! `server_certificate` ([`TlsIdentity::end_entity_der`]): the session attestation binds the
+//! certificate the middleware saw ([KG2-HTP-010]).
+//!
 //! # Bounds
 //!
 //! Request headers must arrive within [`ServerConfig::header_read_timeout`], each request is
@@ -77,6 +85,84 @@ pub struct ServerConfig {
     pub connection_lifetime: Duration,
     /// Connections served at once; more wait in the accept queue.
     pub max_connections: usize,
+    /// Serve HTTPS with this identity; `None`: plain HTTP.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// The TLS server identity: certificate chain (end-entity first) and private key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsIdentity {
+    chain: Vec<Vec<u8>>,
+    key: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("chain_len", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsIdentity {
+    /// From DER: the chain (end-entity first, then intermediates) and a PKCS#8 private key.
+    /// Checks that rustls accepts them and that the key matches the certificate.
+    pub fn from_der(chain: Vec<Vec<u8>>, pkcs8_key: Vec<u8>) -> Result<Self, ServerError> {
+        if chain.is_empty() {
+            return Err(ServerError::Tls("empty certificate chain".into()));
+        }
+        let id = TlsIdentity {
+            chain,
+            key: zeroize::Zeroizing::new(pkcs8_key),
+        };
+        id.server_config()?;
+        Ok(id)
+    }
+
+    /// From PEM text: `CERTIFICATE` blocks (end-entity first) and one private key block
+    /// (`PRIVATE KEY`, PKCS#8).
+    pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, ServerError> {
+        use rustls_pki_types::pem::PemObject as _;
+        use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+        let chain = CertificateDer::pem_slice_iter(chain_pem)
+            .map(|c| c.map(|c| c.as_ref().to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ServerError::Tls(format!("certificate chain PEM: {e}")))?;
+        let key = PrivatePkcs8KeyDer::from_pem_slice(key_pem)
+            .map_err(|e| ServerError::Tls(format!("private key PEM (PKCS#8 expected): {e}")))?;
+        Self::from_der(chain, key.secret_pkcs8_der().to_vec())
+    }
+
+    /// DER of the end-entity certificate: what the issuer engine gets as its
+    /// `server_certificate` ([KG2-HTP-010]).
+    pub fn end_entity_der(&self) -> &[u8] {
+        self.chain.first().map_or(&[], Vec::as_slice)
+    }
+
+    /// The certificate chain (DER, end-entity first).
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
+    /// The rustls server configuration (HTTP/1.1 only).
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, ServerError> {
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let chain = self
+            .chain
+            .iter()
+            .map(|c| CertificateDer::from(c.clone()))
+            .collect();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.to_vec()));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServerError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| ServerError::Tls(e.to_string()))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
 }
 
 impl Default for ServerConfig {
@@ -87,6 +173,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             connection_lifetime: Duration::from_secs(300),
             max_connections: 256,
+            tls: None,
         }
     }
 }
@@ -106,6 +193,9 @@ pub enum ServerError {
     /// The server task failed.
     #[error("server task: {0}")]
     Task(String),
+    /// The TLS identity is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// The issuer's clock: Unix seconds.
@@ -274,6 +364,11 @@ pub fn base_url_of(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
 
+/// `https://<addr>` for a bound address served with TLS.
+pub fn https_base_url_of(addr: SocketAddr) -> String {
+    format!("https://{addr}")
+}
+
 /// The KeyGen2 endpoint (`issuerUri`) of the issuer at `base_url`.
 pub fn issuer_uri_of(base_url: &str) -> String {
     format!("{}{KEYGEN2_PATH}", base_url.trim_end_matches('/'))
@@ -301,6 +396,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let config = state.config.clone();
+    let acceptor = match &config.tls {
+        Some(id) => Some(tokio_rustls::TlsAcceptor::from(
+            id.server_config()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+        )),
+        None => None,
+    };
     let app = router(state);
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -329,29 +431,20 @@ pub async fn serve(
         let svc = TowerToHyperService::new(app.clone());
         let cfg = config.clone();
         let mut stop = stop_rx.clone();
+        let acceptor = acceptor.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(cfg.header_read_timeout)
-                .keep_alive(true);
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            let deadline = tokio::time::sleep(cfg.connection_lifetime);
-            tokio::pin!(deadline);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match acceptor {
+                None => serve_connection(stream, svc, &cfg, &mut stop, peer).await,
+                Some(acceptor) => {
+                    // The handshake counts against the header-read timeout.
+                    match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => serve_connection(tls, svc, &cfg, &mut stop, peer).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
-                }
-                _ = &mut deadline => {
-                    tracing::debug!(%peer, "connection lifetime reached");
-                }
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(cfg.request_timeout, conn).await;
                 }
             }
         });
@@ -363,6 +456,42 @@ pub async fn serve(
     let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
     Ok(())
+}
+
+/// Serves one (plain or TLS) connection until it ends, its lifetime is reached, or the server
+/// stops.
+async fn serve_connection<I>(
+    io: I,
+    svc: TowerToHyperService<Router>,
+    cfg: &ServerConfig,
+    stop: &mut watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let deadline = tokio::time::sleep(cfg.connection_lifetime);
+    tokio::pin!(deadline);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+        _ = &mut deadline => {
+            tracing::debug!(%peer, "connection lifetime reached");
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(cfg.request_timeout, conn).await;
+        }
+    }
 }
 
 /// A server running on its own tokio runtime, for synchronous callers (the CLI, tests).
@@ -387,9 +516,27 @@ impl std::fmt::Debug for ServerHandle {
 
 impl ServerHandle {
     /// Binds `bind` (port 0 picks a free port), builds the state with `make_state(base_url)`
-    /// and serves it on a new runtime.
+    /// and serves it on a new runtime (plain HTTP: the state's config must have no TLS).
     pub fn start(
         bind: SocketAddr,
+        make_state: impl FnOnce(&str) -> Result<AppState, ServerError>,
+    ) -> Result<Self, ServerError> {
+        Self::start_scheme(bind, false, make_state)
+    }
+
+    /// Like [`ServerHandle::start`] for HTTPS: `base_url` is `https://<addr>` and the state's
+    /// [`ServerConfig::tls`] must be set (build the engine with
+    /// [`TlsIdentity::end_entity_der`] as its server certificate, [KG2-HTP-010]).
+    pub fn start_https(
+        bind: SocketAddr,
+        make_state: impl FnOnce(&str) -> Result<AppState, ServerError>,
+    ) -> Result<Self, ServerError> {
+        Self::start_scheme(bind, true, make_state)
+    }
+
+    fn start_scheme(
+        bind: SocketAddr,
+        https: bool,
         make_state: impl FnOnce(&str) -> Result<AppState, ServerError>,
     ) -> Result<Self, ServerError> {
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -404,8 +551,22 @@ impl ServerHandle {
             .build()?;
         let listener = runtime.block_on(TcpListener::bind(bind))?;
         let addr = listener.local_addr()?;
-        let base_url = base_url_of(addr);
+        let base_url = if https {
+            https_base_url_of(addr)
+        } else {
+            base_url_of(addr)
+        };
         let state = Arc::new(make_state(&base_url)?);
+        if state.config.tls.is_some() != https {
+            return Err(ServerError::Tls(format!(
+                "base URL {base_url} but TLS {}",
+                if https {
+                    "not configured"
+                } else {
+                    "configured"
+                }
+            )));
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = runtime.spawn(serve(listener, state.clone(), async move {
             let _ = stopped.await;
@@ -426,7 +587,7 @@ impl ServerHandle {
         self.addr
     }
 
-    /// `http://<addr>`.
+    /// `http://<addr>` (or `https://<addr>`).
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
