@@ -186,9 +186,8 @@ pub fn open_pcsc(
                 format!("PC/SC service not available ({why}): is pcscd running?")
             }
             TransportError::NoReader => "no smart-card reader is connected".into(),
-            TransportError::ReaderNotFound { wanted, present } => format!(
-                "no reader {wanted:?}; readers present: {}",
-                if present.is_empty() {
+            TransportError::ReaderNotFound { wanted, present } => {
+                let present = if present.is_empty() {
                     "none".to_owned()
                 } else {
                     present
@@ -196,8 +195,14 @@ pub fn open_pcsc(
                         .map(|r| format!("{r:?}"))
                         .collect::<Vec<_>>()
                         .join(", ")
+                };
+                match source {
+                    CardSource::ReaderAtr(_) => {
+                        format!("no reader holds a {wanted}; readers present: {present}")
+                    }
+                    _ => format!("no reader {wanted:?}; readers present: {present}"),
                 }
-            ),
+            }
             TransportError::NoCard(r) => format!("no card in reader {r:?}"),
             other => other.to_string(),
         })

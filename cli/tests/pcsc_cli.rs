@@ -252,6 +252,7 @@ fn reader_errors_are_clear() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t = Instant::now();
     let out = airtight(&["card", "keys", "--reader", "No Such Reader 00 00"]);
+    eprint!("{}", out.stderr);
     assert_eq!(out.code(), Some(6), "{}", out.both());
     assert!(
         out.stderr.contains("No Such Reader 00 00") && out.stderr.contains(READER),
@@ -260,11 +261,17 @@ fn reader_errors_are_clear() {
     );
     // [APDU-TRN-003] no card: the connect retries for a bounded time, then says so.
     let out = airtight(&["card", "info", "--reader", EMPTY_READER]);
+    eprint!("{}", out.stderr);
     assert_eq!(out.code(), Some(6), "{}", out.both());
     assert!(out.stderr.contains("no card in reader"), "{}", out.both());
     let out = airtight(&["card", "info", "--reader-atr", "3B00"]);
+    eprint!("{}", out.stderr);
     assert_eq!(out.code(), Some(6), "{}", out.both());
-    assert!(out.stderr.contains("card with ATR 3B 00"), "{}", out.both());
+    assert!(
+        out.stderr.contains("no reader holds a card with ATR 3B 00"),
+        "{}",
+        out.both()
+    );
     assert!(t.elapsed() < Duration::from_secs(60));
 }
 
@@ -301,6 +308,7 @@ fn card_removed_mid_session_leaves_nothing() {
     ]);
     assert!(t.elapsed() < Duration::from_secs(60));
     let log = serve.wait_exit();
+    eprintln!("enroll with the card pulled:\n{}", out.stderr);
     assert!(log.contains("(card pulled)"), "{log}");
     assert_eq!(out.code(), Some(7), "{}\n{log}", out.both());
     // The session was under way on the card when it vanished.
