@@ -12,3 +12,6 @@ cargo run --locked -q -p airtight-vectors -- regen --check
 
 echo "== the SKS over APDUs through real PC/SC (pcscd + vsmartcard vpcd; installs them if missing)"
 bash scripts/pcsc-stack.sh cargo test --locked -p airtight-bindings --features pcsc --test pcsc -- --test-threads=1
+
+echo "== the airtight CLI through real PC/SC: card serve --vpcd, enroll/card --reader, card removal"
+bash scripts/pcsc-stack.sh cargo test --locked -p airtight-cli --features pcsc --test pcsc_cli -- --test-threads=1

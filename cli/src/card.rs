@@ -101,7 +101,7 @@ pub fn open(dir: &Path, create: bool) -> Result<ReferenceSks, CliError> {
 }
 
 /// `card info`.
-pub fn info(card: &mut ReferenceSks) -> Result<String, CliError> {
+pub fn info<S: SecureKeyStore + ?Sized>(card: &mut S) -> Result<String, CliError> {
     let d = card
         .get_device_info()
         .map_err(|e| CliError::Card(e.to_string()))?;
@@ -141,7 +141,7 @@ pub struct CardKey {
 }
 
 /// Every key of the card.
-pub fn keys_of(card: &mut ReferenceSks) -> Result<Vec<CardKey>, CliError> {
+pub fn keys_of<S: SecureKeyStore + ?Sized>(card: &mut S) -> Result<Vec<CardKey>, CliError> {
     let mut out = Vec::new();
     let mut h = KeyHandle::NONE;
     // The card bounds its own key count; this guards against a misbehaving one.
@@ -168,7 +168,7 @@ pub fn keys_of(card: &mut ReferenceSks) -> Result<Vec<CardKey>, CliError> {
 }
 
 /// `card keys`.
-pub fn keys_table(card: &mut ReferenceSks) -> Result<String, CliError> {
+pub fn keys_table<S: SecureKeyStore + ?Sized>(card: &mut S) -> Result<String, CliError> {
     let keys = keys_of(card)?;
     let mut out = String::new();
     if keys.is_empty() {
@@ -199,7 +199,10 @@ pub fn keys_table(card: &mut ReferenceSks) -> Result<String, CliError> {
 
 /// Finds a key by handle number, friendly name or (a prefix of at least 8 hex digits of) the
 /// SHA-256 of its certificate.
-pub fn find_key(card: &mut ReferenceSks, selector: &str) -> Result<CardKey, CliError> {
+pub fn find_key<S: SecureKeyStore + ?Sized>(
+    card: &mut S,
+    selector: &str,
+) -> Result<CardKey, CliError> {
     let keys = keys_of(card)?;
     let by_handle = selector
         .parse::<u32>()
@@ -262,8 +265,8 @@ pub struct Signed {
 }
 
 /// Signs `data` with `key` (PIN `pin`) and verifies the result with the certificate's key.
-pub fn sign(
-    card: &mut ReferenceSks,
+pub fn sign<S: SecureKeyStore + ?Sized>(
+    card: &mut S,
     key: &CardKey,
     alg_uri: &str,
     pin: Option<&[u8]>,

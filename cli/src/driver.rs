@@ -52,6 +52,16 @@ pub enum EnrollError {
         /// The reason shown there, if it could be read.
         reason: String,
     },
+    /// The middleware failed (a card error, e.g. the card was removed; the SKS session was
+    /// aborted as far as the card could still be reached), and the CLI then ended the issuer
+    /// session through the cancel URL ([KG2-URL-003]); the issuer answered with `location`.
+    #[error("{error}; the issuer session was ended (see {location})")]
+    SessionEnded {
+        /// The middleware's failure.
+        error: Box<DriverError>,
+        /// The issuer's page (an error page of our issuer).
+        location: String,
+    },
     /// The driver or the middleware failed (the SKS session was aborted).
     #[error("{0}")]
     Driver(#[from] DriverError),
@@ -170,8 +180,47 @@ pub fn enroll_with<S: SecureKeyStore>(
             let reason = error_reason(&location);
             Err(EnrollError::IssuerRefused { location, reason })
         }
+        Err(
+            e @ DriverError::Client {
+                cancelled: false, ..
+            },
+        ) => match inv.cancel_url.as_deref().and_then(|c| {
+            end_issuer_session(c, inv.cookie.as_deref()).map(|l| absolute(&post_url, &l))
+        }) {
+            Some(location) => {
+                observe(&Event::Redirected {
+                    location: location.clone(),
+                });
+                Err(EnrollError::SessionEnded {
+                    error: Box::new(e),
+                    location,
+                })
+            }
+            None => Err(EnrollError::Driver(e)),
+        },
         Err(e) => Err(EnrollError::Driver(e)),
     }
+}
+
+/// GETs the cancel URL (with the invocation's session cookie) so the issuer does not wait for
+/// a session the middleware gave up; returns the `Location` it redirects to.
+fn end_issuer_session(cancel_url: &str, cookie: Option<&str>) -> Option<String> {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build(),
+    );
+    let mut req = agent.get(cancel_url);
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    let resp = req.call().ok()?;
+    resp.headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// GETs a page (result or error page) as text.

@@ -4,16 +4,23 @@
 //! - `issuer list [--data-dir D]`
 //! - `enroll <invocation-url> [--card-dir D] [--yes] [--pin-env VAR | --pin-file F]`
 //! - `card info|keys [--card-dir D]`, `card sign --key K --alg URI [--pin-env VAR] <file>`
+//! - `card serve --vpcd 127.0.0.1:35963 [--card-dir D]` (the card in pcscd's `Virtual PCD 00 00`
+//!   through vsmartcard's vpcd), `card shim [--card-dir D]` (the card as a JSON-lines SKS shim)
+//! - `enroll` and `card info|keys|sign` take the card from `--card-dir D` (default), from a PC/SC
+//!   reader (`--reader NAME` or `--reader-atr HEX`; cargo feature `pcsc`) or from a shim process
+//!   (`--shim "COMMAND LINE"`)
 //! - `demo`
 //!
 //! Modules: [`driver`] (blocking HTTP driver of the middleware), [`card`] (the file-backed
-//! reference card), [`issuer`] (server and listing), [`demo`].
+//! reference card), [`source`] (which card: directory, PC/SC reader or shim; and serving a card
+//! through vpcd or as a shim), [`issuer`] (server and listing), [`demo`].
 #![forbid(unsafe_code)]
 
 pub mod card;
 pub mod demo;
 pub mod driver;
 pub mod issuer;
+pub mod source;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;

@@ -6,9 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use airtight_cli::source::{self, CardSource};
 use airtight_cli::{CliError, card, demo, driver, issuer};
 use airtight_client::engine::Middleware;
 use airtight_client::ui::{PinSource, TerminalUi};
+use airtight_proto::sks::SecureKeyStore;
 use clap::{Parser, Subcommand};
 
 /// `println!` that reports a closed stdout as an error instead of panicking.
@@ -40,6 +42,18 @@ enum Command {
         /// The card directory (created on first use).
         #[arg(long, value_name = "D")]
         card_dir: Option<PathBuf>,
+        /// Use the card in the PC/SC reader with exactly this name (e.g. "Virtual PCD 00 00";
+        /// needs the `pcsc` build feature).
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["reader_atr", "shim"])]
+        reader: Option<String>,
+        /// Use the first card in any PC/SC reader with this ATR (hex, e.g. 3B80800101; needs
+        /// the `pcsc` build feature).
+        #[arg(long, value_name = "HEX", conflicts_with = "shim")]
+        reader_atr: Option<String>,
+        /// Use the SKS shim process started by this command line (`spec/shim.md`), e.g.
+        /// "airtight card shim --card-dir D".
+        #[arg(long, value_name = "COMMAND LINE")]
+        shim: Option<String>,
         /// Accept the consent dialogs without asking.
         #[arg(long)]
         yes: bool,
@@ -59,6 +73,18 @@ enum Command {
         /// The card directory.
         #[arg(long, value_name = "D", global = true)]
         card_dir: Option<PathBuf>,
+        /// Use the card in the PC/SC reader with exactly this name (e.g. "Virtual PCD 00 00";
+        /// needs the `pcsc` build feature).
+        #[arg(long, value_name = "NAME", global = true, conflicts_with_all = ["reader_atr", "shim"])]
+        reader: Option<String>,
+        /// Use the first card in any PC/SC reader with this ATR (hex, e.g. 3B80800101; needs
+        /// the `pcsc` build feature).
+        #[arg(long, value_name = "HEX", global = true, conflicts_with = "shim")]
+        reader_atr: Option<String>,
+        /// Use the SKS shim process started by this command line (`spec/shim.md`), e.g.
+        /// "airtight card shim --card-dir D".
+        #[arg(long, value_name = "COMMAND LINE", global = true)]
+        shim: Option<String>,
         #[command(subcommand)]
         command: CardCommand,
     },
@@ -122,6 +148,19 @@ enum CardCommand {
         /// The file to sign.
         file: PathBuf,
     },
+    /// Serves the card to pcscd as a virtual card through vsmartcard's vpcd (until Ctrl-C or
+    /// SIGTERM); `--reader "Virtual PCD 00 00"` then reaches it.
+    Serve {
+        /// vpcd's address (reader `Virtual PCD 00 0n` listens on 35963 + n).
+        #[arg(long, value_name = "ADDR")]
+        vpcd: SocketAddr,
+        /// Test hook: pull the card (close the connection without answering, then exit) on
+        /// the APDU after this many answered ones.
+        #[arg(long, value_name = "N", hide = true)]
+        drop_after_apdus: Option<u64>,
+    },
+    /// Serves the card as an SKS shim: JSON lines on stdin/stdout (`spec/shim.md`).
+    Shim,
 }
 
 /// Writes to stdout; a closed stdout is an I/O error, not a panic.
@@ -153,7 +192,7 @@ fn pin_from_env(var: &str) -> Result<String, CliError> {
 
 fn enroll(
     url: &str,
-    card_dir: &Path,
+    source: &CardSource,
     yes: bool,
     pin_env: Option<String>,
     pin_file: Option<PathBuf>,
@@ -181,7 +220,35 @@ fn enroll(
         }
         (None, None) => PinSource::default(),
     };
-    let sks = card::open(card_dir, true)?;
+    #[cfg(feature = "pcsc")]
+    if matches!(source, CardSource::Reader(_) | CardSource::ReaderAtr(_)) {
+        let sks = source::open_pcsc(source)?;
+        let started = std::time::Instant::now();
+        let mw = enroll_with(url, sks, yes, pins, options)?;
+        let elapsed = started.elapsed();
+        // What crossed the PC/SC link during the session (issue 5's figures).
+        let sks = mw.into_sks();
+        let m = sks.metrics();
+        let (median, p99) = m.latency_median_p99().unwrap_or_default();
+        note(&format!(
+            "PC/SC link: {} SKS calls, {} APDUs ({} chained, {} GET RESPONSE), {} bytes to the \
+             card, {} bytes from the card; per SKS call median {median:?}, p99 {p99:?}; whole \
+             session {elapsed:?}",
+            m.calls, m.apdus, m.chained, m.get_responses, m.bytes_to_card, m.bytes_from_card
+        ));
+        return Ok(());
+    }
+    let sks = source::open(source, true)?;
+    enroll_with(url, sks, yes, pins, options).map(|_| ())
+}
+
+fn enroll_with<S: SecureKeyStore>(
+    url: &str,
+    sks: S,
+    yes: bool,
+    pins: PinSource,
+    options: airtight_client::http::HttpOptions,
+) -> Result<Middleware<S>, CliError> {
     let mut observe = |e: &driver::Event| match e {
         driver::Event::Received { qualifier, bytes } => {
             note(&format!("<- {qualifier} ({bytes} bytes)"))
@@ -191,7 +258,7 @@ fn enroll(
         }
         driver::Event::Redirected { location } => note(&format!("<- redirect to {location}")),
     };
-    let (enrolled, _mw) = driver::enroll_with(
+    let (enrolled, mw) = driver::enroll_with(
         url,
         options,
         |ctx| {
@@ -222,11 +289,11 @@ fn enroll(
     if let Some(u) = enrolled.result_url {
         outln!("result page: {u}");
     }
-    Ok(())
+    Ok(mw)
 }
 
 fn card_sign(
-    card_dir: &Path,
+    source: &CardSource,
     key: &str,
     alg: Option<String>,
     pin_env: Option<String>,
@@ -237,8 +304,8 @@ fn card_sign(
         .map(|v| pin_from_env(&v))
         .transpose()?
         .map(zeroize::Zeroizing::new);
-    let mut sks = card::open(card_dir, false)?;
-    let k = card::find_key(&mut sks, key)?;
+    let mut sks = source::open(source, false)?;
+    let k = card::find_key(&mut *sks, key)?;
     let alg = match alg {
         Some(a) => a,
         None => {
@@ -252,7 +319,7 @@ fn card_sign(
         }
     };
     let signed = card::sign(
-        &mut sks,
+        &mut *sks,
         &k,
         &alg,
         pin.as_ref().map(|p| p.as_bytes()),
@@ -300,6 +367,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Enroll {
             invocation_url,
             card_dir,
+            reader,
+            reader_atr,
+            shim,
             yes,
             pin_env,
             pin_file,
@@ -307,25 +377,57 @@ fn run(cli: Cli) -> Result<(), CliError> {
         } => {
             init_tracing("warn");
             let dir = card_dir.unwrap_or_else(card::default_dir);
-            enroll(&invocation_url, &dir, yes, pin_env, pin_file, &trust_anchor)
+            let source = CardSource::from_options(&dir, reader, reader_atr, shim)?;
+            enroll(
+                &invocation_url,
+                &source,
+                yes,
+                pin_env,
+                pin_file,
+                &trust_anchor,
+            )
         }
-        Command::Card { card_dir, command } => {
+        Command::Card {
+            card_dir,
+            reader,
+            reader_atr,
+            shim,
+            command,
+        } => {
             let dir = card_dir.unwrap_or_else(card::default_dir);
+            let link = reader.is_some() || reader_atr.is_some() || shim.is_some();
+            let source = CardSource::from_options(&dir, reader, reader_atr, shim)?;
             match command {
                 CardCommand::Info => {
-                    let mut sks = card::open(&dir, false)?;
-                    out(&card::info(&mut sks)?)
+                    let mut sks = source::open(&source, false)?;
+                    out(&card::info(&mut *sks)?)
                 }
                 CardCommand::Keys => {
-                    let mut sks = card::open(&dir, false)?;
-                    out(&card::keys_table(&mut sks)?)
+                    let mut sks = source::open(&source, false)?;
+                    out(&card::keys_table(&mut *sks)?)
                 }
                 CardCommand::Sign {
                     key,
                     alg,
                     pin_env,
                     file,
-                } => card_sign(&dir, &key, alg, pin_env, &file),
+                } => card_sign(&source, &key, alg, pin_env, &file),
+                CardCommand::Serve { .. } | CardCommand::Shim if link => Err(CliError::Usage(
+                    "`card serve` and `card shim` serve the card of --card-dir; \
+                     --reader, --reader-atr and --shim do not apply"
+                        .into(),
+                )),
+                CardCommand::Serve {
+                    vpcd,
+                    drop_after_apdus,
+                } => {
+                    init_tracing("warn");
+                    source::serve_vpcd_card(&dir, vpcd, drop_after_apdus, &mut |m| note(m))
+                }
+                CardCommand::Shim => {
+                    init_tracing("warn");
+                    source::serve_shim_card(&dir)
+                }
             }
         }
         Command::Demo { work_dir } => {

@@ -46,6 +46,9 @@ pub struct VpcdOptions {
     pub write_timeout: Duration,
     /// Set to make [`serve_vpcd`] close the connection ("remove the card") and return.
     pub stop: Arc<AtomicBool>,
+    /// Test hook: when this many APDUs have been answered, close the connection on the next
+    /// APDU without answering it (the card is pulled while the reader waits) and return.
+    pub drop_after_apdus: Option<u64>,
 }
 
 impl Default for VpcdOptions {
@@ -58,6 +61,7 @@ impl Default for VpcdOptions {
             poll_interval: Duration::from_millis(100),
             write_timeout: Duration::from_secs(5),
             stop: Arc::new(AtomicBool::new(false)),
+            drop_after_apdus: None,
         }
     }
 }
@@ -113,6 +117,9 @@ pub fn serve_vpcd<S: SecureKeyStore>(
         // The reader lost the card: a power loss for the card ([APDU-VPC-002]).
         dispatcher.power_loss();
         last_ok = Instant::now();
+        if options.drop_after_apdus.is_some_and(|n| stats.apdus >= n) {
+            break;
+        }
         match result {
             Ok(()) | Err(_) if options.stop.load(Ordering::SeqCst) => break,
             // A dropped connection (pcscd went away): try again, or return.
@@ -153,6 +160,10 @@ fn serve_connection<S: SecureKeyStore>(
                     0x04 => write_frame(&mut s, &options.atr)?,
                     _ => {}
                 }
+            }
+            _ if options.drop_after_apdus.is_some_and(|n| stats.apdus >= n) => {
+                // The card is pulled while the reader waits for this APDU's answer.
+                return Ok(());
             }
             apdu_bytes => {
                 stats.apdus += 1;
@@ -275,6 +286,37 @@ mod tests {
         let stats = card.join().unwrap();
         assert_eq!(stats.connections, 2);
         assert_eq!(stats.apdus, 2);
+    }
+
+    /// The removal test hook: after N answered APDUs the next one is not answered, the
+    /// connection closes and the card does not come back.
+    #[test]
+    fn drop_after_apdus_pulls_the_card() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let options = VpcdOptions {
+            retry_interval: Duration::from_millis(10),
+            poll_interval: Duration::from_millis(20),
+            drop_after_apdus: Some(1),
+            ..VpcdOptions::default()
+        };
+        let card = thread::spawn(move || {
+            let mut d = ApduDispatcher::new(ScriptedSks::default());
+            serve_vpcd(addr, &mut d, &options).unwrap()
+        });
+        let (mut s, _) = listener.accept().unwrap();
+        frame(&mut s, &apdu::select_command());
+        let r = read(&mut s);
+        assert_eq!(&r[r.len() - 2..], &[0x90, 0x00]);
+        frame(&mut s, &apdu::select_command());
+        let mut b = [0u8; 2];
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            0,
+            "no answer, the socket is closed"
+        );
+        let stats = card.join().unwrap();
+        assert_eq!((stats.connections, stats.apdus), (1, 1));
     }
 
     #[test]
