@@ -25,6 +25,14 @@
 //!
 //! [known_divergences]              # deliberate deviations: fail -> known-divergence
 //! "card.session.lifetime.expired" = "no trusted clock"
+//!
+//! [issuer]                         # issuer targets (transport = "http") only
+//! device_key = "device.key.pem"    # the harness card's device key (PKCS#8 PEM); default:
+//! device_chain = "device.chain.pem"#   the airtight test device (the reference issuer trusts it)
+//! pins = ["4739", "8261"]          # PINs the harness's user enters, in order
+//! timeout_ms = 10000               # bound of every wait for the issuer
+//! slow_client_ms = 6000            # how long slow-client cases dribble a request
+//! max_body_bytes = 1048576         # the issuer's body limit (oversized cases send more)
 //! ```
 //!
 //! Every reason must be a non-empty sentence; unknown keys are errors. Examples:
@@ -137,6 +145,9 @@ pub struct TargetConfig {
     /// Known divergences with reasons.
     #[serde(default)]
     pub known_divergences: BTreeMap<String, String>,
+    /// Issuer targets: the harness's card and user, and the bounds of its waits.
+    #[serde(default)]
+    pub issuer: crate::issuer::IssuerSection,
 }
 
 /// A configuration error.

@@ -23,6 +23,7 @@ pub mod ctx;
 pub mod emulator;
 #[cfg(any(test, feature = "faults"))]
 pub mod faulty;
+pub mod issuer;
 pub mod perf;
 pub mod reports;
 pub mod runner;
@@ -57,24 +58,42 @@ pub fn card_catalog() -> Vec<Case> {
     cases::card::all()
 }
 
-/// Runs the issuer catalog against the issuer at `url`. The issuer cases are not written
-/// yet (they wait for the issuer server); the report says so and lists no case.
+/// The issuer catalog, for `--list`.
+pub fn issuer_catalog() -> Vec<issuer::IssuerCase> {
+    cases::issuer::all()
+}
+
+/// The issuer target of `url` (an invocation URL or the init URL) and the configuration's
+/// `[issuer]` table.
+pub fn issuer_target(
+    url: &str,
+    config: &TargetConfig,
+) -> Result<issuer::IssuerTarget, issuer::IssuerTargetError> {
+    issuer::issuer_target(url, &config.issuer, config.target.name.as_deref())
+}
+
+/// Runs the issuer catalog against the issuer at `url` (an invocation URL, `intent://…` or
+/// the plain init URL `http://…/keygen2?init=true`).
 pub fn run_issuer(url: &str, config: &TargetConfig, options: &RunOptions) -> Report {
-    let mut r = runner::run_cases(
-        target::Target::Factory(Box::new(|_| {
-            Err(target::TargetError::Unavailable(
-                "http",
-                "the issuer catalog is pending",
-            ))
-        })),
-        &cases::issuer::all(),
-        config,
-        options,
-    );
-    r.target.kind = "issuer".into();
-    r.target.name = url.to_owned();
-    r.target.transport = "http".into();
-    r.notes
-        .push("issuer cases are pending (the issuer server is not merged yet)".into());
-    r
+    let target = issuer_target(url, config).map_err(|e| e.to_string());
+    issuer::run_issuer_cases(target, &cases::issuer::all(), config, options)
+}
+
+/// The issuer load test: `concurrency` honest sessions at a time for `seconds` against the
+/// issuer at `url`.
+pub fn issuer_load(
+    url: &str,
+    concurrency: usize,
+    seconds: f64,
+    config: &TargetConfig,
+) -> Result<issuer::load::LoadReport, Box<dyn std::error::Error + Send + Sync>> {
+    let target = issuer_target(url, config)?;
+    let (profile, _) = issuer::learn(&target, config, 0x10ad);
+    Ok(issuer::load::run_load(
+        &target,
+        &profile,
+        concurrency,
+        seconds,
+        0x10ad,
+    )?)
 }

@@ -38,17 +38,59 @@ pub struct RunOptions {
     pub seed: u64,
 }
 
+/// What `--list` shows of a case (card and issuer cases alike).
+pub trait Listed {
+    /// Stable id.
+    fn id(&self) -> &str;
+    /// MUST or SHOULD.
+    fn level(&self) -> crate::case::Level;
+    /// Spec tags.
+    fn tags(&self) -> &[&'static str];
+    /// One line.
+    fn description(&self) -> &str;
+}
+
+impl Listed for Case {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn level(&self) -> crate::case::Level {
+        self.level
+    }
+    fn tags(&self) -> &[&'static str] {
+        &self.tags
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+impl Listed for crate::issuer::IssuerCase {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn level(&self) -> crate::case::Level {
+        self.level
+    }
+    fn tags(&self) -> &[&'static str] {
+        &self.tags
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+}
+
 /// One line per case for `--list`: id, level, tags, description.
-pub fn list(cases: &[Case]) -> Vec<String> {
+pub fn list<C: Listed>(cases: &[C]) -> Vec<String> {
     cases
         .iter()
         .map(|c| {
             format!(
                 "{}\t{:?}\t{}\t{}",
-                c.id,
-                c.level,
-                c.tags.join(","),
-                c.description
+                c.id(),
+                c.level(),
+                c.tags().join(","),
+                c.description()
             )
         })
         .collect()
@@ -117,7 +159,11 @@ pub fn profile(
 }
 
 /// Applies the configuration's discipline to a case outcome.
-fn verdict(config: &TargetConfig, id: &str, outcome: &Outcome) -> (Verdict, Option<String>) {
+pub(crate) fn verdict(
+    config: &TargetConfig,
+    id: &str,
+    outcome: &Outcome,
+) -> (Verdict, Option<String>) {
     let failed = matches!(outcome, Outcome::Fail(_));
     let text = match outcome {
         Outcome::Pass => None,
@@ -416,6 +462,7 @@ pub fn run_cases(
         requirements: Vec::new(),
         cases: reports,
         performance,
+        load: None,
         notes: run_notes,
     };
     report.finish(t0.elapsed().as_secs_f64() * 1000.0);

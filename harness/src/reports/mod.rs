@@ -135,6 +135,9 @@ pub struct Report {
     pub cases: Vec<CaseReport>,
     /// Performance figures, when measured.
     pub performance: Option<Performance>,
+    /// Issuer load test figures (issuer runs with a load test only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<crate::issuer::load::LoadReport>,
     /// Run-level notes (e.g. configuration entries that matched no case).
     pub notes: Vec<String>,
 }

@@ -89,6 +89,7 @@ impl Issuer {
             ca,
             kmk,
             kmk_rollovers,
+            faults: Default::default(),
         })
     }
 

@@ -35,6 +35,7 @@ use zeroize::Zeroize;
 
 use crate::IssuerError;
 use crate::entropy::{Entropy, RngEntropy};
+use crate::faults::IssuerFault;
 use crate::policy::{KeyPolicy, PinPolicy, Policy};
 use crate::state::{
     Discovered, IssuedCertificate, Phase, PlannedKey, PostOp, Secrets, SessionState,
@@ -69,6 +70,8 @@ pub struct Issuer {
     pub kmk: Option<PrivateKey>,
     /// Older KMKs to roll over to `kmk`.
     pub kmk_rollovers: Vec<KmkRollover>,
+    /// Deliberate faults (settable only with the `faults` feature, for the harness self-test).
+    pub faults: crate::faults::Faults,
 }
 
 /// What the caller knows when a session starts.
@@ -240,6 +243,7 @@ impl Issuer {
             ca: None,
             kmk: None,
             kmk_rollovers: Vec::new(),
+            faults: Default::default(),
         }
     }
 
@@ -410,7 +414,7 @@ impl Issuer {
         adopt: Option<&Message>,
     ) -> Result<Next, IssuerError> {
         let limit = self.policy.session.max_body_bytes;
-        if body.len() > limit {
+        if body.len() > limit && !self.faults.has(IssuerFault::NoBodyLimit) {
             return Err(IssuerError::BodyTooLarge {
                 size: body.len(),
                 limit,
@@ -425,12 +429,14 @@ impl Issuer {
                 received: msg.qualifier().into(),
             });
         }
-        if msg.server_session_id() != st.server_session_id {
+        let ignore_ids = self.faults.has(IssuerFault::IgnoreSessionIds);
+        if msg.server_session_id() != st.server_session_id && !ignore_ids {
             return Err(IssuerError::ServerSessionIdMismatch {
                 received: msg.server_session_id().into(),
             });
         }
         if phase != Phase::AwaitInitializationResponse
+            && !ignore_ids
             && let (Some(got), Some(ours)) = (msg.client_session_id(), &st.client_session_id)
             && got != ours
         {
@@ -467,6 +473,9 @@ impl Issuer {
 
     /// [KG2-IMP-006]
     fn check_lifetime(&self, st: &SessionState, now: i64) -> Result<(), IssuerError> {
+        if self.faults.has(IssuerFault::IgnoreLifetime) {
+            return Ok(());
+        }
         let deadline = if st.server_time.is_some() {
             st.server_time_unix + i64::from(st.session_life_time)
         } else {
@@ -616,7 +625,9 @@ impl Issuer {
     ) -> Result<(), IssuerError> {
         // [KG2-IMP-007] verbatim echo.
         let sent = st.server_time.clone().unwrap_or_default();
-        if m.server_time.as_str().as_bytes() != sent.as_bytes() {
+        if m.server_time.as_str().as_bytes() != sent.as_bytes()
+            && !self.faults.has(IssuerFault::IgnoreServerTimeEcho)
+        {
             return Err(IssuerError::ServerTimeEcho {
                 sent,
                 received: m.server_time.as_str().into(),
@@ -626,7 +637,7 @@ impl Issuer {
         let ct = m.client_time.unix_seconds();
         let window = self.policy.session.client_time_window;
         let skew = (ct - now).abs();
-        if skew > window {
+        if skew > window && !self.faults.has(IssuerFault::IgnoreClientTime) {
             return Err(IssuerError::ClientTimeSkew {
                 client_time: ct,
                 skew,
@@ -634,7 +645,11 @@ impl Issuer {
             });
         }
         // [KG2-IMP-001] the requested mode, no downgrade.
-        let path: Vec<Vec<u8>> = match (&m.device_certificate_path, st.privacy_enabled) {
+        // (The AcceptPrivacyDowngrade fault follows the response's mode instead.)
+        let privacy_enabled = st.privacy_enabled
+            || (m.device_certificate_path.is_none()
+                && self.faults.has(IssuerFault::AcceptPrivacyDowngrade));
+        let path: Vec<Vec<u8>> = match (&m.device_certificate_path, privacy_enabled) {
             (None, false) => return Err(IssuerError::DeviceIdMissing),
             (Some(_), true) => return Err(IssuerError::DeviceIdInPrivacyMode),
             (Some(p), false) => p.clone(),
@@ -642,8 +657,10 @@ impl Issuer {
         };
         if let Some(device) = path.first() {
             // [KG2-IMP-002]
-            verify_path(&path, &self.device_anchors, now)
-                .map_err(|e| IssuerError::DeviceUntrusted(e.to_string()))?;
+            if !self.faults.has(IssuerFault::AcceptUntrustedDevice) {
+                verify_path(&path, &self.device_anchors, now)
+                    .map_err(|e| IssuerError::DeviceUntrusted(e.to_string()))?;
+            }
             // [KG2-IMP-003] / [CRY-DID-009]
             let long = session1::device_id_string(device, true);
             if let Some(expected) = &st.expected_device_id {
@@ -674,7 +691,7 @@ impl Issuer {
         let z = ecdh_z(&server_eph, &client_eph)
             .map_err(|e| IssuerError::ClientEphemeralKey(e.to_string()))?;
         let device_id =
-            session1::device_id_bytes(st.privacy_enabled, path.first().map(Vec::as_slice))?;
+            session1::device_id_bytes(privacy_enabled, path.first().map(Vec::as_slice))?;
         let session_key = session1::derive_session_key(
             &z,
             &m.client_session_id,
@@ -692,7 +709,7 @@ impl Issuer {
             device_id: &device_id,
             session_key_algorithm: alg::SESSION_1,
             // [CRY-ATT-011] our own expectation of the mode.
-            privacy_enabled: st.privacy_enabled,
+            privacy_enabled,
             server_ephemeral_key_spki: &st.server_ephemeral_spki,
             client_ephemeral_key_spki: &client_spki,
             key_management_key_spki: st.kmk_spki.as_deref(),
@@ -717,12 +734,16 @@ impl Issuer {
                     KeyType::Ec(_) => SignatureAlgorithm::ES256,
                     KeyType::Ed25519 => return Err(IssuerError::SessionAttestation),
                 };
-                key.verify(alg, &a, &m.attestation)
-                    .map_err(|_| IssuerError::SessionAttestation)?;
+                if !self.faults.has(IssuerFault::AcceptBadSessionAttestation) {
+                    key.verify(alg, &a, &m.attestation)
+                        .map_err(|_| IssuerError::SessionAttestation)?;
+                }
             }
             None => {
                 let expected = session1::privacy_session_attestation(session_key.as_ref(), &input)?;
-                if !ct_eq(&expected, &m.attestation) {
+                if !ct_eq(&expected, &m.attestation)
+                    && !self.faults.has(IssuerFault::AcceptBadSessionAttestation)
+                {
                     return Err(IssuerError::SessionAttestation);
                 }
             }
@@ -999,7 +1020,8 @@ impl Issuer {
         m: &KeyCreationResponse,
     ) -> Result<(), IssuerError> {
         let expected: Vec<String> = st.keys.iter().map(|k| k.id.clone()).collect();
-        for (i, id) in expected.iter().enumerate() {
+        let any_order = self.faults.has(IssuerFault::AcceptAnyKeyOrder);
+        for (i, id) in expected.iter().enumerate().filter(|_| !any_order) {
             match m.generated_keys.get(i) {
                 None => return Err(IssuerError::KeyOrder(format!("key {id} missing"))),
                 Some(g) if &g.id != id => {
@@ -1011,7 +1033,7 @@ impl Issuer {
                 Some(_) => {}
             }
         }
-        if m.generated_keys.len() > expected.len() {
+        if m.generated_keys.len() > expected.len() && !any_order {
             return Err(IssuerError::KeyOrder(format!(
                 "{} keys returned, {} requested",
                 m.generated_keys.len(),
@@ -1030,7 +1052,9 @@ impl Issuer {
             // [CRY-KAT-004]
             let data = session1::key_attestation_data(&spki, &k.create_mac)?;
             let exp = c.sc.attest_at(k.attestation_counter, &data)?;
-            if !ct_eq(&exp, &g.attestation) {
+            if !ct_eq(&exp, &g.attestation)
+                && !self.faults.has(IssuerFault::AcceptBadKeyAttestation)
+            {
                 return Err(IssuerError::KeyAttestation { id: g.id.clone() });
             }
             spkis.push(spki);
@@ -1289,7 +1313,8 @@ impl Issuer {
         // [KG2-ISS-003] / [CRY-CLS-004]
         let exp =
             c.sc.attest_at(counter, &session1::close_attestation_data(&nonce)?)?;
-        if !ct_eq(&exp, &m.attestation) {
+        if !ct_eq(&exp, &m.attestation) && !self.faults.has(IssuerFault::AcceptBadCloseAttestation)
+        {
             return Err(IssuerError::CloseAttestation);
         }
         st.phase = Phase::Done;

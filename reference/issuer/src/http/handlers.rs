@@ -260,7 +260,12 @@ pub(super) async fn post_keygen2(
 ) -> Response {
     let cookie = session_cookie(&headers);
     let json = is_json(&headers);
-    let limit = app.config.max_body_bytes;
+    let limit = if app.issuer.faults.has(crate::IssuerFault::NoBodyLimit) {
+        // Deliberate fault (harness self-test builds only).
+        usize::MAX
+    } else {
+        app.config.max_body_bytes
+    };
     // [KG2-IMP-009] the limit is enforced while reading, before any parsing.
     let read = tokio::time::timeout(
         app.config.request_timeout,
@@ -363,6 +368,16 @@ fn step(app: &AppState, cookie: Option<String>, json: bool, body: Result<Bytes, 
                 }
                 Err(e) => fail(app, Some(&session), None, &format!("store: {e}")),
             }
+        }
+        Err(e)
+            if app
+                .issuer
+                .faults
+                .has(crate::IssuerFault::KeepFailedSessionsOpen) =>
+        {
+            // Deliberate fault (harness self-test builds only): the error is recorded, the
+            // session stays open in its previous state.
+            fail(app, None, Some(&session.handle), &e.to_string())
         }
         Err(e) => {
             // Store the engine's own final state (phase Failed, with its reason).

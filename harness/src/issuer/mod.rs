@@ -1,0 +1,686 @@
+//! Issuer targets: the harness plays the middleware and a reference card against an issuer's
+//! KeyGen2 HTTP endpoint, honest and hostile, and checks that every hostile move is refused
+//! with a 302 to the error page and that the session then accepts nothing more, so nothing is
+//! issued in it.
+//!
+//! - [`http`]: the adversary's HTTP/1.1 client (exact bytes, bounded waits).
+//! - [`session`]: one session as the middleware ([`Session`]), with tampering hooks.
+//! - [`IssuerCase`], [`IssuerCtx`], [`IssuerProfile`]: the case model for issuers.
+//! - [`run_issuer_cases`]: the runner (same verdict discipline and reports as cards).
+//! - [`load`]: the bounded load test (N concurrent sessions for T seconds).
+
+pub mod http;
+pub mod load;
+pub mod reference;
+pub mod session;
+
+use std::io::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use airtight_pki::DeviceIdentity;
+use serde::{Deserialize, Serialize};
+
+pub use session::{IssuerTarget, Reached, Session, WireLog, edit, qualifier};
+
+use crate::case::{Level, Outcome, Step, Stop, Verdict};
+use crate::config::{TargetConfig, matches_id};
+use crate::reports::{CaseReport, ConfigEcho, Report, TargetInfo};
+use crate::runner::RunOptions;
+use http::{Response, Url};
+
+/// Id of the sanity case that runs first.
+pub const SANITY_FIRST: &str = "issuer.sanity.first";
+/// Id of the sanity case that runs last.
+pub const SANITY_LAST: &str = "issuer.sanity.last";
+
+/// The `[issuer]` table of a target configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSection {
+    /// PEM file of the device key of the harness's card (PKCS#8). Default: the airtight test
+    /// device (which the reference issuer trusts).
+    #[serde(default)]
+    pub device_key: Option<String>,
+    /// PEM file of that device's certificate path (device certificate first).
+    #[serde(default)]
+    pub device_chain: Option<String>,
+    /// PINs the harness's user enters when asked, in order.
+    #[serde(default)]
+    pub pins: Vec<String>,
+    /// Bound of every wait for the issuer, milliseconds (default 10000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// How long slow-client cases dribble their request, milliseconds (default: a little more
+    /// than the issuer's header timeout; 6000).
+    #[serde(default)]
+    pub slow_client_ms: Option<u64>,
+    /// The issuer's body limit in bytes (default 1 MiB): oversized cases send more.
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
+}
+
+/// Default PINs: numeric, no three-in-a-row, no sequences, all different.
+pub const DEFAULT_PINS: &[&str] = &[
+    "4739", "8261", "5094", "1837", "6402", "9175", "3058", "7216",
+];
+
+/// Why an issuer target cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum IssuerTargetError {
+    /// No URL.
+    #[error("an issuer target needs a URL ([target] url or --url)")]
+    NoUrl,
+    /// The URL is unusable.
+    #[error("{0}")]
+    Url(String),
+    /// The device identity files.
+    #[error("device identity: {0}")]
+    Device(String),
+}
+
+/// Builds the issuer target from an invocation URL (`intent://keygen2?...`, or the plain
+/// `http://.../keygen2?init=true`) and the `[issuer]` table.
+pub fn issuer_target(
+    url: &str,
+    section: &IssuerSection,
+    name: Option<&str>,
+) -> Result<IssuerTarget, IssuerTargetError> {
+    let inv = airtight_client::url::parse_invocation(url)
+        .map_err(|e| IssuerTargetError::Url(e.to_string()))?;
+    let init_url = Url::parse(&inv.init_url).map_err(|e| IssuerTargetError::Url(e.to_string()))?;
+    let post_url =
+        Url::parse(&inv.post_url()).map_err(|e| IssuerTargetError::Url(e.to_string()))?;
+    let cancel_url = match &inv.cancel_url {
+        Some(c) => Some(Url::parse(c).map_err(|e| IssuerTargetError::Url(e.to_string()))?),
+        None => None,
+    };
+    let cookie_name = inv
+        .cookie
+        .as_deref()
+        .and_then(|c| c.split_once('=').map(|(n, _)| n.trim().to_owned()));
+    let device = match (&section.device_key, &section.device_chain) {
+        (None, None) => airtight_pki::fixtures::device_p256(),
+        (Some(k), Some(c)) => {
+            let key = std::fs::read_to_string(k)
+                .map_err(|e| IssuerTargetError::Device(format!("{k}: {e}")))?;
+            let chain = std::fs::read_to_string(c)
+                .map_err(|e| IssuerTargetError::Device(format!("{c}: {e}")))?;
+            DeviceIdentity::from_pem(&key, &chain)
+                .map_err(|e| IssuerTargetError::Device(e.to_string()))?
+        }
+        _ => {
+            return Err(IssuerTargetError::Device(
+                "device_key and device_chain go together".into(),
+            ));
+        }
+    };
+    Ok(IssuerTarget {
+        name: name.map_or_else(|| init_url.origin(), str::to_owned),
+        init_url,
+        post_url,
+        cancel_url,
+        cookie_name,
+        pins: if section.pins.is_empty() {
+            DEFAULT_PINS.iter().map(|s| (*s).to_owned()).collect()
+        } else {
+            section.pins.clone()
+        },
+        timeout: Duration::from_millis(section.timeout_ms.unwrap_or(10_000)),
+        slow_budget: Duration::from_millis(section.slow_client_ms.unwrap_or(6_000)),
+        max_body: section.max_body_bytes.unwrap_or(1 << 20),
+        fixture_device: device.certificate_path.first()
+            == airtight_pki::fixtures::device_p256()
+                .certificate_path
+                .first(),
+        device,
+    })
+}
+
+/// What the harness learned about the issuer before the cases (from honest sessions).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IssuerProfile {
+    /// The qualifiers of the issuer's requests in an honest session.
+    pub flow: Vec<String>,
+    /// Path prefix of the success redirect (e.g. `/result/`), if the issuer redirects.
+    pub success_prefix: Option<String>,
+    /// Path prefix of error redirects (e.g. `/error/`).
+    pub error_prefix: Option<String>,
+    /// The InvocationRequest asked for privacy mode.
+    pub privacy: bool,
+    /// Declared features (configuration).
+    pub features: std::collections::BTreeSet<String>,
+    /// The harness's card uses the airtight test device (see [`IssuerTarget::fixture_device`]).
+    pub fixture_device: bool,
+    /// The invocation names a cookie (sessions are told apart by it).
+    pub cookie: bool,
+    /// The invocation names a cancel URL.
+    pub cancel: bool,
+    /// `sessionLifeTime` of the honest session, seconds.
+    pub session_life_time: Option<u64>,
+}
+
+impl IssuerProfile {
+    /// True if the honest flow contains the request.
+    pub fn has(&self, qualifier: &str) -> bool {
+        self.flow.iter().any(|q| q == qualifier)
+    }
+}
+
+/// The path prefix (up to the last `/`) of a location.
+pub fn location_prefix(location: &str) -> String {
+    let path = match location.find("://") {
+        Some(i) => {
+            let rest = &location[i + 3..];
+            rest.find('/').map_or("/", |j| &rest[j..])
+        }
+        None => location,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    match path.rfind('/') {
+        Some(i) => path[..=i].to_owned(),
+        None => "/".into(),
+    }
+}
+
+/// A case body for issuers.
+pub type IssuerRunFn = Box<dyn Fn(&mut IssuerCtx<'_>) -> Outcome + Send + Sync>;
+
+/// One issuer conformance case.
+pub struct IssuerCase {
+    /// Stable id (`issuer.…`).
+    pub id: String,
+    /// Spec tags checked.
+    pub tags: Vec<&'static str>,
+    /// MUST or SHOULD.
+    pub level: Level,
+    /// One line.
+    pub description: String,
+    /// Whether the case applies.
+    pub applies: Box<dyn Fn(&IssuerProfile) -> bool + Send + Sync>,
+    /// The body.
+    pub run: IssuerRunFn,
+}
+
+impl std::fmt::Debug for IssuerCase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerCase")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuerCase {
+    /// A MUST case.
+    pub fn must(
+        id: impl Into<String>,
+        tags: &[&'static str],
+        description: impl Into<String>,
+        run: impl Fn(&mut IssuerCtx<'_>) -> Step + Send + Sync + 'static,
+    ) -> Self {
+        IssuerCase {
+            id: id.into(),
+            tags: tags.to_vec(),
+            level: Level::Must,
+            description: description.into(),
+            applies: Box::new(|_| true),
+            run: Box::new(move |ctx| run(ctx).into()),
+        }
+    }
+
+    /// A SHOULD case.
+    pub fn should(
+        id: impl Into<String>,
+        tags: &[&'static str],
+        description: impl Into<String>,
+        run: impl Fn(&mut IssuerCtx<'_>) -> Step + Send + Sync + 'static,
+    ) -> Self {
+        let mut c = Self::must(id, tags, description, run);
+        c.level = Level::Should;
+        c
+    }
+
+    /// Restricts the case to issuers whose honest flow has `qualifier`.
+    pub fn needs_flow(mut self, qualifier: &'static str) -> Self {
+        let before = std::mem::replace(&mut self.applies, Box::new(|_| true));
+        self.applies = Box::new(move |p| before(p) && p.has(qualifier));
+        self
+    }
+
+    /// Restricts the case with a predicate.
+    pub fn when(mut self, f: impl Fn(&IssuerProfile) -> bool + Send + Sync + 'static) -> Self {
+        let before = std::mem::replace(&mut self.applies, Box::new(|_| true));
+        self.applies = Box::new(move |p| before(p) && f(p));
+        self
+    }
+}
+
+/// What an issuer case body gets.
+pub struct IssuerCtx<'a> {
+    /// The issuer under test.
+    pub target: &'a IssuerTarget,
+    /// What the harness learned about it.
+    pub profile: &'a IssuerProfile,
+    /// A seed unique to the case.
+    pub seed: u64,
+    /// The case's wire log (every HTTP exchange of its sessions).
+    pub log: WireLog,
+    /// Notes for the report.
+    pub notes: Vec<String>,
+    sessions: u64,
+}
+
+impl std::fmt::Debug for IssuerCtx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerCtx")
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> IssuerCtx<'a> {
+    /// A context (for the runner, the load test and tests).
+    pub fn new(target: &'a IssuerTarget, profile: &'a IssuerProfile, seed: u64) -> Self {
+        IssuerCtx {
+            target,
+            profile,
+            seed,
+            log: WireLog::default(),
+            notes: Vec::new(),
+            sessions: 0,
+        }
+    }
+
+    /// A new session with a fresh card of the target's device.
+    pub fn session(&mut self) -> Step<Session> {
+        self.sessions += 1;
+        Session::new(
+            self.target,
+            &self.log,
+            self.seed.wrapping_add(self.sessions),
+            None,
+        )
+    }
+
+    /// A new session whose middleware clock is `offset` seconds off.
+    pub fn session_skewed(&mut self, offset: i64) -> Step<Session> {
+        self.sessions += 1;
+        Session::new_skewed(
+            self.target,
+            &self.log,
+            self.seed.wrapping_add(self.sessions),
+            None,
+            offset,
+        )
+    }
+
+    /// A new session with a fresh card of another device identity.
+    pub fn session_with(&mut self, device: &DeviceIdentity) -> Step<Session> {
+        self.sessions += 1;
+        Session::new(
+            self.target,
+            &self.log,
+            self.seed.wrapping_add(self.sessions),
+            Some(device),
+        )
+    }
+
+    /// Records a note.
+    pub fn note(&mut self, s: impl Into<String>) {
+        self.notes.push(s.into());
+    }
+
+    /// Checks that `r` is a refusal: a 302 whose `Location` is not the success page (and is
+    /// on the error pages, when the harness saw where those are), and that the error page
+    /// answers 200 ([KG2-HTP-008]).
+    pub fn expect_refused(&mut self, sess: &mut Session, r: &Response, what: &str) -> Step {
+        if r.status != 302 {
+            return Err(Stop::fail(format!(
+                "{what}: expected a 302 redirect to the error page, got {}",
+                r.summary()
+            )));
+        }
+        let Some(loc) = r.header("location").map(str::to_owned) else {
+            return Err(Stop::fail(format!("{what}: 302 without a Location")));
+        };
+        let prefix = location_prefix(&loc);
+        if let Some(s) = &self.profile.success_prefix
+            && self.profile.error_prefix.as_deref() != Some(s.as_str())
+            && prefix == *s
+        {
+            return Err(Stop::fail(format!(
+                "{what}: accepted: redirected to the result page {loc}"
+            )));
+        }
+        if let Some(e) = &self.profile.error_prefix
+            && prefix != *e
+        {
+            return Err(Stop::fail(format!(
+                "{what}: redirected to {loc}, not to an error page ({e}…)"
+            )));
+        }
+        let page = sess.target().post_url.resolve(&loc);
+        let url =
+            Url::parse(&page).map_err(|e| Stop::fail(format!("{what}: Location {loc}: {e}")))?;
+        let p = sess.get(&url)?;
+        if !(200..300).contains(&p.status) {
+            return Err(Stop::fail(format!(
+                "{what}: the error page {loc} answers {}",
+                p.status
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that the issuer accepts nothing more in `sess` after a refusal: the honest
+    /// `message` is refused as well, so nothing can be issued in the session ([KG2-ISS-006]).
+    pub fn expect_ended(&mut self, sess: &mut Session, message: &[u8]) -> Step {
+        let r = sess.post(message)?;
+        self.expect_refused(
+            sess,
+            &r,
+            &format!("the honest {} after the refusal", qualifier(message)),
+        )
+        .map_err(|e| match e {
+            Stop::Fail(m) => Stop::Fail(format!("the session went on after a refusal: {m}")),
+            other => other,
+        })
+    }
+
+    /// Checks that a hostile request was refused or cut off: a refusal as in
+    /// [`IssuerCtx::expect_refused`], a 4xx/5xx answer, or a closed connection, but never a
+    /// KeyGen2 message.
+    pub fn expect_refused_or_closed(
+        &mut self,
+        sess: &mut Session,
+        r: Result<Option<Response>, http::HttpError>,
+        what: &str,
+    ) -> Step {
+        match r {
+            Ok(None) => Ok(()),
+            Err(http::HttpError::Io(m)) if m.contains("within") => Err(Stop::fail(format!(
+                "{what}: the issuer neither answered nor closed the connection ({m})"
+            ))),
+            Err(http::HttpError::Io(_) | http::HttpError::Malformed(_)) => Ok(()),
+            Err(e) => Err(Stop::fail(format!("{what}: {e}"))),
+            Ok(Some(resp)) if resp.status == 302 => self.expect_refused(sess, &resp, what),
+            Ok(Some(resp)) if resp.status >= 400 => {
+                self.note(format!(
+                    "{what}: answered {} (not a 302 to the error page)",
+                    resp.status
+                ));
+                Ok(())
+            }
+            Ok(Some(resp)) => Err(Stop::fail(format!("{what}: accepted: {}", resp.summary()))),
+        }
+    }
+
+    /// Posts `tampered` in place of `honest`, expects a refusal, then expects the session to
+    /// accept nothing more (not even `honest`).
+    pub fn refuse_then_ended(
+        &mut self,
+        sess: &mut Session,
+        tampered: &[u8],
+        honest: &[u8],
+        what: &str,
+    ) -> Step {
+        let r = sess.post(tampered)?;
+        self.expect_refused(sess, &r, what)?;
+        self.expect_ended(sess, honest)
+    }
+}
+
+/// Learns the issuer's flow and redirect pages from one honest session and one provoked
+/// error. Errors are returned as text (the sanity case reports them).
+pub fn learn(
+    target: &IssuerTarget,
+    config: &TargetConfig,
+    seed: u64,
+) -> (IssuerProfile, Vec<String>) {
+    let mut p = IssuerProfile {
+        features: config.features.declared.clone(),
+        fixture_device: target.fixture_device,
+        cookie: target.cookie_name.is_some(),
+        cancel: target.cancel_url.is_some(),
+        ..IssuerProfile::default()
+    };
+    let mut notes = Vec::new();
+    let log = WireLog::default();
+    match Session::new(target, &log, seed, None).and_then(|mut s| {
+        let r = s.run_honest()?;
+        Ok((s, r))
+    }) {
+        Ok((s, r)) => {
+            p.flow = s.received.iter().map(|b| qualifier(b)).collect();
+            p.session_life_time = s
+                .received
+                .iter()
+                .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                .find_map(|v| v.get("sessionLifeTime")?.as_u64());
+            p.privacy = s
+                .received
+                .first()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                .and_then(|v| v.get("privacyEnabled")?.as_bool())
+                .unwrap_or(false);
+            if r.status == 302 || r.status == 303 {
+                p.success_prefix = r.header("location").map(location_prefix);
+            }
+        }
+        Err(Stop::Fail(m) | Stop::NotApplicable(m)) => {
+            notes.push(format!("an honest session did not complete: {m}"));
+        }
+    }
+    // A provoked error: a POST of something that is not a KeyGen2 message, in a fresh session.
+    if let Ok(mut s) = Session::new(target, &log, seed ^ 1, None)
+        && s.start().is_ok()
+        && let Ok(r) = s.post(b"{}")
+        && r.status == 302
+    {
+        p.error_prefix = r.header("location").map(location_prefix);
+    }
+    if p.error_prefix.is_some() && p.error_prefix == p.success_prefix {
+        notes.push(format!(
+            "error and result pages share the prefix {:?}: refusals are told from success by the status only",
+            p.error_prefix
+        ));
+    }
+    (p, notes)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn case_seed(base: u64, id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ base;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn report_of(case: &IssuerCase, verdict: Verdict, message: Option<String>) -> CaseReport {
+    CaseReport {
+        id: case.id.clone(),
+        tags: case.tags.iter().map(|t| (*t).to_owned()).collect(),
+        level: case.level,
+        description: case.description.clone(),
+        verdict,
+        message,
+        duration_ms: 0.0,
+        notes: Vec::new(),
+        wire: Vec::new(),
+    }
+}
+
+/// Runs `cases` against the issuer (`target` is `Err` when it could not be built: every case
+/// then fails with that reason).
+pub fn run_issuer_cases(
+    target: Result<IssuerTarget, String>,
+    cases: &[IssuerCase],
+    config: &TargetConfig,
+    options: &RunOptions,
+) -> Report {
+    let t0 = Instant::now();
+    let started = now_rfc3339();
+    let mut run_notes = Vec::new();
+    let (profile, info) = match &target {
+        Ok(t) => {
+            let (p, notes) = learn(t, config, options.seed);
+            run_notes.extend(notes);
+            let info = TargetInfo {
+                name: t.name.clone(),
+                kind: "issuer".into(),
+                transport: "http".into(),
+                description: format!("init {}{}", t.init_url.origin(), t.init_url.target),
+                features: p.features.iter().cloned().collect(),
+                ..TargetInfo::default()
+            };
+            (p, info)
+        }
+        Err(e) => {
+            run_notes.push(format!("the target could not be opened: {e}"));
+            (
+                IssuerProfile::default(),
+                TargetInfo {
+                    kind: "issuer".into(),
+                    transport: "http".into(),
+                    ..TargetInfo::default()
+                },
+            )
+        }
+    };
+    let selected: Vec<&IssuerCase> = {
+        let first = cases.iter().filter(|c| c.id == SANITY_FIRST);
+        let middle = cases.iter().filter(|c| {
+            c.id != SANITY_FIRST
+                && c.id != SANITY_LAST
+                && (options.filter.is_empty()
+                    || options.filter.iter().any(|f| c.id.starts_with(f.as_str())))
+        });
+        let last = cases.iter().filter(|c| c.id == SANITY_LAST);
+        first.chain(middle).chain(last).collect()
+    };
+    let total = selected.len();
+    let mut reports = Vec::with_capacity(total);
+    for (i, case) in selected.iter().enumerate() {
+        let start = Instant::now();
+        let r = if let Some(reason) = config.disabled_reason(&case.id) {
+            report_of(
+                case,
+                Verdict::NotApplicable,
+                Some(format!("disabled by the configuration: {reason}")),
+            )
+        } else if target.is_ok() && !(case.applies)(&profile) {
+            report_of(
+                case,
+                Verdict::NotApplicable,
+                Some("the issuer's honest session does not contain what this case needs".into()),
+            )
+        } else {
+            let (outcome, wire, notes) = match &target {
+                Ok(t) => {
+                    let mut ctx = IssuerCtx::new(t, &profile, case_seed(options.seed, &case.id));
+                    let o = catch_unwind(AssertUnwindSafe(|| (case.run)(&mut ctx)))
+                        .unwrap_or_else(|_| Outcome::Fail("the case panicked".into()));
+                    (o, ctx.log.take(), ctx.notes)
+                }
+                Err(e) => (
+                    Outcome::Fail(format!("cannot open the target: {e}")),
+                    Vec::new(),
+                    Vec::new(),
+                ),
+            };
+            let (v, message) = crate::runner::verdict(config, &case.id, &outcome);
+            let mut r = report_of(case, v, message);
+            r.wire = wire;
+            r.notes = notes;
+            r
+        };
+        let mut r = r;
+        r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+        if options.progress {
+            let _ = writeln!(
+                std::io::stderr(),
+                "[{:>4}/{total}] {:<16} {} ({:.1} ms){}",
+                i + 1,
+                r.verdict.as_str(),
+                r.id,
+                r.duration_ms,
+                match (&r.message, r.verdict) {
+                    (Some(m), Verdict::Fail | Verdict::UnexpectedPass) =>
+                        format!("\n           {m}"),
+                    _ => String::new(),
+                }
+            );
+        }
+        reports.push(r);
+    }
+    for (table, map) in [
+        ("disabled", &config.disabled),
+        ("expected_failures", &config.expected_failures),
+        ("known_divergences", &config.known_divergences),
+    ] {
+        for k in map.keys() {
+            if !cases.iter().any(|c| matches_id(k, &c.id)) {
+                run_notes.push(format!("[{table}] \"{k}\" names no case of the catalog"));
+            }
+        }
+    }
+    let mut report = Report {
+        schema: crate::reports::REPORT_SCHEMA.to_owned(),
+        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started,
+        target: info,
+        config: ConfigEcho {
+            destructive: config.destructive,
+            disabled: config.disabled.clone(),
+            expected_failures: config.expected_failures.clone(),
+            known_divergences: config.known_divergences.clone(),
+            filter: options.filter.clone(),
+        },
+        summary: Default::default(),
+        requirements: Vec::new(),
+        cases: reports,
+        performance: None,
+        load: None,
+        notes: run_notes,
+    };
+    report.finish(t0.elapsed().as_secs_f64() * 1000.0);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_prefixes() {
+        assert_eq!(location_prefix("/error/abc"), "/error/");
+        assert_eq!(location_prefix("http://h:1/result/x?y=1"), "/result/");
+        assert_eq!(location_prefix("http://h:1"), "/");
+        assert_eq!(location_prefix("done"), "/");
+    }
+
+    #[test]
+    fn targets_come_from_invocation_urls() {
+        let s = IssuerSection::default();
+        let t =
+            issuer_target("http://127.0.0.1:9/keygen2?init=true", &s, None).expect("plain init");
+        assert_eq!(t.post_url.target, "/keygen2");
+        assert!(t.cookie_name.is_none());
+        assert!(issuer_target("https://h/keygen2", &s, None).is_err());
+        let bad = IssuerSection {
+            device_key: Some("k.pem".into()),
+            ..IssuerSection::default()
+        };
+        assert!(matches!(
+            issuer_target("http://127.0.0.1:9/k", &bad, None),
+            Err(IssuerTargetError::Device(_))
+        ));
+    }
+}

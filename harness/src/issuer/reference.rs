@@ -1,0 +1,83 @@
+//! The reference issuer on loopback, as a target for the issuer catalog (the CLI's
+//! `airtight harness issuer --reference`, the self-test and CI).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airtight_issuer::db::Store;
+use airtight_issuer::http::{AppState, ServerConfig, ServerHandle, invocation_urls, issuer_uri_of};
+use airtight_issuer::{Faults, Issuer, Policy};
+
+/// How to run the reference issuer for the harness.
+#[derive(Debug, Clone)]
+pub struct ReferenceOptions {
+    /// `sessionLifeTime`, seconds (short, so that the lifetime case can run).
+    pub life_time: u16,
+    /// Header read timeout of the server.
+    pub header_timeout: Duration,
+    /// Request timeout (body included).
+    pub request_timeout: Duration,
+    /// Deliberate faults (test builds with the `faults` feature only).
+    pub faults: Faults,
+}
+
+impl Default for ReferenceOptions {
+    fn default() -> Self {
+        ReferenceOptions {
+            life_time: 8,
+            header_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(2),
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl ReferenceOptions {
+    /// A slow-client budget that outlasts the server's timeouts (milliseconds).
+    pub fn slow_client_ms(&self) -> u64 {
+        let longest = self.header_timeout.max(self.request_timeout);
+        u64::try_from(longest.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1500)
+    }
+}
+
+/// The running reference issuer.
+#[derive(Debug)]
+pub struct RunningReference {
+    /// The server (stop it with [`ServerHandle::shutdown`]).
+    pub server: ServerHandle,
+    /// An invocation URL (`intent://keygen2?…`) with a cookie and a cancel URL.
+    pub invocation_url: String,
+}
+
+/// Starts the reference issuer on `127.0.0.1:<free port>` with the default policy, the test
+/// issuer CA and the test device anchor, an in-memory store, and `options`.
+pub fn start(options: &ReferenceOptions) -> Result<RunningReference, String> {
+    let bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let opts = options.clone();
+    let server = ServerHandle::start(bind, move |base| {
+        let mut policy = Policy::default();
+        policy.session.life_time = opts.life_time;
+        let mut issuer = Issuer::new(&issuer_uri_of(base), Vec::new(), policy);
+        issuer.ca = Some(airtight_pki::fixtures::issuer_ca());
+        issuer.device_anchors = vec![airtight_pki::fixtures::device_trust_anchor()];
+        issuer.faults = opts.faults.clone();
+        let store = Arc::new(Store::in_memory()?);
+        let config = ServerConfig {
+            header_read_timeout: opts.header_timeout,
+            request_timeout: opts.request_timeout,
+            connection_lifetime: Duration::from_secs(60),
+            ..ServerConfig::default()
+        };
+        AppState::new(issuer, store, base, config)
+    })
+    .map_err(|e| format!("cannot start the reference issuer: {e}"))?;
+    let invocation_url =
+        invocation_urls(server.base_url(), "harnessInvocation0000000000000000").intent;
+    Ok(RunningReference {
+        server,
+        invocation_url,
+    })
+}

@@ -1,0 +1,426 @@
+//! The harness as middleware: one KeyGen2 session against the issuer under test, driven by
+//! the reference middleware engine on a fresh in-memory reference card, with every HTTP
+//! exchange logged and every message open to tampering on its way in or out.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use airtight_card::{CardConfig, ReferenceSks};
+use airtight_client::{AutoUi, Middleware, PinSource, SessionContext};
+use airtight_pki::DeviceIdentity;
+use serde_json::Value;
+
+use super::http::{self, HttpError, Pace, RawRequest, Response, Url};
+use crate::case::{Step, Stop};
+use crate::wire::WireEntry;
+
+/// Everything the harness knows about the issuer under test.
+#[derive(Clone)]
+pub struct IssuerTarget {
+    /// A display name.
+    pub name: String,
+    /// The URL GET for an InvocationRequest ([KG2-HTP-001]).
+    pub init_url: Url,
+    /// The URL responses are POSTed to (`issuerUri`).
+    pub post_url: Url,
+    /// The cancel URL, if the invocation names one.
+    pub cancel_url: Option<Url>,
+    /// The session cookie's name, when the invocation carries one: every session then sends a
+    /// fresh random value under that name ([KG2-HTP-009]).
+    pub cookie_name: Option<String>,
+    /// The device identity of the harness's card (must chain to an anchor the issuer trusts).
+    pub device: DeviceIdentity,
+    /// PINs the harness's user enters, in order, when the issuer asks for user-defined PINs.
+    pub pins: Vec<String>,
+    /// Bound of every wait for the issuer.
+    pub timeout: Duration,
+    /// How long the slow-client cases dribble their request.
+    pub slow_budget: Duration,
+    /// The body limit the issuer declares (oversized cases send more than this).
+    pub max_body: usize,
+    /// The device is the airtight test device (whose CA key the harness holds, so it can
+    /// mint expired and other variant device certificates under the same CA).
+    pub fixture_device: bool,
+}
+
+impl std::fmt::Debug for IssuerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerTarget")
+            .field("name", &self.name)
+            .field("init_url", &self.init_url)
+            .field("post_url", &self.post_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A shared, bounded wire log.
+#[derive(Debug, Clone, Default)]
+pub struct WireLog(Arc<Mutex<Vec<WireEntry>>>);
+
+/// Entries kept per case.
+const MAX_LOG: usize = 400;
+
+impl WireLog {
+    /// Appends an entry (dropped beyond the bound).
+    pub fn push(&self, e: WireEntry) {
+        if let Ok(mut l) = self.0.lock()
+            && l.len() < MAX_LOG
+        {
+            l.push(e);
+        }
+    }
+
+    /// Takes every entry.
+    pub fn take(&self) -> Vec<WireEntry> {
+        self.0
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+}
+
+/// The `@qualifier` of a JSON message (`"?"` when there is none).
+pub fn qualifier(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("@qualifier")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Rewrites a JSON body with `f`. Bodies the harness produced are always JSON objects.
+pub fn edit(body: &[u8], f: impl FnOnce(&mut Value)) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut v) => {
+            f(&mut v);
+            serde_json::to_vec(&v).unwrap_or_default()
+        }
+        Err(_) => body.to_vec(),
+    }
+}
+
+fn random_token(seed: u64) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    use rand_core::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed ^ 0x636f_6f6b_6965);
+    let mut b = [0u8; 32];
+    rng.fill_bytes(&mut b);
+    b.iter()
+        .map(|x| char::from(ALPHABET[usize::from(x & 0x3f)]))
+        .collect()
+}
+
+/// Builds the harness's card with `device`, on the system clock.
+pub fn card(device: &DeviceIdentity, seed: u64) -> Step<ReferenceSks> {
+    let key = device
+        .signing_key
+        .to_pkcs8_der()
+        .map_err(|e| Stop::fail(format!("harness device key: {e}")))?;
+    let config = CardConfig::for_tests(
+        key,
+        device.certificate_path.clone(),
+        seed,
+        Arc::new(airtight_card::env::SystemClock),
+    );
+    ReferenceSks::open(config).map_err(|e| Stop::fail(format!("harness card: {e}")))
+}
+
+/// One KeyGen2 session as the middleware.
+pub struct Session {
+    target: IssuerTarget,
+    cookies: Vec<(String, String)>,
+    /// The middleware engine on the harness's card.
+    pub mw: Middleware<ReferenceSks>,
+    log: WireLog,
+    /// Every issuer message received (bodies), in order.
+    pub received: Vec<Vec<u8>>,
+    /// Every middleware message sent (bodies as sent), in order.
+    pub sent: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("target", &self.target.name)
+            .field("received", &self.received.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where an honest run stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reached {
+    /// The middleware produced the wanted message: the issuer request it answers and the
+    /// honest response (not posted).
+    At {
+        /// The issuer's request.
+        request: Vec<u8>,
+        /// The middleware's honest answer.
+        response: Vec<u8>,
+    },
+    /// The issuer ended the session (with this answer) before the wanted message.
+    Ended(Box<Response>),
+}
+
+impl Session {
+    /// A session with a fresh card of `device` (`None`: the target's).
+    pub fn new(
+        target: &IssuerTarget,
+        log: &WireLog,
+        seed: u64,
+        device: Option<&DeviceIdentity>,
+    ) -> Step<Session> {
+        Self::new_skewed(target, log, seed, device, 0)
+    }
+
+    /// [`Session::new`] with the middleware's clock (`clientTime`) `offset` seconds off.
+    pub fn new_skewed(
+        target: &IssuerTarget,
+        log: &WireLog,
+        seed: u64,
+        device: Option<&DeviceIdentity>,
+        offset: i64,
+    ) -> Step<Session> {
+        let card = card(device.unwrap_or(&target.device), seed)?;
+        let issuer_uri = target.post_url.origin() + &target.post_url.target;
+        let mut mw = Middleware::new(card, SessionContext::plain(&issuer_uri))
+            .with_ui(Box::new(AutoUi::accept_all()))
+            .with_pin_source(PinSource::from_lines(&target.pins.join("\n")));
+        if offset != 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+            mw = mw.with_clock(Box::new(airtight_client::FixedClock(
+                airtight_client::LocalTime {
+                    unix_seconds: now + offset,
+                    offset_minutes: 0,
+                },
+            )));
+        }
+        let cookies = target
+            .cookie_name
+            .iter()
+            .map(|n| (n.clone(), random_token(seed)))
+            .collect();
+        Ok(Session {
+            target: target.clone(),
+            cookies,
+            mw,
+            log: log.clone(),
+            received: Vec::new(),
+            sent: Vec::new(),
+        })
+    }
+
+    /// The target.
+    pub fn target(&self) -> &IssuerTarget {
+        &self.target
+    }
+
+    /// The cookie header value the session sends.
+    pub fn cookie_header(&self) -> Option<String> {
+        (!self.cookies.is_empty()).then(|| {
+            self.cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// Replaces the session's cookies (e.g. with another session's, or none).
+    pub fn set_cookies(&mut self, cookies: Vec<(String, String)>) {
+        self.cookies = cookies;
+    }
+
+    /// The session's cookies.
+    pub fn cookies(&self) -> Vec<(String, String)> {
+        self.cookies.clone()
+    }
+
+    fn remember(&mut self, r: &Response) {
+        for c in r.headers_named("set-cookie") {
+            let pair = c.split(';').next().unwrap_or("").trim();
+            if let Some((n, v)) = pair.split_once('=') {
+                let n = n.trim().to_owned();
+                self.cookies.retain(|(k, _)| *k != n);
+                self.cookies.push((n, v.trim().to_owned()));
+            }
+        }
+    }
+
+    /// Headers of a request of this session (cookies, plus the JSON content type for POSTs).
+    pub fn headers(&self, json: bool) -> Vec<(String, String)> {
+        let mut h = vec![("Accept".to_owned(), "application/json".to_owned())];
+        if let Some(c) = self.cookie_header() {
+            h.push(("Cookie".into(), c));
+        }
+        if json {
+            h.push(("Content-Type".into(), "application/json".into()));
+        }
+        h
+    }
+
+    /// Sends raw bytes, logs the exchange and remembers cookies.
+    pub fn send_raw(
+        &mut self,
+        method: &'static str,
+        what: String,
+        req: &RawRequest,
+        pace: Pace,
+    ) -> Result<Option<Response>, HttpError> {
+        let t = Instant::now();
+        let r = http::exchange(req, pace, self.target.timeout);
+        let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let result = match &r {
+            Ok(Some(resp)) => resp.summary(),
+            Ok(None) => "connection closed without an answer".into(),
+            Err(e) => e.to_string(),
+        };
+        self.log.push(WireEntry {
+            method,
+            args: what,
+            result,
+            micros,
+        });
+        if let Ok(Some(resp)) = &r {
+            self.remember(resp);
+        }
+        r
+    }
+
+    /// `GET url` with the session's cookies.
+    pub fn get(&mut self, url: &Url) -> Step<Response> {
+        let req = http::build("GET", url, &self.headers(false), None);
+        match self.send_raw("GET", url.target.clone(), &req, Pace::Normal) {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(Stop::fail(format!(
+                "GET {}: the issuer closed the connection without an answer",
+                url.target
+            ))),
+            Err(e) => Err(Stop::fail(format!("GET {}: {e}", url.target))),
+        }
+    }
+
+    /// POSTs `body` as `application/json` to the issuer URL.
+    pub fn post(&mut self, body: &[u8]) -> Step<Response> {
+        let url = self.target.post_url.clone();
+        let req = http::build("POST", &url, &self.headers(true), Some(body));
+        self.sent.push(body.to_vec());
+        let what = format!("{} ({} B)", qualifier(body), body.len());
+        match self.send_raw("POST", what, &req, Pace::Normal) {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(Stop::fail(
+                "POST: the issuer closed the connection without an answer",
+            )),
+            Err(e) => Err(Stop::fail(format!("POST: {e}"))),
+        }
+    }
+
+    /// GETs the init URL and returns the InvocationRequest ([KG2-HTP-001]).
+    pub fn start(&mut self) -> Step<Vec<u8>> {
+        let url = self.target.init_url.clone();
+        let r = self.get(&url)?;
+        if r.status != 200 || !r.is_json() {
+            return Err(Stop::fail(format!(
+                "GET init: expected 200 application/json with an InvocationRequest, got {}",
+                r.summary()
+            )));
+        }
+        self.received.push(r.body.clone());
+        Ok(r.body)
+    }
+
+    /// The honest middleware's answer to an issuer message. A refusal means the issuer sent
+    /// something an honest middleware must refuse: the case fails.
+    pub fn answer(&mut self, request: &[u8]) -> Step<Vec<u8>> {
+        self.mw.handle_bytes(request).map_err(|e| {
+            Stop::fail(format!(
+                "the harness's honest middleware refused the issuer's {}: {e}",
+                qualifier(request)
+            ))
+        })
+    }
+
+    /// Expects a 200 JSON KeyGen2 message and records it.
+    pub fn expect_message(&mut self, r: Response, after: &str) -> Step<Vec<u8>> {
+        if r.status == 200 && r.is_json() && !r.body.is_empty() {
+            self.received.push(r.body.clone());
+            Ok(r.body)
+        } else {
+            Err(Stop::fail(format!(
+                "after an honest {after} the issuer answered {} instead of the next request",
+                r.summary()
+            )))
+        }
+    }
+
+    /// Runs the session honestly until the middleware produces a message with qualifier
+    /// `wanted` (not posted), with `incoming` applied to every issuer message before the
+    /// middleware sees it.
+    pub fn run_until_with(
+        &mut self,
+        wanted: &str,
+        mut incoming: impl FnMut(&str, Vec<u8>) -> Vec<u8>,
+    ) -> Step<Reached> {
+        let mut request = self.start()?;
+        for _ in 0..64 {
+            let request_in = incoming(&qualifier(&request), request);
+            let response = self.answer(&request_in)?;
+            if qualifier(&response) == wanted {
+                return Ok(Reached::At {
+                    request: request_in,
+                    response,
+                });
+            }
+            let r = self.post(&response)?;
+            if self.mw.is_done() || !(r.status == 200 && r.is_json() && !r.body.is_empty()) {
+                if self.mw.is_done() {
+                    return Ok(Reached::Ended(Box::new(r)));
+                }
+                return Err(Stop::fail(format!(
+                    "after an honest {} the issuer answered {}",
+                    qualifier(&response),
+                    r.summary()
+                )));
+            }
+            self.received.push(r.body.clone());
+            request = r.body;
+        }
+        Err(Stop::fail(
+            "the issuer's session did not end within 64 messages",
+        ))
+    }
+
+    /// [`Session::run_until_with`] without tampering; a flow without `wanted` makes the case
+    /// not applicable.
+    pub fn run_until(&mut self, wanted: &str) -> Step<(Vec<u8>, Vec<u8>)> {
+        match self.run_until_with(wanted, |_, b| b)? {
+            Reached::At { request, response } => Ok((request, response)),
+            Reached::Ended(_) => Err(Stop::NotApplicable(format!(
+                "the issuer's session has no {wanted}"
+            ))),
+        }
+    }
+
+    /// Runs the whole session honestly from `request` (an issuer message not yet answered):
+    /// returns the final answer of the issuer (after the ProvisioningFinalizationResponse).
+    pub fn finish_from(&mut self, mut request: Vec<u8>) -> Step<Response> {
+        for _ in 0..64 {
+            let response = self.answer(&request)?;
+            let r = self.post(&response)?;
+            if self.mw.is_done() {
+                return Ok(r);
+            }
+            request = self.expect_message(r, &qualifier(&response))?;
+        }
+        Err(Stop::fail(
+            "the issuer's session did not end within 64 messages",
+        ))
+    }
+
+    /// A whole honest session; returns the final answer.
+    pub fn run_honest(&mut self) -> Step<Response> {
+        let first = self.start()?;
+        self.finish_from(first)
+    }
+}

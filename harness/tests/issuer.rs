@@ -1,0 +1,141 @@
+//! The issuer catalog against the reference issuer on loopback: every case passes against the
+//! honest issuer, and each deliberate fault of the issuer makes at least one case fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use airtight_harness::issuer::reference::{self, ReferenceOptions};
+use airtight_harness::{RunOptions, TargetConfig, Verdict};
+use airtight_issuer::{Faults, IssuerFault};
+
+fn config(options: &ReferenceOptions) -> TargetConfig {
+    let mut c = TargetConfig::default();
+    c.target.transport = "http".into();
+    c.target.name = Some("airtight reference issuer (loopback)".into());
+    c.issuer.slow_client_ms = Some(options.slow_client_ms());
+    c.issuer.timeout_ms = Some(5_000);
+    c
+}
+
+#[test]
+fn the_catalog_has_at_least_100_issuer_cases_with_unique_ids() {
+    let cases = airtight_harness::issuer_catalog();
+    assert!(cases.len() >= 100, "{} issuer cases", cases.len());
+    let mut ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    ids.sort_unstable();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate ids");
+    assert!(
+        cases
+            .iter()
+            .all(|c| c.id.starts_with("issuer.") && !c.tags.is_empty())
+    );
+}
+
+#[test]
+fn every_case_passes_against_the_reference_issuer() {
+    let options = ReferenceOptions::default();
+    let running = reference::start(&options).expect("reference issuer");
+    let report = airtight_harness::run_issuer(
+        &running.invocation_url,
+        &config(&options),
+        &RunOptions::default(),
+    );
+    running.server.shutdown().expect("shutdown");
+    let failed: Vec<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict.fails_run())
+        .map(|c| format!("{}: {}", c.id, c.message.clone().unwrap_or_default()))
+        .collect();
+    assert!(failed.is_empty(), "failed:\n{}", failed.join("\n"));
+    assert!(report.summary.passed);
+    let passed = report.count(Verdict::Pass);
+    let na: Vec<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::NotApplicable)
+        .map(|c| format!("{}: {}", c.id, c.message.clone().unwrap_or_default()))
+        .collect();
+    // Not applicable against the default reference policy: the discovery step (no
+    // CredentialDiscoveryRequest), privacy-mode-only and multi-key cases.
+    assert!(
+        passed >= 100,
+        "{passed} passed; not applicable:\n{}",
+        na.join("\n")
+    );
+    for c in &report.cases {
+        if c.verdict == Verdict::NotApplicable {
+            assert!(
+                c.id.starts_with("issuer.discovery.")
+                    || c.id == "issuer.init.privacy-device-id-added"
+                    || c.message
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("nothing this case can change"),
+                "unexpectedly not applicable: {}: {:?}",
+                c.id,
+                c.message
+            );
+        }
+    }
+}
+
+/// Runs the catalog against an issuer with `fault` and returns the ids of the failed cases.
+fn failures_with(fault: IssuerFault) -> Vec<String> {
+    let options = ReferenceOptions {
+        faults: Faults::one(fault),
+        ..ReferenceOptions::default()
+    };
+    let running = reference::start(&options).expect("reference issuer");
+    let mut c = config(&options);
+    if fault != IssuerFault::IgnoreLifetime {
+        // The slow cases cost seconds each and catch none of the other faults.
+        for id in [
+            "issuer.transport.slow-",
+            "issuer.transport.lifetime-expired",
+        ] {
+            c.disabled
+                .insert(id.into(), "not needed for this fault".into());
+        }
+    }
+    let report = airtight_harness::run_issuer(&running.invocation_url, &c, &RunOptions::default());
+    running.server.shutdown().expect("shutdown");
+    report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+macro_rules! fault_is_caught {
+    ($($name:ident => $fault:expr),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let failed = failures_with($fault);
+            assert!(!failed.is_empty(), "{:?} was caught by no case", $fault);
+            eprintln!("{:?} caught by {} cases: {}", $fault, failed.len(), failed.join(", "));
+        }
+    )*};
+}
+
+fault_is_caught! {
+    fault_accept_bad_session_attestation => IssuerFault::AcceptBadSessionAttestation,
+    fault_accept_bad_key_attestation => IssuerFault::AcceptBadKeyAttestation,
+    fault_accept_bad_close_attestation => IssuerFault::AcceptBadCloseAttestation,
+    fault_accept_privacy_downgrade => IssuerFault::AcceptPrivacyDowngrade,
+    fault_accept_untrusted_device => IssuerFault::AcceptUntrustedDevice,
+    fault_ignore_server_time_echo => IssuerFault::IgnoreServerTimeEcho,
+    fault_ignore_client_time => IssuerFault::IgnoreClientTime,
+    fault_ignore_lifetime => IssuerFault::IgnoreLifetime,
+    fault_ignore_session_ids => IssuerFault::IgnoreSessionIds,
+    fault_keep_failed_sessions_open => IssuerFault::KeepFailedSessionsOpen,
+    fault_no_body_limit => IssuerFault::NoBodyLimit,
+    fault_accept_any_key_order => IssuerFault::AcceptAnyKeyOrder,
+}
+
+#[test]
+fn every_fault_has_a_test() {
+    // The macro above lists every fault once.
+    assert_eq!(IssuerFault::ALL.len(), 12);
+}

@@ -1,0 +1,82 @@
+//! Deliberate faults, for the harness self-test only: an issuer built with the `faults` feature
+//! can be told to skip one of its checks, and the harness must then fail at least one case.
+//! Without the feature the set cannot be filled and every check always runs.
+
+/// One skipped check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IssuerFault {
+    /// Accept any session attestation ([CRY-ATT-005]).
+    AcceptBadSessionAttestation,
+    /// Accept any key attestation ([KG2-KCR-003]).
+    AcceptBadKeyAttestation,
+    /// Accept any close attestation ([KG2-ISS-003]).
+    AcceptBadCloseAttestation,
+    /// Follow the response's mode instead of the requested one: a missing `deviceId` is
+    /// verified as privacy mode ([KG2-IMP-001]).
+    AcceptPrivacyDowngrade,
+    /// Skip the device certificate path validation ([KG2-IMP-002]).
+    AcceptUntrustedDevice,
+    /// Skip the `serverTime` echo comparison ([KG2-IMP-007]).
+    IgnoreServerTimeEcho,
+    /// Skip the `clientTime` window ([KG2-IMP-005]).
+    IgnoreClientTime,
+    /// Skip the session lifetime ([KG2-IMP-006]).
+    IgnoreLifetime,
+    /// Skip the `serverSessionId` / `clientSessionId` comparison ([KG2-FLW-002]).
+    IgnoreSessionIds,
+    /// Keep a session open after a refused message ([KG2-ISS-006]).
+    KeepFailedSessionsOpen,
+    /// Skip the body size limit of the engine and the HTTP layer ([KG2-IMP-009]).
+    NoBodyLimit,
+    /// Skip the key order and completeness check ([KG2-KCR-001]).
+    AcceptAnyKeyOrder,
+}
+
+impl IssuerFault {
+    /// Every fault.
+    pub const ALL: [IssuerFault; 12] = [
+        IssuerFault::AcceptBadSessionAttestation,
+        IssuerFault::AcceptBadKeyAttestation,
+        IssuerFault::AcceptBadCloseAttestation,
+        IssuerFault::AcceptPrivacyDowngrade,
+        IssuerFault::AcceptUntrustedDevice,
+        IssuerFault::IgnoreServerTimeEcho,
+        IssuerFault::IgnoreClientTime,
+        IssuerFault::IgnoreLifetime,
+        IssuerFault::IgnoreSessionIds,
+        IssuerFault::KeepFailedSessionsOpen,
+        IssuerFault::NoBodyLimit,
+        IssuerFault::AcceptAnyKeyOrder,
+    ];
+}
+
+/// The faults an issuer has (always empty without the `faults` feature).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    #[cfg(feature = "faults")]
+    set: std::collections::BTreeSet<IssuerFault>,
+}
+
+impl Faults {
+    /// True if the fault is on.
+    #[inline]
+    pub fn has(&self, f: IssuerFault) -> bool {
+        #[cfg(feature = "faults")]
+        {
+            self.set.contains(&f)
+        }
+        #[cfg(not(feature = "faults"))]
+        {
+            let _ = f;
+            false
+        }
+    }
+
+    /// A set with one fault (test builds only).
+    #[cfg(feature = "faults")]
+    pub fn one(f: IssuerFault) -> Self {
+        let mut set = std::collections::BTreeSet::new();
+        set.insert(f);
+        Faults { set }
+    }
+}
