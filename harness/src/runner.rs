@@ -36,6 +36,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Base seed (cases derive their own from it and their id).
     pub seed: u64,
+    /// Issuer runs: after the cases, a load test of this many concurrent sessions for this
+    /// many seconds (`None`: no load test).
+    pub load: Option<(usize, f64)>,
 }
 
 /// What `--list` shows of a case (card and issuer cases alike).

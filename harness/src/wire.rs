@@ -17,7 +17,8 @@ use airtight_proto::sks::{
 /// One logged SKS call.
 #[derive(Debug, Clone, Serialize)]
 pub struct WireEntry {
-    /// The SKS method name (Java spelling, e.g. `createKeyEntry`).
+    /// The SKS method name (Java spelling, e.g. `createKeyEntry`); `GET` or `POST` in issuer
+    /// runs.
     pub method: &'static str,
     /// A short summary of the arguments (no secrets).
     pub args: String,

@@ -65,20 +65,32 @@ fn catalog_is_well_formed() {
 #[test]
 fn issuer_catalog_cites_existing_tags_and_runs_sanity_first_and_last() {
     let cases = airtight_harness::issuer_catalog();
-    assert_eq!(cases.first().map(|c| c.id.as_str()), Some("issuer.sanity.first"));
-    assert_eq!(cases.last().map(|c| c.id.as_str()), Some("issuer.sanity.last"));
+    assert_eq!(
+        cases.first().map(|c| c.id.as_str()),
+        Some("issuer.sanity.first")
+    );
+    assert_eq!(
+        cases.last().map(|c| c.id.as_str()),
+        Some("issuer.sanity.last")
+    );
     let spec: String = ["keygen2.md", "crypto.md"]
         .iter()
         .map(|f| {
             std::fs::read_to_string(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec").join(f),
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../spec")
+                    .join(f),
             )
             .expect("spec file")
         })
         .collect();
     for c in &cases {
         for t in &c.tags {
-            assert!(spec.contains(&format!("[{t}]")), "{}: unknown tag {t}", c.id);
+            assert!(
+                spec.contains(&format!("[{t}]")),
+                "{}: unknown tag {t}",
+                c.id
+            );
         }
     }
 }

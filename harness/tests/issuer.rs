@@ -139,3 +139,59 @@ fn every_fault_has_a_test() {
     // The macro above lists every fault once.
     assert_eq!(IssuerFault::ALL.len(), 12);
 }
+
+#[test]
+fn issuer_reports_with_a_load_test_validate_against_the_schema() {
+    let options = ReferenceOptions::default();
+    let running = reference::start(&options).expect("reference issuer");
+    let run = RunOptions {
+        filter: vec!["issuer.init.attestation-flipped".into()],
+        load: Some((2, 1.0)),
+        ..RunOptions::default()
+    };
+    let report = airtight_harness::run_issuer(&running.invocation_url, &config(&options), &run);
+    running.server.shutdown().expect("shutdown");
+    // Sanity first and last around the selected case.
+    let ids: Vec<&str> = report.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "issuer.sanity.first",
+            "issuer.init.attestation-flipped",
+            "issuer.sanity.last"
+        ]
+    );
+    assert!(report.summary.passed, "{:?}", report.summary);
+    let load = report.load.as_ref().expect("load figures");
+    assert!(load.sessions > 0 && load.errors == 0, "{load:?}");
+    assert!(load.session.as_ref().is_some_and(|s| s.n == load.sessions));
+    // The wire log of the hostile case shows the refusal.
+    let case = &report.cases[1];
+    assert!(
+        case.wire
+            .iter()
+            .any(|w| w.method == "POST" && w.result.starts_with("302 -> "))
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    airtight_harness::reports::write_all(&report, dir.path()).expect("write");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("json"),
+    )
+    .expect("parse");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../spec/schemas/harness-report.schema.json"),
+        )
+        .expect("schema"),
+    )
+    .expect("schema JSON");
+    let validator = jsonschema::draft202012::new(&schema).expect("validator");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("html");
+    assert!(html.contains("id=\"load\"") && html.contains("HTTP exchanges"));
+}

@@ -631,6 +631,18 @@ pub fn run_issuer_cases(
             }
         }
     }
+    let load = match (&target, options.load) {
+        (Ok(t), Some((n, secs))) => {
+            match load::run_load(t, &profile, n, secs, options.seed ^ 0x10ad) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    run_notes.push(format!("load test: {e}"));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let mut report = Report {
         schema: crate::reports::REPORT_SCHEMA.to_owned(),
         harness_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -647,7 +659,7 @@ pub fn run_issuer_cases(
         requirements: Vec::new(),
         cases: reports,
         performance: None,
-        load: None,
+        load,
         notes: run_notes,
     };
     report.finish(t0.elapsed().as_secs_f64() * 1000.0);

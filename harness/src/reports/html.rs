@@ -280,6 +280,36 @@ pub fn to_html(r: &Report) -> String {
         }
         s.push_str("</section>");
     }
+    // Issuer load test.
+    if let Some(l) = &r.load {
+        let _ = write!(
+            s,
+            "<section id=\"load\"><h2>Load</h2><p>{} concurrent middleware sessions for {:.0} s (measured {:.1} s): <b>{}</b> sessions completed, <b>{}</b> failed; <b>{:.1}</b> sessions/s, <b>{:.1}</b> HTTP requests/s.</p>",
+            l.concurrency,
+            l.seconds,
+            l.elapsed_seconds,
+            l.sessions,
+            l.errors,
+            l.sessions_per_second,
+            l.requests_per_second
+        );
+        s.push_str("<table><thead><tr><th>latency</th><th>n</th><th>p50</th><th>p95</th><th>p99</th><th>mean</th><th>max</th></tr></thead><tbody>");
+        if let Some(st) = &l.session {
+            s.push_str(&stats_row("whole session", st));
+        }
+        if let Some(st) = &l.request {
+            s.push_str(&stats_row("one HTTP request", st));
+        }
+        s.push_str("</tbody></table>");
+        if let Some(st) = &l.session {
+            s.push_str("<h3>Whole-session latency under load, in order</h3>");
+            s.push_str(&sample_chart("whole-session latency under load", st));
+        }
+        for e in &l.error_samples {
+            let _ = write!(s, "<p class=\"err\"><small>{}</small></p>", esc(e));
+        }
+        s.push_str("</section>");
+    }
     // Cases.
     let _ = write!(
         s,
@@ -306,8 +336,13 @@ pub fn to_html(r: &Report) -> String {
         if !c.wire.is_empty() {
             let _ = write!(
                 s,
-                "<details><summary>wire log ({} SKS calls)</summary><table class=\"wire\"><tbody>",
-                c.wire.len()
+                "<details><summary>wire log ({} {})</summary><table class=\"wire\"><tbody>",
+                c.wire.len(),
+                if r.target.kind == "issuer" {
+                    "HTTP exchanges"
+                } else {
+                    "SKS calls"
+                }
             );
             for w in &c.wire {
                 let cls = if w.result == "ok" { "ok" } else { "err" };
