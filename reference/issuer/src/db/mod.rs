@@ -363,6 +363,40 @@ impl Store {
         }))
     }
 
+    /// Ends every session still open that was created before `created_before`: its state is
+    /// wiped of secrets and it is marked failed ([KG2-IMP-006]: such a session can no longer
+    /// receive a valid message, and its session keys must not stay at rest). Returns how many
+    /// sessions were ended.
+    pub fn expire_open_sessions(&self, created_before: i64, now: i64) -> Result<usize, DbError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let rows: Vec<(String, i64, String)> = {
+            let mut st = tx.prepare(
+                "SELECT handle, version, state FROM sessions
+                 WHERE status = 'open' AND created_at < ?1",
+            )?;
+            let it = st.query_map(params![created_before], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            it.collect::<Result<_, _>>()?
+        };
+        for (handle, version, state) in &rows {
+            let state = SessionState::from_json(state)
+                .map_err(|e| DbError::Corrupt(format!("session state: {e}")))?;
+            Self::advance(
+                &tx,
+                handle,
+                *version,
+                SessionStatus::Failed,
+                &wiped(&state),
+                Some("[KG2-IMP-006] expired without an answer"),
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(rows.len())
+    }
+
     /// The session stored under `handle`.
     pub fn load_session(&self, handle: &str) -> Result<Option<StoredSession>, DbError> {
         self.session_where("handle", handle)

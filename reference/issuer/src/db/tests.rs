@@ -200,3 +200,39 @@ fn everything_survives_a_reopen_of_the_file() {
     );
     assert!(dir.path().join(Store::FILE_NAME).exists());
 }
+
+#[test]
+fn expired_open_sessions_are_ended_and_wiped() {
+    let s = Store::in_memory().unwrap();
+    let mut old = state(21);
+    // As if the session had reached the session key.
+    old.secrets.ephemeral_pkcs8 = vec![1; 40];
+    old.secrets.session_key = vec![7; 32];
+    s.insert_session("old", &old, NOW - 10_000).unwrap();
+    s.insert_session("new", &state(22), NOW).unwrap();
+    s.insert_session("failed", &state(23), NOW - 10_000)
+        .unwrap();
+    s.fail_session("failed", None, &state(23), "E9", "refused", NOW - 9_000)
+        .unwrap();
+    assert_eq!(s.expire_open_sessions(NOW - 7_200, NOW).unwrap(), 1);
+    let row = s.load_session("old").unwrap().unwrap();
+    assert_eq!(row.status, SessionStatus::Failed);
+    assert!(row.failure.as_deref().unwrap().contains("KG2-IMP-006"));
+    assert!(
+        row.state.secrets.ephemeral_pkcs8.is_empty() && row.state.secrets.session_key.is_empty()
+    );
+    assert_eq!(
+        s.load_session("new").unwrap().unwrap().status,
+        SessionStatus::Open
+    );
+    assert_eq!(
+        s.load_session("failed")
+            .unwrap()
+            .unwrap()
+            .failure
+            .as_deref(),
+        Some("refused")
+    );
+    // Nothing left to expire.
+    assert_eq!(s.expire_open_sessions(NOW - 7_200, NOW).unwrap(), 0);
+}

@@ -403,10 +403,11 @@ pub async fn serve(
         )),
         None => None,
     };
-    let app = router(state);
+    let app = router(state.clone());
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(sweep_expired(state.clone(), stop_rx.clone()));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -456,6 +457,35 @@ pub async fn serve(
     let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
     Ok(())
+}
+
+/// How often open sessions past any possible deadline are ended.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Ends, every [`SWEEP_INTERVAL`], the open sessions that are past any possible deadline: a
+/// session created at `t` must send its ProvisioningInitializationRequest by `t + life` and
+/// then expires at the latest at `t + 2 * life` ([KG2-IMP-006]). Their secrets are wiped.
+async fn sweep_expired(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let st = state.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            let now = st.now();
+            let life = i64::from(st.issuer.policy.session.life_time);
+            st.store.expire_open_sessions(now - 2 * life, now)
+        })
+        .await;
+        match swept {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(sessions = n, "expired open sessions ended"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not end expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "session sweep task failed"),
+        }
+    }
 }
 
 /// Serves one (plain or TLS) connection until it ends, its lifetime is reached, or the server
