@@ -57,6 +57,11 @@ pub fn card_catalog() -> Vec<Case> {
     cases::card::all()
 }
 
+/// The issuer catalog, for `--list`.
+pub fn issuer_catalog() -> Vec<Case> {
+    cases::issuer::all()
+}
+
 /// Runs the issuer catalog against the issuer at `url`. The issuer cases are not written
 /// yet (they wait for the issuer server); the report says so and lists no case.
 pub fn run_issuer(url: &str, config: &TargetConfig, options: &RunOptions) -> Report {
