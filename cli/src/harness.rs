@@ -35,6 +35,8 @@ pub struct Common {
     pub seed: u64,
     /// No progress on stderr.
     pub quiet: bool,
+    /// Overrides `[target] name` (the display name in the summary and the reports).
+    pub name: Option<String>,
 }
 
 /// `harness card` options beyond [`Common`].
@@ -176,6 +178,9 @@ pub fn card_config(common: &Common, o: &CardOptions) -> Result<TargetConfig, Cli
                 .into(),
         ));
     }
+    if let Some(n) = &common.name {
+        c.target.name = Some(n.clone());
+    }
     c.validate().map_err(|e| CliError::Usage(e.to_string()))?;
     Ok(c)
 }
@@ -291,7 +296,9 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
     }
     config.target.url = Some(url.clone());
     config.target.transport = "http".into();
-    if config.target.name.is_none() || o.reference {
+    if let Some(n) = &common.name {
+        config.target.name = Some(n.clone());
+    } else if config.target.name.is_none() || o.reference {
         config.target.name = Some(if o.reference {
             format!("airtight reference issuer (in-process, {url})")
         } else {

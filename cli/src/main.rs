@@ -193,6 +193,9 @@ struct HarnessCommon {
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// The target's display name in the summary and the reports (overrides `[target] name`).
+    #[arg(long, value_name = "TEXT")]
+    name: Option<String>,
 }
 
 impl From<HarnessCommon> for harness::Common {
@@ -204,6 +207,7 @@ impl From<HarnessCommon> for harness::Common {
             only: c.only,
             seed: c.seed,
             quiet: c.quiet,
+            name: c.name,
         }
     }
 }
