@@ -65,6 +65,9 @@ fi
 OUT=${1:-reports}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+# No stale report may survive from an earlier run.
+rm -rf "$OUT"/card-in-process "$OUT"/card-pcsc "$OUT"/card-shim "$OUT"/issuer-loopback \
+  "$OUT"/vectors "$OUT"/criterion "$OUT"/screenshot "$OUT"/logs "$OUT"/index.html
 TIMINGS=$OUT/timings.txt
 : >"$TIMINGS"
 STATUS_FILE=$OUT/.status
@@ -222,8 +225,10 @@ def summary(sub):
     r = json.load(open(p))
     s = r["summary"]
     counts = ", ".join(f"{v} {k}" for k, v in s["verdicts"].items() if v)
-    return (f"{html.escape(r['target']['name'])}: {s['total']} cases ({counts}), "
-            f"{'<b class=ok>passed</b>' if s['passed'] else '<b class=bad>FAILED</b>'}")
+    counts = f" ({counts})" if counts else ""
+    notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in r.get("notes", []))
+    return (f"{html.escape(r['target']['name'])}: {s['total']} cases{counts}, "
+            f"{'<b class=ok>passed</b>' if s['passed'] else '<b class=bad>FAILED</b>'}{notes}")
 rows = [
     ("card-in-process", "Card harness, reference SKS in process (with performance mode)", "card_in_process"),
     ("card-pcsc", "Card harness through pcscd + vpcd (airtight card serve --vpcd)", "card_pcsc"),
@@ -248,7 +253,7 @@ for sub, title, step, links in [
 page = f"""<!doctype html><html lang=en><head><meta charset=utf-8><title>airtight reports</title>
 <style>body{{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
 table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.4em .6em;text-align:left;vertical-align:top}}
-.ok{{color:#17702f}}.bad{{color:#b00020}}</style></head><body>
+.ok{{color:#17702f}}.bad{{color:#b00020}}td:nth-child(n+4){{white-space:nowrap}}</style></head><body>
 <h1>airtight reports</h1>
 <p>Produced by <code>scripts/publish-reports.sh</code>. Step times are in <a href='timings.txt'>timings.txt</a>; logs in <a href='logs/'>logs/</a>.</p>
 <table><thead><tr><th>report</th><th>result</th><th>files</th><th>time</th><th>step</th></tr></thead><tbody>

@@ -266,3 +266,42 @@ fn the_issuer_harness_needs_an_issuer() {
     ]);
     assert_eq!(both.code(), Some(2), "{}", both.both());
 }
+
+#[test]
+fn a_failed_run_exits_with_1_and_names_the_case() {
+    // A case configured as an expected failure that passes is an unexpected pass: it fails the
+    // run (the configuration is stale).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stale.toml");
+    std::fs::write(
+        &config,
+        "destructive = true\n[target]\ntransport = \"in-process\"\n[expected_failures]\n\
+         \"card.device.api-level\" = \"pretend the card reports another API level\"\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = airtight(&[
+        "harness",
+        "card",
+        "--config",
+        config.to_str().unwrap(),
+        "--only",
+        "card.device.api-level",
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code(), Some(1), "{}", out.both());
+    assert!(out.stdout.contains("1 unexpected-pass"), "{}", out.both());
+    assert!(out.stdout.contains("Result: FAILED."), "{}", out.both());
+    assert!(
+        out.stderr.contains("card.device.api-level"),
+        "{}",
+        out.both()
+    );
+    // The reports are written all the same.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["summary"]["passed"], serde_json::Value::Bool(false));
+}
