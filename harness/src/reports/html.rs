@@ -33,6 +33,7 @@ details summary{cursor:pointer}
 svg text{font-family:system-ui,sans-serif;font-size:11px}
 #requirements td:first-child,#requirements td:nth-child(2),#cases td:nth-child(3),#cases td:nth-child(6){white-space:nowrap}
 #requirements td:last-child a{margin-right:6px;white-space:nowrap}
+.tag{white-space:nowrap}
 ";
 
 fn badge(v: Verdict) -> String {
@@ -143,13 +144,19 @@ fn sample_chart(label: &str, st: &LatencyStats) -> String {
         esc(label)
     );
     let py = |v: f64| 10.0 + (h - b - 10.0) * (1.0 - v / max);
-    for (q, colour) in [(st.p50.value, "#54aeff"), (st.p99.value, "#cf222e")] {
+    // The p99 label sits above its line and the p50 label below its own, so that close
+    // percentiles do not print over each other.
+    for (q, colour, dy) in [
+        (st.p50.value, "#54aeff", 11.0),
+        (st.p99.value, "#cf222e", -3.0),
+    ] {
         let _ = write!(
             s,
-            "<line x1=\"{l}\" x2=\"{:.1}\" y1=\"{1:.1}\" y2=\"{1:.1}\" stroke=\"{colour}\" stroke-dasharray=\"4 3\"/><text x=\"{2:.1}\" y=\"{1:.1}\" fill=\"{colour}\">{3}</text>",
+            "<line x1=\"{l}\" x2=\"{:.1}\" y1=\"{1:.1}\" y2=\"{1:.1}\" stroke=\"{colour}\" stroke-dasharray=\"4 3\"/><text x=\"{2:.1}\" y=\"{3:.1}\" fill=\"{colour}\">{4}</text>",
             w - 60.0,
             py(q),
             w - 56.0,
+            py(q) + dy,
             esc(&us(q))
         );
     }
@@ -309,13 +316,17 @@ pub fn to_html(r: &Report) -> String {
     for c in &r.cases {
         let _ = write!(
             s,
-            "<tr id=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}",
+            "<tr id=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}",
             esc(&c.id),
             badge(c.verdict),
             // Long ids break after a dot, not inside a word.
             esc(&c.id).replace('.', ".<wbr>"),
             level(c.level),
-            esc(&c.tags.join(" ")),
+            c.tags
+                .iter()
+                .map(|t| format!("<code class=\"tag\">{}</code>", esc(t)))
+                .collect::<Vec<_>>()
+                .join(" "),
             esc(&c.description)
         );
         if let Some(m) = &c.message {
