@@ -114,8 +114,7 @@ pub fn card_config(common: &Common, o: &CardOptions) -> Result<TargetConfig, Cli
     };
     let transport = match (&o.transport, &o.reader, &o.shim) {
         (Some(t), _, _) => Some(t.clone()),
-        (None, Some(_), None) if !o.atr.is_empty() || !from_file => Some("pcsc".to_owned()),
-        (None, Some(_), None) => None,
+        (None, Some(_), None) => Some("pcsc".to_owned()),
         (None, None, Some(_)) => Some("shim".to_owned()),
         (None, Some(_), Some(_)) => {
             return Err(CliError::Usage(
