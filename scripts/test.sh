@@ -15,3 +15,6 @@ bash scripts/pcsc-stack.sh cargo test --locked -p airtight-bindings --features p
 
 echo "== the airtight CLI through real PC/SC: card serve --vpcd, enroll/card --reader, card removal"
 bash scripts/pcsc-stack.sh cargo test --locked -p airtight-cli --features pcsc --test pcsc_cli -- --test-threads=1
+
+echo "== published reports: the harness against every reference target, vectors, benches (reports/)"
+bash scripts/publish-reports.sh reports

@@ -9,16 +9,22 @@
 //! - `enroll` and `card info|keys|sign` take the card from `--card-dir D` (default), from a PC/SC
 //!   reader (`--reader NAME` or `--reader-atr HEX`; cargo feature `pcsc`) or from a shim process
 //!   (`--shim "COMMAND LINE"`)
+//! - `harness card [--config FILE] [--transport T] [--reader NAME --atr HEX] [--shim CMD]
+//!   [--out DIR] [--list] [--only PREFIX]... [--perf N] [--seed N] [--quiet]` and
+//!   `harness issuer (--url URL | --reference) [--config FILE] [--out DIR] [--list]
+//!   [--only PREFIX]... [--quiet]`: the conformance harness (exit 1 when a case fails)
 //! - `demo`
 //!
 //! Modules: [`driver`] (blocking HTTP driver of the middleware), [`card`] (the file-backed
 //! reference card), [`source`] (which card: directory, PC/SC reader or shim; and serving a card
-//! through vpcd or as a shim), [`issuer`] (server and listing), [`demo`].
+//! through vpcd or as a shim), [`issuer`] (server and listing), [`harness`] (the conformance
+//! harness), [`demo`].
 #![forbid(unsafe_code)]
 
 pub mod card;
 pub mod demo;
 pub mod driver;
+pub mod harness;
 pub mod issuer;
 pub mod source;
 
@@ -47,6 +53,9 @@ pub enum CliError {
     /// A provisioning session.
     #[error("enrolment failed: {0}")]
     Enroll(String),
+    /// A harness run in which a case failed (the reports say which and why).
+    #[error("harness: {0}")]
+    Failed(String),
 }
 
 impl CliError {
@@ -59,6 +68,7 @@ impl CliError {
             CliError::Store(_) => 5,
             CliError::Card(_) => 6,
             CliError::Enroll(_) => 7,
+            CliError::Failed(_) => 1,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use airtight_cli::source::{self, CardSource};
-use airtight_cli::{CliError, card, demo, driver, issuer};
+use airtight_cli::{CliError, card, demo, driver, harness, issuer};
 use airtight_client::engine::Middleware;
 use airtight_client::ui::{PinSource, TerminalUi};
 use airtight_proto::sks::SecureKeyStore;
@@ -88,6 +88,13 @@ enum Command {
         #[command(subcommand)]
         command: CardCommand,
     },
+    /// The conformance harness: runs the spec-keyed case catalog against a card or an issuer
+    /// and writes JSON, JUnit XML and HTML reports. Exit code 0: the run passed; 1: a case
+    /// failed the run; 2: bad arguments or configuration; 6: the card could not be opened.
+    Harness {
+        #[command(subcommand)]
+        command: HarnessCommand,
+    },
     /// Issuer, card and middleware on loopback: E2ES and privacy provisioning, then signatures.
     Demo {
         /// Keep the demo's files here instead of a temporary directory.
@@ -161,6 +168,94 @@ enum CardCommand {
     },
     /// Serves the card as an SKS shim: JSON lines on stdin/stdout (`spec/shim.md`).
     Shim,
+}
+
+/// Options of both harness commands.
+#[derive(Debug, clap::Args)]
+struct HarnessCommon {
+    /// The target configuration (TOML, see harness/targets/*.toml); command-line options
+    /// override its fields.
+    #[arg(long, value_name = "FILE.toml")]
+    config: Option<PathBuf>,
+    /// Write report.json, junit.xml and report.html into this directory (created if needed).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the catalog (id, level, spec tags, description; one case a line) and exit.
+    #[arg(long)]
+    list: bool,
+    /// Select the cases whose id starts with PREFIX (repeatable; all cases otherwise). The
+    /// card sanity cases always run.
+    #[arg(long, value_name = "PREFIX")]
+    only: Vec<String>,
+    /// Base seed (each case derives its own from it and its id).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// The target's display name in the summary and the reports (overrides `[target] name`).
+    #[arg(long, value_name = "TEXT")]
+    name: Option<String>,
+}
+
+impl From<HarnessCommon> for harness::Common {
+    fn from(c: HarnessCommon) -> Self {
+        harness::Common {
+            config: c.config,
+            out: c.out,
+            list: c.list,
+            only: c.only,
+            seed: c.seed,
+            quiet: c.quiet,
+            name: c.name,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum HarnessCommand {
+    /// Runs the card catalog (default target: the reference SKS in this process).
+    Card {
+        #[command(flatten)]
+        common: HarnessCommon,
+        /// How to reach the card.
+        #[arg(long, value_name = "T", value_parser = clap::builder::PossibleValuesParser::new(harness::CARD_TRANSPORTS))]
+        transport: Option<String>,
+        /// pcsc: the reader (substring of its name, e.g. "Virtual PCD 00 00"; implies
+        /// --transport pcsc; needs the `pcsc` build feature).
+        #[arg(long, value_name = "NAME")]
+        reader: Option<String>,
+        /// pcsc: an ATR (hex) the harness may touch (repeatable; the card's ATR must be listed
+        /// here or in the configuration's atr_allowlist).
+        #[arg(long, value_name = "HEX")]
+        atr: Vec<String>,
+        /// shim: the SKS shim's command line (`spec/shim.md`), e.g. "airtight card shim
+        /// --card-dir D"; implies --transport shim.
+        #[arg(long, value_name = "COMMAND LINE")]
+        shim: Option<String>,
+        /// Performance mode: this many honest sessions after the conformance cases.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        perf: usize,
+    },
+    /// Runs the issuer catalog against an issuer over HTTP.
+    Issuer {
+        #[command(flatten)]
+        common: HarnessCommon,
+        /// The issuer's invocation URL: `intent://keygen2?…` (cookie, init, url, cncl) or the
+        /// plain init URL (e.g. http://127.0.0.1:8080/keygen2?init=true).
+        #[arg(long, value_name = "URL", conflicts_with = "reference")]
+        url: Option<String>,
+        /// Start the reference issuer on 127.0.0.1 (random port, in-memory store, 8 s session
+        /// lifetime, 1 s / 2 s header / request timeouts) and run against it.
+        #[arg(long)]
+        reference: bool,
+        /// Load test after the cases: this many concurrent honest sessions...
+        #[arg(long, value_name = "N", requires = "load_seconds")]
+        load_sessions: Option<usize>,
+        /// ...for this many seconds.
+        #[arg(long, value_name = "T", requires = "load_sessions")]
+        load_seconds: Option<f64>,
+    },
 }
 
 /// Writes to stdout; a closed stdout is an I/O error, not a panic.
@@ -428,6 +523,45 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     init_tracing("warn");
                     source::serve_shim_card(&dir)
                 }
+            }
+        }
+        Command::Harness { command } => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            match command {
+                HarnessCommand::Card {
+                    common,
+                    transport,
+                    reader,
+                    atr,
+                    shim,
+                    perf,
+                } => harness::card(
+                    &mut out,
+                    &common.into(),
+                    &harness::CardOptions {
+                        transport,
+                        reader,
+                        atr,
+                        shim,
+                        perf,
+                    },
+                ),
+                HarnessCommand::Issuer {
+                    common,
+                    url,
+                    reference,
+                    load_sessions,
+                    load_seconds,
+                } => harness::issuer(
+                    &mut out,
+                    &common.into(),
+                    &harness::IssuerOptions {
+                        url,
+                        reference,
+                        load: load_sessions.zip(load_seconds),
+                    },
+                ),
             }
         }
         Command::Demo { work_dir } => {

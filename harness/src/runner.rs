@@ -444,6 +444,11 @@ pub fn run_cases(
             }
         }
     }
+    if options.perf_sessions > 0 && cfg!(debug_assertions) {
+        run_notes.push(
+            "the harness was built without optimizations (debug): its latency figures include the harness's own slowness; use a release build for figures to publish".into(),
+        );
+    }
     let performance = if options.perf_sessions > 0 {
         Some(performance(&mut runner, options))
     } else {

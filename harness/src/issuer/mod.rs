@@ -631,6 +631,11 @@ pub fn run_issuer_cases(
             }
         }
     }
+    if options.load.is_some() && cfg!(debug_assertions) {
+        run_notes.push(
+            "the harness was built without optimizations (debug): its load figures understate the issuer; use a release build for figures to publish".into(),
+        );
+    }
     let load = match (&target, options.load) {
         (Ok(t), Some((n, secs))) => {
             match load::run_load(t, &profile, n, secs, options.seed ^ 0x10ad) {

@@ -20,7 +20,7 @@ th,td{border-bottom:1px solid #eaeef2;padding:5px 8px;text-align:left;vertical-a
 th{background:#f6f8fa;position:sticky;top:0}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
-.card{border-radius:8px;padding:10px 16px;min-width:110px;color:#fff}
+.card{border-radius:8px;padding:8px 14px;min-width:92px;color:#fff;font-size:13px}
 .card b{display:block;font-size:24px}
 .v{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;color:#fff;white-space:nowrap}
 .pass{background:#1a7f37}.fail{background:#cf222e}.not-applicable{background:#8c959f}
@@ -31,10 +31,30 @@ details summary{cursor:pointer}
 .wire td{font-size:12px;padding:2px 6px}
 .verdict-banner{font-size:16px;font-weight:600;margin-top:8px}
 svg text{font-family:system-ui,sans-serif;font-size:11px}
+#requirements td:first-child,#requirements td:nth-child(2),#cases td:nth-child(3),#cases td:nth-child(6){white-space:nowrap}
+#requirements td:last-child a{margin-right:6px;white-space:nowrap}
+.tag{white-space:nowrap}
 ";
 
 fn badge(v: Verdict) -> String {
     format!("<span class=\"v {0}\">{0}</span>", v.as_str())
+}
+
+/// The spec's spelling of a level.
+fn level(l: crate::case::Level) -> &'static str {
+    match l {
+        crate::case::Level::Must => "MUST",
+        crate::case::Level::Should => "SHOULD",
+    }
+}
+
+/// An RFC 3339 time without its fractional seconds, `T` as a space (for the header).
+fn display_time(t: &str) -> String {
+    let cut = match (t.find('.'), t.rfind(['Z', '+'])) {
+        (Some(dot), Some(end)) if dot < end => format!("{}{}", &t[..dot], &t[end..]),
+        _ => t.to_owned(),
+    };
+    cut.replacen('T', " ", 1).replace('Z', " UTC")
 }
 
 fn us(x: f64) -> String {
@@ -50,7 +70,8 @@ fn method_chart(methods: &[(&String, &LatencyStats)]) -> String {
     let row = 22.0;
     let left = 200.0;
     let width = 900.0;
-    let plot = width - left - 20.0;
+    // Room on the right for the last axis label (centred on the plot's right edge).
+    let plot = width - left - 50.0;
     let h = row * methods.len() as f64 + 40.0;
     let max = methods
         .iter()
@@ -123,13 +144,19 @@ fn sample_chart(label: &str, st: &LatencyStats) -> String {
         esc(label)
     );
     let py = |v: f64| 10.0 + (h - b - 10.0) * (1.0 - v / max);
-    for (q, colour) in [(st.p50.value, "#54aeff"), (st.p99.value, "#cf222e")] {
+    // The p99 label sits above its line and the p50 label below its own, so that close
+    // percentiles do not print over each other.
+    for (q, colour, dy) in [
+        (st.p50.value, "#54aeff", 11.0),
+        (st.p99.value, "#cf222e", -3.0),
+    ] {
         let _ = write!(
             s,
-            "<line x1=\"{l}\" x2=\"{:.1}\" y1=\"{1:.1}\" y2=\"{1:.1}\" stroke=\"{colour}\" stroke-dasharray=\"4 3\"/><text x=\"{2:.1}\" y=\"{1:.1}\" fill=\"{colour}\">{3}</text>",
+            "<line x1=\"{l}\" x2=\"{:.1}\" y1=\"{1:.1}\" y2=\"{1:.1}\" stroke=\"{colour}\" stroke-dasharray=\"4 3\"/><text x=\"{2:.1}\" y=\"{3:.1}\" fill=\"{colour}\">{4}</text>",
             w - 60.0,
             py(q),
             w - 56.0,
+            py(q) + dy,
             esc(&us(q))
         );
     }
@@ -176,7 +203,7 @@ fn stats_row(name: &str, st: &LatencyStats) -> String {
 /// The HTML page of a report.
 pub fn to_html(r: &Report) -> String {
     let mut s = String::with_capacity(64 * 1024);
-    let title = format!("airtight harness: {} ({})", r.target.name, r.target.kind);
+    let title = format!("airtight {} harness: {}", r.target.kind, r.target.name);
     let _ = write!(
         s,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>",
@@ -189,7 +216,7 @@ pub fn to_html(r: &Report) -> String {
         esc(&r.target.transport),
         esc(&r.target.vendor),
         r.target.api_level,
-        esc(&r.started),
+        esc(&display_time(&r.started)),
         r.summary.duration_ms / 1000.0,
         esc(&r.harness_version)
     );
@@ -236,9 +263,9 @@ pub fn to_html(r: &Report) -> String {
             .collect();
         let _ = write!(
             s,
-            "<tr><td><code>{}</code></td><td>{:?}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&q.tag),
-            q.level,
+            level(q.level),
             badge(q.verdict),
             cases.join(" ")
         );
@@ -319,12 +346,17 @@ pub fn to_html(r: &Report) -> String {
     for c in &r.cases {
         let _ = write!(
             s,
-            "<tr id=\"{}\"><td>{}</td><td><code>{}</code></td><td>{:?}</td><td><code>{}</code></td><td>{}",
+            "<tr id=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}",
             esc(&c.id),
             badge(c.verdict),
-            esc(&c.id),
-            c.level,
-            esc(&c.tags.join(" ")),
+            // Long ids break after a dot, not inside a word.
+            esc(&c.id).replace('.', ".<wbr>"),
+            level(c.level),
+            c.tags
+                .iter()
+                .map(|t| format!("<code class=\"tag\">{}</code>", esc(t)))
+                .collect::<Vec<_>>()
+                .join(" "),
             esc(&c.description)
         );
         if let Some(m) = &c.message {
@@ -361,4 +393,26 @@ pub fn to_html(r: &Report) -> String {
     }
     s.push_str("</tbody></table></section></main></body></html>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_times_drop_fractional_seconds() {
+        assert_eq!(
+            display_time("2026-11-22T18:13:11.125328951Z"),
+            "2026-11-22 18:13:11 UTC"
+        );
+        assert_eq!(
+            display_time("2026-11-22T18:13:11Z"),
+            "2026-11-22 18:13:11 UTC"
+        );
+        assert_eq!(
+            display_time("2026-11-22T18:13:11.5+01:00"),
+            "2026-11-22 18:13:11+01:00"
+        );
+        assert_eq!(display_time(""), "");
+    }
 }

@@ -1,0 +1,480 @@
+//! `airtight harness card` and `airtight harness issuer`: the conformance harness
+//! (`airtight-harness`) from the command line. A run shows progress on stderr, writes
+//! `report.json`, `junit.xml` and `report.html` into `--out`, and prints a one-paragraph
+//! summary; the command fails with [`CliError::Failed`] (exit code 1) when a case fails the run.
+//!
+//! Exit codes: 0 the run passed; 1 a case failed the run; 2 bad arguments or an unreadable or
+//! invalid `--config`; 3 the reports could not be written; 6 the card target could not be
+//! opened; 5 the reference issuer could not be started.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use airtight_harness::case::Verdict;
+use airtight_harness::issuer::reference::{self, ReferenceOptions};
+use airtight_harness::runner::Listed;
+use airtight_harness::{Report, RunOptions, TargetConfig, reports, runner, target};
+
+use crate::CliError;
+
+/// The card transports `--transport` accepts.
+pub const CARD_TRANSPORTS: &[&str] = &["in-process", "apdu-loopback", "pcsc", "shim"];
+
+/// What `harness card` and `harness issuer` share.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    /// The target configuration (TOML); the reference target otherwise.
+    pub config: Option<PathBuf>,
+    /// Where the three reports go (none written without it).
+    pub out: Option<PathBuf>,
+    /// Print the catalog instead of running it.
+    pub list: bool,
+    /// Id prefixes to select (all cases when empty).
+    pub only: Vec<String>,
+    /// Base seed.
+    pub seed: u64,
+    /// No progress on stderr.
+    pub quiet: bool,
+    /// Overrides `[target] name` (the display name in the summary and the reports).
+    pub name: Option<String>,
+}
+
+/// `harness card` options beyond [`Common`].
+#[derive(Debug, Clone, Default)]
+pub struct CardOptions {
+    /// Overrides `[target] transport`.
+    pub transport: Option<String>,
+    /// Overrides `[target] reader` (implies the pcsc transport when none is named).
+    pub reader: Option<String>,
+    /// ATRs (hex) added to `[target] atr_allowlist`.
+    pub atr: Vec<String>,
+    /// Overrides `[target] command`: a command line (implies the shim transport when none is
+    /// named).
+    pub shim: Option<String>,
+    /// Performance mode: this many honest sessions after the conformance cases.
+    pub perf: usize,
+}
+
+/// `harness issuer` options beyond [`Common`].
+#[derive(Debug, Clone, Default)]
+pub struct IssuerOptions {
+    /// The issuer URL (overrides `[target] url`).
+    pub url: Option<String>,
+    /// Start the reference issuer on 127.0.0.1 (random port, in-memory store, short
+    /// lifetime and timeouts: [`ReferenceOptions::default`]) and target it.
+    pub reference: bool,
+    /// Load test: concurrent sessions and seconds.
+    pub load: Option<(usize, f64)>,
+}
+
+/// Reads and validates `--config`. A missing or unreadable file is a usage error (exit 2), as
+/// is a file that is not a valid configuration.
+pub fn load_config(path: &Path) -> Result<TargetConfig, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Usage(format!(
+            "--config {}: cannot read the target configuration: {e}",
+            path.display()
+        ))
+    })?;
+    TargetConfig::from_toml(&text)
+        .map_err(|e| CliError::Usage(format!("--config {}: {e}", path.display())))
+}
+
+/// True if `id` is selected by the prefixes `only` (every id when `only` is empty).
+pub fn selected(id: &str, only: &[String]) -> bool {
+    only.is_empty() || only.iter().any(|p| id.starts_with(p.as_str()))
+}
+
+/// `--list`: one line per selected case (id, level, tags, description, tab-separated).
+pub fn list<C: Listed>(
+    out: &mut dyn Write,
+    mut catalog: Vec<C>,
+    only: &[String],
+) -> Result<(), CliError> {
+    let n = catalog.len();
+    catalog.retain(|c| selected(c.id(), only));
+    let mut text = String::new();
+    for line in runner::list(&catalog) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    if catalog.is_empty() {
+        text.push_str(&format!("no case selected (catalog of {n} cases)\n"));
+    }
+    write_out(out, &text)
+}
+
+fn write_out(out: &mut dyn Write, text: &str) -> Result<(), CliError> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::Io(format!("stdout: {e}")))
+}
+
+/// The configuration of a card run: `--config` (or the reference in-process target) with the
+/// command-line overrides applied, validated.
+pub fn card_config(common: &Common, o: &CardOptions) -> Result<TargetConfig, CliError> {
+    let from_file = common.config.is_some();
+    let mut c = match &common.config {
+        Some(p) => load_config(p)?,
+        None => TargetConfig::reference(),
+    };
+    let transport = match (&o.transport, &o.reader, &o.shim) {
+        (Some(t), _, _) => Some(t.clone()),
+        (None, Some(_), None) => Some("pcsc".to_owned()),
+        (None, None, Some(_)) => Some("shim".to_owned()),
+        (None, Some(_), Some(_)) => {
+            return Err(CliError::Usage(
+                "--reader and --shim name different transports; give one".into(),
+            ));
+        }
+        (None, None, None) => None,
+    };
+    if let Some(t) = transport {
+        if !CARD_TRANSPORTS.contains(&t.as_str()) {
+            return Err(CliError::Usage(format!(
+                "--transport {t}: unknown card transport (known: {})",
+                CARD_TRANSPORTS.join(", ")
+            )));
+        }
+        if !from_file || c.target.transport != t {
+            c.target.name = Some(match t.as_str() {
+                "in-process" | "apdu-loopback" => format!("airtight reference SKS ({t})"),
+                "pcsc" => format!(
+                    "card in PC/SC reader {}",
+                    o.reader
+                        .as_deref()
+                        .or(c.target.reader.as_deref())
+                        .unwrap_or("(first)")
+                ),
+                _ => format!(
+                    "SKS shim: {}",
+                    o.shim.clone().unwrap_or_else(|| c.target.command.join(" "))
+                ),
+            });
+        }
+        c.target.transport = t;
+    }
+    if let Some(r) = &o.reader {
+        c.target.reader = Some(r.clone());
+    }
+    for a in &o.atr {
+        crate::source::parse_hex(a)
+            .map_err(|_| CliError::Usage(format!("--atr: {a:?} is not hex bytes")))?;
+        c.target.atr_allowlist.push(a.clone());
+    }
+    if let Some(s) = &o.shim {
+        c.target.command = crate::source::split_command_line(s)?;
+        if c.target.command.is_empty() {
+            return Err(CliError::Usage("--shim: empty command line".into()));
+        }
+    }
+    if !CARD_TRANSPORTS.contains(&c.target.transport.as_str()) {
+        return Err(CliError::Usage(format!(
+            "transport \"{}\" is not a card transport (known: {})",
+            c.target.transport,
+            CARD_TRANSPORTS.join(", ")
+        )));
+    }
+    if c.target.transport == "pcsc" && c.target.atr_allowlist.is_empty() {
+        return Err(CliError::Usage(
+            "the pcsc transport touches only cards whose ATR is listed: give --atr HEX (the \
+             airtight virtual card of `airtight card serve --vpcd` has 3B80800101) or \
+             atr_allowlist in --config"
+                .into(),
+        ));
+    }
+    if let Some(n) = &common.name {
+        c.target.name = Some(n.clone());
+    }
+    c.validate().map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(c)
+}
+
+/// `harness card`.
+pub fn card(out: &mut dyn Write, common: &Common, o: &CardOptions) -> Result<(), CliError> {
+    if common.list {
+        return list(out, airtight_harness::card_catalog(), &common.only);
+    }
+    let config = card_config(common, o)?;
+    if config.target.transport == "pcsc" && !cfg!(feature = "pcsc") {
+        return Err(CliError::Usage(
+            "the pcsc transport needs PC/SC support, which this airtight was built without: \
+             rebuild with the cargo feature `pcsc` (cargo build -p airtight-cli --features pcsc; \
+             needs libpcsclite-dev and pkg-config)"
+                .into(),
+        ));
+    }
+    let spec = config
+        .card_spec()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let t = target::open(&spec).map_err(|e| CliError::Card(e.to_string()))?;
+    let options = RunOptions {
+        filter: common.only.clone(),
+        perf_sessions: o.perf,
+        progress: !common.quiet,
+        seed: common.seed,
+        load: None,
+    };
+    let report = airtight_harness::run_card(t, &config, &options);
+    finish(out, "card", &report, common.out.as_deref())
+}
+
+/// `harness issuer`.
+pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result<(), CliError> {
+    if common.list {
+        return list(out, airtight_harness::issuer_catalog(), &common.only);
+    }
+    let mut config = match &common.config {
+        Some(p) => load_config(p)?,
+        None => {
+            let mut c = TargetConfig::default();
+            c.target.transport = "http".into();
+            c
+        }
+    };
+    if o.reference && o.url.is_some() {
+        return Err(CliError::Usage(
+            "--url and --reference exclude each other".into(),
+        ));
+    }
+    if let Some((n, secs)) = o.load
+        && (n == 0 || !(secs > 0.0 && secs.is_finite()))
+    {
+        return Err(CliError::Usage(
+            "--load-sessions must be at least 1 and --load-seconds positive".into(),
+        ));
+    }
+    let reference_options = ReferenceOptions::default();
+    let reference = if o.reference {
+        Some(reference::start(&reference_options).map_err(CliError::Store)?)
+    } else {
+        None
+    };
+    let url = match (&reference, &o.url, &config.target.url) {
+        (Some(r), _, _) => r.invocation_url.clone(),
+        (None, Some(u), _) | (None, None, Some(u)) => u.clone(),
+        (None, None, None) => {
+            return Err(CliError::Usage(
+                "name the issuer: --url URL, --reference, or [target] url in --config".into(),
+            ));
+        }
+    };
+    if let Err(e) = airtight_harness::issuer_target(&url, &config) {
+        if let Some(r) = reference {
+            let _ = r.server.shutdown();
+        }
+        return Err(CliError::Usage(format!("--url {url}: {e}")));
+    }
+    if o.reference && config.issuer.slow_client_ms.is_none() {
+        config.issuer.slow_client_ms = Some(reference_options.slow_client_ms());
+    }
+    config.target.url = Some(url.clone());
+    config.target.transport = "http".into();
+    if let Some(n) = &common.name {
+        config.target.name = Some(n.clone());
+    } else if config.target.name.is_none() || o.reference {
+        config.target.name = Some(if o.reference {
+            format!(
+                "airtight reference issuer (in-process, {})",
+                reference.as_ref().map_or("", |r| r.server.base_url())
+            )
+        } else {
+            format!("issuer at {url}")
+        });
+    }
+    if let Some(r) = &reference {
+        note(&format!(
+            "reference issuer listening on {}/",
+            r.server.base_url()
+        ));
+    }
+    let options = RunOptions {
+        filter: common.only.clone(),
+        perf_sessions: 0,
+        progress: !common.quiet,
+        seed: common.seed,
+        load: o.load,
+    };
+    let report = airtight_harness::run_issuer(&url, &config, &options);
+    if let Some(r) = reference {
+        r.server
+            .shutdown()
+            .map_err(|e| CliError::Io(format!("reference issuer shutdown: {e}")))?;
+    }
+    finish(out, "issuer", &report, common.out.as_deref())
+}
+
+fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Writes the reports (when asked), prints the summary, and turns a failed run into
+/// [`CliError::Failed`].
+fn finish(
+    out: &mut dyn Write,
+    kind: &str,
+    report: &Report,
+    out_dir: Option<&Path>,
+) -> Result<(), CliError> {
+    let mut text = summary(kind, report);
+    if let Some(dir) = out_dir {
+        let written = reports::write_all(report, dir).map_err(|e| {
+            CliError::Io(format!("{}: cannot write the reports: {e}", dir.display()))
+        })?;
+        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        text.push_str(&format!("reports: {}\n", names.join(", ")));
+    }
+    write_out(out, &text)?;
+    if report.summary.passed {
+        Ok(())
+    } else {
+        let failing: Vec<&str> = report
+            .cases
+            .iter()
+            .filter(|c| c.verdict.fails_run())
+            .map(|c| c.id.as_str())
+            .collect();
+        Err(CliError::Failed(format!(
+            "the {kind} run failed: {} case(s) failed the run: {}",
+            failing.len(),
+            failing.join(", ")
+        )))
+    }
+}
+
+/// The one-paragraph summary of a run (plus a performance line when measured, and the run's
+/// notes).
+pub fn summary(kind: &str, report: &Report) -> String {
+    let s = &report.summary;
+    let counts: Vec<String> = Verdict::ALL
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {}",
+                s.verdicts.get(v.as_str()).copied().unwrap_or(0),
+                v.as_str()
+            )
+        })
+        .collect();
+    let mut text = format!(
+        "{kind} harness {}: {} over {}: {} cases, {} spec tags, in {:.1} s: {}. Result: {}.\n",
+        report.harness_version,
+        report.target.name,
+        report.target.transport,
+        s.total,
+        report.requirements.len(),
+        s.duration_ms / 1000.0,
+        counts.join(", "),
+        if s.passed { "PASSED" } else { "FAILED" }
+    );
+    if let Some(st) = report.performance.as_ref().and_then(|p| p.session.as_ref()) {
+        text.push_str(&format!(
+            "performance: {} honest sessions, session p50 {:.2} ms [{:.2}, {:.2}], p95 {:.2} ms, \
+             p99 {:.2} ms\n",
+            st.n,
+            st.p50.value / 1000.0,
+            st.p50.lo / 1000.0,
+            st.p50.hi / 1000.0,
+            st.p95.value / 1000.0,
+            st.p99.value / 1000.0,
+        ));
+    }
+    if let Some(l) = &report.load {
+        text.push_str(&format!(
+            "load: {} concurrent sessions for {:.0} s: {} completed, {} failed, {:.1} sessions/s, \
+             {:.1} requests/s",
+            l.concurrency,
+            l.seconds,
+            l.sessions,
+            l.errors,
+            l.sessions_per_second,
+            l.requests_per_second
+        ));
+        if let Some(st) = &l.session {
+            text.push_str(&format!(
+                "; session p50 {:.1} ms [{:.1}, {:.1}], p95 {:.1} ms, p99 {:.1} ms",
+                st.p50.value / 1000.0,
+                st.p50.lo / 1000.0,
+                st.p50.hi / 1000.0,
+                st.p95.value / 1000.0,
+                st.p99.value / 1000.0
+            ));
+        }
+        text.push('\n');
+    }
+    for n in &report.notes {
+        text.push_str(&format!("note: {n}\n"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn overrides_apply_and_are_checked() {
+        let common = Common::default();
+        let c = card_config(
+            &common,
+            &CardOptions {
+                transport: Some("apdu-loopback".into()),
+                ..CardOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.target.transport, "apdu-loopback");
+        assert_eq!(
+            c.target.name.as_deref(),
+            Some("airtight reference SKS (apdu-loopback)")
+        );
+        let bad = card_config(
+            &common,
+            &CardOptions {
+                transport: Some("carrier-pigeon".into()),
+                ..CardOptions::default()
+            },
+        );
+        assert!(matches!(bad, Err(CliError::Usage(m)) if m.contains("carrier-pigeon")));
+        // --reader alone implies pcsc, which needs an ATR allowlist.
+        let no_atr = card_config(
+            &common,
+            &CardOptions {
+                reader: Some("Virtual PCD 00 00".into()),
+                ..CardOptions::default()
+            },
+        );
+        assert!(matches!(no_atr, Err(CliError::Usage(m)) if m.contains("--atr")));
+        let pcsc = card_config(
+            &common,
+            &CardOptions {
+                reader: Some("Virtual PCD 00 00".into()),
+                atr: vec!["3B80800101".into()],
+                ..CardOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(pcsc.target.transport, "pcsc");
+        assert_eq!(pcsc.target.reader.as_deref(), Some("Virtual PCD 00 00"));
+        let shim = card_config(
+            &common,
+            &CardOptions {
+                shim: Some("my-sks --shim 'a b'".into()),
+                ..CardOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(shim.target.transport, "shim");
+        assert_eq!(shim.target.command, ["my-sks", "--shim", "a b"]);
+    }
+
+    #[test]
+    fn selection_is_by_prefix() {
+        let only = vec!["card.sanity.".to_owned(), "card.mac.".to_owned()];
+        assert!(selected("card.sanity.first", &only));
+        assert!(selected("card.mac.close.wrong-mac", &only));
+        assert!(!selected("card.user.sign", &only));
+        assert!(selected("card.user.sign", &[]));
+    }
+}
