@@ -209,13 +209,20 @@ pub fn to_html(r: &Report) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>",
         esc(&title)
     );
+    let about = if r.target.kind == "issuer" {
+        esc(&r.target.description)
+    } else {
+        format!(
+            "vendor {} · API level {}",
+            esc(&r.target.vendor),
+            r.target.api_level
+        )
+    };
     let _ = write!(
         s,
-        "<header><h1>{}</h1><p>transport <b>{}</b> · vendor {} · API level {} · started {} · {:.1} s · harness {}</p></header><main>",
+        "<header><h1>{}</h1><p>transport <b>{}</b> · {about} · started {} · {:.1} s · harness {}</p></header><main>",
         esc(&title),
         esc(&r.target.transport),
-        esc(&r.target.vendor),
-        r.target.api_level,
         esc(&display_time(&r.started)),
         r.summary.duration_ms / 1000.0,
         esc(&r.harness_version)
