@@ -53,35 +53,26 @@ pub trait Listed {
     fn description(&self) -> &str;
 }
 
-impl Listed for Case {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn level(&self) -> crate::case::Level {
-        self.level
-    }
-    fn tags(&self) -> &[&'static str] {
-        &self.tags
-    }
-    fn description(&self) -> &str {
-        &self.description
-    }
+macro_rules! listed {
+    ($($t:ty),*) => {$(
+        impl Listed for $t {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn level(&self) -> crate::case::Level {
+                self.level
+            }
+            fn tags(&self) -> &[&'static str] {
+                &self.tags
+            }
+            fn description(&self) -> &str {
+                &self.description
+            }
+        }
+    )*};
 }
 
-impl Listed for crate::issuer::IssuerCase {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn level(&self) -> crate::case::Level {
-        self.level
-    }
-    fn tags(&self) -> &[&'static str] {
-        &self.tags
-    }
-    fn description(&self) -> &str {
-        &self.description
-    }
-}
+listed!(Case, crate::issuer::IssuerCase);
 
 /// One line per case for `--list`: id, level, tags, description.
 pub fn list<C: Listed>(cases: &[C]) -> Vec<String> {
@@ -100,7 +91,7 @@ pub fn list<C: Listed>(cases: &[C]) -> Vec<String> {
 }
 
 /// FNV-1a of the id: a stable per-case seed.
-fn case_seed(base: u64, id: &str) -> u64 {
+pub(crate) fn case_seed(base: u64, id: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ base;
     for b in id.bytes() {
         h ^= u64::from(b);
@@ -109,7 +100,7 @@ fn case_seed(base: u64, id: &str) -> u64 {
     h
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -386,17 +377,7 @@ pub fn run_cases(
         config,
     };
     // Selection: sanity first, the selected cases, sanity last.
-    let selected: Vec<&Case> = {
-        let first = cases.iter().filter(|c| c.id == SANITY_FIRST);
-        let middle = cases.iter().filter(|c| {
-            c.id != SANITY_FIRST
-                && c.id != SANITY_LAST
-                && (options.filter.is_empty()
-                    || options.filter.iter().any(|f| c.id.starts_with(f.as_str())))
-        });
-        let last = cases.iter().filter(|c| c.id == SANITY_LAST);
-        first.chain(middle).chain(last).collect()
-    };
+    let selected = select(cases, SANITY_FIRST, SANITY_LAST, &options.filter);
     let mut reports = Vec::with_capacity(selected.len());
     let total = selected.len();
     for (i, case) in selected.iter().enumerate() {
@@ -417,33 +398,13 @@ pub fn run_cases(
             runner.run_case(case, &profile, seed)
         };
         if options.progress {
-            let _ = writeln!(
-                std::io::stderr(),
-                "[{:>4}/{total}] {:<16} {} ({:.1} ms){}",
-                i + 1,
-                r.verdict.as_str(),
-                r.id,
-                r.duration_ms,
-                match (&r.message, r.verdict) {
-                    (Some(m), Verdict::Fail | Verdict::UnexpectedPass) =>
-                        format!("\n           {m}"),
-                    _ => String::new(),
-                }
-            );
+            progress(i, total, &r);
         }
         reports.push(r);
     }
-    for (table, map) in [
-        ("disabled", &config.disabled),
-        ("expected_failures", &config.expected_failures),
-        ("known_divergences", &config.known_divergences),
-    ] {
-        for k in map.keys() {
-            if !cases.iter().any(|c| matches_id(k, &c.id)) {
-                run_notes.push(format!("[{table}] \"{k}\" names no case of the catalog"));
-            }
-        }
-    }
+    run_notes.extend(stale_config_notes(config, |k| {
+        cases.iter().any(|c| matches_id(k, &c.id))
+    }));
     if options.perf_sessions > 0 && cfg!(debug_assertions) {
         run_notes.push(
             "the harness was built without optimizations (debug): its latency figures include the harness's own slowness; use a release build for figures to publish".into(),
@@ -454,26 +415,108 @@ pub fn run_cases(
     } else {
         None
     };
-    let mut report = Report {
-        schema: crate::reports::REPORT_SCHEMA.to_owned(),
-        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+    finish_report(Finished {
         started,
         target: info,
-        config: ConfigEcho {
-            destructive: config.destructive,
-            disabled: config.disabled.clone(),
-            expected_failures: config.expected_failures.clone(),
-            known_divergences: config.known_divergences.clone(),
-            filter: options.filter.clone(),
-        },
-        summary: Default::default(),
-        requirements: Vec::new(),
+        config,
+        options,
         cases: reports,
         performance,
         load: None,
         notes: run_notes,
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// Sanity case `first`, the cases selected by `filter` (id prefixes; all when empty), sanity
+/// case `last`.
+pub(crate) fn select<'a, C: Listed>(
+    cases: &'a [C],
+    first: &str,
+    last: &str,
+    filter: &[String],
+) -> Vec<&'a C> {
+    let head = cases.iter().filter(|c| c.id() == first);
+    let middle = cases.iter().filter(|c| {
+        c.id() != first
+            && c.id() != last
+            && (filter.is_empty() || filter.iter().any(|f| c.id().starts_with(f.as_str())))
+    });
+    let tail = cases.iter().filter(|c| c.id() == last);
+    head.chain(middle).chain(tail).collect()
+}
+
+/// One progress line on stderr (and the reason of a failure).
+pub(crate) fn progress(i: usize, total: usize, r: &CaseReport) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "[{:>4}/{total}] {:<16} {} ({:.1} ms){}",
+        i + 1,
+        r.verdict.as_str(),
+        r.id,
+        r.duration_ms,
+        match (&r.message, r.verdict) {
+            (Some(m), Verdict::Fail | Verdict::UnexpectedPass) => format!("\n           {m}"),
+            _ => String::new(),
+        }
+    );
+}
+
+/// Notes for configuration entries that name no case (`names_case` says whether one does).
+pub(crate) fn stale_config_notes(
+    config: &TargetConfig,
+    names_case: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (table, map) in [
+        ("disabled", &config.disabled),
+        ("expected_failures", &config.expected_failures),
+        ("known_divergences", &config.known_divergences),
+    ] {
+        for k in map.keys() {
+            if !names_case(k) {
+                notes.push(format!("[{table}] \"{k}\" names no case of the catalog"));
+            }
+        }
+    }
+    notes
+}
+
+/// What a finished run hands to [`finish_report`].
+pub(crate) struct Finished<'a> {
+    pub started: String,
+    pub target: TargetInfo,
+    pub config: &'a TargetConfig,
+    pub options: &'a RunOptions,
+    pub cases: Vec<CaseReport>,
+    pub performance: Option<Performance>,
+    pub load: Option<crate::issuer::load::LoadReport>,
+    pub notes: Vec<String>,
+    pub elapsed_ms: f64,
+}
+
+/// Builds the report of a run (summary and requirement roll-up included).
+pub(crate) fn finish_report(f: Finished<'_>) -> Report {
+    let mut report = Report {
+        schema: crate::reports::REPORT_SCHEMA.to_owned(),
+        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started: f.started,
+        target: f.target,
+        config: ConfigEcho {
+            destructive: f.config.destructive,
+            disabled: f.config.disabled.clone(),
+            expected_failures: f.config.expected_failures.clone(),
+            known_divergences: f.config.known_divergences.clone(),
+            filter: f.options.filter.clone(),
+        },
+        summary: Default::default(),
+        requirements: Vec::new(),
+        cases: f.cases,
+        performance: f.performance,
+        load: f.load,
+        notes: f.notes,
     };
-    report.finish(t0.elapsed().as_secs_f64() * 1000.0);
+    report.finish(f.elapsed_ms);
     report
 }
 

@@ -14,7 +14,6 @@ pub mod load;
 pub mod reference;
 pub mod session;
 
-use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ pub use session::{IssuerTarget, Reached, Session, WireLog, edit, qualifier};
 
 use crate::case::{Level, Outcome, Step, Stop, Verdict};
 use crate::config::{TargetConfig, matches_id};
-use crate::reports::{CaseReport, ConfigEcho, Report, TargetInfo};
+use crate::reports::{CaseReport, Report, TargetInfo};
 use crate::runner::RunOptions;
 use http::{Response, Url};
 
@@ -488,21 +487,6 @@ pub fn learn(
     (p, notes)
 }
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-fn case_seed(base: u64, id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ base;
-    for b in id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 fn report_of(case: &IssuerCase, verdict: Verdict, message: Option<String>) -> CaseReport {
     CaseReport {
         id: case.id.clone(),
@@ -526,7 +510,7 @@ pub fn run_issuer_cases(
     options: &RunOptions,
 ) -> Report {
     let t0 = Instant::now();
-    let started = now_rfc3339();
+    let started = crate::runner::now_rfc3339();
     let mut run_notes = Vec::new();
     let (profile, info) = match &target {
         Ok(t) => {
@@ -554,17 +538,7 @@ pub fn run_issuer_cases(
             )
         }
     };
-    let selected: Vec<&IssuerCase> = {
-        let first = cases.iter().filter(|c| c.id == SANITY_FIRST);
-        let middle = cases.iter().filter(|c| {
-            c.id != SANITY_FIRST
-                && c.id != SANITY_LAST
-                && (options.filter.is_empty()
-                    || options.filter.iter().any(|f| c.id.starts_with(f.as_str())))
-        });
-        let last = cases.iter().filter(|c| c.id == SANITY_LAST);
-        first.chain(middle).chain(last).collect()
-    };
+    let selected = crate::runner::select(cases, SANITY_FIRST, SANITY_LAST, &options.filter);
     let total = selected.len();
     let mut reports = Vec::with_capacity(total);
     for (i, case) in selected.iter().enumerate() {
@@ -584,7 +558,11 @@ pub fn run_issuer_cases(
         } else {
             let (outcome, wire, notes) = match &target {
                 Ok(t) => {
-                    let mut ctx = IssuerCtx::new(t, &profile, case_seed(options.seed, &case.id));
+                    let mut ctx = IssuerCtx::new(
+                        t,
+                        &profile,
+                        crate::runner::case_seed(options.seed, &case.id),
+                    );
                     let o = catch_unwind(AssertUnwindSafe(|| (case.run)(&mut ctx)))
                         .unwrap_or_else(|_| Outcome::Fail("the case panicked".into()));
                     (o, ctx.log.take(), ctx.notes)
@@ -604,33 +582,13 @@ pub fn run_issuer_cases(
         let mut r = r;
         r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
         if options.progress {
-            let _ = writeln!(
-                std::io::stderr(),
-                "[{:>4}/{total}] {:<16} {} ({:.1} ms){}",
-                i + 1,
-                r.verdict.as_str(),
-                r.id,
-                r.duration_ms,
-                match (&r.message, r.verdict) {
-                    (Some(m), Verdict::Fail | Verdict::UnexpectedPass) =>
-                        format!("\n           {m}"),
-                    _ => String::new(),
-                }
-            );
+            crate::runner::progress(i, total, &r);
         }
         reports.push(r);
     }
-    for (table, map) in [
-        ("disabled", &config.disabled),
-        ("expected_failures", &config.expected_failures),
-        ("known_divergences", &config.known_divergences),
-    ] {
-        for k in map.keys() {
-            if !cases.iter().any(|c| matches_id(k, &c.id)) {
-                run_notes.push(format!("[{table}] \"{k}\" names no case of the catalog"));
-            }
-        }
-    }
+    run_notes.extend(crate::runner::stale_config_notes(config, |k| {
+        cases.iter().any(|c| matches_id(k, &c.id))
+    }));
     if options.load.is_some() && cfg!(debug_assertions) {
         run_notes.push(
             "the harness was built without optimizations (debug): its load figures understate the issuer; use a release build for figures to publish".into(),
@@ -648,27 +606,17 @@ pub fn run_issuer_cases(
         }
         _ => None,
     };
-    let mut report = Report {
-        schema: crate::reports::REPORT_SCHEMA.to_owned(),
-        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+    crate::runner::finish_report(crate::runner::Finished {
         started,
         target: info,
-        config: ConfigEcho {
-            destructive: config.destructive,
-            disabled: config.disabled.clone(),
-            expected_failures: config.expected_failures.clone(),
-            known_divergences: config.known_divergences.clone(),
-            filter: options.filter.clone(),
-        },
-        summary: Default::default(),
-        requirements: Vec::new(),
+        config,
+        options,
         cases: reports,
         performance: None,
         load,
         notes: run_notes,
-    };
-    report.finish(t0.elapsed().as_secs_f64() * 1000.0);
-    report
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    })
 }
 
 #[cfg(test)]

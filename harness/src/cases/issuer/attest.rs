@@ -55,6 +55,65 @@ fn rsa_key() -> Value {
         .map_or(Value::Null, |k: PublicKey| k.to_jwk().to_json())
 }
 
+/// A case that replaces the key at `pointer` of `response` with `f(honest key, seed)` and
+/// expects a refusal and an ended session.
+fn replace_key(
+    id: &'static str,
+    tags: &[&'static str],
+    description: &'static str,
+    response: &'static str,
+    pointer: &'static str,
+    f: fn(&Value, u64) -> Value,
+) -> IssuerCase {
+    IssuerCase::must(id, tags, description, move |ctx| {
+        let seed = ctx.seed;
+        let mut s = ctx.session()?;
+        let (_, honest) = s.run_until(response)?;
+        let bad = edit(&honest, |m| at(m, pointer, |k| *k = f(k, seed)));
+        ctx.refuse_then_ended(&mut s, &bad, &honest, description)
+    })
+    .needs_flow(super::request_of(response))
+}
+
+/// A fresh key of the same curve.
+fn substitute(k: &Value, seed: u64) -> Value {
+    fresh_key_like(k, seed)
+}
+
+/// A fresh key on another curve (P-384, or P-256 for a P-384 key).
+fn other_curve(k: &Value, seed: u64) -> Value {
+    if k.get("crv").and_then(Value::as_str) == Some("P-384") {
+        fresh_key_like(&Value::Null, seed)
+    } else {
+        p384_key(seed)
+    }
+}
+
+/// A key of another type (RSA-2048 for EC, P-256 for RSA).
+fn other_type(k: &Value, seed: u64) -> Value {
+    if k.get("kty").and_then(Value::as_str) == Some("RSA") {
+        fresh_key_like(&Value::Null, seed)
+    } else {
+        rsa_key()
+    }
+}
+
+/// Cuts a Base64URL value to half its bytes.
+fn halve_b64(v: &mut Value) {
+    if let Some(b) = v.as_str().and_then(|s| b64url::decode(s).ok()) {
+        *v = Value::String(b64url::encode(&b[..b.len() / 2]));
+    }
+}
+
+/// Appends a copy of the first element of an array.
+fn repeat_first(v: &mut Value) {
+    if let Some(a) = v.as_array_mut()
+        && let Some(first) = a.first().cloned()
+    {
+        a.push(first);
+    }
+}
+
 /// A point not on the curve: the honest key with `y` changed.
 fn off_curve(jwk: &mut Value) {
     if let Some(y) = jwk.get_mut("y") {
@@ -190,13 +249,7 @@ fn init_cases() -> Vec<IssuerCase> {
             &["CRY-ATT-005", "KG2-PIR-006", "KG2-HTP-008"],
             "a session attestation cut short is refused".into(),
             PIR,
-            |m| {
-                at(m, "/attestation", |a| {
-                    if let Some(s) = a.as_str().and_then(|s| b64url::decode(s).ok()) {
-                        *a = Value::String(b64url::encode(&s[..s.len().saturating_sub(8)]));
-                    }
-                });
-            },
+            |m| at(m, "/attestation", halve_b64),
         ),
         transplant(
             "issuer.init.attestation-of-other-session",
@@ -212,21 +265,14 @@ fn init_cases() -> Vec<IssuerCase> {
             PIR,
             "/clientEphemeralKey",
         ),
-        IssuerCase::must(
+        replace_key(
             "issuer.init.client-ephemeral-key-substituted",
             &["CRY-ATT-010", "KG2-HTP-008"],
             "a clientEphemeralKey of the middleware's choosing (valid point) is refused",
-            |ctx| {
-                let seed = ctx.seed;
-                let mut s = ctx.session()?;
-                let (_, honest) = s.run_until(PIR)?;
-                let bad = edit(&honest, |m| {
-                    at(m, "/clientEphemeralKey", |k| *k = fresh_key_like(k, seed));
-                });
-                ctx.refuse_then_ended(&mut s, &bad, &honest, "a substituted clientEphemeralKey")
-            },
-        )
-        .needs_flow(PIQ),
+            PIR,
+            "/clientEphemeralKey",
+            substitute,
+        ),
         tamper(
             "issuer.init.client-ephemeral-key-off-curve".into(),
             &["KG2-PIR-003", "KG2-ENC-006", "KG2-HTP-008"],
@@ -234,27 +280,14 @@ fn init_cases() -> Vec<IssuerCase> {
             PIR,
             |m| at(m, "/clientEphemeralKey", off_curve),
         ),
-        IssuerCase::must(
+        replace_key(
             "issuer.init.client-ephemeral-key-wrong-curve",
             &["KG2-PIR-003", "KG2-HTP-008"],
             "a clientEphemeralKey on another curve than serverEphemeralKey is refused",
-            |ctx| {
-                let seed = ctx.seed;
-                let mut s = ctx.session()?;
-                let (_, honest) = s.run_until(PIR)?;
-                let bad = edit(&honest, |m| {
-                    at(m, "/clientEphemeralKey", |k| {
-                        *k = if k.get("crv").and_then(Value::as_str) == Some("P-384") {
-                            fresh_key_like(&Value::Null, seed)
-                        } else {
-                            p384_key(seed)
-                        };
-                    });
-                });
-                ctx.refuse_then_ended(&mut s, &bad, &honest, "a clientEphemeralKey on another curve")
-            },
-        )
-        .needs_flow(PIQ),
+            PIR,
+            "/clientEphemeralKey",
+            other_curve,
+        ),
         IssuerCase::must(
             "issuer.init.server-ephemeral-key-replaced",
             &["CRY-ATT-001", "CRY-ATT-010", "KG2-HTP-008"],
@@ -642,15 +675,7 @@ fn capability_cases() -> Vec<IssuerCase> {
             &["KG2-IRS-004", "KG2-HTP-008"],
             "an InvocationResponse that answers a capability twice is refused".into(),
             IVR,
-            move |m| {
-                at(m, caps, |c| {
-                    if let Some(a) = c.as_array_mut()
-                        && let Some(first) = a.first().cloned()
-                    {
-                        a.push(first);
-                    }
-                });
-            },
+            move |m| at(m, caps, repeat_first),
         ),
         tamper(
             "issuer.invocation.capability-unqueried".into(),
@@ -715,65 +740,30 @@ fn key_cases() -> Vec<IssuerCase> {
             KCR,
             "/generatedKeys/0",
         ),
-        IssuerCase::must(
+        replace_key(
             "issuer.key-creation.public-key-substituted",
             &["KG2-KCR-003", "KG2-ISS-008", "KG2-HTP-008"],
             "a public key of the middleware's choosing in place of the card's is refused",
-            |ctx| {
-                let seed = ctx.seed;
-                let mut s = ctx.session()?;
-                let (_, honest) = s.run_until(KCR)?;
-                let bad = edit(&honest, |m| {
-                    at(m, "/generatedKeys/0/publicKey", |k| {
-                        *k = fresh_key_like(k, seed)
-                    })
-                });
-                ctx.refuse_then_ended(&mut s, &bad, &honest, "a substituted public key")
-            },
-        )
-        .needs_flow("KeyCreationRequest"),
-        IssuerCase::must(
+            KCR,
+            "/generatedKeys/0/publicKey",
+            substitute,
+        ),
+        replace_key(
             "issuer.key-creation.public-key-wrong-curve",
             &["KG2-KCR-002", "KG2-HTP-008"],
             "a public key on another curve than requested is refused",
-            |ctx| {
-                let seed = ctx.seed;
-                let mut s = ctx.session()?;
-                let (_, honest) = s.run_until(KCR)?;
-                let bad = edit(&honest, |m| {
-                    at(m, "/generatedKeys/0/publicKey", |k| {
-                        *k = if k.get("crv").and_then(Value::as_str) == Some("P-384") {
-                            fresh_key_like(&Value::Null, seed)
-                        } else {
-                            p384_key(seed)
-                        };
-                    });
-                });
-                ctx.refuse_then_ended(&mut s, &bad, &honest, "a key on another curve")
-            },
-        )
-        .needs_flow("KeyCreationRequest"),
-        IssuerCase::must(
+            KCR,
+            "/generatedKeys/0/publicKey",
+            other_curve,
+        ),
+        replace_key(
             "issuer.key-creation.public-key-wrong-type",
             &["KG2-KCR-002", "KG2-HTP-008"],
             "a public key of another type (RSA for EC, EC for RSA) is refused",
-            |ctx| {
-                let seed = ctx.seed;
-                let mut s = ctx.session()?;
-                let (_, honest) = s.run_until(KCR)?;
-                let bad = edit(&honest, |m| {
-                    at(m, "/generatedKeys/0/publicKey", |k| {
-                        *k = if k.get("kty").and_then(Value::as_str) == Some("RSA") {
-                            fresh_key_like(&Value::Null, seed)
-                        } else {
-                            rsa_key()
-                        };
-                    });
-                });
-                ctx.refuse_then_ended(&mut s, &bad, &honest, "a key of another type")
-            },
-        )
-        .needs_flow("KeyCreationRequest"),
+            KCR,
+            "/generatedKeys/0/publicKey",
+            other_type,
+        ),
         tamper(
             "issuer.key-creation.public-key-off-curve".into(),
             &["KG2-ENC-006", "KG2-KCR-002", "KG2-HTP-008"],
@@ -812,15 +802,7 @@ fn key_cases() -> Vec<IssuerCase> {
             &["KG2-KCR-001", "KG2-HTP-008"],
             "a KeyCreationResponse listing a key twice is refused".into(),
             KCR,
-            move |m| {
-                at(m, keys, |k| {
-                    if let Some(a) = k.as_array_mut()
-                        && let Some(first) = a.first().cloned()
-                    {
-                        a.push(first);
-                    }
-                });
-            },
+            move |m| at(m, keys, repeat_first),
         ),
         tamper(
             "issuer.key-creation.unknown-key-added".into(),
@@ -870,13 +852,7 @@ fn close_cases() -> Vec<IssuerCase> {
             &["KG2-ISS-003", "CRY-CLS-004", "KG2-HTP-008"],
             "a close attestation cut short is refused".into(),
             PFR,
-            |m| {
-                at(m, "/attestation", |a| {
-                    if let Some(s) = a.as_str().and_then(|s| b64url::decode(s).ok()) {
-                        *a = Value::String(b64url::encode(&s[..s.len() / 2]));
-                    }
-                });
-            },
+            |m| at(m, "/attestation", halve_b64),
         ),
         transplant(
             "issuer.finalization.close-attestation-of-other-session",
