@@ -35,7 +35,8 @@
 //! max_body_bytes = 1048576         # the issuer's body limit (oversized cases send more)
 //! ```
 //!
-//! Every reason must be a non-empty sentence; unknown keys are errors. Examples:
+//! Every reason must be a non-empty sentence; unknown keys are errors. Schema:
+//! `spec/schemas/harness-target.schema.json` (for the parsed TOML as JSON). Examples:
 //! `harness/targets/*.toml`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -251,6 +252,11 @@ impl TargetConfig {
             t => {
                 return Err(ConfigError::Invalid(format!("unknown transport \"{t}\"")));
             }
+        }
+        if self.issuer.device_key.is_some() != self.issuer.device_chain.is_some() {
+            return Err(ConfigError::Invalid(
+                "[issuer] device_key and device_chain go together".into(),
+            ));
         }
         if self.target.transport == "shim" && self.target.command.is_empty() {
             return Err(ConfigError::Invalid("shim needs a command".into()));
