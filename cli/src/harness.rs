@@ -63,6 +63,10 @@ pub struct IssuerOptions {
     /// Start the reference issuer on 127.0.0.1 (random port, in-memory store, short
     /// lifetime and timeouts: [`ReferenceOptions::default`]) and target it.
     pub reference: bool,
+    /// With `reference`: serve it over HTTPS.
+    pub tls: bool,
+    /// PEM files trusted for an `https://` issuer (added to `[issuer] trust_anchors`).
+    pub trust_anchors: Vec<String>,
     /// Load test: concurrent sessions and seconds.
     pub load: Option<(usize, f64)>,
 }
@@ -237,6 +241,13 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
             "--url and --reference exclude each other".into(),
         ));
     }
+    if o.tls && !o.reference {
+        return Err(CliError::Usage(
+            "--tls serves the reference issuer over HTTPS: it needs --reference (for another \
+             issuer give an https:// --url and --trust-anchor)"
+                .into(),
+        ));
+    }
     if let Some((n, secs)) = o.load
         && (n == 0 || !(secs > 0.0 && secs.is_finite()))
     {
@@ -244,12 +255,22 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
             "--load-sessions must be at least 1 and --load-seconds positive".into(),
         ));
     }
-    let reference_options = ReferenceOptions::default();
+    let reference_options = ReferenceOptions {
+        tls: o.tls,
+        ..ReferenceOptions::default()
+    };
+    config
+        .issuer
+        .trust_anchors
+        .extend(o.trust_anchors.iter().cloned());
     let reference = if o.reference {
         Some(reference::start(&reference_options).map_err(CliError::Store)?)
     } else {
         None
     };
+    if let Some(r) = &reference {
+        config.issuer.trust_anchor_der = r.trust_anchors.clone();
+    }
     let url = match (&reference, &o.url, &config.target.url) {
         (Some(r), _, _) => r.invocation_url.clone(),
         (None, Some(u), _) | (None, None, Some(u)) => u.clone(),

@@ -249,6 +249,13 @@ enum HarnessCommand {
         /// lifetime, 1 s / 2 s header / request timeouts) and run against it.
         #[arg(long)]
         reference: bool,
+        /// With --reference: serve it over HTTPS (the test TLS identity) and trust its root.
+        #[arg(long)]
+        tls: bool,
+        /// A PEM file of certificates trusted for an https:// issuer (repeatable; adds to
+        /// [issuer] trust_anchors).
+        #[arg(long = "trust-anchor", value_name = "FILE")]
+        trust_anchor: Vec<String>,
         /// Load test after the cases: this many concurrent honest sessions...
         #[arg(long, value_name = "N", requires = "load_seconds")]
         load_sessions: Option<usize>,
@@ -551,6 +558,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     common,
                     url,
                     reference,
+                    tls,
+                    trust_anchor,
                     load_sessions,
                     load_seconds,
                 } => harness::issuer(
@@ -559,6 +568,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     &harness::IssuerOptions {
                         url,
                         reference,
+                        tls,
+                        trust_anchors: trust_anchor,
                         load: load_sessions.zip(load_seconds),
                     },
                 ),

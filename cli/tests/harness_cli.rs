@@ -272,6 +272,51 @@ fn the_issuer_harness_runs_against_the_reference_issuer() {
 }
 
 #[test]
+fn the_issuer_harness_runs_over_https_against_the_reference_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("issuer-tls");
+    let out = airtight_within(
+        &[
+            "harness",
+            "issuer",
+            "--reference",
+            "--tls",
+            "--quiet",
+            "--only",
+            "issuer.tls.",
+            "--only",
+            "issuer.init.attestation-flipped",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(out.ok(), "{}", out.both());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    let verdicts: Vec<(String, String)> = json["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 5, "{verdicts:?}");
+    assert!(verdicts.iter().all(|(_, v)| v == "pass"), "{verdicts:?}");
+    assert!(
+        json["target"]["name"]
+            .as_str()
+            .unwrap()
+            .contains("https://127.0.0.1:")
+    );
+}
+
+#[test]
 fn the_issuer_harness_needs_an_issuer() {
     let out = airtight(&["harness", "issuer"]);
     assert_eq!(out.code(), Some(2), "{}", out.both());
@@ -284,10 +329,18 @@ fn the_issuer_harness_needs_an_issuer() {
         "http://127.0.0.1:1/",
     ]);
     assert_eq!(both.code(), Some(2), "{}", both.both());
-    // The harness speaks plain HTTP to issuers; a zero-session load test is refused.
+    // An https:// issuer needs trust anchors; a zero-session load test is refused.
     let https = airtight(&["harness", "issuer", "--url", "https://127.0.0.1:1/keygen2"]);
     assert_eq!(https.code(), Some(2), "{}", https.both());
-    assert!(https.stderr.contains("http://"), "{}", https.both());
+    assert!(https.stderr.contains("trust anchors"), "{}", https.both());
+    let tls_alone = airtight(&[
+        "harness",
+        "issuer",
+        "--tls",
+        "--url",
+        "http://127.0.0.1:1/k",
+    ]);
+    assert_eq!(tls_alone.code(), Some(2), "{}", tls_alone.both());
     let zero = airtight(&[
         "harness",
         "issuer",

@@ -33,6 +33,7 @@
 //! timeout_ms = 10000               # bound of every wait for the issuer
 //! slow_client_ms = 6000            # how long slow-client cases dribble a request
 //! max_body_bytes = 1048576         # the issuer's body limit (oversized cases send more)
+//! trust_anchors = ["root.pem"]    # https:// issuers: the certificates trusted (no default roots)
 //! ```
 //!
 //! Every reason must be a non-empty sentence; unknown keys are errors. Schema:

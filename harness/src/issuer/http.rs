@@ -1,11 +1,17 @@
 //! A small HTTP/1.1 client over `std::net::TcpStream`, written for the adversary's needs: every
 //! byte of the request is the harness's choice (truncated bodies, lying `Content-Length`,
 //! dribbled headers), every wait is bounded, and every answer is read with a size limit.
-//! Plain `http://` only; one request per connection (`Connection: close`).
+//! `http://`, and `https://` over rustls with the configured trust anchors only (the server's
+//! end-entity certificate is captured for the session binding, [KG2-HTP-010]); one request
+//! per connection (`Connection: close`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use thiserror::Error;
 
@@ -15,9 +21,12 @@ pub const MAX_RESPONSE: usize = 4 << 20;
 /// Why an exchange failed.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum HttpError {
-    /// The URL is not `http://host[:port]/path`.
-    #[error("unusable URL {0:?}: the harness speaks plain http:// to issuers")]
+    /// The URL is not `http(s)://host[:port]/path`.
+    #[error("unusable URL {0:?}: expected http:// or https://host[:port]/path")]
     Url(String),
+    /// An `https://` URL without trust anchors, or a refused TLS handshake.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Connecting failed.
     #[error("cannot connect to {addr}: {detail}")]
     Connect {
@@ -37,9 +46,11 @@ pub enum HttpError {
     TooLarge,
 }
 
-/// A parsed `http://` URL.
+/// A parsed `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`.
+    pub tls: bool,
     /// `host:port` as written (the `Host` header).
     pub authority: String,
     /// Path and query (`/` when empty).
@@ -47,13 +58,21 @@ pub struct Url {
 }
 
 impl Url {
-    /// Parses `http://authority/path?query`.
+    /// Parses `http(s)://authority/path?query`.
     pub fn parse(u: &str) -> Result<Url, HttpError> {
-        let rest = u
+        let (tls, rest) = if u
             .get(..7)
-            .filter(|p| p.eq_ignore_ascii_case("http://"))
-            .map(|_| &u[7..])
-            .ok_or_else(|| HttpError::Url(u.to_owned()))?;
+            .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+        {
+            (false, &u[7..])
+        } else if u
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+        {
+            (true, &u[8..])
+        } else {
+            return Err(HttpError::Url(u.to_owned()));
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -64,14 +83,30 @@ impl Url {
         }
         let target = path.split('#').next().unwrap_or("/").to_owned();
         Ok(Url {
+            tls,
             authority: authority.to_owned(),
             target,
         })
     }
 
-    /// `http://authority` (the origin).
+    /// `http(s)://authority` (the origin).
     pub fn origin(&self) -> String {
-        format!("http://{}", self.authority)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.authority
+        )
+    }
+
+    /// The host without port (and without the brackets of an IPv6 literal).
+    pub fn host(&self) -> &str {
+        match self.authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => self
+                .authority
+                .rsplit_once(':')
+                .map_or(self.authority.as_str(), |(h, _)| h),
+        }
     }
 
     /// Resolves a `Location` against this URL (absolute URLs and absolute paths).
@@ -97,7 +132,7 @@ impl Url {
         }) {
             self.authority.clone()
         } else {
-            format!("{}:80", self.authority)
+            format!("{}:{}", self.authority, if self.tls { 443 } else { 80 })
         };
         with_port
             .to_socket_addrs()
@@ -122,6 +157,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body (de-chunked).
     pub body: Vec<u8>,
+    /// DER of the server's end-entity certificate (`https://` only).
+    pub server_certificate: Option<Vec<u8>>,
 }
 
 impl Response {
@@ -229,21 +266,110 @@ pub fn build(
     }
 }
 
-/// Sends `req` and reads the answer; the whole exchange is bounded by `timeout` (plus the
-/// dribble budget). `Ok(None)`: the server closed the connection without an answer.
-pub fn exchange(
-    req: &RawRequest,
-    pace: Pace,
+/// The connection: plain TCP or TLS over TCP.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(t) => &t.sock,
+        }
+    }
+
+    /// Ends the sending half (TLS: close_notify first).
+    fn shutdown_write(&mut self) {
+        if let Conn::Tls(t) = self {
+            t.conn.send_close_notify();
+            let _ = t.flush();
+        }
+        let _ = self.tcp().shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(t) => t.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// Connects (and for `https://` completes the handshake, bounded by `timeout`); returns the
+/// connection and the server's end-entity certificate.
+fn connect(
+    url: &Url,
+    tls: Option<&Arc<ClientConfig>>,
     timeout: Duration,
-) -> Result<Option<Response>, HttpError> {
-    let addr = req.url.socket_addr()?;
-    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| HttpError::Connect {
+) -> Result<(Conn, Option<Vec<u8>>), HttpError> {
+    let addr = url.socket_addr()?;
+    let s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| HttpError::Connect {
         addr: addr.to_string(),
         detail: e.to_string(),
     })?;
     let io = |e: std::io::Error| HttpError::Io(e.to_string());
     s.set_write_timeout(Some(timeout)).map_err(io)?;
+    s.set_read_timeout(Some(timeout)).map_err(io)?;
     let _ = s.set_nodelay(true);
+    if !url.tls {
+        return Ok((Conn::Plain(s), None));
+    }
+    let config = tls.ok_or_else(|| {
+        HttpError::Tls("an https:// issuer needs trust anchors ([issuer] trust_anchors)".into())
+    })?;
+    let name = ServerName::try_from(url.host().to_owned())
+        .map_err(|e| HttpError::Tls(format!("server name {:?}: {e}", url.host())))?;
+    let conn =
+        ClientConnection::new(config.clone(), name).map_err(|e| HttpError::Tls(e.to_string()))?;
+    let mut t = StreamOwned::new(conn, s);
+    let deadline = Instant::now() + timeout;
+    while t.conn.is_handshaking() {
+        if Instant::now() > deadline {
+            return Err(HttpError::Tls("handshake timed out".into()));
+        }
+        t.conn
+            .complete_io(&mut t.sock)
+            .map_err(|e| HttpError::Tls(format!("handshake: {e}")))?;
+    }
+    let cert = t
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .ok_or_else(|| HttpError::Tls("the server sent no certificate".into()))?;
+    Ok((Conn::Tls(Box::new(t)), Some(cert)))
+}
+
+/// Sends `req` and reads the answer; the whole exchange is bounded by `timeout` (plus the
+/// dribble budget). `Ok(None)`: the server closed the connection without an answer. `tls`:
+/// the client configuration for `https://` URLs.
+pub fn exchange(
+    req: &RawRequest,
+    pace: Pace,
+    timeout: Duration,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<Option<Response>, HttpError> {
+    let (mut s, cert) = connect(&req.url, tls, timeout)?;
+    let io = |e: std::io::Error| HttpError::Io(e.to_string());
     match pace {
         Pace::Normal => {
             if let Err(e) = s.write_all(&req.bytes) {
@@ -259,7 +385,8 @@ pub fn exchange(
         }
         Pace::ThenClose => {
             let _ = s.write_all(&req.bytes);
-            let _ = s.shutdown(std::net::Shutdown::Write);
+            let _ = s.flush();
+            s.shutdown_write();
         }
         Pace::Dribble { interval, budget } => {
             let start = Instant::now();
@@ -267,7 +394,10 @@ pub fn exchange(
                 if start.elapsed() >= budget {
                     break;
                 }
-                if s.write_all(std::slice::from_ref(b)).is_err() {
+                if s.write_all(std::slice::from_ref(b))
+                    .and_then(|()| s.flush())
+                    .is_err()
+                {
                     break;
                 }
                 std::thread::sleep(interval);
@@ -275,11 +405,15 @@ pub fn exchange(
         }
     }
     let _ = s.flush();
-    read_response(&mut s, timeout)
+    let mut r = read_response(&mut s, timeout)?;
+    if let Some(resp) = r.as_mut() {
+        resp.server_certificate = cert;
+    }
+    Ok(r)
 }
 
 /// Reads one answer (until the server closes, or the declared length is read).
-fn read_response(s: &mut TcpStream, timeout: Duration) -> Result<Option<Response>, HttpError> {
+fn read_response(s: &mut Conn, timeout: Duration) -> Result<Option<Response>, HttpError> {
     let deadline = Instant::now() + timeout;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -291,7 +425,8 @@ fn read_response(s: &mut TcpStream, timeout: Duration) -> Result<Option<Response
                 timeout.as_millis()
             )));
         }
-        s.set_read_timeout(Some(left))
+        s.tcp()
+            .set_read_timeout(Some(left))
             .map_err(|e| HttpError::Io(e.to_string()))?;
         match s.read(&mut chunk) {
             Ok(0) => break,
@@ -307,7 +442,9 @@ fn read_response(s: &mut TcpStream, timeout: Duration) -> Result<Option<Response
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::UnexpectedEof
                 ) =>
             {
                 break;
@@ -400,6 +537,7 @@ fn parse(buf: &[u8], eof: bool) -> Result<Option<Response>, HttpError> {
         status,
         headers,
         body,
+        server_certificate: None,
     }))
 }
 
@@ -442,7 +580,13 @@ mod tests {
         assert_eq!(u.resolve("http://a/b"), "http://a/b");
         assert_eq!(u.resolve("res"), "http://127.0.0.1:8080/res");
         assert_eq!(Url::parse("http://h").expect("bare").target, "/");
-        for bad in ["https://h/", "ftp://h", "http:///x", "http://u@h/", "h"] {
+        let t = Url::parse("https://[::1]:8443/k").expect("tls url");
+        assert!(t.tls && t.host() == "::1" && t.origin() == "https://[::1]:8443");
+        assert_eq!(
+            Url::parse("https://h.example/k").expect("host").host(),
+            "h.example"
+        );
+        for bad in ["ftp://h", "http:///x", "http://u@h/", "h"] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
     }

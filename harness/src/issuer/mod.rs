@@ -57,6 +57,13 @@ pub struct IssuerSection {
     /// The issuer's body limit in bytes (default 1 MiB): oversized cases send more.
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
+    /// PEM files of the certificates trusted for an `https://` issuer (there are no default
+    /// roots).
+    #[serde(default)]
+    pub trust_anchors: Vec<String>,
+    /// Trust anchors given in code (DER), e.g. by the reference starter; not in TOML.
+    #[serde(skip)]
+    pub trust_anchor_der: Vec<Vec<u8>>,
 }
 
 /// Default PINs: numeric, no three-in-a-row, no sequences, all different.
@@ -76,6 +83,9 @@ pub enum IssuerTargetError {
     /// The device identity files.
     #[error("device identity: {0}")]
     Device(String),
+    /// The trust anchors of an `https://` issuer.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Builds the issuer target from an invocation URL (`intent://keygen2?...`, or the plain
@@ -93,6 +103,31 @@ pub fn issuer_target(
     let cancel_url = match &inv.cancel_url {
         Some(c) => Some(Url::parse(c).map_err(|e| IssuerTargetError::Url(e.to_string()))?),
         None => None,
+    };
+    let tls = if init_url.tls || post_url.tls {
+        let mut anchors = section.trust_anchor_der.clone();
+        for f in &section.trust_anchors {
+            let pem = std::fs::read_to_string(f)
+                .map_err(|e| IssuerTargetError::Tls(format!("{f}: {e}")))?;
+            anchors.extend(
+                airtight_pki::pem::decode_certificates(&pem)
+                    .map_err(|e| IssuerTargetError::Tls(format!("{f}: {e}")))?,
+            );
+        }
+        if anchors.is_empty() {
+            return Err(IssuerTargetError::Tls(
+                "an https:// issuer needs trust anchors ([issuer] trust_anchors)".into(),
+            ));
+        }
+        Some(airtight_client::tls::client_config(&anchors).map_err(|e| {
+            IssuerTargetError::Tls(match e {
+                airtight_client::tls::TlsFailure::Certificate(d)
+                | airtight_client::tls::TlsFailure::Transport(d) => d,
+                airtight_client::tls::TlsFailure::TooLarge => "trust anchors".into(),
+            })
+        })?)
+    } else {
+        None
     };
     let cookie_name = inv
         .cookie
@@ -120,6 +155,7 @@ pub fn issuer_target(
         post_url,
         cancel_url,
         cookie_name,
+        tls,
         pins: if section.pins.is_empty() {
             DEFAULT_PINS.iter().map(|s| (*s).to_owned()).collect()
         } else {
@@ -157,6 +193,8 @@ pub struct IssuerProfile {
     pub cancel: bool,
     /// `sessionLifeTime` of the honest session, seconds.
     pub session_life_time: Option<u64>,
+    /// The issuer is reached over HTTPS.
+    pub tls: bool,
 }
 
 impl IssuerProfile {
@@ -313,6 +351,14 @@ impl<'a> IssuerCtx<'a> {
         )
     }
 
+    /// A new session whose middleware binds `certificate` (not the server's) into the session
+    /// ([KG2-HTP-010]): what a middleware behind a TLS-terminating man in the middle would do.
+    pub fn session_binding(&mut self, certificate: Vec<u8>) -> Step<Session> {
+        let mut s = self.session()?;
+        s.bind_certificate = Some(certificate);
+        Ok(s)
+    }
+
     /// A new session with a fresh card of another device identity.
     pub fn session_with(&mut self, device: &DeviceIdentity) -> Step<Session> {
         self.sessions += 1;
@@ -441,6 +487,7 @@ pub fn learn(
         fixture_device: target.fixture_device,
         cookie: target.cookie_name.is_some(),
         cancel: target.cancel_url.is_some(),
+        tls: target.tls.is_some(),
         ..IssuerProfile::default()
     };
     let mut notes = Vec::new();

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airtight_issuer::db::Store;
-use airtight_issuer::http::{AppState, ServerConfig, ServerHandle, invocation_urls, issuer_uri_of};
+use airtight_issuer::http::{
+    AppState, ServerConfig, ServerHandle, TlsIdentity, invocation_urls, issuer_uri_of,
+};
 use airtight_issuer::{Faults, Issuer, Policy};
 
 /// How to run the reference issuer for the harness.
@@ -20,6 +22,8 @@ pub struct ReferenceOptions {
     pub request_timeout: Duration,
     /// Deliberate faults (test builds with the `faults` feature only).
     pub faults: Faults,
+    /// Serve HTTPS with the test TLS server identity (`airtight-pki` fixtures; 127.0.0.1).
+    pub tls: bool,
 }
 
 impl Default for ReferenceOptions {
@@ -29,6 +33,7 @@ impl Default for ReferenceOptions {
             header_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(2),
             faults: Faults::default(),
+            tls: false,
         }
     }
 }
@@ -50,6 +55,8 @@ pub struct RunningReference {
     pub server: ServerHandle,
     /// An invocation URL (`intent://keygen2?…`) with a cookie and a cancel URL.
     pub invocation_url: String,
+    /// The trust anchor (DER) of its TLS certificate when it serves HTTPS.
+    pub trust_anchors: Vec<Vec<u8>>,
 }
 
 /// Starts the reference issuer on `127.0.0.1:<free port>` with the default policy, the test
@@ -57,27 +64,50 @@ pub struct RunningReference {
 pub fn start(options: &ReferenceOptions) -> Result<RunningReference, String> {
     let bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
     let opts = options.clone();
-    let server = ServerHandle::start(bind, move |base| {
+    let (tls, trust_anchors) = if options.tls {
+        let (key, chain) = airtight_pki::fixtures::tls_server();
+        let pkcs8 = key
+            .to_pkcs8_der()
+            .map_err(|e| format!("TLS fixture key: {e}"))?;
+        let anchors: Vec<Vec<u8>> = chain.last().cloned().into_iter().collect();
+        let id = TlsIdentity::from_der(chain, pkcs8.to_vec())
+            .map_err(|e| format!("TLS fixture identity: {e}"))?;
+        (Some(id), anchors)
+    } else {
+        (None, Vec::new())
+    };
+    let make = move |base: &str| {
         let mut policy = Policy::default();
         policy.session.life_time = opts.life_time;
         let mut issuer = Issuer::new(&issuer_uri_of(base), Vec::new(), policy);
         issuer.ca = Some(airtight_pki::fixtures::issuer_ca());
         issuer.device_anchors = vec![airtight_pki::fixtures::device_trust_anchor()];
         issuer.faults = opts.faults.clone();
+        if let Some(id) = &tls {
+            // [KG2-HTP-010] the session binds the certificate the middleware sees.
+            issuer.server_certificate = id.end_entity_der().to_vec();
+        }
         let store = Arc::new(Store::in_memory()?);
         let config = ServerConfig {
             header_read_timeout: opts.header_timeout,
             request_timeout: opts.request_timeout,
             connection_lifetime: Duration::from_secs(60),
+            tls: tls.clone(),
             ..ServerConfig::default()
         };
         AppState::new(issuer, store, base, config)
-    })
+    };
+    let server = if options.tls {
+        ServerHandle::start_https(bind, make)
+    } else {
+        ServerHandle::start(bind, make)
+    }
     .map_err(|e| format!("cannot start the reference issuer: {e}"))?;
     let invocation_url =
         invocation_urls(server.base_url(), "harnessInvocation0000000000000000").intent;
     Ok(RunningReference {
         server,
         invocation_url,
+        trust_anchors,
     })
 }

@@ -30,6 +30,8 @@ pub struct IssuerTarget {
     pub cookie_name: Option<String>,
     /// The device identity of the harness's card (must chain to an anchor the issuer trusts).
     pub device: DeviceIdentity,
+    /// The TLS client configuration of an `https://` issuer (its trust anchors only).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// PINs the harness's user enters, in order, when the issuer asks for user-defined PINs.
     pub pins: Vec<String>,
     /// Bound of every wait for the issuer.
@@ -135,6 +137,8 @@ pub struct Session {
     pub received: Vec<Vec<u8>>,
     /// Every middleware message sent (bodies as sent), in order.
     pub sent: Vec<Vec<u8>>,
+    /// Bind this certificate instead of the server's into the session (hostile cases).
+    pub bind_certificate: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -208,6 +212,7 @@ impl Session {
             log: log.clone(),
             received: Vec::new(),
             sent: Vec::new(),
+            bind_certificate: None,
         })
     }
 
@@ -269,7 +274,7 @@ impl Session {
         pace: Pace,
     ) -> Result<Option<Response>, HttpError> {
         let t = Instant::now();
-        let r = http::exchange(req, pace, self.target.timeout);
+        let r = http::exchange(req, pace, self.target.timeout, self.target.tls.as_ref());
         let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
         let result = match &r {
             Ok(Some(resp)) => resp.summary(),
@@ -325,6 +330,14 @@ impl Session {
                 "GET init: expected 200 application/json with an InvocationRequest, got {}",
                 r.summary()
             )));
+        }
+        // [KG2-HTP-010] the certificate of the connection that delivered the InvocationRequest.
+        if let Some(c) = self
+            .bind_certificate
+            .clone()
+            .or_else(|| r.server_certificate.clone())
+        {
+            self.mw.set_server_certificate(c);
         }
         self.received.push(r.body.clone());
         Ok(r.body)

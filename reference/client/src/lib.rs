@@ -32,7 +32,7 @@ pub mod error;
 pub mod http;
 pub mod pin;
 #[cfg(feature = "http")]
-mod tls;
+pub mod tls;
 pub mod ui;
 pub mod url;
 

@@ -5,7 +5,8 @@
 //! One connection per request (`Connection: close`), no redirects followed, every response
 //! read with a deadline and a body limit; `Content-Length`, chunked and read-to-close bodies.
 //! Certificates are validated (chain, validity, name, serverAuth) against the configured trust
-//! anchors only: there are no default roots.
+//! anchors only: there are no default roots. [`client_config`] is public for other clients of
+//! the same trust rules (the harness's adversarial HTTP client).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -34,7 +35,7 @@ pub(crate) struct RawResponse {
 
 /// Why an HTTPS exchange failed.
 #[derive(Debug)]
-pub(crate) enum TlsFailure {
+pub enum TlsFailure {
     /// The server certificate (or the handshake) was refused.
     Certificate(String),
     /// The body is over the limit.
@@ -48,7 +49,7 @@ fn transport(e: impl std::fmt::Display) -> TlsFailure {
 }
 
 /// The rustls configuration trusting exactly `anchors` (DER certificates).
-pub(crate) fn client_config(anchors: &[Vec<u8>]) -> Result<Arc<ClientConfig>, TlsFailure> {
+pub fn client_config(anchors: &[Vec<u8>]) -> Result<Arc<ClientConfig>, TlsFailure> {
     if anchors.is_empty() {
         return Err(TlsFailure::Certificate(
             "no trust anchors configured for HTTPS (HttpOptions::trust_anchors)".into(),

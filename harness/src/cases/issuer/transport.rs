@@ -232,10 +232,14 @@ fn session_cases() -> Vec<IssuerCase> {
                 let url = s.target().post_url.clone();
                 let req = http::build("POST", &url, &s.headers(true), Some(&honest));
                 let timeout = s.target().timeout;
+                let tls = s.target().tls.clone();
                 let handles: Vec<_> = (0..4)
                     .map(|_| {
                         let req = req.clone();
-                        std::thread::spawn(move || http::exchange(&req, Pace::Normal, timeout))
+                        let tls = tls.clone();
+                        std::thread::spawn(move || {
+                            http::exchange(&req, Pace::Normal, timeout, tls.as_ref())
+                        })
                     })
                     .collect();
                 let mut accepted = 0;
@@ -381,10 +385,55 @@ fn session_cases() -> Vec<IssuerCase> {
     ]
 }
 
+fn tls_cases() -> Vec<IssuerCase> {
+    let mut v = Vec::new();
+    for (name, what, other) in [
+        (
+            "certificate-not-bound",
+            "a session that binds another certificate than the issuer's TLS certificate (a man in the middle terminating TLS) is refused",
+            true,
+        ),
+        (
+            "no-certificate-bound",
+            "a session that binds no TLS certificate (as over plain HTTP) to an HTTPS issuer is refused",
+            false,
+        ),
+    ] {
+        v.push(
+            IssuerCase::must(
+                format!("issuer.tls.{name}"),
+                &["KG2-HTP-010", "CRY-ATT-010", "KG2-HTP-008"],
+                what,
+                move |ctx| {
+                    let bound = if other {
+                        // Any other certificate: the harness card's device certificate.
+                        ctx.target
+                            .device
+                            .certificate_path
+                            .first()
+                            .cloned()
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    let mut s = ctx.session_binding(bound)?;
+                    let (_, response) = s.run_until("ProvisioningInitializationResponse")?;
+                    let r = s.post(&response)?;
+                    ctx.expect_refused(&mut s, &r, what)
+                },
+            )
+            .needs_flow("ProvisioningInitializationRequest")
+            .when(|p| p.tls),
+        );
+    }
+    v
+}
+
 /// Every transport case.
 pub fn cases() -> Vec<IssuerCase> {
     let mut v = slow_cases();
     v.extend(session_cases());
+    v.extend(tls_cases());
     v
 }
 
