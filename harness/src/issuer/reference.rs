@@ -24,6 +24,9 @@ pub struct ReferenceOptions {
     pub faults: Faults,
     /// Serve HTTPS with the test TLS server identity (`airtight-pki` fixtures; 127.0.0.1).
     pub tls: bool,
+    /// Run credential discovery in every session (a lookup of the user's authentication keys,
+    /// with a key-management key), so that the `issuer.discovery.*` cases apply.
+    pub discovery: bool,
 }
 
 impl Default for ReferenceOptions {
@@ -34,6 +37,7 @@ impl Default for ReferenceOptions {
             request_timeout: Duration::from_secs(2),
             faults: Faults::default(),
             tls: false,
+            discovery: true,
         }
     }
 }
@@ -79,10 +83,26 @@ pub fn start(options: &ReferenceOptions) -> Result<RunningReference, String> {
     let make = move |base: &str| {
         let mut policy = Policy::default();
         policy.session.life_time = opts.life_time;
+        if opts.discovery {
+            policy.discovery.enabled = true;
+            policy.discovery.lookup = vec![airtight_issuer::policy::LookupPolicy {
+                id: "Lookup.1".into(),
+                app_usage: Some("authentication".into()),
+                ..Default::default()
+            }];
+        }
         let mut issuer = Issuer::new(&issuer_uri_of(base), Vec::new(), policy);
         issuer.ca = Some(airtight_pki::fixtures::issuer_ca());
         issuer.device_anchors = vec![airtight_pki::fixtures::device_trust_anchor()];
         issuer.faults = opts.faults.clone();
+        if opts.discovery {
+            // A fixed key-management key (lookups are signed with it).
+            use rand_core::SeedableRng;
+            issuer.kmk = Some(airtight_proto::keys::PrivateKey::generate_ec(
+                airtight_proto::keys::Curve::P256,
+                &mut rand_chacha::ChaCha20Rng::seed_from_u64(0x6b6d_6b),
+            ));
+        }
         if let Some(id) = &tls {
             // [KG2-HTP-010] the session binds the certificate the middleware sees.
             issuer.server_certificate = id.end_entity_der().to_vec();
