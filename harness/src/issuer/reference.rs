@@ -100,7 +100,7 @@ pub fn start(options: &ReferenceOptions) -> Result<RunningReference, String> {
             use rand_core::SeedableRng;
             issuer.kmk = Some(airtight_proto::keys::PrivateKey::generate_ec(
                 airtight_proto::keys::Curve::P256,
-                &mut rand_chacha::ChaCha20Rng::seed_from_u64(0x6b6d_6b),
+                &mut rand_chacha::ChaCha20Rng::seed_from_u64(0x006b_6d6b),
             ));
         }
         if let Some(id) = &tls {
