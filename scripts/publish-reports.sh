@@ -98,7 +98,9 @@ step() {
 build() {
   # libpcsclite-dev and pkg-config for the pcsc feature (pcsc-stack.sh installs them as root).
   if ! dpkg -s libpcsclite-dev pkg-config >/dev/null 2>&1; then bash scripts/pcsc-stack.sh true; fi
-  cargo build --locked -q -p airtight-cli --features pcsc
+  # The same feature set as the PC/SC CLI tests of scripts/test.sh (their build of the binary is
+  # reused; a plain `cargo build` would rebuild it with the non-test feature set).
+  cargo test --locked -q -p airtight-cli --features pcsc --no-run
   cargo build --locked -q -p airtight-vectors
 }
 

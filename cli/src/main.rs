@@ -245,7 +245,7 @@ enum HarnessCommand {
         /// plain init URL (e.g. http://127.0.0.1:8080/keygen2?init=true).
         #[arg(long, value_name = "URL", conflicts_with = "reference")]
         url: Option<String>,
-        /// Start the reference issuer on 127.0.0.1 (random port, in-memory store, 8 s session
+        /// Start the reference issuer on 127.0.0.1 (random port, in-memory store, 5 s session
         /// lifetime, 1 s / 2 s header / request timeouts) and run against it.
         #[arg(long)]
         reference: bool,

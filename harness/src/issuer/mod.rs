@@ -566,7 +566,7 @@ pub fn run_issuer_cases(
             let info = TargetInfo {
                 name: t.name.clone(),
                 kind: "issuer".into(),
-                transport: "http".into(),
+                transport: if t.tls.is_some() { "https" } else { "http" }.into(),
                 description: format!("init {}{}", t.init_url.origin(), t.init_url.target),
                 features: p.features.iter().cloned().collect(),
                 ..TargetInfo::default()

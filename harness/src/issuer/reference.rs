@@ -32,7 +32,7 @@ pub struct ReferenceOptions {
 impl Default for ReferenceOptions {
     fn default() -> Self {
         ReferenceOptions {
-            life_time: 8,
+            life_time: 5,
             header_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(2),
             faults: Faults::default(),
