@@ -63,8 +63,9 @@ pub struct RunningReference {
     pub trust_anchors: Vec<Vec<u8>>,
 }
 
-/// Starts the reference issuer on `127.0.0.1:<free port>` with the default policy, the test
-/// issuer CA and the test device anchor, an in-memory store, and `options`.
+/// Starts the reference issuer on `127.0.0.1:<free port>` with the default policy plus a
+/// capability query (P-256, biometric support), a second key and (by default) credential
+/// discovery, the test issuer CA and the test device anchor, an in-memory store, and `options`.
 pub fn start(options: &ReferenceOptions) -> Result<RunningReference, String> {
     let bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
     let opts = options.clone();
@@ -83,6 +84,17 @@ pub fn start(options: &ReferenceOptions) -> Result<RunningReference, String> {
     let make = move |base: &str| {
         let mut policy = Policy::default();
         policy.session.life_time = opts.life_time;
+        // A capability query (algorithm and feature) and a second key, so that the capability
+        // and key-order cases have something to work on.
+        policy.capability_query = vec![
+            "https://webpki.github.io/sks/algorithm#ec.nist.p256".into(),
+            "https://webpki.github.io/keygen2/feature#biometric-support".into(),
+        ];
+        if let Some(first) = policy.key.first().cloned() {
+            let mut second = first;
+            second.id = "Key.2".into();
+            policy.key.push(second);
+        }
         if opts.discovery {
             policy.discovery.enabled = true;
             policy.discovery.lookup = vec![airtight_issuer::policy::LookupPolicy {
