@@ -25,12 +25,11 @@ use airtight_proto::messages::{
 use airtight_proto::policy::{AppUsage, Grouping};
 use airtight_proto::session1::{
     self, ExtensionSubType, KeyEntryMacInput, Method, Operation, PinPolicyMacInput,
-    SessionAttestationInput, SessionCrypto,
+    SessionAttestationInput, SessionCrypto, ct_eq,
 };
 use airtight_proto::time::IsoTime;
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::IssuerError;
@@ -132,10 +131,6 @@ pub struct IssuanceRecord {
     pub server_time: String,
     /// Completion time (unix seconds).
     pub completed_at: i64,
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 fn policy_err(e: impl std::fmt::Display) -> IssuerError {

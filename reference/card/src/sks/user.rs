@@ -1,13 +1,12 @@
 //! The management and User API on keys of closed sessions: enumeration, attributes,
 //! extensions and properties, delete/export, PIN and PUK handling, and the crypto operations.
 
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use airtight_proto::alg::AlgGroup;
 use airtight_proto::keys::{self, KeyError, PublicKey};
 use airtight_proto::policy::{BiometricProtection, DeleteProtection, ExportProtection};
-use airtight_proto::session1::{self, Property};
+use airtight_proto::session1::{self, Property, ct_eq};
 use airtight_proto::sks::{
     EnumeratedKey, Extension, ExtensionSubType, KeyAttributes, KeyBackup, KeyHandle,
     KeyProtectionInfo, MAX_LENGTH_CRYPTO_DATA, PinPolicyInfo, ProtectionStatus, ProvisioningHandle,
@@ -49,10 +48,6 @@ impl From<DeleteProtection> for Protection {
             DeleteProtection::NonDeletable => Protection::NotAllowed,
         }
     }
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 impl ReferenceSks {

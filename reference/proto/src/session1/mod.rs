@@ -152,8 +152,9 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
-/// Constant-time equality of two byte strings (lengths are not secret).
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+/// Constant-time equality of two byte strings (lengths are not secret): the one comparison of
+/// MACs, attestations, PINs and PUKs used by the card and the issuer ([CRY-IMP-002]).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
