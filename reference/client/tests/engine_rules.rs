@@ -18,32 +18,7 @@ const BASIC: &str = "e2es-ec-device";
 fn setup(rel: &str) -> (FakeSks, Vec<Message>) {
     let msgs = session_messages(rel);
     let mut sks = FakeSks::new(reference_like_device(Vec::new()));
-    for (_, _, m) in &msgs {
-        match m {
-            Message::ProvisioningInitializationResponse(r) => {
-                sks.session_results.push_back((
-                    r.client_session_id.clone(),
-                    r.attestation.clone(),
-                    spki_of(&r.client_ephemeral_key),
-                ));
-                if let Some(p) = &r.device_certificate_path {
-                    sks.device.certificate_path = p.clone();
-                }
-            }
-            Message::KeyCreationResponse(r) => {
-                for g in &r.generated_keys {
-                    sks.key_results.insert(
-                        g.id.clone(),
-                        (spki_of(&g.public_key), g.attestation.to_vec()),
-                    );
-                }
-            }
-            Message::ProvisioningFinalizationResponse(r) => {
-                sks.close_attestations.push_back(r.attestation.to_vec());
-            }
-            _ => {}
-        }
-    }
+    sks.script(&msgs);
     let requests = msgs
         .into_iter()
         .step_by(2)

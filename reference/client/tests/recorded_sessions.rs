@@ -11,40 +11,11 @@ use airtight_proto::messages::Message;
 use airtight_proto::policy::AppUsage;
 use support::*;
 
-fn script(sks: &mut FakeSks, msgs: &[(String, Vec<u8>, Message)]) {
-    for (_, _, m) in msgs {
-        match m {
-            Message::ProvisioningInitializationResponse(r) => {
-                sks.session_results.push_back((
-                    r.client_session_id.clone(),
-                    r.attestation.clone(),
-                    spki_of(&r.client_ephemeral_key),
-                ));
-                if let Some(p) = &r.device_certificate_path {
-                    sks.device.certificate_path = p.clone();
-                }
-            }
-            Message::KeyCreationResponse(r) => {
-                for g in &r.generated_keys {
-                    sks.key_results.insert(
-                        g.id.clone(),
-                        (spki_of(&g.public_key), g.attestation.to_vec()),
-                    );
-                }
-            }
-            Message::ProvisioningFinalizationResponse(r) => {
-                sks.close_attestations.push_back(r.attestation.to_vec());
-            }
-            _ => {}
-        }
-    }
-}
-
 /// Replays one recorded session through the engine with `sks`.
 fn replay(rel: &str, sks: &mut FakeSks) {
     let msgs = session_messages(rel);
     let sec = secrets(rel);
-    script(sks, &msgs);
+    sks.script(&msgs);
     let issuer_uri = sec["issuerUri"].as_str().unwrap().to_owned();
     let ctx = SessionContext {
         issuer_uri: issuer_uri.clone(),

@@ -22,32 +22,7 @@ fn replay_with(
     modify: impl Fn(&mut Message),
 ) -> (String, String) {
     let msgs = session_messages(rel);
-    for (_, _, m) in &msgs {
-        match m {
-            Message::ProvisioningInitializationResponse(r) => {
-                sks.session_results.push_back((
-                    r.client_session_id.clone(),
-                    r.attestation.clone(),
-                    spki_of(&r.client_ephemeral_key),
-                ));
-                if let Some(p) = &r.device_certificate_path {
-                    sks.device.certificate_path = p.clone();
-                }
-            }
-            Message::KeyCreationResponse(r) => {
-                for g in &r.generated_keys {
-                    sks.key_results.insert(
-                        g.id.clone(),
-                        (spki_of(&g.public_key), g.attestation.to_vec()),
-                    );
-                }
-            }
-            Message::ProvisioningFinalizationResponse(r) => {
-                sks.close_attestations.push_back(r.attestation.to_vec());
-            }
-            _ => {}
-        }
-    }
+    sks.script(&msgs);
     let sec = secrets(rel);
     let ctx = SessionContext {
         issuer_uri: sec["issuerUri"].as_str().unwrap().to_owned(),

@@ -66,6 +66,37 @@ pub struct FakeSks {
 pub const P256_EXAMPLE_SPKI_HEX: &str = "3059301306072a8648ce3d020106082a8648ce3d03010703420004";
 
 impl FakeSks {
+    /// Scripts the answers of a recorded session (session results, device path, key pairs and
+    /// close attestations), as `session_messages` returns it.
+    pub fn script(&mut self, msgs: &[(String, Vec<u8>, Message)]) {
+        for (_, _, m) in msgs {
+            match m {
+                Message::ProvisioningInitializationResponse(r) => {
+                    self.session_results.push_back((
+                        r.client_session_id.clone(),
+                        r.attestation.clone(),
+                        spki_of(&r.client_ephemeral_key),
+                    ));
+                    if let Some(p) = &r.device_certificate_path {
+                        self.device.certificate_path = p.clone();
+                    }
+                }
+                Message::KeyCreationResponse(r) => {
+                    for g in &r.generated_keys {
+                        self.key_results.insert(
+                            g.id.clone(),
+                            (spki_of(&g.public_key), g.attestation.to_vec()),
+                        );
+                    }
+                }
+                Message::ProvisioningFinalizationResponse(r) => {
+                    self.close_attestations.push_back(r.attestation.to_vec());
+                }
+                _ => {}
+            }
+        }
+    }
+
     pub fn new(device: DeviceInfo) -> Self {
         FakeSks {
             calls: Vec::new(),
