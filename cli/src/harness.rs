@@ -71,17 +71,17 @@ pub struct IssuerOptions {
     pub load: Option<(usize, f64)>,
 }
 
-/// Reads and validates `--config`. A missing or unreadable file is a usage error (exit 2), as
-/// is a file that is not a valid configuration.
+/// Reads and validates `--config`. A missing or unreadable file, or one that is not a valid
+/// configuration, is a configuration error (exit 4, as a bad issuer policy).
 pub fn load_config(path: &Path) -> Result<TargetConfig, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::Usage(format!(
+        CliError::Config(format!(
             "--config {}: cannot read the target configuration: {e}",
             path.display()
         ))
     })?;
     TargetConfig::from_toml(&text)
-        .map_err(|e| CliError::Usage(format!("--config {}: {e}", path.display())))
+        .map_err(|e| CliError::Config(format!("--config {}: {e}", path.display())))
 }
 
 /// True if `id` is selected by the prefixes `only` (every id when `only` is empty).

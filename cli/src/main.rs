@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use airtight_cli::source::{self, CardSource};
 use airtight_cli::{CliError, card, demo, driver, harness, issuer};
 use airtight_client::engine::Middleware;
-use airtight_client::ui::{PinSource, TerminalUi};
+use airtight_client::pin::PinProblem;
+use airtight_client::ui::{
+    Consent, ConsentRequest, KeyCreationSummary, PinRequest, PinSource, TerminalUi, UserInterface,
+};
+use airtight_proto::policy::PassphraseFormat;
 use airtight_proto::sks::SecureKeyStore;
 use clap::{Parser, Subcommand};
 
@@ -22,7 +26,7 @@ macro_rules! outln {
 
 /// airtight: air-tight key provisioning (KeyGen2 issuer, middleware and reference SKS).
 #[derive(Debug, Parser)]
-#[command(name = "airtight", version, about)]
+#[command(name = "airtight", version, about, after_help = airtight_cli::HELP_FOOTER)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,29 +72,19 @@ enum Command {
         #[arg(long, value_name = "PEM")]
         trust_anchor: Vec<PathBuf>,
     },
-    /// The file-backed reference card.
+    /// The card: the file-backed reference card of --card-dir (default), a PC/SC reader or
+    /// an SKS shim.
     Card {
-        /// The card directory.
+        /// The card directory (default: $AIRTIGHT_CARD_DIR, else ./airtight-card).
         #[arg(long, value_name = "D", global = true)]
         card_dir: Option<PathBuf>,
-        /// Use the card in the PC/SC reader with exactly this name (e.g. "Virtual PCD 00 00";
-        /// needs the `pcsc` build feature).
-        #[arg(long, value_name = "NAME", global = true, conflicts_with_all = ["reader_atr", "shim"])]
-        reader: Option<String>,
-        /// Use the first card in any PC/SC reader with this ATR (hex, e.g. 3B80800101; needs
-        /// the `pcsc` build feature).
-        #[arg(long, value_name = "HEX", global = true, conflicts_with = "shim")]
-        reader_atr: Option<String>,
-        /// Use the SKS shim process started by this command line (`spec/shim.md`), e.g.
-        /// "airtight card shim --card-dir D".
-        #[arg(long, value_name = "COMMAND LINE", global = true)]
-        shim: Option<String>,
         #[command(subcommand)]
         command: CardCommand,
     },
     /// The conformance harness: runs the spec-keyed case catalog against a card or an issuer
     /// and writes JSON, JUnit XML and HTML reports. Exit code 0: the run passed; 1: a case
-    /// failed the run; 2: bad arguments or configuration; 6: the card could not be opened.
+    /// failed the run; 2: bad arguments; 4: a bad --config file; 6: the card could not be
+    /// opened.
     Harness {
         #[command(subcommand)]
         command: HarnessCommand,
@@ -100,6 +94,12 @@ enum Command {
         /// Keep the demo's files here instead of a temporary directory.
         #[arg(long, value_name = "D")]
         work_dir: Option<PathBuf>,
+    },
+    /// Prints a shell completion script, e.g. `airtight completions bash >
+    /// ~/.local/share/bash-completion/completions/airtight`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -135,25 +135,162 @@ enum IssuerCommand {
     },
 }
 
+/// Which card a card command talks to, besides --card-dir.
+#[derive(Debug, Clone, clap::Args)]
+struct CardLink {
+    /// Use the card in the PC/SC reader with exactly this name (e.g. "Virtual PCD 00 00";
+    /// needs the `pcsc` build feature).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["reader_atr", "shim"])]
+    reader: Option<String>,
+    /// Use the first card in any PC/SC reader with this ATR (hex, e.g. 3B80800101; needs
+    /// the `pcsc` build feature).
+    #[arg(long, value_name = "HEX", conflicts_with = "shim")]
+    reader_atr: Option<String>,
+    /// Use the SKS shim process started by this command line (`spec/shim.md`), e.g.
+    /// "airtight card shim --card-dir D".
+    #[arg(long, value_name = "COMMAND LINE")]
+    shim: Option<String>,
+}
+
+/// The key a card command uses.
+#[derive(Debug, Clone, clap::Args)]
+struct KeyArg {
+    /// The key: its handle, the issuer's key id (e.g. Key.1, as `enroll` printed it), its
+    /// friendly name, or at least 8 hex digits of its certificate's SHA-256 (see `card keys`).
+    #[arg(long, value_name = "KEY")]
+    key: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum CardCommand {
     /// What the card is.
-    Info,
-    /// The provisioned keys.
-    Keys,
+    Info {
+        #[command(flatten)]
+        link: CardLink,
+        /// JSON output (spec/schemas/cli-card-info.schema.json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The provisioned keys, with their ids, certificates and PIN state.
+    Keys {
+        #[command(flatten)]
+        link: CardLink,
+        /// JSON output (spec/schemas/cli-card-keys.schema.json).
+        #[arg(long)]
+        json: bool,
+    },
     /// Signs a file with a provisioned key (signature in Base64URL on stdout).
     Sign {
-        /// The key: its handle, its friendly name, or a prefix of its certificate's SHA-256.
-        #[arg(long)]
-        key: String,
+        #[command(flatten)]
+        link: CardLink,
+        #[command(flatten)]
+        key: KeyArg,
         /// The signature algorithm URI (default: ECDSA or RSA with SHA-256, by key type).
         #[arg(long)]
         alg: Option<String>,
-        /// Take the key's PIN from this environment variable.
+        /// Take the key's PIN from this environment variable (default: ask on the terminal,
+        /// hidden; without a terminal the command fails and nothing is sent).
         #[arg(long, value_name = "VAR")]
         pin_env: Option<String>,
+        /// JSON output (spec/schemas/cli-card-result.schema.json).
+        #[arg(long)]
+        json: bool,
         /// The file to sign.
         file: PathBuf,
+    },
+    /// PIN state and management: status (tries remaining, blocked), change, unblock (PUK).
+    Pin {
+        #[command(subcommand)]
+        command: PinCommand,
+    },
+    /// Deletes a key (asks for confirmation unless --yes; the PIN or PUK if the key's delete
+    /// protection asks for one).
+    Delete {
+        #[command(flatten)]
+        link: CardLink,
+        #[command(flatten)]
+        key: KeyArg,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// The PIN, if needed, from this environment variable (default: ask on the terminal).
+        #[arg(long, value_name = "VAR")]
+        pin_env: Option<String>,
+        /// The PUK, if needed, from this environment variable (default: ask on the terminal).
+        #[arg(long, value_name = "VAR")]
+        puk_env: Option<String>,
+    },
+    /// Exports a key's certificate path (PEM, end entity first).
+    Export {
+        #[command(flatten)]
+        link: CardLink,
+        #[command(flatten)]
+        key: KeyArg,
+        /// Export the certificate path (the only export there is; private keys stay on the card).
+        #[arg(long, required = true)]
+        cert: bool,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "F")]
+        out: Option<PathBuf>,
+    },
+    /// HMAC of a file with a symmetric key (Base64URL on stdout).
+    Hmac {
+        #[command(flatten)]
+        link: CardLink,
+        #[command(flatten)]
+        key: KeyArg,
+        /// The HMAC algorithm URI (default: hmac-sha256).
+        #[arg(long)]
+        alg: Option<String>,
+        /// The key's PIN from this environment variable (default: ask on the terminal).
+        #[arg(long, value_name = "VAR")]
+        pin_env: Option<String>,
+        /// JSON output (spec/schemas/cli-card-result.schema.json).
+        #[arg(long)]
+        json: bool,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Encrypts a file with a symmetric key (default AES-CBC, IV generated and prepended;
+    /// Base64URL on stdout unless --out).
+    Encrypt {
+        #[command(flatten)]
+        sym: SymmetricArgs,
+    },
+    /// Decrypts a file (raw bytes, as `card encrypt --out` writes them) with a symmetric key
+    /// (plaintext on stdout unless --out).
+    Decrypt {
+        #[command(flatten)]
+        sym: SymmetricArgs,
+    },
+    /// A key's extensions (and property bags, logotypes), as the issuer provisioned them.
+    Ext {
+        #[command(flatten)]
+        link: CardLink,
+        #[command(flatten)]
+        key: KeyArg,
+        /// Only the extension of this type URI.
+        #[arg(long = "type", value_name = "URI")]
+        type_uri: Option<String>,
+        /// JSON output (spec/schemas/cli-card-ext.schema.json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A key's property bags; --set changes a writable property (`setProperty`).
+    Props {
+        #[command(flatten)]
+        link: CardLink,
+        #[command(flatten)]
+        key: KeyArg,
+        /// Only the property bag of this type URI (required with --set).
+        #[arg(long = "type", value_name = "URI")]
+        type_uri: Option<String>,
+        /// Set a writable property: NAME=VALUE.
+        #[arg(long, value_name = "NAME=VALUE", requires = "type_uri")]
+        set: Option<String>,
+        /// JSON output (spec/schemas/cli-card-ext.schema.json).
+        #[arg(long)]
+        json: bool,
     },
     /// Serves the card to pcscd as a virtual card through vsmartcard's vpcd (until Ctrl-C or
     /// SIGTERM); `--reader "Virtual PCD 00 00"` then reaches it.
@@ -168,6 +305,76 @@ enum CardCommand {
     },
     /// Serves the card as an SKS shim: JSON lines on stdin/stdout (`spec/shim.md`).
     Shim,
+}
+
+/// The options of `card encrypt` and `card decrypt`.
+#[derive(Debug, clap::Args)]
+struct SymmetricArgs {
+    #[command(flatten)]
+    link: CardLink,
+    #[command(flatten)]
+    key: KeyArg,
+    /// The algorithm URI (default: xmlenc aesNNN-cbc by key length).
+    #[arg(long)]
+    alg: Option<String>,
+    /// Algorithm parameters (hex), e.g. the IV of `https://webpki.github.io/sks/algorithm#aes.cbc`.
+    #[arg(long, value_name = "HEX")]
+    parameters: Option<String>,
+    /// The key's PIN from this environment variable (default: ask on the terminal).
+    #[arg(long, value_name = "VAR")]
+    pin_env: Option<String>,
+    /// Write the result (raw bytes) to this file.
+    #[arg(long, value_name = "F")]
+    out: Option<PathBuf>,
+    /// JSON output (spec/schemas/cli-card-result.schema.json; the result in Base64URL).
+    #[arg(long, conflicts_with = "out")]
+    json: bool,
+    /// The input file.
+    file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum PinCommand {
+    /// The PIN and PUK of a key: tries remaining, blocked or not, format.
+    Status {
+        #[command(flatten)]
+        link: CardLink,
+        #[command(flatten)]
+        key: KeyArg,
+        /// JSON output (spec/schemas/cli-card-pin-status.schema.json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Changes a key's PIN (asks for the old one, then the new one twice).
+    Change {
+        #[command(flatten)]
+        link: CardLink,
+        #[command(flatten)]
+        key: KeyArg,
+        /// The current PIN from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        pin_env: Option<String>,
+        /// The new PIN from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        new_pin_env: Option<String>,
+    },
+    /// Unblocks a key's PIN with its PUK (`unlockKey`); with --new-pin or --new-pin-env also
+    /// sets a new PIN (`setPin`).
+    Unblock {
+        #[command(flatten)]
+        link: CardLink,
+        #[command(flatten)]
+        key: KeyArg,
+        /// The PUK from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        puk_env: Option<String>,
+        /// Also set a new PIN, asked on the terminal (twice).
+        #[arg(long)]
+        new_pin: bool,
+        /// Also set a new PIN, from this environment variable.
+        #[arg(long, value_name = "VAR", conflicts_with = "new_pin")]
+        new_pin_env: Option<String>,
+    },
 }
 
 /// Options of both harness commands.
@@ -270,7 +477,27 @@ fn out(text: &str) -> Result<(), CliError> {
     let mut o = std::io::stdout().lock();
     o.write_all(text.as_bytes())
         .and_then(|()| o.flush())
-        .map_err(|e| CliError::Io(format!("stdout: {e}")))
+        .map_err(|e| CliError::stdout(&e))
+}
+
+/// Writes bytes to stdout.
+fn out_bytes(bytes: &[u8]) -> Result<(), CliError> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(bytes)
+        .and_then(|()| o.flush())
+        .map_err(|e| CliError::stdout(&e))
+}
+
+/// Prints a JSON document (pretty, with a final newline).
+fn out_json(v: &serde_json::Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Io(format!("json: {e}")))?;
+    out(&format!("{text}\n"))
+}
+
+/// Colour on stderr: only on a terminal, and never when `NO_COLOR` is set (non-empty).
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal as _;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
 /// Writes to stderr, ignoring errors.
@@ -284,12 +511,60 @@ fn init_tracing(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .try_init();
 }
 
-fn pin_from_env(var: &str) -> Result<String, CliError> {
-    std::env::var(var)
-        .map_err(|_| CliError::Usage(format!("environment variable {var} is not set")))
+/// The CLI's dialogs: [`TerminalUi`] on stdin/stderr, except that a PIN typed on a terminal
+/// is not echoed and is asked twice (a new PIN is being set); from a pipe it is read as a line.
+struct CliUi {
+    inner: TerminalUi<std::io::BufReader<std::io::Stdin>, std::io::Stderr>,
+}
+
+impl std::fmt::Debug for CliUi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CliUi")
+    }
+}
+
+impl UserInterface for CliUi {
+    fn consent(&mut self, request: &ConsentRequest) -> Consent {
+        self.inner.consent(request)
+    }
+
+    fn confirm_keys(&mut self, summary: &KeyCreationSummary) -> Consent {
+        self.inner.confirm_keys(summary)
+    }
+
+    fn collect_pin(&mut self, r: &PinRequest) -> Option<zeroize::Zeroizing<String>> {
+        if !airtight_cli::pin::can_prompt() {
+            return self.inner.collect_pin(r);
+        }
+        let prompt = format!(
+            "New PIN for {} ({}, {}-{} {}{}): ",
+            r.key_ids.join(", "),
+            r.pin_policy,
+            r.min_length,
+            r.max_length,
+            r.format,
+            if r.format == PassphraseFormat::Binary {
+                " as hex"
+            } else {
+                ""
+            }
+        );
+        match airtight_cli::pin::obtain_new(None, "PIN", "--pin-env", &prompt) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                note(&format!("{e}"));
+                None
+            }
+        }
+    }
+
+    fn pin_rejected(&mut self, request: &PinRequest, problem: &PinProblem) {
+        self.inner.pin_rejected(request, problem)
+    }
 }
 
 fn enroll(
@@ -300,6 +575,9 @@ fn enroll(
     pin_file: Option<PathBuf>,
     trust_anchors: &[PathBuf],
 ) -> Result<(), CliError> {
+    // Everything that can be checked is checked before a card is created or touched.
+    airtight_client::url::parse_invocation(url)
+        .map_err(|e| CliError::Enroll(format!("invocation URL: {e}")))?;
     let mut options = airtight_client::http::HttpOptions::default();
     for f in trust_anchors {
         let pem = std::fs::read_to_string(f)
@@ -316,7 +594,7 @@ fn enroll(
         options.trust_anchors.extend(ders);
     }
     let pins = match (pin_env, pin_file) {
-        (Some(v), _) => PinSource::Repeat(zeroize::Zeroizing::new(pin_from_env(&v)?)),
+        (Some(v), _) => PinSource::Repeat(airtight_cli::pin::from_env(&v, "PIN")?),
         (None, Some(f)) => {
             PinSource::from_file(&f).map_err(|e| CliError::Io(format!("{}: {e}", f.display())))?
         }
@@ -326,7 +604,7 @@ fn enroll(
     if matches!(source, CardSource::Reader(_) | CardSource::ReaderAtr(_)) {
         let sks = source::open_pcsc(source)?;
         let started = std::time::Instant::now();
-        let mw = enroll_with(url, sks, yes, pins, options)?;
+        let (mw, _) = enroll_with(url, sks, yes, pins, options)?;
         let elapsed = started.elapsed();
         // What crossed the PC/SC link during the session (issue 5's figures).
         let sks = mw.into_sks();
@@ -340,8 +618,16 @@ fn enroll(
         ));
         return Ok(());
     }
-    let sks = source::open(source, true)?;
-    enroll_with(url, sks, yes, pins, options).map(|_| ())
+    let mut sks = source::open(source, true)?;
+    let before = card::keys_of(&mut *sks)?;
+    let (mw, created) = enroll_with(url, sks, yes, pins, options)?;
+    if let CardSource::Dir(dir) = source {
+        // The issuer's key ids, so that `card sign --key Key.1` finds the key.
+        let mut sks = mw.into_sks();
+        let after = card::keys_of(&mut *sks)?;
+        card::record_key_ids(dir, &before, &after, &created)?;
+    }
+    Ok(())
 }
 
 fn enroll_with<S: SecureKeyStore>(
@@ -350,7 +636,7 @@ fn enroll_with<S: SecureKeyStore>(
     yes: bool,
     pins: PinSource,
     options: airtight_client::http::HttpOptions,
-) -> Result<Middleware<S>, CliError> {
+) -> Result<(Middleware<S>, Vec<String>), CliError> {
     let mut observe = |e: &driver::Event| match e {
         driver::Event::Received { qualifier, bytes } => {
             note(&format!("<- {qualifier} ({bytes} bytes)"))
@@ -365,7 +651,9 @@ fn enroll_with<S: SecureKeyStore>(
         options,
         |ctx| {
             Middleware::new(sks, ctx)
-                .with_ui(Box::new(TerminalUi::stdio(yes)))
+                .with_ui(Box::new(CliUi {
+                    inner: TerminalUi::stdio(yes),
+                }))
                 .with_pin_source(pins)
         },
         &mut observe,
@@ -391,7 +679,29 @@ fn enroll_with<S: SecureKeyStore>(
     if let Some(u) = enrolled.result_url {
         outln!("result page: {u}");
     }
-    Ok(mw)
+    if let Some(first) = o.created_keys.first() {
+        note(&format!(
+            "use a key by its id, e.g. `airtight card sign --key {first} FILE` (see `airtight \
+             card keys`)"
+        ));
+    }
+    Ok((mw, enrolled.outcome.created_keys))
+}
+
+/// The keys of the card, with the issuer key ids recorded in a card directory.
+fn card_keys(
+    sks: &mut dyn SecureKeyStore,
+    source: &CardSource,
+) -> Result<Vec<card::CardKey>, CliError> {
+    let mut keys = card::keys_of(sks)?;
+    if let CardSource::Dir(dir) = source {
+        card::attach_ids(&mut keys, dir)?;
+    }
+    Ok(keys)
+}
+
+fn read_input(file: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(file).map_err(|e| CliError::Io(format!("{}: {e}", file.display())))
 }
 
 fn card_sign(
@@ -399,15 +709,13 @@ fn card_sign(
     key: &str,
     alg: Option<String>,
     pin_env: Option<String>,
+    json: bool,
     file: &Path,
 ) -> Result<(), CliError> {
-    let data = std::fs::read(file).map_err(|e| CliError::Io(format!("{}: {e}", file.display())))?;
-    let pin = pin_env
-        .map(|v| pin_from_env(&v))
-        .transpose()?
-        .map(zeroize::Zeroizing::new);
+    let data = read_input(file)?;
     let mut sks = source::open(source, false)?;
-    let k = card::find_key(&mut *sks, key)?;
+    let keys = card_keys(&mut *sks, source)?;
+    let k = card::select_key(&keys, key)?;
     let alg = match alg {
         Some(a) => a,
         None => {
@@ -420,17 +728,27 @@ fn card_sign(
             card::default_signature_uri(&pk).to_owned()
         }
     };
-    let signed = card::sign(
+    let signed = card::authorized(
         &mut *sks,
         &k,
-        &alg,
-        pin.as_ref().map(|p| p.as_bytes()),
-        &data,
+        card::Auth::Pin(pin_env.as_deref()),
+        "signData",
+        &mut |m| note(m),
+        |c, pin| c.sign_data(k.handle, &alg, None, false, pin, &data),
     )?;
-    outln!(
-        "{}",
-        airtight_proto::codec::b64url::encode(&signed.signature)
-    );
+    let signed = card::verify(&k, &alg, &data, signed);
+    let signature = airtight_proto::codec::b64url::encode(&signed.signature);
+    if json {
+        out_json(&serde_json::json!({
+            "key": k.handle.0,
+            "id": k.id,
+            "algorithm": alg,
+            "result": signature,
+            "verified": signed.verified.is_ok(),
+        }))?;
+    } else {
+        outln!("{signature}");
+    }
     match signed.verified {
         Ok(()) => {
             note("signature verified with the key's certificate");
@@ -439,6 +757,328 @@ fn card_sign(
         Err(e) => Err(CliError::Card(format!(
             "the signature does not verify: {e}"
         ))),
+    }
+}
+
+fn card_command(dir: &Path, command: CardCommand) -> Result<(), CliError> {
+    let open = |link: &CardLink| -> Result<(CardSource, Box<dyn SecureKeyStore>), CliError> {
+        let l = link.clone();
+        let source = CardSource::from_options(dir, l.reader, l.reader_atr, l.shim)?;
+        let sks = source::open(&source, false)?;
+        Ok((source, sks))
+    };
+    let open_key = |link: &CardLink,
+                    key: &KeyArg|
+     -> Result<(Box<dyn SecureKeyStore>, card::CardKey), CliError> {
+        let (source, mut sks) = open(link)?;
+        let keys = card_keys(&mut *sks, &source)?;
+        let k = card::select_key(&keys, &key.key)?;
+        Ok((sks, k))
+    };
+    match command {
+        CardCommand::Info { link, json } => {
+            let (_, mut sks) = open(&link)?;
+            if json {
+                out_json(&card::info_json(&mut *sks)?)
+            } else {
+                out(&card::info(&mut *sks)?)
+            }
+        }
+        CardCommand::Keys { link, json } => {
+            let (source, mut sks) = open(&link)?;
+            let keys = card_keys(&mut *sks, &source)?;
+            if json {
+                out_json(&card::keys_json(&mut *sks, &keys)?)
+            } else {
+                let mut text = card::keys_text(&keys);
+                for k in &keys {
+                    let p = card::protection(&mut *sks, k)?;
+                    if let Some(pin) = p.pin {
+                        let state = if p
+                            .protection_status
+                            .contains(airtight_proto::sks::ProtectionStatus::PIN_BLOCKED)
+                        {
+                            "BLOCKED".to_owned()
+                        } else {
+                            card::tries_left(pin.retry_limit, pin.error_count)
+                                .map(|n| format!("{n} tries remaining"))
+                                .unwrap_or_else(|| "no retry limit".into())
+                        };
+                        text.push_str(&format!("key {}: PIN {state}\n", k.handle));
+                    }
+                }
+                out(&text)
+            }
+        }
+        CardCommand::Sign {
+            link,
+            key,
+            alg,
+            pin_env,
+            json,
+            file,
+        } => {
+            let l = link.clone();
+            let source = CardSource::from_options(dir, l.reader, l.reader_atr, l.shim)?;
+            card_sign(&source, &key.key, alg, pin_env, json, &file)
+        }
+        CardCommand::Pin { command } => match command {
+            PinCommand::Status { link, key, json } => {
+                let (mut sks, k) = open_key(&link, &key)?;
+                let p = card::protection(&mut *sks, &k)?;
+                if json {
+                    out_json(&card::protection_json(&k, &p))
+                } else {
+                    out(&card::protection_text(&k, &p))
+                }
+            }
+            PinCommand::Change {
+                link,
+                key,
+                pin_env,
+                new_pin_env,
+            } => {
+                let (mut sks, k) = open_key(&link, &key)?;
+                card::change_pin(&mut *sks, &k, pin_env.as_deref(), new_pin_env.as_deref())?;
+                note(&format!(
+                    "the PIN of key {} was changed",
+                    card::key_label(&k)
+                ));
+                Ok(())
+            }
+            PinCommand::Unblock {
+                link,
+                key,
+                puk_env,
+                new_pin,
+                new_pin_env,
+            } => {
+                let (mut sks, k) = open_key(&link, &key)?;
+                let new = match (new_pin, new_pin_env.as_deref()) {
+                    (_, Some(v)) => Some(Some(v)),
+                    (true, None) => Some(None),
+                    (false, None) => None,
+                };
+                card::unblock_pin(&mut *sks, &k, puk_env.as_deref(), new)?;
+                note(&format!(
+                    "the PIN of key {} is unblocked{}",
+                    card::key_label(&k),
+                    if new.is_some() { " and set" } else { "" }
+                ));
+                Ok(())
+            }
+        },
+        CardCommand::Delete {
+            link,
+            key,
+            yes,
+            pin_env,
+            puk_env,
+        } => {
+            let (mut sks, k) = open_key(&link, &key)?;
+            let what = format!(
+                "key {}{}",
+                card::key_label(&k),
+                k.friendly_name
+                    .as_deref()
+                    .map(|n| format!(" \"{n}\""))
+                    .unwrap_or_default()
+            );
+            if !yes {
+                if !airtight_cli::pin::can_prompt() {
+                    return Err(CliError::Usage(format!(
+                        "deleting {what} needs confirmation: run on a terminal, or pass --yes"
+                    )));
+                }
+                let mut err = std::io::stderr();
+                let _ = write!(err, "Delete {what} from the card for good? [y/N] ");
+                let _ = err.flush();
+                let mut answer = String::new();
+                std::io::stdin()
+                    .read_line(&mut answer)
+                    .map_err(|e| CliError::Io(format!("terminal: {e}")))?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+                    return Err(CliError::Usage(format!("not confirmed; {what} was kept")));
+                }
+            }
+            card::delete(&mut *sks, &k, pin_env.as_deref(), puk_env.as_deref())?;
+            note(&format!("deleted {what}"));
+            Ok(())
+        }
+        CardCommand::Export {
+            link,
+            key,
+            cert: _,
+            out: file,
+        } => {
+            let (_, k) = open_key(&link, &key)?;
+            let pem = card::certificate_pem(&k)?;
+            match file {
+                Some(f) => std::fs::write(&f, pem)
+                    .map_err(|e| CliError::Io(format!("{}: {e}", f.display()))),
+                None => out(&pem),
+            }
+        }
+        CardCommand::Hmac {
+            link,
+            key,
+            alg,
+            pin_env,
+            json,
+            file,
+        } => {
+            let data = read_input(&file)?;
+            let (mut sks, k) = open_key(&link, &key)?;
+            if k.symmetric_key_length == 0 {
+                return Err(CliError::Usage(format!(
+                    "key {} is not a symmetric key (HMAC needs one)",
+                    card::key_label(&k)
+                )));
+            }
+            let alg = alg.unwrap_or_else(|| card::DEFAULT_HMAC.to_owned());
+            let mac = card::authorized(
+                &mut *sks,
+                &k,
+                card::Auth::Pin(pin_env.as_deref()),
+                "performHmac",
+                &mut |m| note(m),
+                |c, pin| c.perform_hmac(k.handle, &alg, None, false, pin, &data),
+            )?;
+            let mac = airtight_proto::codec::b64url::encode(&mac);
+            if json {
+                out_json(&serde_json::json!({
+                    "key": k.handle.0, "id": k.id, "algorithm": alg, "result": mac,
+                }))
+            } else {
+                outln!("{mac}");
+                Ok(())
+            }
+        }
+        CardCommand::Encrypt { sym } => symmetric(dir, sym, true),
+        CardCommand::Decrypt { sym } => symmetric(dir, sym, false),
+        CardCommand::Ext {
+            link,
+            key,
+            type_uri,
+            json,
+        } => {
+            let (mut sks, k) = open_key(&link, &key)?;
+            let v = card::extensions_json(&mut *sks, &k, type_uri.as_deref())?;
+            if json {
+                out_json(&v)
+            } else {
+                out(&card::extensions_text(&v))
+            }
+        }
+        CardCommand::Props {
+            link,
+            key,
+            type_uri,
+            set,
+            json,
+        } => {
+            let (mut sks, k) = open_key(&link, &key)?;
+            if let (Some(t), Some(assignment)) = (&type_uri, &set) {
+                let (name, value) = assignment.split_once('=').ok_or_else(|| {
+                    CliError::Usage(format!("--set {assignment:?}: expected NAME=VALUE"))
+                })?;
+                sks.set_property(k.handle, t, name, value)
+                    .map_err(|e| CliError::Card(format!("setProperty {name}: {e}")))?;
+                note(&format!("{t}: {name} set"));
+            }
+            let mut v = card::extensions_json(&mut *sks, &k, type_uri.as_deref())?;
+            if let Some(list) = v["extensions"].as_array_mut() {
+                list.retain(|e| e["sub_type"] == "property_bag");
+            }
+            if json {
+                out_json(&v)
+            } else if v["extensions"].as_array().is_none_or(|l| l.is_empty()) {
+                out("no property bags\n")
+            } else {
+                out(&card::extensions_text(&v))
+            }
+        }
+        CardCommand::Serve {
+            vpcd,
+            drop_after_apdus,
+        } => {
+            init_tracing("warn");
+            source::serve_vpcd_card(dir, vpcd, drop_after_apdus, &mut |m| note(m))
+        }
+        CardCommand::Shim => {
+            init_tracing("warn");
+            source::serve_shim_card(dir)
+        }
+    }
+}
+
+/// `card encrypt` (`encrypt`) and `card decrypt`.
+fn symmetric(dir: &Path, a: SymmetricArgs, encrypt: bool) -> Result<(), CliError> {
+    let data = read_input(&a.file)?;
+    let parameters = a
+        .parameters
+        .as_deref()
+        .map(|h| {
+            source::parse_hex(h)
+                .map_err(|_| CliError::Usage(format!("--parameters {h:?} is not hex")))
+        })
+        .transpose()?;
+    let source = CardSource::from_options(dir, a.link.reader, a.link.reader_atr, a.link.shim)?;
+    let mut sks = source::open(&source, false)?;
+    let keys = card_keys(&mut *sks, &source)?;
+    let k = card::select_key(&keys, &a.key.key)?;
+    if k.symmetric_key_length == 0 {
+        return Err(CliError::Usage(format!(
+            "key {} is not a symmetric key",
+            card::key_label(&k)
+        )));
+    }
+    let alg = match a.alg {
+        Some(alg) => alg,
+        None => card::default_cipher(k.symmetric_key_length)
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "no default cipher for a {}-byte key: give --alg",
+                    k.symmetric_key_length
+                ))
+            })?
+            .to_owned(),
+    };
+    let result = card::authorized(
+        &mut *sks,
+        &k,
+        card::Auth::Pin(a.pin_env.as_deref()),
+        "symmetricKeyEncrypt",
+        &mut |m| note(m),
+        |c, pin| {
+            c.symmetric_key_encrypt(
+                k.handle,
+                &alg,
+                encrypt,
+                parameters.as_deref(),
+                false,
+                pin,
+                &data,
+            )
+        },
+    )?;
+    if a.json {
+        return out_json(&serde_json::json!({
+            "key": k.handle.0,
+            "id": k.id,
+            "algorithm": alg,
+            "result": airtight_proto::codec::b64url::encode(&result),
+        }));
+    }
+    match (a.out, encrypt) {
+        (Some(f), _) => {
+            std::fs::write(&f, &*result).map_err(|e| CliError::Io(format!("{}: {e}", f.display())))
+        }
+        (None, true) => out(&format!(
+            "{}\n",
+            airtight_proto::codec::b64url::encode(&result)
+        )),
+        (None, false) => out_bytes(&result),
     }
 }
 
@@ -489,48 +1129,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 &trust_anchor,
             )
         }
-        Command::Card {
-            card_dir,
-            reader,
-            reader_atr,
-            shim,
-            command,
-        } => {
+        Command::Card { card_dir, command } => {
             let dir = card_dir.unwrap_or_else(card::default_dir);
-            let link = reader.is_some() || reader_atr.is_some() || shim.is_some();
-            let source = CardSource::from_options(&dir, reader, reader_atr, shim)?;
-            match command {
-                CardCommand::Info => {
-                    let mut sks = source::open(&source, false)?;
-                    out(&card::info(&mut *sks)?)
-                }
-                CardCommand::Keys => {
-                    let mut sks = source::open(&source, false)?;
-                    out(&card::keys_table(&mut *sks)?)
-                }
-                CardCommand::Sign {
-                    key,
-                    alg,
-                    pin_env,
-                    file,
-                } => card_sign(&source, &key, alg, pin_env, &file),
-                CardCommand::Serve { .. } | CardCommand::Shim if link => Err(CliError::Usage(
-                    "`card serve` and `card shim` serve the card of --card-dir; \
-                     --reader, --reader-atr and --shim do not apply"
-                        .into(),
-                )),
-                CardCommand::Serve {
-                    vpcd,
-                    drop_after_apdus,
-                } => {
-                    init_tracing("warn");
-                    source::serve_vpcd_card(&dir, vpcd, drop_after_apdus, &mut |m| note(m))
-                }
-                CardCommand::Shim => {
-                    init_tracing("warn");
-                    source::serve_shim_card(&dir)
-                }
-            }
+            card_command(&dir, command)
         }
         Command::Harness { command } => {
             let stdout = std::io::stdout();
@@ -581,6 +1182,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let mut out = stdout.lock();
             demo::run(&mut out, work_dir.as_deref()).map(|_| ())
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "airtight", &mut script);
+            out_bytes(&script)
+        }
     }
 }
 
@@ -588,6 +1195,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`airtight demo | head -1`): stop quietly.
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             let _ = std::io::stdout().flush();
             note(&format!("airtight: {e}"));

@@ -181,7 +181,8 @@ fn a_missing_config_file_is_a_usage_error_naming_the_file() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[target]\ntransport = \"teleport\"\n").unwrap();
     let out = airtight(&["harness", "card", "--config", bad.to_str().unwrap()]);
-    assert_eq!(out.code(), Some(2), "{}", out.both());
+    // A configuration error: exit 4, as under `issuer serve --policy`.
+    assert_eq!(out.code(), Some(4), "{}", out.both());
     assert!(out.stderr.contains("teleport"), "{}", out.both());
 }
 
