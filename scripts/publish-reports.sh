@@ -14,13 +14,20 @@
 #
 #   bash scripts/publish-reports.sh [OUTDIR]
 #
+# The latency and load figures come from a release build of `airtight` (built once, with the
+# pcsc feature and without debug info, then reused by every step); the vectors report uses a
+# debug build of airtight-vectors (no timings).
+#
 # Exits non-zero if any harness run does not pass or any step fails (after running them all).
 # Env: PUBLISH_SKIP_BENCH=1 skips the criterion step; PUBLISH_SKIP_SCREENSHOT=1 the screenshot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET_DIR/debug/airtight
+BIN=$TARGET_DIR/release/airtight
+# No debug info in the release build (the release profile has debug = 1): a shorter compile; the
+# criterion step (bench profile, inherits release) then reuses the same dependency builds.
+export CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_BENCH_DEBUG=0
 READER="Virtual PCD 00 00"
 VPCD=127.0.0.1:35963
 VCARD_ATR=3B80800101
@@ -98,9 +105,9 @@ step() {
 build() {
   # libpcsclite-dev and pkg-config for the pcsc feature (pcsc-stack.sh installs them as root).
   if ! dpkg -s libpcsclite-dev pkg-config >/dev/null 2>&1; then bash scripts/pcsc-stack.sh true; fi
-  # The same feature set as the PC/SC CLI tests of scripts/test.sh (their build of the binary is
-  # reused; a plain `cargo build` would rebuild it with the non-test feature set).
-  cargo test --locked -q -p airtight-cli --features pcsc --no-run
+  # One release build of the CLI (every harness step runs it: the published latency and load
+  # figures are release figures).
+  cargo build --locked -q --release -p airtight-cli --features pcsc
   cargo build --locked -q -p airtight-vectors
 }
 
@@ -147,7 +154,7 @@ criterion() {
   mkdir -p "$dir"
   # Short settings: the figures are indicative; the full run is `cargo bench -p airtight-card`.
   # No debug info for the bench build (the release profile has debug = 1): a faster compile.
-  CARGO_PROFILE_BENCH_DEBUG=0 cargo bench --locked -q -p airtight-card --bench sks -- \
+  cargo bench --locked -q -p airtight-card --bench sks -- \
     --warm-up-time 0.3 --measurement-time 1 --noplot >"$dir/bench.txt" 2>&1 \
     || { cat "$dir/bench.txt"; return 1; }
   python3 - "$TARGET_DIR/criterion" "$dir" <<'PY'
@@ -262,7 +269,8 @@ page = f"""<!doctype html><html lang=en><head><meta charset=utf-8><title>airtigh
 table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.4em .6em;text-align:left;vertical-align:top}}
 .ok{{color:#17702f}}.bad{{color:#b00020}}td:nth-child(n+4){{white-space:nowrap}}</style></head><body>
 <h1>airtight reports</h1>
-<p>Produced by <code>scripts/publish-reports.sh</code>. Step times are in <a href='timings.txt'>timings.txt</a>; logs in <a href='logs/'>logs/</a>.</p>
+<p>Produced by <code>scripts/publish-reports.sh</code> with a release build of <code>airtight</code>
+(the latency and load figures are release figures). Step times are in <a href='timings.txt'>timings.txt</a>; logs in <a href='logs/'>logs/</a>.</p>
 <table><thead><tr><th>report</th><th>result</th><th>files</th><th>time</th><th>step</th></tr></thead><tbody>
 {''.join(items)}
 </tbody></table></body></html>

@@ -26,7 +26,7 @@ pub fn serialization() -> VectorFile {
         &[
             "Items are written big-endian; L() is a 2-byte length then the bytes; blob a 4-byte",
             "length then the bytes; raw items carry no length. Expected encodings follow",
-            "keygen2-sks-facts §3.1 and were written out by hand from that table.",
+            "the serialization table of the SKS specification (sks-api-arch.pdf §7.1, public repository cyberphone/doc) and were written out by hand from it.",
         ],
     );
     b.note("Basic", "BASIC", "A plain encoding.")

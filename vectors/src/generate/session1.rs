@@ -1676,7 +1676,7 @@ pub fn session_key_limit(sessions: &[Session]) -> VectorFile {
     b.note(
         "Facts",
         "KNOWN_ANSWER",
-        "Written out by hand from keygen2-sks-facts §3.4.",
+        "Written out by hand from the sessionKey use counts of the Java reference SKS (cyberphone/openkeystore, library/test/org/webpki/sks/SKSReferenceImplementation.java; checked exactly by SKSTest test47): createPukPolicy 2, createPinPolicy 1, createKeyEntry 2 (3 with a preset PIN), setCertificatePath 1, import 2, addExtension 1 (2 encrypted), post operations 2, close 2.",
     )
     .note(
         "LimitExceeded",

@@ -8,8 +8,12 @@
 //! Public keys and certificates cross the trait as DER bytes (SubjectPublicKeyInfo DER and X.509
 //! DER), the binary form the bindings carry; no typed key crosses it.
 //!
-//! Facts: `keygen2-sks-facts.md` §2 (methods, constants, error codes), §3.3 (MAC names),
-//! §4 (policies).
+//! Sources: the SKS specification (`security/sks-api-arch.pdf` in the public repository
+//! `cyberphone/doc`, §7: methods, method numbers, error codes) and `cyberphone/openkeystore`
+//! (`library/src/org/webpki/sks/SecureKeyStore.java`: methods and limits; `SKSException.java`:
+//! error codes); the MAC method names follow the Java reference SKS
+//! (`library/test/org/webpki/sks/SKSReferenceImplementation.java`). See `spec/README.md`,
+//! "Sources".
 
 mod consts;
 mod error;
