@@ -202,6 +202,77 @@ pub fn enroll_with<S: SecureKeyStore>(
     }
 }
 
+/// At most this many characters of a URL are repeated in a message.
+const URL_IN_MESSAGES: usize = 120;
+
+/// `url`, cut to [`URL_IN_MESSAGES`] characters (a 100 KB URL is not echoed back).
+pub fn short_url(url: &str) -> String {
+    match url.char_indices().nth(URL_IN_MESSAGES) {
+        Some((i, _)) => format!("{}… ({} characters)", &url[..i], url.chars().count()),
+        None => url.to_owned(),
+    }
+}
+
+/// What a failed enrolment tells the user: the error, in the user's terms where the raw one
+/// speaks the code's, with what to do; long URLs cut short.
+pub fn explain(e: &EnrollError) -> String {
+    match e {
+        EnrollError::Url(u) | EnrollError::Driver(DriverError::Url(u)) => format!(
+            "the invocation URL is not usable ({}): give the issuer's init URL, e.g. \
+             'http://127.0.0.1:8080/keygen2?init=true', or an intent://keygen2?… URL",
+            cut(&u.to_string())
+        ),
+        EnrollError::Driver(DriverError::ContentType { url, content_type }) => format!(
+            "{} did not answer with a KeyGen2 message (it sent {}): is this the KeyGen2 URL of \
+             an issuer? [KG2-HTP-011]",
+            short_url(url),
+            content_type
+                .as_deref()
+                .map(|c| format!("{}", c.split(';').next().unwrap_or(c).trim()))
+                .unwrap_or_else(|| "no content type".into())
+        ),
+        EnrollError::Driver(
+            DriverError::Tls { url, detail } | DriverError::Transport { url, detail, .. },
+        ) if detail.contains("trust anchors") => {
+            format!(
+                "{} is an https:// issuer and no certificate to trust was given: pass \
+                 --trust-anchor FILE.pem (the issuer's root CA; there are no built-in roots)",
+                short_url(url)
+            )
+        }
+        EnrollError::Driver(DriverError::Transport {
+            method,
+            url,
+            detail,
+        }) if detail.contains("timeout") => {
+            format!(
+                "the issuer did not answer in time ({method} {}: {detail}); is it running, and \
+                 reachable at that address?",
+                short_url(url)
+            )
+        }
+        EnrollError::Driver(DriverError::Transport {
+            method,
+            url,
+            detail,
+        }) => format!(
+            "cannot reach the issuer ({method} {}: {detail}); is it running, and is the URL \
+             the one it printed?",
+            short_url(url)
+        ),
+        other => cut(&other.to_string()),
+    }
+}
+
+/// A message cut to a readable length.
+fn cut(m: &str) -> String {
+    const MAX: usize = 400;
+    match m.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}… (cut)", &m[..i]),
+        None => m.to_owned(),
+    }
+}
+
 /// GETs the cancel URL (with the invocation's session cookie) so the issuer does not wait for
 /// a session the middleware gave up; returns the `Location` it redirects to.
 fn end_issuer_session(cancel_url: &str, cookie: Option<&str>) -> Option<String> {
@@ -254,6 +325,16 @@ mod tests {
             "http://127.0.0.1:9/error/x"
         );
         assert_eq!(absolute("http://a/b", "http://c/d"), "http://c/d");
+    }
+
+    #[test]
+    fn long_urls_are_not_echoed_back() {
+        let long = format!("http://x/{}", "a".repeat(100_000));
+        let e = EnrollError::Url(parse_invocation(&format!("ftp://{long}")).unwrap_err());
+        let m = explain(&e);
+        assert!(m.len() < 1000, "{} bytes", m.len());
+        assert!(m.contains("init URL"), "{m}");
+        assert!(short_url(&long).ends_with("(100009 characters)"));
     }
 
     #[test]

@@ -577,7 +577,14 @@ fn enroll(
 ) -> Result<(), CliError> {
     // Everything that can be checked is checked before a card is created or touched.
     airtight_client::url::parse_invocation(url)
-        .map_err(|e| CliError::Enroll(format!("invocation URL: {e}")))?;
+        .map_err(|e| CliError::Enroll(driver::explain(&driver::EnrollError::Url(e))))?;
+    if url.starts_with("https://") && trust_anchors.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} is an https:// issuer: pass --trust-anchor FILE.pem (the certificate of the \
+             issuer's root CA; there are no built-in roots); nothing was created",
+            driver::short_url(url)
+        )));
+    }
     let mut options = airtight_client::http::HttpOptions::default();
     for f in trust_anchors {
         let pem = std::fs::read_to_string(f)
@@ -658,7 +665,7 @@ fn enroll_with<S: SecureKeyStore>(
         },
         &mut observe,
     )
-    .map_err(|e| CliError::Enroll(e.to_string()))?;
+    .map_err(|e| CliError::Enroll(driver::explain(&e)))?;
     let o = &enrolled.outcome;
     outln!(
         "provisioned: serverSessionId {}, clientSessionId {}",

@@ -69,6 +69,7 @@ fn policy() -> Policy {
     p.key.push(KeyPolicy {
         id: "Key.2".into(),
         algorithm: P256.into(),
+        pin: None,
         friendly_name: Some("no-pin key".into()),
         extensions: vec![ExtensionPolicy {
             extension_type: "https://example.com/ext".into(),
@@ -98,6 +99,7 @@ fn policy() -> Policy {
     p.key.push(KeyPolicy {
         id: "Key.3".into(),
         algorithm: P256.into(),
+        pin: None,
         import_symmetric_key: Some(b64url::encode(&SYMMETRIC_KEY)),
         endorsed_algorithms: vec![HMAC_SHA256.into(), AES256_CBC.into()],
         ..KeyPolicy::default()
@@ -564,9 +566,10 @@ fn completions_help_and_exit_codes() {
     }
     // `card serve --help` lists only options `card serve` takes.
     let serve = ok(&airtight(&["card", "serve", "--help"]));
-    for rejected in ["--reader", "--reader-atr", "--shim"] {
+    for rejected in ["--reader <", "--reader-atr <", "--shim <"] {
         assert!(!serve.contains(rejected), "{rejected} in\n{serve}");
     }
+    assert!(serve.contains("--vpcd <"), "{serve}");
     let sign = ok(&airtight(&["card", "sign", "--help"]));
     assert!(sign.contains("--reader") && sign.contains("--json"));
 }
@@ -634,4 +637,45 @@ fn a_pin_typed_on_a_terminal_is_hidden() {
     assert!(s.contains("PIN for key"), "{s}");
     assert!(s.contains("signature verified"), "{s}");
     assert!(!s.contains(PIN), "the PIN was echoed:\n{s}");
+}
+
+/// `harness/targets/issuer.example.toml` as shipped: it parses, lists, and runs (its url
+/// replaced by the one of an issuer started here; as shipped it names `issuer serve
+/// --test-pki` on 127.0.0.1:8080).
+#[test]
+fn the_issuer_example_target_runs_as_shipped() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../harness/targets/issuer.example.toml");
+    let config = airtight_cli::harness::load_config(&path).unwrap();
+    assert_eq!(
+        config.target.url.as_deref(),
+        Some("http://127.0.0.1:8080/keygen2?init=true")
+    );
+    let p = path.to_str().unwrap();
+    let list = ok(&airtight(&["harness", "issuer", "--config", p, "--list"]));
+    assert!(
+        list.contains("issuer.transport.requests-are-json"),
+        "{list}"
+    );
+
+    let store = Arc::new(Store::in_memory().unwrap());
+    let server = ServerHandle::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), {
+        move |base| {
+            let iss = build_issuer(&issuer_uri_of(base), Policy::default());
+            AppState::new(iss, store, base, ServerConfig::default())
+        }
+    })
+    .unwrap();
+    let url = format!("{}/keygen2?init=true", server.base_url());
+    let out = airtight(&[
+        "harness",
+        "issuer",
+        "--config",
+        p,
+        "--url",
+        &url,
+        "--only",
+        "issuer.transport.requests-are-json",
+        "--quiet",
+    ]);
+    ok(&out);
 }
