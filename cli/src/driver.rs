@@ -228,15 +228,15 @@ pub fn explain(e: &EnrollError) -> String {
             short_url(url),
             content_type
                 .as_deref()
-                .map(|c| format!("{}", c.split(';').next().unwrap_or(c).trim()))
+                .map(|c| c.split(';').next().unwrap_or(c).trim().to_owned())
                 .unwrap_or_else(|| "no content type".into())
         ),
         EnrollError::Driver(
             DriverError::Tls { url, detail } | DriverError::Transport { url, detail, .. },
         ) if detail.contains("trust anchors") => {
             format!(
-                "{} is an https:// issuer and no certificate to trust was given: pass \
-                 --trust-anchor FILE.pem (the issuer's root CA; there are no built-in roots)",
+                "[KG2-HTP-010] {} is an https:// issuer and no certificate to trust was given: \
+                 pass --trust-anchor FILE.pem (the issuer's root CA; there are no built-in roots)",
                 short_url(url)
             )
         }

@@ -71,11 +71,11 @@ pub struct IssuerOptions {
     pub load: Option<(usize, f64)>,
 }
 
-/// Reads and validates `--config`. A missing or unreadable file, or one that is not a valid
-/// configuration, is a configuration error (exit 4, as a bad issuer policy).
+/// Reads and validates `--config`. A missing or unreadable file is an i/o error (exit 3), a file
+/// that is not a valid configuration a configuration error (exit 4), as for an issuer policy.
 pub fn load_config(path: &Path) -> Result<TargetConfig, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::Config(format!(
+        CliError::Io(format!(
             "--config {}: cannot read the target configuration: {e}",
             path.display()
         ))

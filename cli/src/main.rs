@@ -83,8 +83,8 @@ enum Command {
     },
     /// The conformance harness: runs the spec-keyed case catalog against a card or an issuer
     /// and writes JSON, JUnit XML and HTML reports. Exit code 0: the run passed; 1: a case
-    /// failed the run; 2: bad arguments; 4: a bad --config file; 6: the card could not be
-    /// opened.
+    /// failed the run; 2: bad arguments; 3: an unreadable --config; 4: an invalid --config;
+    /// 6: the card could not be opened.
     Harness {
         #[command(subcommand)]
         command: HarnessCommand,
@@ -579,9 +579,10 @@ fn enroll(
     airtight_client::url::parse_invocation(url)
         .map_err(|e| CliError::Enroll(driver::explain(&driver::EnrollError::Url(e))))?;
     if url.starts_with("https://") && trust_anchors.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{} is an https:// issuer: pass --trust-anchor FILE.pem (the certificate of the \
-             issuer's root CA; there are no built-in roots); nothing was created",
+        return Err(CliError::Enroll(format!(
+            "[KG2-HTP-010] {} is an https:// issuer: pass --trust-anchor FILE.pem (the \
+             certificate of the issuer's root CA; there are no built-in roots); nothing was \
+             created",
             driver::short_url(url)
         )));
     }
@@ -797,21 +798,27 @@ fn card_command(dir: &Path, command: CardCommand) -> Result<(), CliError> {
             if json {
                 out_json(&card::keys_json(&mut *sks, &keys)?)
             } else {
-                let mut text = card::keys_text(&keys);
+                if keys.is_empty() {
+                    return out(&card::keys_text(&keys));
+                }
+                let mut text = String::new();
                 for k in &keys {
+                    text.push_str(&card::keys_text(std::slice::from_ref(k)));
                     let p = card::protection(&mut *sks, k)?;
                     if let Some(pin) = p.pin {
                         let state = if p
                             .protection_status
                             .contains(airtight_proto::sks::ProtectionStatus::PIN_BLOCKED)
                         {
-                            "BLOCKED".to_owned()
+                            "BLOCKED (card pin unblock)".to_owned()
                         } else {
                             card::tries_left(pin.retry_limit, pin.error_count)
                                 .map(|n| format!("{n} tries remaining"))
                                 .unwrap_or_else(|| "no retry limit".into())
                         };
-                        text.push_str(&format!("key {}: PIN {state}\n", k.handle));
+                        text.push_str(&format!("  PIN:       {state}\n"));
+                    } else {
+                        text.push_str("  PIN:       none\n");
                     }
                 }
                 out(&text)

@@ -268,7 +268,7 @@ fn wrong_pins_count_down_then_block_and_the_puk_unblocks() {
     assert_eq!(s["pin"]["tries_remaining"], 0, "{s:#}");
     assert!(ok(&e.card(&["pin", "status", "--key", "Key.1"])).contains("BLOCKED"));
     let keys = ok(&e.card(&["keys"]));
-    assert!(keys.contains("PIN BLOCKED"), "{keys}");
+    assert!(keys.contains("PIN:       BLOCKED"), "{keys}");
 
     // Unblock with the PUK: the right PIN works again.
     ok(&e.card(&[

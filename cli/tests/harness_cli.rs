@@ -161,14 +161,15 @@ fn a_config_file_is_read_and_overridden_by_the_command_line() {
 }
 
 #[test]
-fn a_missing_config_file_is_a_usage_error_naming_the_file() {
+fn a_missing_config_file_is_an_io_error_naming_the_file() {
     let out = airtight(&[
         "harness",
         "card",
         "--config",
         "/nonexistent/airtight-target.toml",
     ]);
-    assert_eq!(out.code(), Some(2), "{}", out.both());
+    // Exit 3, as for a missing `issuer serve --policy` file (4: a file that does not parse).
+    assert_eq!(out.code(), Some(3), "{}", out.both());
     assert!(
         out.stderr.contains("/nonexistent/airtight-target.toml")
             && out.stderr.contains("cannot read the target configuration"),
