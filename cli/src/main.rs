@@ -627,7 +627,12 @@ fn enroll(
         return Ok(());
     }
     let mut sks = source::open(source, true)?;
-    let before = card::keys_of(&mut *sks)?;
+    // The keys before, to tell which ones the session created (a card directory only: that is
+    // where the key ids are recorded; a shim or reader sees no extra calls).
+    let before = match source {
+        CardSource::Dir(_) => card::keys_of(&mut *sks)?,
+        _ => Vec::new(),
+    };
     let (mw, created) = enroll_with(url, sks, yes, pins, options)?;
     if let CardSource::Dir(dir) = source {
         // The issuer's key ids, so that `card sign --key Key.1` finds the key.
@@ -654,6 +659,12 @@ fn enroll_with<S: SecureKeyStore>(
         }
         driver::Event::Redirected { location } => note(&format!("<- redirect to {location}")),
     };
+    // Say what is being waited for (a hung issuer otherwise means silence until the timeout).
+    note(&format!(
+        "contacting the issuer at {} (each request may take up to {} s)",
+        airtight_client::url::origin(url).unwrap_or_else(|| driver::short_url(url)),
+        options.timeout.as_secs()
+    ));
     let (enrolled, mw) = driver::enroll_with(
         url,
         options,

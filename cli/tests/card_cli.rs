@@ -133,10 +133,10 @@ impl Enrolled {
     }
 }
 
-fn enrolled() -> Enrolled {
+/// An issuer with [`policy`] on loopback and an invocation URL of it.
+fn issuer() -> (ServerHandle, String) {
     let store = Arc::new(Store::in_memory().unwrap());
     let server = ServerHandle::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), {
-        let store = store.clone();
         move |base| {
             let iss = build_issuer(&issuer_uri_of(base), policy());
             AppState::new(iss, store, base, ServerConfig::default())
@@ -144,6 +144,11 @@ fn enrolled() -> Enrolled {
     })
     .unwrap();
     let url = invocation_urls(server.base_url(), "cardclitestsessionhandle0001").intent;
+    (server, url)
+}
+
+fn enrolled() -> Enrolled {
+    let (server, url) = issuer();
     let dir = tempfile::tempdir().unwrap();
     let card = dir.path().join("card");
     let out = airtight(&[
@@ -678,4 +683,56 @@ fn the_issuer_example_target_runs_as_shipped() {
         "--quiet",
     ]);
     ok(&out);
+}
+
+/// `enroll` on a terminal asks for the new PIN twice, hidden, and asks again when the two
+/// entries differ (a pseudo-terminal through `script`).
+#[test]
+fn enroll_asks_for_a_new_pin_twice_hidden() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) for a pseudo-terminal");
+        return;
+    }
+    let (_server, url) = issuer();
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("card");
+    let cmd = format!(
+        "{} enroll '{url}' --card-dir {} --yes",
+        env!("CARGO_BIN_EXE_airtight"),
+        card.to_str().unwrap()
+    );
+    // Each entry arrives after its prompt (echo is off by then): two that differ, then two
+    // that match.
+    let input = "sleep 4; printf '8642\\n'; sleep 2; printf '8643\\n'; sleep 2; \
+                 printf '8642\\n'; sleep 2; printf '8642\\n'; sleep 6";
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("({input}) | script -qec \"{cmd}\" /dev/null"))
+        .output()
+        .unwrap();
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}");
+    assert!(s.contains("New PIN for Key.1"), "{s}");
+    assert!(s.contains("Repeat the PIN"), "{s}");
+    assert!(s.contains("differ"), "{s}");
+    assert!(s.contains("keys created: Key.1"), "{s}");
+    assert!(!s.contains("8642") && !s.contains("8643"), "a PIN was echoed:\n{s}");
+    // The PIN set is the confirmed one.
+    let msg = dir.path().join("m.txt");
+    std::fs::write(&msg, b"x").unwrap();
+    let signed = airtight_env(
+        &[
+            "card",
+            "sign",
+            "--key",
+            "Key.1",
+            "--pin-env",
+            "P",
+            msg.to_str().unwrap(),
+            "--card-dir",
+            card.to_str().unwrap(),
+        ],
+        &[("P", "8642")],
+    );
+    ok(&signed);
 }
