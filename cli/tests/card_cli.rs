@@ -716,7 +716,10 @@ fn enroll_asks_for_a_new_pin_twice_hidden() {
     assert!(s.contains("Repeat the PIN"), "{s}");
     assert!(s.contains("differ"), "{s}");
     assert!(s.contains("keys created: Key.1"), "{s}");
-    assert!(!s.contains("8642") && !s.contains("8643"), "a PIN was echoed:\n{s}");
+    assert!(
+        !s.contains("8642") && !s.contains("8643"),
+        "a PIN was echoed:\n{s}"
+    );
     // The PIN set is the confirmed one.
     let msg = dir.path().join("m.txt");
     std::fs::write(&msg, b"x").unwrap();
