@@ -739,3 +739,42 @@ fn enroll_asks_for_a_new_pin_twice_hidden() {
     );
     ok(&signed);
 }
+
+/// The repository cites public sources, not a facts file outside it; no placeholder metadata;
+/// the spec index does not promise files that exist.
+#[test]
+fn docs_cite_public_sources_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let needle = ["keygen2", "sks", "facts"].join("-");
+    let mut stack = vec![root.clone()];
+    let mut offenders = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().unwrap().is_dir() {
+                if !matches!(
+                    name.as_str(),
+                    "target" | ".git" | "reports" | "node_modules"
+                ) {
+                    stack.push(p);
+                }
+            } else if let Ok(text) = std::fs::read_to_string(&p)
+                && text.contains(&needle)
+            {
+                offenders.push(p.display().to_string());
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:?}");
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(!cargo.contains("example.invalid"));
+    let spec = std::fs::read_to_string(root.join("spec/README.md")).unwrap();
+    assert!(
+        !spec.contains("will add"),
+        "spec/README.md promises files that exist"
+    );
+    let harness = std::fs::read_to_string(root.join("harness/README.md")).unwrap();
+    assert!(!harness.contains("issue 6"));
+}
