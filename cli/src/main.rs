@@ -43,7 +43,8 @@ enum Command {
     Enroll {
         /// The invocation URL (`intent://keygen2?...` or a plain `http://.../keygen2?init=true`).
         invocation_url: String,
-        /// The card directory (created on first use).
+        /// The card directory, created on first use (default: $AIRTIGHT_CARD_DIR, else
+        /// ./airtight-card).
         #[arg(long, value_name = "D")]
         card_dir: Option<PathBuf>,
         /// Use the card in the PC/SC reader with exactly this name (e.g. "Virtual PCD 00 00";
@@ -61,7 +62,8 @@ enum Command {
         /// Accept the consent dialogs without asking.
         #[arg(long)]
         yes: bool,
-        /// Take user-defined PINs from this environment variable.
+        /// Take user-defined PINs from this environment variable (default: asked on the
+        /// terminal, hidden, twice).
         #[arg(long, value_name = "VAR", conflicts_with = "pin_file")]
         pin_env: Option<String>,
         /// Take user-defined PINs from this file (one per line, in request order).
