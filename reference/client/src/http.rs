@@ -697,6 +697,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_speak_the_users_language() {
+        let long = format!("http://127.0.0.1:1/{}", "a".repeat(100_000));
+        let e = DriverError::ContentType {
+            url: long.clone(),
+            content_type: Some("text/html; charset=utf-8".into()),
+        };
+        let text = e.to_string();
+        assert!(text.len() < 400, "{text}");
+        assert!(text.contains("text/html"), "{text}");
+        assert!(!text.contains("Some("), "{text}");
+        assert!(text.contains("is this the init URL"), "{text}");
+        let e = DriverError::Transport {
+            method: "POST",
+            url: long,
+            detail: timeout_detail(Duration::from_secs(30)),
+        };
+        let text = e.to_string();
+        assert!(text.len() < 400, "{text}");
+        assert!(text.contains("within 30 s"), "{text}");
+        assert_eq!(
+            qualifier_of(br#"{"@qualifier":"KeyCreationResponse"}"#),
+            "KeyCreationResponse"
+        );
+    }
+
+    #[test]
+    fn https_without_anchors_says_what_to_give() {
+        let mut d = HttpDriver::new(HttpOptions::default());
+        let e = d
+            .tls_request("GET", "https://issuer.test/keygen2?init=true", None, true)
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(text.contains("--trust-anchor FILE"), "{text}");
+        assert!(!text.contains("HttpOptions"), "{text}");
+    }
+
+    #[test]
     fn loopback_detection() {
         assert!(is_loopback("http://127.0.0.1:8080"));
         assert!(is_loopback("http://localhost"));

@@ -170,3 +170,19 @@ pub fn parse_invocation(input: &str) -> Result<Invocation, UrlError> {
         version: Some((min, max)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_input_is_clipped_in_errors() {
+        let long = format!("ftp://{}", "x".repeat(100_000));
+        let text = parse_invocation(&long).err().map(|e| e.to_string());
+        let text = text.unwrap_or_default();
+        assert!(text.len() < 400, "{text}");
+        assert!(text.contains("100006 bytes in all"), "{text}");
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("été", 2), "ét… (5 bytes in all)");
+    }
+}
