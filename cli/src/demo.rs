@@ -69,11 +69,18 @@ fn run_mode(
     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     let store_for_server = store.clone();
     let server = ServerHandle::start(bind, move |base| {
-        let iss = issuer::build_issuer(&airtight_issuer::http::issuer_uri_of(base), policy);
+        let iss = issuer::test_pki_issuer(&airtight_issuer::http::issuer_uri_of(base), policy);
         AppState::new(iss, store_for_server, base, ServerConfig::default())
     })
     .map_err(|e| CliError::Io(format!("issuer: {e}")))?;
-    step(out, &format!("issuer listening on {}/", server.base_url()))?;
+    step(
+        out,
+        &format!(
+            "issuer listening on {}/ (with the repository's test PKI: it trusts the test \
+             device CA and certifies with the test issuer CA)",
+            server.base_url()
+        ),
+    )?;
     let invocation = invocation_from_landing(server.base_url())?;
     step(
         out,

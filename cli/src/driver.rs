@@ -185,7 +185,9 @@ pub fn enroll_with<S: SecureKeyStore>(
                 cancelled: false, ..
             },
         ) => match inv.cancel_url.as_deref().and_then(|c| {
-            end_issuer_session(c, inv.cookie.as_deref()).map(|l| absolute(&post_url, &l))
+            // The cookies the issuer set name its session (not the invocation's own cookie).
+            end_issuer_session(c, driver.cookie_header().as_deref())
+                .map(|l| absolute(&post_url, &l))
         }) {
             Some(location) => {
                 observe(&Event::Redirected {

@@ -1,7 +1,8 @@
 //! `airtight-cli`: the `airtight` command line.
 //!
-//! - `issuer serve [--bind 127.0.0.1:8080] [--data-dir D] [--policy FILE] [--public-url U]`
-//! - `issuer list [--data-dir D]`
+//! - `issuer serve [--bind 127.0.0.1:8080] [--data-dir D] [--policy FILE] [--public-url U]
+//!   [--device-anchor FILE]... [--ca-key FILE --ca-chain FILE] [--test-pki]`
+//! - `issuer list [--data-dir D] [--all] [--json]`
 //! - `enroll <invocation-url> [--card-dir D] [--yes] [--pin-env VAR | --pin-file F]`
 //! - `card info|keys [--card-dir D] [--json]`, `card sign --key K [--alg URI] [--pin-env VAR]
 //!   <file>`, `card pin status|change|unblock --key K`, `card delete --key K [--yes]`,

@@ -107,21 +107,44 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum IssuerCommand {
-    /// Serves the issuer (until Ctrl-C).
+    /// Serves the issuer (until Ctrl-C). It needs a CA to certify keys and the device CAs it
+    /// trusts: --ca-key/--ca-chain and --device-anchor, or the --policy file; --test-pki uses
+    /// the repository's published test CAs (local tests only).
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        bind: SocketAddr,
-        /// The data directory (SQLite store).
+        /// Address to listen on: IP:PORT or localhost:PORT.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// The data directory (SQLite store; created once the address is bound) [default:
+        /// $AIRTIGHT_DATA_DIR, else ./airtight-data].
         #[arg(long, value_name = "D")]
         data_dir: Option<PathBuf>,
-        /// The issuance policy (TOML); built-in defaults otherwise.
+        /// The issuance policy (TOML, see reference/issuer/policies/default.toml, which is
+        /// also the built-in policy used without this option).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
-        /// The URL clients use to reach the server (default `http://<bind>`); it is the
-        /// `issuerUri` of the session key derivation.
+        /// The base URL clients use to reach the server (default `http://<bind>`, with the
+        /// host as given to --bind). Clients must use exactly this URL: it is the `issuerUri`
+        /// of the session key derivation, so another host name for the same server (localhost
+        /// for 127.0.0.1) fails the session attestation.
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
+        /// A device CA certificate (PEM) whose devices are accepted (repeatable; adds to the
+        /// policy's [[device.trust_anchors]]).
+        #[arg(long, value_name = "FILE")]
+        device_anchor: Vec<PathBuf>,
+        /// The issuing CA's private key (PKCS#8 PEM); with --ca-chain. Overrides the policy's
+        /// [ca] files.
+        #[arg(long, value_name = "FILE", requires = "ca_chain")]
+        ca_key: Option<PathBuf>,
+        /// The issuing CA's certificate path (PEM, its own certificate first); with --ca-key.
+        #[arg(long, value_name = "FILE", requires = "ca_key")]
+        ca_chain: Option<PathBuf>,
+        /// Trust the repository's test device CA (which certifies the cards `airtight card`
+        /// and `enroll --card-dir` create) and certify keys with its test issuer CA unless a CA
+        /// is configured. Both private keys are published: for local tests only (a warning is
+        /// printed).
+        #[arg(long)]
+        test_pki: bool,
         /// Serve HTTPS with this certificate chain (PEM, server certificate first).
         #[arg(long, value_name = "PEM", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -129,11 +152,18 @@ enum IssuerCommand {
         #[arg(long, value_name = "PEM", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
-    /// Lists the recorded issuances.
+    /// Lists the recorded issuances (with --all also the failed, abandoned and open sessions
+    /// with their reasons).
     List {
-        /// The data directory.
+        /// The data directory [default: $AIRTIGHT_DATA_DIR, else ./airtight-data].
         #[arg(long, value_name = "D")]
         data_dir: Option<PathBuf>,
+        /// Also list the sessions that did not complete, with why.
+        #[arg(long)]
+        all: bool,
+        /// JSON on stdout (spec/schemas/cli-issuer-list.schema.json).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -1117,20 +1147,39 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 data_dir,
                 policy,
                 public_url,
+                device_anchor,
+                ca_key,
+                ca_chain,
+                test_pki,
                 tls_cert,
                 tls_key,
             } => {
                 init_tracing("info");
-                let dir = data_dir.unwrap_or_else(issuer::default_data_dir);
                 let tls = match (tls_cert, tls_key) {
                     (Some(c), Some(k)) => Some(issuer::load_tls(&c, &k)?),
                     _ => None,
                 };
-                issuer::serve(bind, public_url, &dir, policy.as_deref(), tls)
+                let opts = issuer::ServeOptions {
+                    bind,
+                    public_url,
+                    data_dir: data_dir.unwrap_or_else(issuer::default_data_dir),
+                    policy,
+                    pki: issuer::Pki {
+                        test_pki,
+                        device_anchors: device_anchor,
+                        ca_key,
+                        ca_chain,
+                    },
+                };
+                issuer::serve(&opts, tls)
             }
-            IssuerCommand::List { data_dir } => {
+            IssuerCommand::List {
+                data_dir,
+                all,
+                json,
+            } => {
                 let dir = data_dir.unwrap_or_else(issuer::default_data_dir);
-                out(&issuer::list(&dir)?)
+                out(&issuer::list(&dir, all, json)?)
             }
         },
         Command::Enroll {

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use airtight_cli::issuer::build_issuer;
+use airtight_cli::issuer::test_pki_issuer as build_issuer;
 use airtight_issuer::db::Store;
 use airtight_issuer::http::{AppState, ServerConfig, ServerHandle, invocation_urls, issuer_uri_of};
 use airtight_issuer::{IssuanceRecord, IssuedKey, Issuer, Policy, StartRequest};
@@ -255,6 +255,7 @@ fn issuer_serve_with_a_policy_file_then_enroll_and_list() {
         .args([
             "issuer",
             "serve",
+            "--test-pki",
             "--bind",
             "127.0.0.1:0",
             "--policy",
@@ -347,7 +348,14 @@ fn issuer_killed_mid_session_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
     let serve = |bind: &str| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_airtight"))
-            .args(["issuer", "serve", "--bind", bind, "--data-dir"])
+            .args([
+                "issuer",
+                "serve",
+                "--test-pki",
+                "--bind",
+                bind,
+                "--data-dir",
+            ])
             .arg(data.path())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
@@ -453,7 +461,14 @@ fn issuer_serve_over_https_then_enroll_with_a_trust_anchor() {
     let data = tempfile::tempdir().unwrap();
     let card = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_airtight"))
-        .args(["issuer", "serve", "--bind", "127.0.0.1:0", "--tls-cert"])
+        .args([
+            "issuer",
+            "serve",
+            "--test-pki",
+            "--bind",
+            "127.0.0.1:0",
+            "--tls-cert",
+        ])
         .arg(format!("{fixtures}/tls-server.chain.pem"))
         .arg("--tls-key")
         .arg(format!("{fixtures}/tls-server.key.pem"))

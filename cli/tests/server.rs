@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use airtight_card::ReferenceSks;
 use airtight_cli::driver::{self, EnrollError};
-use airtight_cli::issuer::build_issuer;
+use airtight_cli::issuer::test_pki_issuer as build_issuer;
 use airtight_client::engine::{Middleware, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
 use airtight_issuer::Policy;
@@ -23,7 +23,19 @@ use airtight_proto::sks::{KeyHandle, SecureKeyStore};
 use zeroize::Zeroizing;
 
 const PIN: &str = "1357";
-const HANDLE: &str = "testsessionhandle0000000000000001";
+/// The invitation cookie of the invocation URLs the tests build (never a session id: the
+/// issuer chooses those).
+const INVITATION: &str = "testsessionhandle0000000000000001";
+
+std::thread_local! {
+    /// The session id the issuer set at the last `init` of this test's thread.
+    static SESSION: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The session id the issuer chose at this test's last [`init`].
+fn handle() -> String {
+    SESSION.with(|s| s.borrow().clone())
+}
 
 fn start_at(
     bind: SocketAddr,
@@ -67,6 +79,8 @@ fn agent() -> ureq::Agent {
 #[derive(Debug)]
 struct Answer {
     status: u16,
+    /// The value of the session cookie the answer sets, if any.
+    session_cookie: Option<String>,
     location: Option<String>,
     content_type: Option<String>,
     body: Vec<u8>,
@@ -81,6 +95,13 @@ fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
             .map(str::to_owned)
     };
     let (location, content_type) = (h("location"), h("content-type"));
+    let session_cookie = h("set-cookie").and_then(|c| {
+        c.split(';')
+            .next()?
+            .trim()
+            .strip_prefix(&format!("{COOKIE_NAME}="))
+            .map(str::to_owned)
+    });
     let body = r
         .body_mut()
         .with_config()
@@ -89,6 +110,7 @@ fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
         .unwrap();
     Answer {
         status: r.status().as_u16(),
+        session_cookie,
         location,
         content_type,
         body,
@@ -139,10 +161,17 @@ fn assert_error_redirect(base: &str, a: &Answer, needle: &str) -> String {
     reason
 }
 
-/// GET init with `HANDLE` as cookie: the InvocationRequest.
+/// GET init (with the invitation cookie, which the issuer does not adopt): the
+/// InvocationRequest; the session id the issuer set is then [`handle`].
 fn init(base: &str) -> Vec<u8> {
-    let a = get(base, "/keygen2?init=true", Some(HANDLE));
+    let a = get(base, "/keygen2?init=true", Some(INVITATION));
     assert_eq!(a.status, 200, "{a:?}");
+    let set = a
+        .session_cookie
+        .clone()
+        .expect("the issuer sets the session cookie");
+    assert_ne!(set, INVITATION, "the issuer adopted the client's cookie");
+    SESSION.with(|s| *s.borrow_mut() = set);
     // [KG2-HTP-003] request messages come as application/json.
     assert_eq!(a.content_type.as_deref(), Some("application/json"));
     a.body
@@ -200,7 +229,7 @@ fn privacy_mode_over_http_records_no_device() {
         ..Policy::default()
     };
     let server = start(store.clone(), policy);
-    let url = invocation_urls(server.base_url(), HANDLE).intent;
+    let url = invocation_urls(server.base_url(), INVITATION).intent;
     let card = ReferenceSks::in_memory_for_tests(12);
     driver::enroll(&url, |ctx| middleware(card, &ctx.issuer_uri), &mut |_| {}).unwrap();
     let rec = &store.issuances().unwrap()[0].record;
@@ -235,10 +264,10 @@ fn oversized_body_is_refused_before_parsing() {
     let base = server.base_url().to_owned();
     init(&base);
     let big = vec![b' '; 10_000];
-    let a = post(&base, Some(HANDLE), "application/json", &big);
+    let a = post(&base, Some(&handle()), "application/json", &big);
     // [KG2-IMP-009]
     assert_error_redirect(&base, &a, "KG2-IMP-009");
-    let s = store.load_session(HANDLE).unwrap().unwrap();
+    let s = store.load_session(&handle()).unwrap().unwrap();
     assert_eq!(s.status, SessionStatus::Failed);
     assert!(store.issuances().unwrap().is_empty());
 }
@@ -251,11 +280,11 @@ fn wrong_content_type_is_refused() {
     let req = init(&base);
     let mut mw = middleware(ReferenceSks::in_memory_for_tests(14), &issuer_uri_of(&base));
     let resp = mw.handle_bytes(&req).unwrap();
-    let a = post(&base, Some(HANDLE), "text/plain", &resp);
+    let a = post(&base, Some(&handle()), "text/plain", &resp);
     // [KG2-HTP-002]
     assert_error_redirect(&base, &a, "KG2-HTP-002");
     // The session is over: the right message afterwards is refused too.
-    let a = post(&base, Some(HANDLE), "application/json", &resp);
+    let a = post(&base, Some(&handle()), "application/json", &resp);
     assert_error_redirect(&base, &a, "KG2-ISS-006");
     assert!(store.issuances().unwrap().is_empty());
 }
@@ -295,7 +324,7 @@ fn a_second_init_of_the_same_session_is_refused() {
     let base = server.base_url().to_owned();
     init(&base);
     // [KG2-ISS-006]
-    let a = get(&base, "/keygen2?init=true", Some(HANDLE));
+    let a = get(&base, "/keygen2?init=true", Some(&handle()));
     assert_error_redirect(&base, &a, "KG2-ISS-006");
 }
 
@@ -310,7 +339,7 @@ fn run_by_hand(
     let mut mw = middleware(card, &issuer_uri_of(base));
     for i in 0.. {
         let resp = tamper(i, mw.handle_bytes(&req).unwrap());
-        let a = post(base, Some(HANDLE), "application/json", &resp);
+        let a = post(base, Some(&handle()), "application/json", &resp);
         if a.status != 200 {
             return (a, mw);
         }
@@ -340,7 +369,7 @@ fn tampered_session_attestation_is_refused_and_nothing_issued() {
     let reason = assert_error_redirect(&base, &a, "");
     assert!(reason.contains("attestation"), "{reason}");
     assert!(store.issuances().unwrap().is_empty());
-    let s = store.load_session(HANDLE).unwrap().unwrap();
+    let s = store.load_session(&handle()).unwrap().unwrap();
     assert_eq!(s.status, SessionStatus::Failed);
 }
 
@@ -366,10 +395,10 @@ fn a_replayed_message_is_refused() {
     let req = init(&base);
     let mut mw = middleware(ReferenceSks::in_memory_for_tests(17), &issuer_uri_of(&base));
     let resp = mw.handle_bytes(&req).unwrap();
-    let first = post(&base, Some(HANDLE), "application/json", &resp);
+    let first = post(&base, Some(&handle()), "application/json", &resp);
     assert_eq!(first.status, 200);
     // [KG2-ISS-006] the same InvocationResponse again: out of order.
-    let again = post(&base, Some(HANDLE), "application/json", &resp);
+    let again = post(&base, Some(&handle()), "application/json", &resp);
     assert_error_redirect(&base, &again, "KG2-FLW-001");
     assert!(store.issuances().unwrap().is_empty());
 }
@@ -389,7 +418,7 @@ fn a_session_survives_an_issuer_restart() {
     // InvocationResponse and ProvisioningInitializationResponse with the first server.
     for _ in 0..2 {
         let resp = mw.handle_bytes(&req).unwrap();
-        let a = post(&base, Some(HANDLE), "application/json", &resp);
+        let a = post(&base, Some(&handle()), "application/json", &resp);
         assert_eq!(a.status, 200);
         req = a.body;
     }
@@ -404,12 +433,12 @@ fn a_session_survives_an_issuer_restart() {
     );
     let store = server.state().store().clone();
     assert_eq!(
-        store.load_session(HANDLE).unwrap().unwrap().status,
+        store.load_session(&handle()).unwrap().unwrap().status,
         SessionStatus::Open
     );
     let last = loop {
         let resp = mw.handle_bytes(&req).unwrap();
-        let a = post(&base, Some(HANDLE), "application/json", &resp);
+        let a = post(&base, Some(&handle()), "application/json", &resp);
         if a.status != 200 {
             break a;
         }
@@ -425,7 +454,7 @@ fn a_session_survives_an_issuer_restart() {
     let store = open(dir.path());
     let all = store.issuances().unwrap();
     assert_eq!(all.len(), 1);
-    assert_eq!(all[0].session_handle, HANDLE);
+    assert_eq!(all[0].session_handle, handle());
     assert_eq!(all[0].record.keys.len(), 1);
 }
 
@@ -443,7 +472,7 @@ fn the_driver_aborts_the_card_session_when_the_issuer_refuses() {
         }
     })
     .unwrap();
-    let url = invocation_urls(server.base_url(), HANDLE).intent;
+    let url = invocation_urls(server.base_url(), INVITATION).intent;
     let mut card = ReferenceSks::in_memory_for_tests(19);
     let err = driver::enroll(
         &url,
@@ -546,7 +575,7 @@ fn tampered_messages_are_refused_over_http() {
         let (a, _) = run_by_hand(&base, ReferenceSks::in_memory_for_tests(20), tamper);
         let reason = assert_error_redirect(&base, &a, needle);
         assert!(store.issuances().unwrap().is_empty(), "{what}");
-        let s = store.load_session(HANDLE).unwrap().unwrap();
+        let s = store.load_session(&handle()).unwrap().unwrap();
         assert_eq!(s.status, SessionStatus::Failed, "{what}: {reason}");
         assert_eq!(s.failure.as_deref(), Some(reason.as_str()), "{what}");
     }
@@ -564,11 +593,11 @@ fn a_response_from_another_session_is_refused() {
     let b_resp = mw_b.handle_bytes(&b_req).unwrap();
     // ...which is posted into session A.
     init(&base);
-    let a = post(&base, Some(HANDLE), "application/json", &b_resp);
+    let a = post(&base, Some(&handle()), "application/json", &b_resp);
     // [KG2-FLW-002]
     assert_error_redirect(&base, &a, "KG2-FLW-002");
     assert_eq!(
-        store.load_session(HANDLE).unwrap().unwrap().status,
+        store.load_session(&handle()).unwrap().unwrap().status,
         SessionStatus::Failed
     );
     assert!(store.issuances().unwrap().is_empty());
@@ -616,9 +645,12 @@ mod fuzz {
             static N: AtomicU64 = AtomicU64::new(0);
             let (srv, store) = server();
             let base = srv.base_url();
-            let handle = format!("fuzzsessionhandle{:016}", N.fetch_add(1, Ordering::Relaxed));
-            let a = get(base, "/keygen2?init=true", Some(&handle));
+            let invitation = format!("fuzzsessionhandle{:016}", N.fetch_add(1, Ordering::Relaxed));
+            let a = get(base, "/keygen2?init=true", Some(&invitation));
             prop_assert_eq!(a.status, 200);
+            // The session id is the issuer's, never the client's.
+            let handle = a.session_cookie.clone().unwrap();
+            prop_assert_ne!(&handle, &invitation);
             let mut mw = middleware(ReferenceSks::in_memory_for_tests(40), &issuer_uri_of(base));
             let good = mw.handle_bytes(&a.body).unwrap();
             let body = if use_random { random } else { mutate(&good, pos, byte) };
@@ -635,4 +667,154 @@ mod fuzz {
             }
         }
     }
+}
+
+/// Session fixation: a session id the client chose (planted by someone else) is never
+/// adopted; the issuer sets its own, and the planted one names nothing.
+#[test]
+fn a_planted_session_cookie_is_not_adopted() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let server = start(store.clone(), Policy::default());
+    let base = server.base_url().to_owned();
+    let planted = "A".repeat(32);
+    let a = get(&base, "/keygen2?init=true", Some(&planted));
+    assert_eq!(a.status, 200, "{a:?}");
+    let set = a.session_cookie.clone().unwrap();
+    assert_ne!(set, planted);
+    assert!(store.load_session(&planted).unwrap().is_none());
+    assert_eq!(
+        store.load_session(&set).unwrap().unwrap().status,
+        SessionStatus::Open
+    );
+    // Whoever planted it can neither read a result page nor cancel the session with it.
+    assert_eq!(get(&base, &format!("/result/{planted}"), None).status, 404);
+    let c = get(&base, "/keygen2?abort=true", Some(&planted));
+    assert_error_redirect(&base, &c, "unknown session");
+    assert_eq!(
+        store.load_session(&set).unwrap().unwrap().status,
+        SessionStatus::Open
+    );
+}
+
+/// A client that keeps its cookie jar (the stale cookie of its finished session) enrols a
+/// second time: a fresh session under a fresh id.
+#[test]
+fn a_client_that_keeps_its_cookies_enrols_twice() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let server = start(store.clone(), Policy::default());
+    let base = server.base_url().to_owned();
+    let inv = airtight_client::url::parse_invocation(&format!("{base}/keygen2?init=true")).unwrap();
+    let mut http = airtight_client::http::HttpDriver::new(Default::default());
+    for seed in [31, 32] {
+        let mut mw = middleware(
+            ReferenceSks::in_memory_for_tests(seed),
+            &issuer_uri_of(&base),
+        );
+        http.run(&inv, &mut mw).unwrap();
+    }
+    let all = store.issuances().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_ne!(all[0].session_handle, all[1].session_handle);
+}
+
+/// [KG2-IMP-009] a POST that announces a body over the limit is refused at once, before any
+/// of its body arrives, and its connection closed; the session ends. The server's own body
+/// timeout is set far beyond the client's patience, so only an immediate refusal passes.
+#[test]
+fn a_huge_announced_body_is_refused_at_once() {
+    use std::io::{Read as _, Write as _};
+    let store = Arc::new(Store::in_memory().unwrap());
+    let config = ServerConfig {
+        body_read_timeout: Duration::from_secs(600),
+        request_timeout: Duration::from_secs(600),
+        ..ServerConfig::default()
+    };
+    let server = start_at(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        store.clone(),
+        Policy::default(),
+        config,
+    );
+    let base = server.base_url().to_owned();
+    init(&base);
+    let mut tcp = std::net::TcpStream::connect(server.addr()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        tcp,
+        "POST /keygen2 HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Cookie: {COOKIE_NAME}={}\r\nContent-Length: 4294967296\r\n\r\n",
+        server.addr(),
+        handle()
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    // The server closes the connection after its answer: read to the end.
+    tcp.read_to_end(&mut answer)
+        .expect("no answer (and no close) while the announced body was never sent");
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 302"), "{answer}");
+    assert!(answer.contains("location: /error/"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    let s = store.load_session(&handle()).unwrap().unwrap();
+    assert_eq!(s.status, SessionStatus::Failed);
+    assert!(s.failure.unwrap().contains("KG2-IMP-009"));
+}
+
+/// A policy can give a key no PIN (`pin = []`, a `[[key]]` without `pin`), and such a key is
+/// enrolled end to end.
+#[test]
+fn a_key_without_a_pin_is_enrolled() {
+    let policy = Policy::from_toml(
+        "pin = []\n[[key]]\nid = \"Key.1\"\nalgorithm = \"https://webpki.github.io/sks/algorithm#ec.nist.p256\"\n",
+    )
+    .unwrap();
+    assert_eq!(policy.key[0].pin, None);
+    let store = Arc::new(Store::in_memory().unwrap());
+    let server = start(store.clone(), policy);
+    let init = format!("{}/keygen2?init=true", server.base_url());
+    let card = ReferenceSks::in_memory_for_tests(33);
+    let (_, mw) = driver::enroll(
+        &init,
+        |ctx| {
+            // No PIN source at all: nothing may ask for one.
+            Middleware::new(card, SessionContext::plain(&ctx.issuer_uri))
+                .with_ui(Box::new(AutoUi::accept_all()))
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let all = store.issuances().unwrap();
+    assert_eq!(all.len(), 1);
+    let mut card = mw.into_sks();
+    let k = card.enumerate_keys(KeyHandle::NONE).unwrap().unwrap();
+    let attrs = card.get_key_attributes(k.key_handle).unwrap();
+    assert_eq!(
+        attrs.certificate_path,
+        all[0].record.keys[0].certificate_path
+    );
+}
+
+/// An enrolment that reaches the issuer under another host name than its own URL
+/// (localhost for 127.0.0.1) fails the session attestation, and the reason says why and
+/// what to do.
+#[test]
+fn another_host_name_fails_with_a_hint() {
+    let store = Arc::new(Store::in_memory().unwrap());
+    let server = start(store.clone(), Policy::default());
+    let init = format!(
+        "http://localhost:{}/keygen2?init=true",
+        server.addr().port()
+    );
+    let card = ReferenceSks::in_memory_for_tests(34);
+    let e = driver::enroll(&init, |ctx| middleware(card, &ctx.issuer_uri), &mut |_| {})
+        .err()
+        .unwrap();
+    let text = e.to_string();
+    assert!(text.contains("CRY-ATT-005"), "{text}");
+    assert!(
+        text.contains(&format!("this issuer is {}", server.base_url())),
+        "{text}"
+    );
+    assert!(text.contains("--public-url"), "{text}");
+    assert!(store.issuances().unwrap().is_empty());
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airtight_cli::issuer::build_issuer;
+use airtight_cli::issuer::test_pki_issuer as build_issuer;
 use airtight_issuer::Policy;
 use airtight_issuer::db::Store;
 use airtight_issuer::http::{AppState, ServerConfig, ServerHandle, issuer_uri_of};

@@ -19,7 +19,18 @@ use thiserror::Error;
 
 use crate::engine::{Middleware, Outcome, SessionContext};
 use crate::error::{AbortStatus, ClientError, Failure};
-use crate::url::{Invocation, UrlError, origin};
+use crate::url::{Invocation, UrlError, clip, origin};
+
+/// How much of a URL an error message shows.
+const URL_SHOWN: usize = 120;
+
+/// The `@qualifier` of a KeyGen2 message, for messages about it.
+fn qualifier_of(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("@qualifier")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "a message".into())
+}
 
 /// Driver settings.
 #[derive(Debug, Clone)]
@@ -58,7 +69,7 @@ pub enum DriverError {
     Insecure(String),
     /// Connecting, sending or receiving failed (including timeouts and `https://` without TLS
     /// support).
-    #[error("HTTP {method} {url}: {detail}")]
+    #[error("HTTP {method} {}: {detail}", clip(.url, URL_SHOWN))]
     Transport {
         /// GET or POST.
         method: &'static str,
@@ -70,7 +81,7 @@ pub enum DriverError {
     /// The TLS server certificate was refused (not chaining to the trust anchors, wrong
     /// name, expired) or the handshake failed; nothing reached the SKS before the
     /// InvocationRequest.
-    #[error("[KG2-HTP-010] TLS server certificate of {url} refused: {detail}")]
+    #[error("[KG2-HTP-010] TLS server certificate of {} refused: {detail}", clip(.url, URL_SHOWN))]
     Tls {
         /// The URL.
         url: String,
@@ -79,7 +90,10 @@ pub enum DriverError {
     },
     /// A later request of the session presented another TLS server certificate than the one
     /// bound into the session ([KG2-HTP-010]); the SKS session was aborted.
-    #[error("[KG2-HTP-010] {url}: the TLS server certificate changed during the session")]
+    #[error(
+        "[KG2-HTP-010] {}: the TLS server certificate changed during the session",
+        clip(.url, URL_SHOWN)
+    )]
     CertificateChanged {
         /// The URL.
         url: String,
@@ -94,7 +108,7 @@ pub enum DriverError {
         location: Option<String>,
     },
     /// A status other than 200 or a redirect.
-    #[error("HTTP {method} {url}: unexpected status {status}")]
+    #[error("HTTP {method} {}: unexpected status {status}", clip(.url, URL_SHOWN))]
     Status {
         /// GET or POST.
         method: &'static str,
@@ -104,7 +118,12 @@ pub enum DriverError {
         status: u16,
     },
     /// A KeyGen2 message with another content type ([KG2-HTP-011]).
-    #[error("[KG2-HTP-011] {url}: Content-Type {content_type:?} is not application/json")]
+    #[error(
+        "[KG2-HTP-011] {}: the answer is {} instead of a KeyGen2 message (application/json); \
+         is this the init URL of a KeyGen2 issuer?",
+        clip(.url, URL_SHOWN),
+        .content_type.as_deref().map_or_else(|| "without a Content-Type".to_owned(), |c| clip(c, 60))
+    )]
     ContentType {
         /// The URL.
         url: String,
@@ -112,7 +131,10 @@ pub enum DriverError {
         content_type: Option<String>,
     },
     /// A body over the limit ([KG2-IMP-009]).
-    #[error("[KG2-IMP-009] {url}: body larger than {limit} bytes")]
+    #[error(
+        "[KG2-IMP-009] {}: the answer is larger than {limit} bytes",
+        clip(.url, URL_SHOWN)
+    )]
     BodyTooLarge {
         /// The URL.
         url: String,
@@ -254,7 +276,9 @@ impl HttpDriver {
         Ok(())
     }
 
-    fn cookie_header(&self) -> Option<String> {
+    /// The `Cookie` header value the driver sends (the invocation's cookie, replaced by the
+    /// ones the issuer set), if any: what a caller needs to reach the same issuer session.
+    pub fn cookie_header(&self) -> Option<String> {
         (!self.cookies.is_empty()).then(|| {
             self.cookies
                 .iter()
@@ -280,10 +304,16 @@ impl HttpDriver {
         url: &str,
         body: Option<&[u8]>,
     ) -> Result<Reply, DriverError> {
+        let limit = self.options.timeout;
         let transport = |e: ureq::Error| match e {
             ureq::Error::BodyExceedsLimit(limit) => DriverError::BodyTooLarge {
                 url: url.to_owned(),
                 limit,
+            },
+            ureq::Error::Timeout(_) => DriverError::Transport {
+                method,
+                url: url.to_owned(),
+                detail: timeout_detail(limit),
             },
             other => DriverError::Transport {
                 method,
@@ -359,6 +389,13 @@ impl HttpDriver {
             url: url.to_owned(),
             detail,
         };
+        if self.options.trust_anchors.is_empty() {
+            return Err(refused(
+                "no trust anchor is configured for https:// issuers and there are no built-in \
+                 roots: give the issuer's root CA certificate (PEM) with --trust-anchor FILE"
+                    .into(),
+            ));
+        }
         let config = match &self.tls {
             Some(c) => c.clone(),
             None => {
@@ -538,7 +575,21 @@ impl HttpDriver {
             };
             self.transcript
                 .push((Direction::Middleware, response.clone()));
-            let answer = self.exchange("POST", &post_url, Some(&response), !mw.is_done(), true);
+            let answer = self
+                .exchange("POST", &post_url, Some(&response), !mw.is_done(), true)
+                .map_err(|e| match e {
+                    // Which step: the message that was being delivered.
+                    DriverError::Transport {
+                        method,
+                        url,
+                        detail,
+                    } => DriverError::Transport {
+                        method,
+                        url,
+                        detail: format!("sending {}: {detail}", qualifier_of(&response)),
+                    },
+                    other => other,
+                });
             if mw.is_done() {
                 // [KG2-HTP-007]: a redirect or an empty 2xx ends the session; the SKS session
                 // is already closed, so a transport failure here loses nothing on the card.
@@ -608,6 +659,15 @@ pub fn enroll<S: SecureKeyStore>(
     HttpDriver::new(options).run(&inv, &mut mw)
 }
 
+/// What a timed-out request says.
+fn timeout_detail(limit: Duration) -> String {
+    format!(
+        "no complete answer within {} s (the limit of each request): the issuer is hung, \
+         overloaded or unreachable",
+        limit.as_secs_f32()
+    )
+}
+
 /// Resolves a `Location` value against the URL it came from.
 fn resolve(base: &str, location: &str) -> String {
     if location.contains("://") {
@@ -635,6 +695,44 @@ fn resolve(base: &str, location: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_speak_the_users_language() {
+        let long = format!("http://127.0.0.1:1/{}", "a".repeat(100_000));
+        let e = DriverError::ContentType {
+            url: long.clone(),
+            content_type: Some("text/html; charset=utf-8".into()),
+        };
+        let text = e.to_string();
+        assert!(text.len() < 400, "{text}");
+        assert!(text.contains("text/html"), "{text}");
+        assert!(!text.contains("Some("), "{text}");
+        assert!(text.contains("is this the init URL"), "{text}");
+        let e = DriverError::Transport {
+            method: "POST",
+            url: long,
+            detail: timeout_detail(Duration::from_secs(30)),
+        };
+        let text = e.to_string();
+        assert!(text.len() < 400, "{text}");
+        assert!(text.contains("within 30 s"), "{text}");
+        assert_eq!(
+            qualifier_of(br#"{"@qualifier":"KeyCreationResponse"}"#),
+            "KeyCreationResponse"
+        );
+    }
+
+    #[test]
+    fn https_without_anchors_says_what_to_give() {
+        let mut d = HttpDriver::new(HttpOptions::default());
+        let e = d
+            .tls_request("GET", "https://issuer.test/keygen2?init=true", None, true)
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(text.contains("--trust-anchor FILE"), "{text}");
+        assert!(!text.contains("HttpOptions"), "{text}");
+    }
 
     #[test]
     fn loopback_detection() {

@@ -12,7 +12,10 @@ pub const PROXY_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlError {
     /// Neither an http(s) URL nor a known invocation form.
-    #[error("not an invocation URL: {0}")]
+    #[error(
+        "not an invocation URL: {0} (expected the issuer's init URL, \
+         http(s)://HOST/keygen2?init=true, or an intent://keygen2?… URL)"
+    )]
     UnknownForm(String),
     /// A required query parameter is missing ([KG2-URL-001]).
     #[error("invocation URL lacks the {0} parameter")]
@@ -68,6 +71,15 @@ impl Invocation {
     }
 }
 
+/// `text` cut to at most `max` characters for a message, with `…` and the whole length when
+/// cut: user input echoed back stays readable.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}… ({} bytes in all)", &text[..i], text.len()),
+        None => text.to_owned(),
+    }
+}
+
 fn is_http(u: &str) -> bool {
     let l = u.to_ascii_lowercase();
     (l.starts_with("http://") || l.starts_with("https://")) && origin(u).is_some()
@@ -105,7 +117,7 @@ pub fn parse_invocation(input: &str) -> Result<Invocation, UrlError> {
     let lower = input.to_ascii_lowercase();
     let known = ["intent://", "webpkiproxy://", "w3cpay://", "qrcode://"];
     if !known.iter().any(|k| lower.starts_with(k)) {
-        return Err(UrlError::UnknownForm(input.chars().take(80).collect()));
+        return Err(UrlError::UnknownForm(clip(input, 80)));
     }
     let without_fragment = input.split('#').next().unwrap_or(input);
     let query = without_fragment
@@ -116,11 +128,11 @@ pub fn parse_invocation(input: &str) -> Result<Invocation, UrlError> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if params.iter().any(|(n, _)| n == k) {
-            return Err(UrlError::Duplicate(k.to_owned()));
+            return Err(UrlError::Duplicate(clip(k, 40)));
         }
         let v = percent_decode_str(&v.replace('+', "%20"))
             .decode_utf8()
-            .map_err(|_| UrlError::Encoding(k.to_owned()))?
+            .map_err(|_| UrlError::Encoding(clip(k, 40)))?
             .into_owned();
         params.push((k.to_owned(), v));
     }
@@ -146,7 +158,7 @@ pub fn parse_invocation(input: &str) -> Result<Invocation, UrlError> {
         .split_once('-')
         .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)))
         .filter(|(a, b)| a <= b)
-        .ok_or_else(|| UrlError::BadVersion(ver.clone()))?;
+        .ok_or_else(|| UrlError::BadVersion(clip(&ver, 40)))?;
     if !(min..=max).contains(&PROXY_VERSION) {
         return Err(UrlError::VersionOutOfRange { min, max });
     }
@@ -157,4 +169,20 @@ pub fn parse_invocation(input: &str) -> Result<Invocation, UrlError> {
         cookie: (!cookie.is_empty()).then_some(cookie),
         version: Some((min, max)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_input_is_clipped_in_errors() {
+        let long = format!("ftp://{}", "x".repeat(100_000));
+        let text = parse_invocation(&long).err().map(|e| e.to_string());
+        let text = text.unwrap_or_default();
+        assert!(text.len() < 400, "{text}");
+        assert!(text.contains("100006 bytes in all"), "{text}");
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("été", 2), "ét… (5 bytes in all)");
+    }
 }

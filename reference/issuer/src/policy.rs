@@ -248,7 +248,9 @@ pub struct KeyPolicy {
     pub rsa_exponent: Option<u64>,
     /// appUsage name.
     pub app_usage: String,
-    /// The PIN policy (by id), if any.
+    /// The PIN policy (by id), if any. In TOML a key without `pin` has no PIN (the
+    /// `Default` value, used by code, names `PIN.1`).
+    #[serde(default)]
     pub pin: Option<String>,
     /// `friendlyName`.
     pub friendly_name: Option<String>,
@@ -405,7 +407,17 @@ fn bad(what: &str, e: impl std::fmt::Display) -> IssuerError {
     IssuerError::Policy(format!("{what}: {e}"))
 }
 
+/// The text of the built-in policy: `policies/default.toml`.
+pub const BUILTIN_TOML: &str = include_str!("../policies/default.toml");
+
 impl Policy {
+    /// The built-in policy of `airtight issuer serve`: exactly `policies/default.toml`
+    /// ([`BUILTIN_TOML`]), so that running without `--policy` and with
+    /// `--policy reference/issuer/policies/default.toml` behave the same.
+    pub fn builtin() -> Result<Policy, IssuerError> {
+        Policy::from_toml(BUILTIN_TOML)
+    }
+
     /// Parses a policy from TOML text; missing fields take the built-in defaults.
     pub fn from_toml(text: &str) -> Result<Policy, IssuerError> {
         let p: Policy = toml::from_str(text).map_err(|e| bad("TOML", e))?;

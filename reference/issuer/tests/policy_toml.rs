@@ -66,3 +66,31 @@ pin = "PIN.B"
     assert_eq!(p.pins_under(Some("PUK.1"))[0].id, "PIN.B");
     assert_eq!(p.pins_under(Some("PUK.2"))[0].id, "PIN.A");
 }
+
+/// The built-in policy of `airtight issuer serve` is `policies/default.toml`, and it has a PUK
+/// over its PIN.
+#[test]
+fn the_builtin_policy_is_the_default_toml_file() {
+    let file = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/default.toml"
+    ))
+    .unwrap();
+    let builtin = Policy::builtin().unwrap();
+    assert_eq!(builtin, Policy::from_toml(&file).unwrap());
+    assert_eq!(builtin.puk.len(), 1);
+    assert_eq!(builtin.pin[0].puk.as_deref(), Some("PUK.1"));
+    assert_eq!(builtin.key[0].pin.as_deref(), Some("PIN.1"));
+    // Its patterns refuse the PIN everyone tries first.
+    assert!(builtin.pin[0].patterns.iter().any(|p| p == "sequence"));
+}
+
+/// A key without `pin` has no PIN, and a policy without PINs is valid.
+#[test]
+fn a_key_without_pin_has_no_pin() {
+    let p = Policy::from_toml("pin = []\n[[key]]\nid = \"K\"\n").unwrap();
+    assert!(p.pin.is_empty());
+    assert_eq!(p.key[0].pin, None);
+    // Naming a PIN that is not declared is still an error.
+    assert!(Policy::from_toml("pin = []\n[[key]]\nid = \"K\"\npin = \"PIN.1\"\n").is_err());
+}

@@ -126,6 +126,25 @@ pub struct StoredSession {
     pub updated_at: i64,
 }
 
+/// A session without its engine state: what `airtight issuer list --all` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The HTTP session handle (the cookie value, a secret while the session is open).
+    pub handle: String,
+    /// Its `serverSessionId`.
+    pub server_session_id: String,
+    /// Status.
+    pub status: SessionStatus,
+    /// The engine phase it reached (the message it waited for, or the final phase).
+    pub phase: String,
+    /// Why the session failed (including why it was abandoned: expired or cancelled).
+    pub failure: Option<String>,
+    /// Unix seconds of creation.
+    pub created_at: i64,
+    /// Unix seconds of the last write.
+    pub updated_at: i64,
+}
+
 /// A recorded issuance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuance {
@@ -700,6 +719,43 @@ impl Store {
             .issuances_where("WHERE session_handle = ?1", handle)?
             .into_iter()
             .next())
+    }
+
+    /// Every session, oldest first, without its engine state.
+    pub fn session_summaries(&self) -> Result<Vec<SessionSummary>, DbError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(
+            "SELECT handle, server_session_id, status, phase, failure, created_at, updated_at
+             FROM sessions ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(
+                |(handle, server_session_id, status, phase, failure, created_at, updated_at)| {
+                    Ok(SessionSummary {
+                        handle,
+                        server_session_id,
+                        status: SessionStatus::parse(&status)?,
+                        phase,
+                        failure,
+                        created_at,
+                        updated_at,
+                    })
+                },
+            )
+            .collect()
     }
 
     /// Number of sessions per status (open, done, failed).

@@ -63,6 +63,11 @@ fn valid_handle(h: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The first characters of a session handle, for messages (the whole handle is a secret).
+fn short(handle: &str) -> String {
+    format!("{}…", handle.get(..6).unwrap_or(handle))
+}
+
 /// The session cookie of the request, if any (and well formed).
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
@@ -186,23 +191,30 @@ pub(super) async fn get_keygen2(
 }
 
 fn start(app: &AppState, cookie: Option<String>) -> Reply {
-    let handle = match cookie {
-        Some(h) => h,
-        None => match app.token() {
-            Some(t) => t,
-            None => return fail(app, None, None, "no randomness for a session"),
-        },
+    // The session id is always chosen here, never taken from the client: a cookie the client
+    // brings (planted by someone else, or left over from an earlier session) names no new
+    // session. Only a cookie of a session that is still open is a second GET of the same
+    // invocation, which ends that session ([KG2-ISS-006]).
+    if let Some(old) = &cookie {
+        match app.store.load_session(old) {
+            Ok(Some(s)) if s.status == SessionStatus::Open => {
+                let reason = format!(
+                    "[KG2-ISS-006] the init URL was fetched again during session {} \
+                     (an invocation starts one session only); the session is ended",
+                    short(old)
+                );
+                return fail(app, Some(&s), None, &reason);
+            }
+            Ok(_) => {}
+            Err(e) => return fail(app, None, None, &format!("store: {e}")),
+        }
+    }
+    let Some(handle) = app.token() else {
+        return fail(app, None, None, "no randomness for a session");
     };
     match app.store.load_session(&handle) {
         Ok(None) => {}
-        Ok(Some(s)) => {
-            // [KG2-ISS-006] an invocation starts one session only.
-            let reason = format!(
-                "[KG2-ISS-006] session {handle} was already started (it is {})",
-                s.status.as_str()
-            );
-            return fail(app, Some(&s), None, &reason);
-        }
+        Ok(Some(_)) => return fail(app, None, None, "session id collision"),
         Err(e) => return fail(app, None, Some(&handle), &format!("store: {e}")),
     }
     let Some(mut rng) = app.request_rng() else {
@@ -260,39 +272,103 @@ pub(super) async fn post_keygen2(
 ) -> Response {
     let cookie = session_cookie(&headers);
     let json = is_json(&headers);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(|h| h.chars().take(256).collect::<String>());
     let limit = if app.issuer.faults.has(crate::IssuerFault::NoBodyLimit) {
         // Deliberate fault (harness self-test builds only).
         usize::MAX
     } else {
         app.config.max_body_bytes
     };
-    // [KG2-IMP-009] the limit is enforced while reading, before any parsing.
-    let read = tokio::time::timeout(
-        app.config.request_timeout,
-        axum::body::to_bytes(body, limit),
-    )
-    .await;
-    let body: Result<Bytes, String> = match read {
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(e)) => Err(format!(
-            "[KG2-IMP-009] body rejected (limit {limit} bytes): {e}"
-        )),
-        Err(_) => Err("request body timed out".into()),
+    // [KG2-IMP-009] a body announced larger than the limit is refused before any of it is
+    // read, and the connection is closed (its body is never drained).
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = announced
+        && n > u64::try_from(limit).unwrap_or(u64::MAX)
+    {
+        let reason =
+            format!("[KG2-IMP-009] a body of {n} bytes was announced; the limit is {limit} bytes");
+        let mut r = blocking(app, move |app| step(app, cookie, json, host, Err(reason)))
+            .await
+            .into_response();
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    }
+    // [KG2-IMP-009] the limit is enforced while reading, before any parsing; [KG2-IMP-011] the
+    // read is bounded in time.
+    let wait = app.config.body_read_timeout.min(app.config.request_timeout);
+    let read = tokio::time::timeout(wait, axum::body::to_bytes(body, limit)).await;
+    let (body, close): (Result<Bytes, String>, bool) = match read {
+        Ok(Ok(b)) => (Ok(b), false),
+        Ok(Err(e)) => (
+            Err(format!(
+                "[KG2-IMP-009] body rejected (limit {limit} bytes): {e}"
+            )),
+            true,
+        ),
+        Err(_) => (
+            Err(format!(
+                "[KG2-IMP-011] the request body did not arrive within {} ms",
+                wait.as_millis()
+            )),
+            true,
+        ),
     };
-    blocking(app, move |app| step(app, cookie, json, body))
+    let mut r = blocking(app, move |app| step(app, cookie, json, host, body))
         .await
-        .into_response()
+        .into_response();
+    if close {
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
 }
 
-fn step(app: &AppState, cookie: Option<String>, json: bool, body: Result<Bytes, String>) -> Reply {
-    // Which session: the cookie, or else the serverSessionId of a readable body.
-    let session = match (&cookie, &body) {
-        (Some(h), _) => app.store.load_session(h),
-        (None, Ok(b)) => match server_session_id(b) {
+/// What to add to a failed session attestation when the request reached this issuer under
+/// another host than its own URL: the attestation covers the issuer URL the client used
+/// ([CRY-KDF-010]), so that is the likely cause.
+fn host_hint(app: &AppState, host: Option<&str>) -> Option<String> {
+    let host = host?;
+    let own = app
+        .base_url
+        .split_once("://")
+        .map_or(app.base_url.as_str(), |(_, rest)| rest);
+    let own = own.split('/').next().unwrap_or(own);
+    (!own.eq_ignore_ascii_case(host)).then(|| {
+        format!(
+            "; this request was sent to {host:?} but this issuer is {}: the session attestation \
+             covers the issuer URL the client used, so enrol with the URL the issuer prints, or \
+             start the issuer with --public-url naming the URL clients use",
+            app.base_url
+        )
+    })
+}
+
+fn step(
+    app: &AppState,
+    cookie: Option<String>,
+    json: bool,
+    host: Option<String>,
+    body: Result<Bytes, String>,
+) -> Reply {
+    // Which session: the cookie, or else (no cookie, or one that names no session, such as
+    // the invitation cookie of a landing page) the serverSessionId of a readable body.
+    let by_cookie = match &cookie {
+        Some(h) => app.store.load_session(h),
+        None => Ok(None),
+    };
+    let session = match (by_cookie, &body) {
+        (Ok(None), Ok(b)) => match server_session_id(b) {
             Some(id) => app.store.find_by_server_session_id(&id),
             None => Ok(None),
         },
-        (None, Err(_)) => Ok(None),
+        (other, _) => other,
     };
     let session = match session {
         Ok(s) => s,
@@ -380,9 +456,15 @@ fn step(app: &AppState, cookie: Option<String>, json: bool, body: Result<Bytes, 
             fail(app, None, Some(&session.handle), &e.to_string())
         }
         Err(e) => {
+            let mut reason = e.to_string();
+            if e == crate::IssuerError::SessionAttestation
+                && let Some(hint) = host_hint(app, host.as_deref())
+            {
+                reason.push_str(&hint);
+            }
             // Store the engine's own final state (phase Failed, with its reason).
             let failed = StoredSession { state, ..session };
-            fail(app, Some(&failed), None, &e.to_string())
+            fail(app, Some(&failed), None, &reason)
         }
     }
 }

@@ -12,12 +12,15 @@
 //!
 //! # Sessions
 //!
-//! The session is named by the cookie [`COOKIE_NAME`]: the landing page puts a fresh value in
-//! the invocation URL's `cookie` parameter, which the proxy sends with every request
-//! ([KG2-HTP-009]); a GET of the init URL without that cookie gets a fresh one in
-//! `Set-Cookie`. A POST without the cookie is matched by its `serverSessionId` instead (which
-//! the engine checks anyway, [KG2-FLW-002]). The engine state is stored after every step, so a
-//! session survives an issuer restart.
+//! The session is named by the cookie [`COOKIE_NAME`], whose value the issuer always chooses
+//! itself: every `GET /keygen2?init=true` starts a session under a fresh random id sent in
+//! `Set-Cookie` (the proxy keeps it, [KG2-HTP-009]). A cookie the client brings to the init
+//! URL is never adopted (no session fixation): the landing page's invitation cookie, a planted
+//! value or one left from an earlier, finished session all get a fresh session; only the
+//! cookie of a session that is still open ends that session ([KG2-ISS-006], the same
+//! invocation fetched twice). A POST whose cookie names no session is matched by its
+//! `serverSessionId` instead (which the engine checks anyway, [KG2-FLW-002]). The engine state
+//! is stored after every step, so a session survives an issuer restart.
 //!
 //! # Errors
 //!
@@ -36,10 +39,13 @@
 //!
 //! # Bounds
 //!
-//! Request headers must arrive within [`ServerConfig::header_read_timeout`], each request is
-//! answered within [`ServerConfig::request_timeout`], a connection lives at most
+//! Request headers must arrive within [`ServerConfig::header_read_timeout`], a body within
+//! [`ServerConfig::body_read_timeout`], each request is answered within
+//! [`ServerConfig::request_timeout`], a connection lives at most
 //! [`ServerConfig::connection_lifetime`], at most [`ServerConfig::max_connections`] are served
-//! at once, and bodies are limited to [`ServerConfig::max_body_bytes`] ([KG2-IMP-009]).
+//! at once, and bodies are limited to [`ServerConfig::max_body_bytes`] ([KG2-IMP-009]): a
+//! request that announces a larger `Content-Length` is refused at once, before any of its body
+//! is read, and its connection closed.
 
 mod handlers;
 pub mod pages;
@@ -79,6 +85,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Longest time to answer one request (reading the body included).
     pub request_timeout: Duration,
+    /// Longest time for a request body to arrive once the headers are in (at most
+    /// `request_timeout`): KeyGen2 bodies are a few kilobytes, so a client that takes longer
+    /// is cut off ([KG2-IMP-011]).
+    pub body_read_timeout: Duration,
     /// Longest time for the request headers to arrive.
     pub header_read_timeout: Duration,
     /// Longest life of one connection (keep-alive included).
@@ -170,7 +180,10 @@ impl Default for ServerConfig {
         ServerConfig {
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(10),
+            // Short enough that a few slow clients cannot hold the connection cap for long;
+            // an honest client sends its headers and a KeyGen2 body at once.
+            body_read_timeout: Duration::from_secs(4),
+            header_read_timeout: Duration::from_secs(4),
             connection_lifetime: Duration::from_secs(300),
             max_connections: 256,
             tls: None,
