@@ -65,5 +65,5 @@ pub mod store;
 pub use sks::entropy::{CardEntropy, FromRng, KeyPairRequest, KeyPairSpec, Recorded};
 pub use sks::{
     BoxVfs, CardConfig, CardError, DevicePin, DeviceSigner, Limits, ReferenceSks, RngSource,
-    Storage, TEST_TIME,
+    Storage, StoreSeal, TEST_TIME,
 };

@@ -7,13 +7,19 @@
 //! torn with garbage). The store is reopened and must hold exactly the state after the last
 //! step that returned `Ok`, or the state after the step in flight; never a part of a batch;
 //! a counter that was durable is never lower. The reopened store must then keep working, and
-//! a second power cut during the recovery itself must not change the outcome.
+//! a second power cut during the recovery itself (which the first write after reopening does:
+//! `open` writes nothing) must not change the outcome.
+//!
+//! The store runs sealed, as the card's does, so every commit also writes the commit counter
+//! (two more write points) after the journal's fsync: no cut anywhere may look like a
+//! rollback (a reopen never fails with `RolledBack` or `CounterMissing`).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 
 use airtight_card::store::{
-    CrashPolicy, Recovery, SimFault, SimFs, Store, StoreError, StoreOptions, StoreState, VfsError,
+    CrashPolicy, OnRollback, Recovery, SealKey, SimFault, SimFs, Store, StoreError, StoreOptions,
+    StoreState, VfsError,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -102,6 +108,18 @@ const OPTS: StoreOptions = StoreOptions {
     compact_after_bytes: 400,
 };
 
+fn seal() -> Option<SealKey> {
+    Some(SealKey::from_device_key(b"store_crash device key"))
+}
+
+fn create(fs: &SimFs) -> Result<Store<Card, SimFs>, StoreError> {
+    Store::create_with(fs.clone(), Card::default(), OPTS, seal())
+}
+
+fn open(fs: SimFs) -> Result<Store<Card, SimFs>, StoreError> {
+    Store::open_with(fs, OPTS, seal(), OnRollback::Refuse)
+}
+
 /// Result of running a script until it ends or the power goes.
 #[derive(Debug)]
 struct Run {
@@ -121,7 +139,7 @@ fn run(fs: &SimFs, steps: &[Step]) -> Run {
         let next = model(states.last().unwrap(), s);
         states.push(next);
     }
-    let mut store = match Store::create(fs.clone(), Card::default(), OPTS) {
+    let mut store = match create(fs) {
         Ok(s) => s,
         Err(e) => {
             assert_eq!(e, StoreError::Vfs(VfsError::Crashed));
@@ -195,7 +213,7 @@ fn policies() -> Vec<CrashPolicy> {
 /// (None when nothing was ever committed and nothing is there).
 /// Opens a copy, so `fs` itself stays as the power cut left it.
 fn check_recovery(fs: &SimFs, run: &Run, what: &str) -> Option<(Card, Recovery)> {
-    let opened = Store::<Card, _>::open(fs.after_crash(CrashPolicy::KeepAll), OPTS);
+    let opened = open(fs.after_crash(CrashPolicy::KeepAll));
     let Some(last_ok) = run.last_ok else {
         // create never returned Ok: either nothing, or exactly the initial state.
         return match opened {
@@ -229,9 +247,9 @@ fn check_recovery(fs: &SimFs, run: &Run, what: &str) -> Option<(Card, Recovery)>
 /// After recovery, the store must keep working: commit, cut the power (dropping all
 /// unsynced data), reopen, and find the commit.
 fn check_usable(fs: &SimFs, recovered: &Card, what: &str) {
-    let mut store = Store::<Card, _>::open(fs.clone(), OPTS).unwrap();
+    let mut store = open(fs.clone()).unwrap();
     store.commit(&[Mutation::Bump(999), key(999, 3)]).unwrap();
-    let again = Store::<Card, _>::open(fs.after_crash(CrashPolicy::DropUnsynced), OPTS)
+    let again = open(fs.after_crash(CrashPolicy::DropUnsynced))
         .unwrap_or_else(|e| panic!("{what}: reopen after a post-recovery commit: {e}"));
     let mut want = recovered.clone();
     want.apply(&Mutation::Bump(999));
@@ -239,11 +257,16 @@ fn check_usable(fs: &SimFs, recovered: &Card, what: &str) {
     assert_eq!(again.state(), &want, "{what}");
 }
 
-/// Cut the power again at every write point of the recovery itself.
+/// Cut the power again at every write point of the recovery itself: `open` writes nothing,
+/// so the recovery is the first commit after it (a repairing compaction when the cut left a
+/// torn tail or a stale journal, then the append and the counter).
 fn check_nested(fs: &SimFs, recovered: &Card, what: &str) -> u64 {
+    let extra = [Mutation::Bump(777)];
+    let mut with_extra = recovered.clone();
+    with_extra.apply(&extra[0]);
     let probe = fs.after_crash(CrashPolicy::KeepAll);
     let before = probe.write_points();
-    Store::<Card, _>::open(probe.clone(), OPTS).unwrap();
+    open(probe.clone()).unwrap().commit(&extra).unwrap();
     let m = probe.write_points() - before;
     for j in 1..=m {
         for policy in [
@@ -256,15 +279,15 @@ fn check_nested(fs: &SimFs, recovered: &Card, what: &str) -> u64 {
         ] {
             let f = fs.after_crash(CrashPolicy::KeepAll);
             f.crash_at(j);
+            let mut s = open(f.clone()).unwrap();
             assert_eq!(
-                Store::<Card, _>::open(f.clone(), OPTS).unwrap_err(),
+                s.commit(&extra).unwrap_err(),
                 StoreError::Vfs(VfsError::Crashed)
             );
-            let again = Store::<Card, _>::open(f.after_crash(policy), OPTS)
+            let again = open(f.after_crash(policy))
                 .unwrap_or_else(|e| panic!("{what}: nested crash {j} {policy:?}: {e}"));
-            assert_eq!(
-                again.state(),
-                recovered,
+            assert!(
+                again.state() == recovered || again.state() == &with_extra,
                 "{what}: nested crash {j} {policy:?}"
             );
         }
@@ -334,14 +357,14 @@ fn a_returned_commit_survives_every_policy() {
     // Power cut right after each commit returns: the commit is always there.
     let steps = script();
     let fs = SimFs::new();
-    let mut store = Store::create(fs.clone(), Card::default(), OPTS).unwrap();
+    let mut store = create(&fs).unwrap();
     let mut want = Card::default();
     for step in &steps {
         if let Step::Commit(m) = step {
             store.commit(m).unwrap();
             want = model(&want, step);
             for policy in policies() {
-                let got = Store::<Card, _>::open(fs.after_crash(policy), OPTS).unwrap();
+                let got = open(fs.after_crash(policy)).unwrap();
                 assert_eq!(got.state(), &want, "{policy:?}");
             }
         }
@@ -407,7 +430,7 @@ proptest! {
 /// until a later step succeeds (the store repairs before writing again).
 fn run_with_faults(fs: &SimFs, steps: &[Step]) -> (Vec<Card>, Card, bool) {
     let mut committed = Card::default();
-    let Ok(mut store) = Store::create(fs.clone(), Card::default(), OPTS) else {
+    let Ok(mut store) = create(fs) else {
         // Nothing committed yet; the initial state may or may not be there.
         return (vec![Card::default()], Card::default(), false);
     };
@@ -461,7 +484,7 @@ proptest! {
         fs.crash_at(crash);
         let (allowed, committed, created) = run_with_faults(&fs, &steps);
         let after = fs.after_crash(policy);
-        match Store::<Card, _>::open(after.clone(), OPTS) {
+        match open(after.clone()) {
             Ok(s) => {
                 prop_assert!(allowed.contains(s.state()), "recovered {:?}\nallowed {:?}", s.state(), allowed);
                 for (k, v) in &committed.counters {
@@ -471,6 +494,66 @@ proptest! {
             // Only possible when create itself never completed.
             Err(StoreError::NotFound) => prop_assert!(!created),
             Err(e) => prop_assert!(false, "reopen failed: {}", e),
+        }
+    }
+}
+
+/// The four write points of a commit, named: append the record, fsync the journal, write the
+/// counter slot, fsync it. A cut at any of them reopens (never as a rollback); from the
+/// counter's write on, the commit is always there, and the counter never gets ahead of the
+/// journal. A second commit after each cut rewrites the damaged slot and goes on.
+#[test]
+fn crash_at_each_write_point_of_a_commit_including_the_counter() {
+    let base = SimFs::new();
+    let mut s = create(&base).unwrap();
+    s.commit(&[Mutation::Bump(1)]).unwrap();
+    s.commit(&[Mutation::Bump(1)]).unwrap();
+    drop(s);
+    let before = open(base.clone()).unwrap().state().clone();
+    let mut after = before.clone();
+    after.apply(&Mutation::Bump(1));
+    // Count the write points of one commit.
+    let probe = base.after_crash(CrashPolicy::KeepAll);
+    let w0 = probe.write_points();
+    open(probe.clone())
+        .unwrap()
+        .commit(&[Mutation::Bump(1)])
+        .unwrap();
+    assert_eq!(
+        probe.write_points() - w0,
+        4,
+        "append, fsync, counter, fsync"
+    );
+    for k in 1..=4u64 {
+        for policy in policies() {
+            let f = base.after_crash(CrashPolicy::KeepAll);
+            let mut s = open(f.clone()).unwrap();
+            f.crash_at(k);
+            assert_eq!(
+                s.commit(&[Mutation::Bump(1)]).unwrap_err(),
+                StoreError::Vfs(VfsError::Crashed)
+            );
+            let what = format!("cut at write point {k} {policy:?}");
+            let cut = f.after_crash(policy);
+            let mut r = open(cut.clone()).unwrap_or_else(|e| panic!("{what}: {e}"));
+            if k >= 3 {
+                assert_eq!(r.state(), &after, "{what}: the journal was fsynced");
+            } else {
+                assert!(r.state() == &before || r.state() == &after, "{what}");
+            }
+            let got = r.state().clone();
+            r.commit(&[Mutation::Bump(2)]).unwrap();
+            r.commit(&[Mutation::Bump(2)]).unwrap();
+            let mut want = got;
+            want.apply(&Mutation::Bump(2));
+            want.apply(&Mutation::Bump(2));
+            for p2 in [CrashPolicy::DropUnsynced, CrashPolicy::KeepAll] {
+                assert_eq!(
+                    open(cut.after_crash(p2)).unwrap().state(),
+                    &want,
+                    "{what} then {p2:?}"
+                );
+            }
         }
     }
 }

@@ -55,7 +55,9 @@ use airtight_proto::sks::{
 };
 
 use crate::env::{CardRng, Clock, EntropyError, ManualClock, SystemClock};
-use crate::store::{RealFs, SimFs, Store, StoreError, StoreOptions, Vfs, VfsError};
+use crate::store::{
+    OnRollback, RealFs, Recovery, SealKey, SimFs, Store, StoreError, StoreOptions, Vfs, VfsError,
+};
 use entropy::{CardEntropy, FromRng};
 
 use session::OpenSession;
@@ -187,6 +189,105 @@ pub struct CardConfig {
     pub entropy: Box<dyn CardEntropy>,
     /// How E2ES session attestations are signed: [`DeviceSigner::DeviceKey`] by default.
     pub device_signer: DeviceSigner,
+    /// The key that seals the store's secrets: derived from the device key by default.
+    pub store_seal: StoreSeal,
+    /// Open a store that is behind its commit counter (a truncated journal or an older copy):
+    /// the user accepted the loss (`airtight card repair --accept-loss`). Off by default: such
+    /// a store is refused with [`StoreError::RolledBack`].
+    pub accept_store_loss: bool,
+}
+
+/// What the card's store is sealed with ([`crate::store::seal`]). The key is derived when the
+/// card opens and never written anywhere.
+#[derive(Clone, Default)]
+pub enum StoreSeal {
+    /// A key derived from the device key (HKDF-SHA256 over the device private key with a
+    /// domain label): the device key file (0600, outside the store directory) is needed to
+    /// read the store.
+    #[default]
+    DeviceKey,
+    /// A key derived from the device key and a passphrase (PBKDF2-HMAC-SHA256, then HKDF):
+    /// both are needed. A store is sealed one way for good: opening it the other way is
+    /// refused with [`StoreError::SealMismatch`].
+    DeviceKeyAndPassphrase {
+        /// The passphrase.
+        passphrase: Zeroizing<String>,
+        /// PBKDF2 iterations ([`crate::store::seal::DEFAULT_PASSPHRASE_ITERATIONS`]).
+        iterations: u32,
+    },
+}
+
+impl std::fmt::Debug for StoreSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSeal::DeviceKey => f.write_str("DeviceKey"),
+            StoreSeal::DeviceKeyAndPassphrase { iterations, .. } => f
+                .debug_struct("DeviceKeyAndPassphrase")
+                .field("iterations", iterations)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl StoreSeal {
+    /// A passphrase seal with the default iteration count.
+    pub fn passphrase(passphrase: impl Into<String>) -> Self {
+        StoreSeal::DeviceKeyAndPassphrase {
+            passphrase: Zeroizing::new(passphrase.into()),
+            iterations: crate::store::seal::DEFAULT_PASSPHRASE_ITERATIONS,
+        }
+    }
+}
+
+/// The secret a device key contributes to the store's seal key: the EC scalar or Ed25519 seed
+/// (stable whatever the PKCS#8 encoder writes), the PKCS#8 DER of an RSA key (DER is
+/// canonical). Without a usable device key (the test-only recorded signer) the certificate
+/// path stands in: such a store is sealed but not secret.
+fn seal_ikm(device_key_pkcs8: &[u8], certificate_path: &[Vec<u8>]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::new());
+    match PrivateKey::from_pkcs8_der(device_key_pkcs8) {
+        Ok(PrivateKey::P256(k)) => {
+            out.extend_from_slice(b"P-256:");
+            out.extend_from_slice(&k.to_bytes());
+        }
+        Ok(PrivateKey::P384(k)) => {
+            out.extend_from_slice(b"P-384:");
+            out.extend_from_slice(&k.to_bytes());
+        }
+        Ok(PrivateKey::P521(k)) => {
+            out.extend_from_slice(b"P-521:");
+            out.extend_from_slice(&k.to_bytes());
+        }
+        Ok(PrivateKey::Ed25519(k)) => {
+            out.extend_from_slice(b"Ed25519:");
+            out.extend_from_slice(k.as_bytes());
+        }
+        Ok(PrivateKey::Rsa(_)) => {
+            out.extend_from_slice(b"RSA:");
+            out.extend_from_slice(device_key_pkcs8);
+        }
+        Err(_) => {
+            out.extend_from_slice(b"no device key:");
+            for c in certificate_path {
+                out.extend_from_slice(c);
+            }
+        }
+    }
+    out
+}
+
+impl StoreSeal {
+    /// The seal key for a device key.
+    fn key(&self, device_key_pkcs8: &[u8], certificate_path: &[Vec<u8>]) -> SealKey {
+        let ikm = seal_ikm(device_key_pkcs8, certificate_path);
+        match self {
+            StoreSeal::DeviceKey => SealKey::from_device_key(&ikm),
+            StoreSeal::DeviceKeyAndPassphrase {
+                passphrase,
+                iterations,
+            } => SealKey::from_device_key_and_passphrase(&ikm, passphrase.as_bytes(), *iterations),
+        }
+    }
 }
 
 /// How the card produces the E2ES session attestation ([SKS-SES-005]).
@@ -263,6 +364,8 @@ impl CardConfig {
             limits: Limits::default(),
             entropy: Box::new(FromRng),
             device_signer: DeviceSigner::DeviceKey,
+            store_seal: StoreSeal::DeviceKey,
+            accept_store_loss: false,
         }
     }
 
@@ -348,6 +451,8 @@ impl Vfs for BoxVfs {
 /// The reference SKS. See the module documentation.
 pub struct ReferenceSks {
     store: Store<CardState, BoxVfs>,
+    /// What opening the store's directory found and fixed (permissions), for the user.
+    notices: Vec<String>,
     /// Open sessions by handle.
     open: BTreeMap<u32, OpenSession>,
     /// The next handles (in memory; committed with each close).
@@ -411,12 +516,37 @@ impl ReferenceSks {
                 DeviceKeyState::Recorded(list.into())
             }
         };
+        let mut notices = Vec::new();
         let vfs = BoxVfs(match config.storage {
             Storage::Memory => Box::new(SimFs::new()),
-            Storage::Dir(d) => Box::new(RealFs::open(d)?),
+            Storage::Dir(d) => {
+                let fs = RealFs::open(d)?;
+                for t in fs.tightened() {
+                    notices.push(format!(
+                        "{t}: the card store was readable by other users; tightened"
+                    ));
+                }
+                Box::new(fs)
+            }
             Storage::Vfs(v) => v,
         });
-        let store = Store::open_or_create(vfs, StoreOptions::default(), CardState::default)?;
+        let seal = config
+            .store_seal
+            .key(&config.device_key_pkcs8, &config.certificate_path);
+        let on_rollback = if config.accept_store_loss {
+            OnRollback::AcceptLoss
+        } else {
+            OnRollback::Refuse
+        };
+        // Opening writes nothing (read-only commands leave the files as they are); a repair
+        // or migration is done by the first write, or by `repair_store`.
+        let store = Store::open_or_create_with(
+            vfs,
+            StoreOptions::default(),
+            Some(seal),
+            on_rollback,
+            CardState::default,
+        )?;
         let rng = match config.rng {
             RngSource::Seed(s) => CardRng::from_seed(s),
             RngSource::Os => CardRng::from_os_entropy()?,
@@ -424,6 +554,7 @@ impl ReferenceSks {
         let counters = store.state().counters;
         Ok(Self {
             store,
+            notices,
             open: BTreeMap::new(),
             counters,
             device_signer,
@@ -464,6 +595,28 @@ impl ReferenceSks {
     /// The store's file system (for crash tests that inspect it).
     pub fn vfs(&self) -> &dyn Vfs {
         self.store.vfs()
+    }
+
+    /// What opening the store found (torn tail, stale journal, older format, accepted loss).
+    pub fn store_recovery(&self) -> Recovery {
+        self.store.recovery()
+    }
+
+    /// Warnings for the user about the store, one sentence each: permissions that were
+    /// tightened, and what the store's recovery found, dropped or will drop at the next write
+    /// (empty when all was well).
+    pub fn store_notices(&self) -> Vec<String> {
+        let mut out = self.notices.clone();
+        out.extend(self.store.recovery().notices());
+        out
+    }
+
+    /// Repair the store now (drop a torn tail, replace a stale journal, seal an older-format
+    /// store, make an accepted loss final) by rewriting it: what the next write would do
+    /// anyway. A clean store is compacted, which is harmless.
+    pub fn repair_store(&mut self) -> Result<(), CardError> {
+        self.store.compact()?;
+        Ok(())
     }
 
     /// The algorithm URIs the card implements, in registry order ([SKS-DEV-004]).

@@ -35,6 +35,13 @@ fn opts() -> StoreOptions {
     StoreOptions::default()
 }
 
+fn used_bytes(fs: &SimFs) -> usize {
+    [SNAPSHOT, JOURNAL, COUNTERS[0], COUNTERS[1]]
+        .iter()
+        .map(|n| fs.peek(n).unwrap().len())
+        .sum()
+}
+
 fn fresh() -> (SimFs, Store<Card, SimFs>) {
     let fs = SimFs::new();
     let store = Store::create(fs.clone(), Card::default(), opts()).unwrap();
@@ -92,14 +99,14 @@ fn unknown_version_bad_magic_and_schema_are_typed_errors() {
     let snap = fs.peek(SNAPSHOT).unwrap();
 
     let mut v = snap.clone();
-    v[8..12].copy_from_slice(&2u32.to_le_bytes());
+    v[8..12].copy_from_slice(&3u32.to_le_bytes());
     fs.poke(SNAPSHOT, &v);
     assert_eq!(
         Store::<Card, _>::open(fs.clone(), opts()).unwrap_err(),
         StoreError::UnsupportedVersion {
             file: SNAPSHOT,
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     );
 
@@ -163,20 +170,35 @@ fn corruption_inside_the_journal_is_refused_not_truncated() {
         Store::<Card, _>::open(fs.clone(), opts()).unwrap_err(),
         StoreError::Corrupt { file: JOURNAL, .. }
     ));
-    // A corrupt last record is indistinguishable from a torn one: it is dropped.
+    // A corrupt last record looks like a torn one, but the commit counter recorded it: the
+    // store is refused as rolled back, not served without it.
     let mut t = j.clone();
     let last = t.len() - 1;
     t[last] ^= 0x20;
     fs.poke(JOURNAL, &t);
+    assert_eq!(
+        Store::<Card, _>::open(fs.clone(), opts()).unwrap_err(),
+        StoreError::RolledBack {
+            store_commit: 2,
+            counter_commit: 3
+        }
+    );
+    // A torn tail the counter never recorded (an interrupted append) is dropped, at the next
+    // write, not by `open`.
+    let mut torn = j.clone();
+    torn.extend_from_slice(&[7, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, 2]);
+    fs.poke(JOURNAL, &torn);
     let r = Store::<Card, _>::open(fs.clone(), opts()).unwrap();
-    assert_eq!(r.state().counters.len(), 2);
-    assert!(r.recovery().torn_tail && r.recovery().repaired);
+    assert_eq!(r.state().counters.len(), 3);
+    assert!(r.recovery().torn_tail && !r.recovery().repaired && r.needs_compaction());
+    assert_eq!(r.recovery().torn_bytes, 14);
+    assert_eq!(fs.peek(JOURNAL).unwrap(), torn, "open wrote nothing");
 }
 
 #[test]
 fn checksummed_but_undecodable_payload_is_a_decode_error() {
     let fs = SimFs::new();
-    let snap = format::encode_snapshot(Card::SCHEMA, 1, b"[1,2,3]").unwrap();
+    let snap = format::encode_snapshot(Card::SCHEMA, 1, 0, 0, b"[1,2,3]").unwrap();
     fs.poke(SNAPSHOT, &snap);
     assert!(matches!(
         Store::<Card, _>::open(fs, opts()).unwrap_err(),
@@ -187,7 +209,8 @@ fn checksummed_but_undecodable_payload_is_a_decode_error() {
 #[test]
 fn journal_ahead_of_snapshot_is_refused() {
     let fs = SimFs::new();
-    let snap = format::encode_snapshot(Card::SCHEMA, 1, b"{\"counters\":{},\"names\":[]}").unwrap();
+    let snap =
+        format::encode_snapshot(Card::SCHEMA, 1, 0, 0, b"{\"counters\":{},\"names\":[]}").unwrap();
     fs.poke(SNAPSHOT, &snap);
     fs.poke(JOURNAL, &format::encode_journal_header(Card::SCHEMA, 2));
     assert_eq!(
@@ -203,10 +226,7 @@ fn journal_ahead_of_snapshot_is_refused() {
 fn full_disk_is_typed_and_loses_nothing() {
     let (fs, mut s) = fresh();
     s.commit(&[Op::Counter(1, 5)]).unwrap();
-    let used: usize = [SNAPSHOT, JOURNAL]
-        .iter()
-        .map(|n| fs.peek(n).unwrap().len())
-        .sum();
+    let used = used_bytes(&fs);
     fs.set_capacity(Some(used + 10));
     let err = s.commit(&[Op::Counter(1, 6)]).unwrap_err();
     assert_eq!(err, StoreError::Vfs(VfsError::NoSpace(JOURNAL.into())));
@@ -230,10 +250,7 @@ fn nearly_full_disk_still_records_a_counter_when_compaction_is_due() {
     let mut s = Store::create(fs.clone(), Card::default(), o).unwrap();
     s.commit(&[Op::Name("x".repeat(200))]).unwrap();
     assert!(s.needs_compaction());
-    let used: usize = [SNAPSHOT, JOURNAL]
-        .iter()
-        .map(|n| fs.peek(n).unwrap().len())
-        .sum();
+    let used = used_bytes(&fs);
     // Room for one small record, not for a new snapshot.
     fs.set_capacity(Some(used + 100));
     s.commit(&[Op::Counter(7, 1)]).unwrap();
@@ -366,4 +383,240 @@ fn bench_workload_runs_on_real_fs() {
     s.commit(&[Op::Counter(7, 1)]).unwrap();
     assert_eq!(s.state().names.len(), 50);
     assert_eq!(s.state().counters[&7], 1);
+}
+
+fn key() -> SealKey {
+    SealKey::from_device_key(b"test device key")
+}
+
+fn sealed_fresh() -> (SimFs, Store<Card, SimFs>) {
+    let fs = SimFs::new();
+    let s = Store::create_with(fs.clone(), Card::default(), opts(), Some(key())).unwrap();
+    (fs, s)
+}
+
+fn open_sealed(fs: &SimFs, on: OnRollback) -> Result<Store<Card, SimFs>, StoreError> {
+    Store::open_with(fs.clone(), opts(), Some(key()), on)
+}
+
+#[test]
+fn sealed_store_holds_no_plaintext_and_needs_its_key() {
+    let (fs, mut s) = sealed_fresh();
+    s.commit(&[Op::Name("plain-secret-name".into())]).unwrap();
+    s.compact().unwrap();
+    s.commit(&[Op::Name("second-secret".into())]).unwrap();
+    for name in [SNAPSHOT, JOURNAL] {
+        let b = fs.peek(name).unwrap();
+        for needle in [&b"secret"[..], b"names", b"counters"] {
+            assert!(!b.windows(needle.len()).any(|w| w == needle), "{name}");
+        }
+    }
+    let r = open_sealed(&fs, OnRollback::Refuse).unwrap();
+    assert_eq!(r.state().names, ["plain-secret-name", "second-secret"]);
+    // Another key, no key, a passphrase key: refused with a typed error.
+    let other = SealKey::from_device_key(b"another device");
+    assert_eq!(
+        Store::<Card, _>::open_with(fs.clone(), opts(), Some(other), OnRollback::Refuse)
+            .unwrap_err(),
+        StoreError::Unseal { file: SNAPSHOT }
+    );
+    assert_eq!(
+        Store::<Card, _>::open(fs.clone(), opts()).unwrap_err(),
+        StoreError::SealMismatch {
+            found: SealMode::DeviceKey,
+            expected: SealMode::None
+        }
+    );
+    let pass = SealKey::from_device_key_and_passphrase(b"test device key", b"pw", 1);
+    assert_eq!(
+        Store::<Card, _>::open_with(fs.clone(), opts(), Some(pass), OnRollback::Refuse)
+            .unwrap_err(),
+        StoreError::SealMismatch {
+            found: SealMode::DeviceKey,
+            expected: SealMode::DeviceKeyAndPassphrase
+        }
+    );
+    // A record moved to another position does not open (its seq is in the AD), even with
+    // a fixed-up checksum.
+    let j = fs.peek(JOURNAL).unwrap();
+    let rec = &j[format::JOURNAL_HEADER_LEN..];
+    let len = u32::from_le_bytes(rec[..4].try_into().unwrap()) as usize;
+    let payload = &rec[12..12 + len];
+    let moved = format::encode_record(s.generation(), 2, payload).unwrap();
+    let mut j2 = j.clone();
+    j2.extend_from_slice(&moved);
+    fs.poke(JOURNAL, &j2);
+    assert_eq!(
+        open_sealed(&fs, OnRollback::Refuse).unwrap_err(),
+        StoreError::Unseal { file: JOURNAL }
+    );
+}
+
+#[test]
+fn an_older_copy_or_a_truncated_journal_is_refused_and_a_loss_can_be_accepted() {
+    let (fs, mut s) = sealed_fresh();
+    s.commit(&[Op::Counter(1, 1)]).unwrap();
+    let old_snap = fs.peek(SNAPSHOT).unwrap();
+    let old_journal = fs.peek(JOURNAL).unwrap();
+    s.commit(&[Op::Counter(1, 2)]).unwrap();
+    s.commit(&[Op::Counter(1, 3)]).unwrap();
+    let journal = fs.peek(JOURNAL).unwrap();
+    drop(s);
+    // Every truncation of the journal that loses a counted commit is refused.
+    for cut in format::JOURNAL_HEADER_LEN..journal.len() {
+        let f = fs.after_crash(CrashPolicy::KeepAll);
+        f.poke(JOURNAL, &journal[..cut]);
+        match open_sealed(&f, OnRollback::Refuse).unwrap_err() {
+            StoreError::RolledBack {
+                counter_commit: 3,
+                store_commit,
+            } => assert!(store_commit < 3),
+            e => panic!("cut {cut}: {e}"),
+        }
+    }
+    // The older full copy is refused; the message says what is missing and what to do.
+    fs.poke(SNAPSHOT, &old_snap);
+    fs.poke(JOURNAL, &old_journal);
+    let e = open_sealed(&fs, OnRollback::Refuse).unwrap_err();
+    assert_eq!(
+        e,
+        StoreError::RolledBack {
+            store_commit: 1,
+            counter_commit: 3
+        }
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("ends at commit 1 but commit 3 was made")
+            && msg.contains("2 commit(s) are missing")
+            && msg.contains(ACCEPT_LOSS_COMMAND),
+        "{msg}"
+    );
+    // Refusing wrote nothing.
+    assert_eq!(fs.peek(JOURNAL).unwrap(), old_journal);
+    // Accepting the loss opens it, says so, and the next write makes it consistent.
+    let mut r = open_sealed(&fs, OnRollback::AcceptLoss).unwrap();
+    assert_eq!(r.state().counters[&1], 1);
+    assert_eq!(r.recovery().lost_commits, 2);
+    assert!(r.recovery().notices()[0].contains("loss of 2 commit(s) was accepted"));
+    r.commit(&[Op::Counter(1, 9)]).unwrap();
+    assert!(r.recovery().repaired);
+    let again = open_sealed(
+        &fs.after_crash(CrashPolicy::DropUnsynced),
+        OnRollback::Refuse,
+    )
+    .unwrap();
+    assert_eq!(again.state().counters[&1], 9);
+    assert!(again.commit_number() > 3);
+}
+
+#[test]
+fn a_missing_counter_is_refused_unless_accepted() {
+    let (fs, mut s) = sealed_fresh();
+    s.commit(&[Op::Counter(1, 1)]).unwrap();
+    drop(s);
+    let f = fs.after_crash(CrashPolicy::KeepAll);
+    f.remove(COUNTERS[0]).unwrap();
+    // One slot is enough.
+    assert!(open_sealed(&f, OnRollback::Refuse).is_ok());
+    f.remove(COUNTERS[1]).unwrap();
+    let e = open_sealed(&f, OnRollback::Refuse).unwrap_err();
+    assert_eq!(e, StoreError::CounterMissing);
+    assert!(e.to_string().contains(ACCEPT_LOSS_COMMAND));
+    // A forged (plain-checksum) counter does not count for a sealed store.
+    f.poke(
+        COUNTERS[0],
+        &format::encode_counter(1, format::plain_counter_tag),
+    );
+    assert_eq!(
+        open_sealed(&f, OnRollback::Refuse).unwrap_err(),
+        StoreError::CounterMissing
+    );
+    let mut r = open_sealed(&f, OnRollback::AcceptLoss).unwrap();
+    assert!(r.recovery().counter_reset);
+    r.compact().unwrap();
+    assert_eq!(
+        open_sealed(&f, OnRollback::Refuse)
+            .unwrap()
+            .state()
+            .counters[&1],
+        1
+    );
+    // A directory that lost its whole store but kept its counter is not silently recreated.
+    let g = fs.after_crash(CrashPolicy::KeepAll);
+    g.remove(SNAPSHOT).unwrap();
+    g.remove(JOURNAL).unwrap();
+    assert!(matches!(
+        Store::<Card, _>::open_or_create_with(
+            g,
+            opts(),
+            Some(key()),
+            OnRollback::Refuse,
+            Card::default
+        )
+        .unwrap_err(),
+        StoreError::RolledBack {
+            store_commit: 0,
+            counter_commit: 1
+        }
+    ));
+}
+
+#[test]
+fn a_format_1_store_is_read_and_sealed_at_the_next_write() {
+    let fs = SimFs::new();
+    let state = Card {
+        names: vec!["legacy-secret".into()],
+        ..Card::default()
+    };
+    let payload = serde_json::to_vec(&state).unwrap();
+    fs.poke(
+        SNAPSHOT,
+        &format::encode_snapshot_v1(Card::SCHEMA, 4, &payload).unwrap(),
+    );
+    let mut j = format::encode_journal_header_version(1, Card::SCHEMA, 4);
+    let rec = serde_json::to_vec(&serde_json::json!({"Batch": [{"Counter": [5, 6]}]})).unwrap();
+    j.extend_from_slice(&format::encode_record(4, 1, &rec).unwrap());
+    fs.poke(JOURNAL, &j);
+    let mut s = open_sealed(&fs, OnRollback::Refuse).unwrap();
+    assert_eq!(s.state().names, ["legacy-secret"]);
+    assert_eq!(s.state().counters[&5], 6);
+    assert!(s.recovery().migrate);
+    assert!(s.recovery().notices()[0].contains("older format"));
+    assert_eq!(fs.peek(JOURNAL).unwrap(), j, "open wrote nothing");
+    s.commit(&[Op::Counter(5, 7)]).unwrap();
+    for name in [SNAPSHOT, JOURNAL] {
+        let b = fs.peek(name).unwrap();
+        assert!(!b.windows(6).any(|w| w == b"legacy"), "{name}");
+        assert_eq!(b[8], 2, "{name} is format 2");
+    }
+    let r = open_sealed(
+        &fs.after_crash(CrashPolicy::DropUnsynced),
+        OnRollback::Refuse,
+    )
+    .unwrap();
+    assert_eq!(r.state().counters[&5], 7);
+    assert!(!r.recovery().migrate);
+}
+
+#[test]
+fn a_torn_counter_slot_falls_back_to_the_other() {
+    let (fs, mut s) = sealed_fresh();
+    for i in 0..5 {
+        s.commit(&[Op::Counter(1, i)]).unwrap();
+    }
+    drop(s);
+    for slot in COUNTERS {
+        let f = fs.after_crash(CrashPolicy::KeepAll);
+        let mut c = f.peek(slot).unwrap();
+        c.truncate(20);
+        f.poke(slot, &c);
+        let mut r = open_sealed(&f, OnRollback::Refuse).unwrap();
+        assert_eq!(r.state().counters[&1], 4);
+        // The next commits rewrite the damaged slot first and keep going.
+        r.commit(&[Op::Counter(1, 10)]).unwrap();
+        r.commit(&[Op::Counter(1, 11)]).unwrap();
+        let back = open_sealed(&f, OnRollback::Refuse).unwrap();
+        assert_eq!(back.recovery().counter, Some(7));
+    }
 }

@@ -79,26 +79,47 @@ pub(crate) fn check_name(name: &str) -> Result<(), VfsError> {
 }
 
 /// The real file system: one directory, `std::fs`, `fsync` of files and of the directory.
+///
+/// The data directory holds secrets (sealed, but still): on Unix it is created mode 0700 and
+/// every file mode 0600; a directory or file found with group or other permissions is
+/// tightened when opened, and [`RealFs::tightened`] says which, for a warning to the user.
 #[derive(Debug, Clone)]
 pub struct RealFs {
     dir: PathBuf,
+    tightened: Vec<String>,
 }
 
+/// Mode of the data directory.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of every file in it.
+pub const FILE_MODE: u32 = 0o600;
+
 impl RealFs {
-    /// Use `dir` as the data directory, creating it (and its parents) when absent. A newly
-    /// created directory's own entry is made durable (fsync of its parent), so a store
-    /// committed in it cannot vanish with the directory after a power cut.
+    /// Use `dir` as the data directory, creating it (and its parents, mode 0700 on Unix) when
+    /// absent. A newly created directory's own entry is made durable (fsync of its parent),
+    /// so a store committed in it cannot vanish with the directory after a power cut. An
+    /// existing directory and its files are tightened to 0700 / 0600 (see
+    /// [`RealFs::tightened`]).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, VfsError> {
         let dir = dir.as_ref().to_path_buf();
+        let mut tightened = Vec::new();
         if !dir.is_dir() {
-            fs::create_dir_all(&dir).map_err(|e| io_err("create_dir", ".", &e))?;
+            create_private_dir(&dir).map_err(|e| io_err("create_dir", ".", &e))?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
                 File::open(parent)
                     .and_then(|p| p.sync_all())
                     .map_err(|e| io_err("fsync_dir", "..", &e))?;
             }
+        } else {
+            tightened = tighten(&dir).map_err(|e| io_err("chmod", ".", &e))?;
         }
-        Ok(Self { dir })
+        Ok(Self { dir, tightened })
+    }
+
+    /// What [`RealFs::open`] found readable or writable by group or others and tightened,
+    /// one line each (`path: mode 0644 -> 0600`).
+    pub fn tightened(&self) -> &[String] {
+        &self.tightened
     }
 
     /// The data directory.
@@ -110,6 +131,46 @@ impl RealFs {
         check_name(name)?;
         Ok(self.dir.join(name))
     }
+}
+
+/// Create `dir` and its missing parents, mode 0700 on Unix.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        b.mode(DIR_MODE);
+    }
+    b.create(dir)
+}
+
+/// Tighten `dir` to 0700 and the regular files in it to 0600 (Unix; elsewhere nothing):
+/// the list of what was looser, for a warning.
+pub fn tighten(dir: &Path) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut fix = |path: &Path, want: u32| -> io::Result<()> {
+            let mode = fs::symlink_metadata(path)?.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                fs::set_permissions(path, fs::Permissions::from_mode(want))?;
+                out.push(format!("{}: mode {mode:04o} -> {want:04o}", path.display()));
+            }
+            Ok(())
+        };
+        fix(dir, DIR_MODE)?;
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                fix(&entry.path(), FILE_MODE)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(out)
 }
 
 fn io_err(op: &'static str, name: &str, e: &io::Error) -> VfsError {
@@ -148,7 +209,14 @@ impl Vfs for RealFs {
 
     fn write(&self, name: &str, data: &[u8]) -> Result<(), VfsError> {
         let path = self.path(name)?;
-        let mut file = File::create(path).map_err(|e| io_err("write", name, &e))?;
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(FILE_MODE);
+        }
+        let mut file = options.open(path).map_err(|e| io_err("write", name, &e))?;
         file.write_all(data).map_err(|e| io_err("write", name, &e))
     }
 
@@ -225,5 +293,31 @@ mod tests {
         fs.remove("a").unwrap();
         assert!(fs.list().unwrap().is_empty());
         assert!(matches!(fs.read("../etc"), Err(VfsError::InvalidName(_))));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn real_fs_is_private_and_tightens_what_it_finds() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a").join("card");
+        let rfs = RealFs::open(&dir).unwrap();
+        assert!(rfs.tightened().is_empty());
+        assert_eq!(mode(&dir), 0o700);
+        rfs.write("j", b"x").unwrap();
+        assert_eq!(mode(&dir.join("j")), 0o600);
+        // Rewriting a file keeps it private.
+        rfs.write("j", b"y").unwrap();
+        assert_eq!(mode(&dir.join("j")), 0o600);
+        // Loosened by hand: reopening tightens both and says so.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(dir.join("j"), fs::Permissions::from_mode(0o644)).unwrap();
+        let rfs = RealFs::open(&dir).unwrap();
+        assert_eq!(rfs.tightened().len(), 2, "{:?}", rfs.tightened());
+        assert!(rfs.tightened()[0].contains("0755 -> 0700"));
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("j")), 0o600);
+        assert!(RealFs::open(&dir).unwrap().tightened().is_empty());
     }
 }
