@@ -89,11 +89,25 @@ pub enum Fault {
     /// The close does not check that every key has a certificate path: it "succeeds"
     /// (without closing).
     CloseWithoutCertificateCheck,
+    /// getKeyProtectionInfo reports an empty `keyBackup` (the IMPORTED bit is lost).
+    ImportedFlagLost,
+    /// getExtension returns the stored data with its first byte changed.
+    ExtensionDataAltered,
+    /// enumerateProvisioningSessions reports `sessionLifeTime` plus one.
+    EnumeratedLifetimeWrong,
+    /// getKeyAttributes reports a non-zero `symmetricKeyLength` plus one.
+    SymmetricLengthWrong,
+    /// A key-management key the card refuses is dropped instead: the session is created
+    /// without it.
+    WeakKmkAccepted,
+    /// A server ephemeral key that is not an EC key on a supported curve gets the other of
+    /// ERROR_OPTION and ERROR_CRYPTO.
+    EphemeralKeyCodeSwapped,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 30] = [
+    pub const ALL: [Fault; 36] = [
         Fault::AcceptBadMac,
         Fault::WrongMacCode,
         Fault::LeakOpenKeys,
@@ -124,6 +138,12 @@ impl Fault {
         Fault::ImportBeforeCertificate,
         Fault::WrongHandleCode,
         Fault::CloseWithoutCertificateCheck,
+        Fault::ImportedFlagLost,
+        Fault::ExtensionDataAltered,
+        Fault::EnumeratedLifetimeWrong,
+        Fault::SymmetricLengthWrong,
+        Fault::WeakKmkAccepted,
+        Fault::EphemeralKeyCodeSwapped,
     ];
 }
 
@@ -131,7 +151,7 @@ impl Fault {
 /// the cases claiming these tags against the faulty card and requires, for every tag, at least
 /// one of its cases to fail. Tags the card cases claim that no fault breaks yet are listed, with
 /// the reason, in `harness/tests/card-tags-without-fault.txt`.
-pub const BREAKS: [(Fault, &[&str]); 30] = [
+pub const BREAKS: [(Fault, &[&str]); 36] = [
     (
         Fault::AcceptBadMac,
         &[
@@ -187,6 +207,12 @@ pub const BREAKS: [(Fault, &[&str]); 30] = [
     (Fault::ImportBeforeCertificate, &["SKS-IMX-001"]),
     (Fault::WrongHandleCode, &["SKS-ERR-005"]),
     (Fault::CloseWithoutCertificateCheck, &["SKS-CLS-001"]),
+    (Fault::ImportedFlagLost, &["SKS-IMX-006"]),
+    (Fault::ExtensionDataAltered, &["SKS-EXT-008"]),
+    (Fault::EnumeratedLifetimeWrong, &["SKS-SES-021"]),
+    (Fault::SymmetricLengthWrong, &["SKS-ENU-002"]),
+    (Fault::WeakKmkAccepted, &["SKS-SES-003"]),
+    (Fault::EphemeralKeyCodeSwapped, &["CRY-KDF-003"]),
 ];
 
 /// A card with one fault.
@@ -340,13 +366,11 @@ macro_rules! forward {
 impl SecureKeyStore for FaultyCard {
     forward! {
         update_firmware(c: &[u8]) -> String;
-        enumerate_provisioning_sessions(h: ProvisioningHandle, s: bool) -> Option<EnumeratedProvisioningSession>;
         get_key_handle(h: ProvisioningHandle, id: &str) -> KeyHandle;
         post_delete_key(h: ProvisioningHandle, t: KeyHandle, a: &[u8], m: &[u8]) -> ();
         post_unlock_key(h: ProvisioningHandle, t: KeyHandle, a: &[u8], m: &[u8]) -> ();
         post_update_key(k: KeyHandle, t: KeyHandle, a: &[u8], m: &[u8]) -> ();
         post_clone_key_protection(k: KeyHandle, t: KeyHandle, a: &[u8], m: &[u8]) -> ();
-        get_extension(k: KeyHandle, t: &str) -> Extension;
         asymmetric_key_decrypt(k: KeyHandle, al: &str, p: Option<&[u8]>, b: bool, a: Option<&[u8]>, d: &[u8]) -> Zeroizing<Vec<u8>>;
         key_agreement(k: KeyHandle, al: &str, p: Option<&[u8]>, b: bool, a: Option<&[u8]>, d: &[u8]) -> Zeroizing<Vec<u8>>;
         perform_hmac(k: KeyHandle, al: &str, p: Option<&[u8]>, b: bool, a: Option<&[u8]>, d: &[u8]) -> Vec<u8>;
@@ -375,7 +399,28 @@ impl SecureKeyStore for FaultyCard {
             q.server_session_id = "faulty-card-id".into();
             self.inner.create_provisioning_session(&q)?
         } else {
-            self.inner.create_provisioning_session(p)?
+            match (self.fault, self.inner.create_provisioning_session(p)) {
+                (Fault::WeakKmkAccepted, Err(e))
+                    if p.key_management_key.is_some() && e.code() == SksErrorCode::Option =>
+                {
+                    let mut q = p.clone();
+                    q.key_management_key = None;
+                    self.inner.create_provisioning_session(&q)?
+                }
+                (Fault::EphemeralKeyCodeSwapped, Err(e))
+                    if !airtight_proto::keys::PublicKey::from_spki_der(&p.server_ephemeral_key)
+                        .is_ok_and(|k| {
+                            matches!(k.key_type(), airtight_proto::keys::KeyType::Ec(_))
+                        }) =>
+                {
+                    return Err(match e.code() {
+                        SksErrorCode::Option => SksError::crypto(e.message().to_owned()),
+                        SksErrorCode::Crypto => SksError::option(e.message().to_owned()),
+                        _ => e,
+                    });
+                }
+                (_, r) => r?,
+            }
         };
         if self.fault == Fault::SignedU16 {
             if p.session_life_time >= 0x8000 {
@@ -434,12 +479,44 @@ impl SecureKeyStore for FaultyCard {
 
     fn get_key_attributes(&mut self, k: KeyHandle) -> Result<KeyAttributes, SksError> {
         let r = self.inner.get_key_attributes(k);
-        self.handle_code(r)
+        let mut a = self.handle_code(r)?;
+        if self.fault == Fault::SymmetricLengthWrong && a.symmetric_key_length != 0 {
+            a.symmetric_key_length = a.symmetric_key_length.wrapping_add(1);
+        }
+        Ok(a)
     }
 
     fn get_key_protection_info(&mut self, k: KeyHandle) -> Result<KeyProtectionInfo, SksError> {
         let r = self.inner.get_key_protection_info(k);
-        self.handle_code(r)
+        let mut p = self.handle_code(r)?;
+        if self.fault == Fault::ImportedFlagLost {
+            p.key_backup = airtight_proto::sks::KeyBackup::EMPTY;
+        }
+        Ok(p)
+    }
+
+    fn get_extension(&mut self, k: KeyHandle, t: &str) -> Result<Extension, SksError> {
+        let mut e = self.inner.get_extension(k, t)?;
+        if self.fault == Fault::ExtensionDataAltered
+            && let Some(b) = e.extension_data.first_mut()
+        {
+            *b ^= 0x01;
+        }
+        Ok(e)
+    }
+
+    fn enumerate_provisioning_sessions(
+        &mut self,
+        h: ProvisioningHandle,
+        open: bool,
+    ) -> Result<Option<EnumeratedProvisioningSession>, SksError> {
+        let mut r = self.inner.enumerate_provisioning_sessions(h, open)?;
+        if self.fault == Fault::EnumeratedLifetimeWrong
+            && let Some(s) = r.as_mut()
+        {
+            s.session_life_time = s.session_life_time.wrapping_add(1);
+        }
+        Ok(r)
     }
 
     fn update_key_management_key(
@@ -737,7 +814,7 @@ mod tests {
     /// too). The groups are those a reviewer would expect to catch it.
     #[test]
     fn every_fault_is_caught() {
-        let plan: [(Fault, &[&str], &str); 30] = [
+        let plan: [(Fault, &[&str], &str); 36] = [
             (
                 Fault::AcceptBadMac,
                 &["card.mac.create-key-entry."],
@@ -887,6 +964,36 @@ mod tests {
                 Fault::CloseWithoutCertificateCheck,
                 &["card.close.key-without-certificate"],
                 "card.close.key-without-certificate",
+            ),
+            (
+                Fault::ImportedFlagLost,
+                &["card.import.symmetric"],
+                "card.import.symmetric",
+            ),
+            (
+                Fault::ExtensionDataAltered,
+                &["card.ext.plain"],
+                "card.ext.plain",
+            ),
+            (
+                Fault::EnumeratedLifetimeWrong,
+                &["card.session.enumerate.open"],
+                "card.session.enumerate.open",
+            ),
+            (
+                Fault::SymmetricLengthWrong,
+                &["card.import.symmetric"],
+                "card.import.symmetric",
+            ),
+            (
+                Fault::WeakKmkAccepted,
+                &["card.session.create.kmk-rsa-512"],
+                "card.session.create.kmk-rsa-512",
+            ),
+            (
+                Fault::EphemeralKeyCodeSwapped,
+                &["card.session.create.ed25519-ephemeral"],
+                "card.session.create.ed25519-ephemeral",
             ),
         ];
         for (fault, filter, expected) in plan {
