@@ -1,6 +1,7 @@
 //! Card cases, grouped by area. Shared scenario helpers live here.
 
 mod device;
+mod hardening;
 mod keys;
 mod mac;
 mod mgmt;
@@ -24,6 +25,7 @@ pub fn all() -> Vec<Case> {
     v.extend(device::cases());
     v.extend(session::cases());
     v.extend(mac::cases());
+    v.extend(hardening::cases());
     v.extend(policy::cases());
     v.extend(keys::cases());
     v.extend(provisioning::cases());
