@@ -103,11 +103,15 @@ pub enum Fault {
     /// A server ephemeral key that is not an EC key on a supported curve gets the other of
     /// ERROR_OPTION and ERROR_CRYPTO.
     EphemeralKeyCodeSwapped,
+    /// getKeyHandle with an id that names no key tears the session down.
+    GetKeyHandleTearsDown,
+    /// A closed session accepts a second close: it "succeeds" (a bogus attestation).
+    ClosedSessionClosesAgain,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 36] = [
+    pub const ALL: [Fault; 38] = [
         Fault::AcceptBadMac,
         Fault::WrongMacCode,
         Fault::LeakOpenKeys,
@@ -144,6 +148,8 @@ impl Fault {
         Fault::SymmetricLengthWrong,
         Fault::WeakKmkAccepted,
         Fault::EphemeralKeyCodeSwapped,
+        Fault::GetKeyHandleTearsDown,
+        Fault::ClosedSessionClosesAgain,
     ];
 }
 
@@ -151,7 +157,7 @@ impl Fault {
 /// the cases claiming these tags against the faulty card and requires, for every tag, at least
 /// one of its cases to fail. Tags the card cases claim that no fault breaks yet are listed, with
 /// the reason, in `harness/tests/card-tags-without-fault.txt`.
-pub const BREAKS: [(Fault, &[&str]); 36] = [
+pub const BREAKS: [(Fault, &[&str]); 38] = [
     (
         Fault::AcceptBadMac,
         &[
@@ -213,6 +219,8 @@ pub const BREAKS: [(Fault, &[&str]); 36] = [
     (Fault::SymmetricLengthWrong, &["SKS-ENU-002"]),
     (Fault::WeakKmkAccepted, &["SKS-SES-003"]),
     (Fault::EphemeralKeyCodeSwapped, &["CRY-KDF-003"]),
+    (Fault::GetKeyHandleTearsDown, &["SKS-NSP-004"]),
+    (Fault::ClosedSessionClosesAgain, &["SKS-SES-013"]),
 ];
 
 /// A card with one fault.
@@ -226,6 +234,8 @@ pub struct FaultyCard {
     /// Keys that got a certificate path or an import (for the second-call faults).
     certified: Vec<KeyHandle>,
     imported: Vec<KeyHandle>,
+    /// Sessions this wrapper saw close.
+    closed: Vec<ProvisioningHandle>,
     /// [`Fault::SignedU16`]: open sessions whose budget or lifetime reads negative, with the
     /// error their next call gets.
     negative: Vec<(ProvisioningHandle, SksErrorCode)>,
@@ -250,6 +260,7 @@ impl FaultyCard {
             negative: Vec::new(),
             certified: Vec::new(),
             imported: Vec::new(),
+            closed: Vec::new(),
         }
     }
 
@@ -366,7 +377,6 @@ macro_rules! forward {
 impl SecureKeyStore for FaultyCard {
     forward! {
         update_firmware(c: &[u8]) -> String;
-        get_key_handle(h: ProvisioningHandle, id: &str) -> KeyHandle;
         post_delete_key(h: ProvisioningHandle, t: KeyHandle, a: &[u8], m: &[u8]) -> ();
         post_unlock_key(h: ProvisioningHandle, t: KeyHandle, a: &[u8], m: &[u8]) -> ();
         post_update_key(k: KeyHandle, t: KeyHandle, a: &[u8], m: &[u8]) -> ();
@@ -475,6 +485,17 @@ impl SecureKeyStore for FaultyCard {
             self.imported.push(k);
         }
         self.oracle(e, r)
+    }
+
+    fn get_key_handle(&mut self, h: ProvisioningHandle, id: &str) -> Result<KeyHandle, SksError> {
+        let r = self.inner.get_key_handle(h, id);
+        if let Err(e) = &r
+            && self.fault == Fault::GetKeyHandleTearsDown
+            && e.code() == SksErrorCode::Option
+        {
+            let _ = self.inner.abort_provisioning_session(h);
+        }
+        r
     }
 
     fn get_key_attributes(&mut self, k: KeyHandle) -> Result<KeyAttributes, SksError> {
@@ -672,6 +693,9 @@ impl SecureKeyStore for FaultyCard {
         mac: &[u8],
     ) -> Result<Vec<u8>, SksError> {
         self.negative_session(h)?;
+        if self.fault == Fault::ClosedSessionClosesAgain && self.closed.contains(&h) {
+            return Ok(vec![0; 32]);
+        }
         if self.fault == Fault::CloseNonceUnchecked && (nonce.is_empty() || nonce.len() > 32) {
             return Ok(vec![0; 32]);
         }
@@ -685,6 +709,7 @@ impl SecureKeyStore for FaultyCard {
         }
         let r = self.inner.close_provisioning_session(h, nonce, mac);
         if r.is_ok() {
+            self.closed.push(h);
             self.open_keys.retain(|(_, s)| *s != h);
         }
         match (self.fault, r) {
@@ -814,7 +839,7 @@ mod tests {
     /// too). The groups are those a reviewer would expect to catch it.
     #[test]
     fn every_fault_is_caught() {
-        let plan: [(Fault, &[&str], &str); 36] = [
+        let plan: [(Fault, &[&str], &str); 38] = [
             (
                 Fault::AcceptBadMac,
                 &["card.mac.create-key-entry."],
@@ -994,6 +1019,16 @@ mod tests {
                 Fault::EphemeralKeyCodeSwapped,
                 &["card.session.create.ed25519-ephemeral"],
                 "card.session.create.ed25519-ephemeral",
+            ),
+            (
+                Fault::GetKeyHandleTearsDown,
+                &["card.key.get-key-handle-unknown"],
+                "card.key.get-key-handle-unknown",
+            ),
+            (
+                Fault::ClosedSessionClosesAgain,
+                &["card.session.closed.refuses-provisioning"],
+                "card.session.closed.refuses-provisioning",
             ),
         ];
         for (fault, filter, expected) in plan {
