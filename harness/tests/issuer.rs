@@ -227,22 +227,35 @@ fn refusals_are_judged_by_the_attack_not_by_the_shape_of_the_error_answer() {
             .iter()
             .map(|c| c.split(':').next().unwrap_or("").to_owned())
             .collect();
-        assert_eq!(changed_ids, expected, "{name}: changed verdicts:\n{}", changed.join("\n"));
+        assert_eq!(
+            changed_ids,
+            expected,
+            "{name}: changed verdicts:\n{}",
+            changed.join("\n")
+        );
         eprintln!(
             "{name}: {} cases, {} verdicts as without the proxy; changed: {}",
             v.len(),
             v.len() - changed.len(),
-            if changed.is_empty() { "none".to_owned() } else { changed.join("; ") }
+            if changed.is_empty() {
+                "none".to_owned()
+            } else {
+                changed.join("; ")
+            }
         );
         // What was seen is reported: the refusals' notes name the shape.
-        if let Some(Mode::ErrorsAs(code)) = setups.iter().find(|(n, _)| n == name).and_then(|(_, m)| *m) {
+        if let Some(Mode::ErrorsAs(code)) =
+            setups.iter().find(|(n, _)| n == name).and_then(|(_, m)| *m)
+        {
             let case = report
                 .cases
                 .iter()
                 .find(|c| c.id == "issuer.init.attestation-flipped")
                 .expect("case");
             assert!(
-                case.notes.iter().any(|n| n.contains(&format!("refused ({code} "))),
+                case.notes
+                    .iter()
+                    .any(|n| n.contains(&format!("refused ({code} "))),
                 "{:?}",
                 case.notes
             );
@@ -284,21 +297,73 @@ fn breakages() -> Vec<Breakage> {
         ..Setup::plain()
     };
     vec![
-        b("AcceptBadSessionAttestation", fault(F::AcceptBadSessionAttestation), &["CRY-ATT-005", "CRY-ATT-010"][..]),
-        b("AcceptBadKeyAttestation", fault(F::AcceptBadKeyAttestation), &["KG2-KCR-003", "CRY-KAT-004"]),
-        b("AcceptBadCloseAttestation", fault(F::AcceptBadCloseAttestation), &["KG2-ISS-003", "CRY-CLS-004"]),
-        b("AcceptPrivacyDowngrade", fault(F::AcceptPrivacyDowngrade), &["KG2-IMP-001", "CRY-ATT-011"]),
-        b("AcceptPrivacyDowngrade (privacy issuer)", privacy, &["KG2-IMP-001", "CRY-ATT-011"]),
-        b("AcceptUntrustedDevice", fault(F::AcceptUntrustedDevice), &["KG2-IMP-002", "KG2-IMP-004"]),
-        b("IgnoreServerTimeEcho", fault(F::IgnoreServerTimeEcho), &["KG2-IMP-007"]),
-        b("IgnoreClientTime", fault(F::IgnoreClientTime), &["KG2-IMP-005"]),
+        b(
+            "AcceptBadSessionAttestation",
+            fault(F::AcceptBadSessionAttestation),
+            &["CRY-ATT-005", "CRY-ATT-010"][..],
+        ),
+        b(
+            "AcceptBadKeyAttestation",
+            fault(F::AcceptBadKeyAttestation),
+            &["KG2-KCR-003", "CRY-KAT-004"],
+        ),
+        b(
+            "AcceptBadCloseAttestation",
+            fault(F::AcceptBadCloseAttestation),
+            &["KG2-ISS-003", "CRY-CLS-004"],
+        ),
+        b(
+            "AcceptPrivacyDowngrade",
+            fault(F::AcceptPrivacyDowngrade),
+            &["KG2-IMP-001", "CRY-ATT-011"],
+        ),
+        b(
+            "AcceptPrivacyDowngrade (privacy issuer)",
+            privacy,
+            &["KG2-IMP-001", "CRY-ATT-011"],
+        ),
+        b(
+            "AcceptUntrustedDevice",
+            fault(F::AcceptUntrustedDevice),
+            &["KG2-IMP-002", "KG2-IMP-004"],
+        ),
+        b(
+            "IgnoreServerTimeEcho",
+            fault(F::IgnoreServerTimeEcho),
+            &["KG2-IMP-007"],
+        ),
+        b(
+            "IgnoreClientTime",
+            fault(F::IgnoreClientTime),
+            &["KG2-IMP-005"],
+        ),
         b("IgnoreLifetime", lifetime, &["KG2-IMP-006"]),
-        b("IgnoreSessionIds", fault(F::IgnoreSessionIds), &["KG2-FLW-002"]),
-        b("KeepFailedSessionsOpen", fault(F::KeepFailedSessionsOpen), &["KG2-ISS-006"]),
+        b(
+            "IgnoreSessionIds",
+            fault(F::IgnoreSessionIds),
+            &["KG2-FLW-002"],
+        ),
+        b(
+            "KeepFailedSessionsOpen",
+            fault(F::KeepFailedSessionsOpen),
+            &["KG2-ISS-006"],
+        ),
         b("NoBodyLimit", fault(F::NoBodyLimit), &["KG2-IMP-009"]),
-        b("AcceptAnyKeyOrder", fault(F::AcceptAnyKeyOrder), &["KG2-KCR-003"]),
-        b("AcceptAnyCapabilities", fault(F::AcceptAnyCapabilities), &["KG2-IRS-004"]),
-        b("IgnoreMessageOrder", fault(F::IgnoreMessageOrder), &["KG2-FLW-001"]),
+        b(
+            "AcceptAnyKeyOrder",
+            fault(F::AcceptAnyKeyOrder),
+            &["KG2-KCR-003"],
+        ),
+        b(
+            "AcceptAnyCapabilities",
+            fault(F::AcceptAnyCapabilities),
+            &["KG2-IRS-004"],
+        ),
+        b(
+            "IgnoreMessageOrder",
+            fault(F::IgnoreMessageOrder),
+            &["KG2-FLW-001"],
+        ),
         b(
             "no client timeouts",
             Setup {
@@ -312,9 +377,21 @@ fn breakages() -> Vec<Breakage> {
             },
             &["KG2-IMP-011"],
         ),
-        b("errors as 500 (proxy)", proxied(Mode::ErrorsAs(500)), &["KG2-HTP-008"]),
-        b("result as an empty 200 (proxy)", proxied(Mode::ResultAsEmpty200), &["KG2-HTP-006"]),
-        b("messages as text/plain (proxy)", proxied(Mode::JsonAsText), &["KG2-HTP-003"]),
+        b(
+            "errors as 500 (proxy)",
+            proxied(Mode::ErrorsAs(500)),
+            &["KG2-HTP-008"],
+        ),
+        b(
+            "result as an empty 200 (proxy)",
+            proxied(Mode::ResultAsEmpty200),
+            &["KG2-HTP-006"],
+        ),
+        b(
+            "messages as text/plain (proxy)",
+            proxied(Mode::JsonAsText),
+            &["KG2-HTP-003"],
+        ),
     ]
 }
 
@@ -403,7 +480,10 @@ const WITHOUT_FAULT: &str = "tests/issuer-tags-without-fault.txt";
 fn every_breakage_and_fault_is_tested_and_the_list_of_tags_without_a_fault_is_exact() {
     let all = breakages();
     let names: BTreeSet<&str> = all.iter().map(|b| b.name).collect();
-    assert_eq!(names, TESTED_BREAKAGES.iter().copied().collect::<BTreeSet<_>>());
+    assert_eq!(
+        names,
+        TESTED_BREAKAGES.iter().copied().collect::<BTreeSet<_>>()
+    );
     for f in IssuerFault::ALL {
         assert!(
             all.iter().any(|b| b.setup.options.faults == Faults::one(f)),
@@ -413,12 +493,18 @@ fn every_breakage_and_fault_is_tested_and_the_list_of_tags_without_a_fault_is_ex
     let claimed = claimed_tags();
     let covered: BTreeSet<&str> = all.iter().flat_map(|b| b.tags.iter().copied()).collect();
     for t in &covered {
-        assert!(claimed.contains(t), "a breakage names {t}, which no issuer case claims");
+        assert!(
+            claimed.contains(t),
+            "a breakage names {t}, which no issuer case claims"
+        );
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(WITHOUT_FAULT);
     let text = std::fs::read_to_string(&path).expect("the list of tags without a fault");
     let mut listed = BTreeSet::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
         let (tag, reason) = line.split_once(' ').unwrap_or((line, ""));
         assert!(!reason.trim().is_empty(), "{tag}: no reason given");
         assert!(listed.insert(tag.to_owned()), "{tag} listed twice");
@@ -436,13 +522,19 @@ fn every_breakage_and_fault_is_tested_and_the_list_of_tags_without_a_fault_is_ex
 /// A fault is caught by the same cases whether the issuer refuses with a 302 or a 500.
 #[test]
 fn faults_are_caught_by_the_same_cases_behind_a_500_proxy() {
-    for f in [IssuerFault::AcceptBadSessionAttestation, IssuerFault::KeepFailedSessionsOpen] {
+    for f in [
+        IssuerFault::AcceptBadSessionAttestation,
+        IssuerFault::KeepFailedSessionsOpen,
+    ] {
         let ids: Vec<String> = airtight_harness::issuer_catalog()
             .iter()
+            // Not the id-rewritten replays: whether their serverTime echo gives them away
+            // depends on whether the two sessions started in the same second.
             .filter(|c| {
                 c.tags
                     .iter()
                     .any(|t| ["CRY-ATT-005", "KG2-ISS-006"].contains(t))
+                    && !c.id.ends_with(".replayed-with-rewritten-ids")
             })
             .map(|c| c.id.clone())
             .collect();

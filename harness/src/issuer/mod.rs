@@ -267,24 +267,6 @@ impl IssuerCase {
         }
     }
 
-    /// A MUST case whose body reports an [`Outcome`] itself (a pass with a recorded quirk:
-    /// behaviour that no rule forbids but that a vendor should know of).
-    pub fn must_observing(
-        id: impl Into<String>,
-        tags: &[&'static str],
-        description: impl Into<String>,
-        run: impl Fn(&mut IssuerCtx<'_>) -> Outcome + Send + Sync + 'static,
-    ) -> Self {
-        IssuerCase {
-            id: id.into(),
-            tags: tags.to_vec(),
-            level: Level::Must,
-            description: description.into(),
-            applies: Box::new(|_| true),
-            run: Box::new(run),
-        }
-    }
-
     /// A SHOULD case.
     pub fn should(
         id: impl Into<String>,
@@ -301,6 +283,16 @@ impl IssuerCase {
     pub fn needs_flow(mut self, qualifier: &'static str) -> Self {
         let before = std::mem::replace(&mut self.applies, Box::new(|_| true));
         self.applies = Box::new(move |p| before(p) && p.has(qualifier));
+        self
+    }
+
+    /// A body that reports an [`Outcome`] itself (a pass with a recorded quirk: behaviour no
+    /// rule forbids but that a vendor should know of).
+    pub fn with_outcome(
+        mut self,
+        run: impl Fn(&mut IssuerCtx<'_>) -> Outcome + Send + Sync + 'static,
+    ) -> Self {
+        self.run = Box::new(run);
         self
     }
 
@@ -424,7 +416,10 @@ impl<'a> IssuerCtx<'a> {
                 "accepted: an empty {} (the answer that completes a session)",
                 r.status
             )),
-            _ => Err(format!("the session went on: the issuer answered {}", r.summary())),
+            _ => Err(format!(
+                "the session went on: the issuer answered {}",
+                r.summary()
+            )),
         }
     }
 

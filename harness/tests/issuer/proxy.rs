@@ -46,7 +46,9 @@ impl Proxy {
     pub fn start(listener: TcpListener, upstream: SocketAddr, mode: Mode) -> Proxy {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let accept = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {

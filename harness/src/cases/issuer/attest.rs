@@ -602,21 +602,9 @@ fn init_cases() -> Vec<IssuerCase> {
         ),
     ];
     for (name, offset, tags) in [
-        (
-            "client-time-ahead",
-            7_200_i64,
-            &["KG2-IMP-005"][..],
-        ),
-        (
-            "client-time-behind",
-            -7_200,
-            &["KG2-IMP-005"][..],
-        ),
-        (
-            "client-time-a-day-off",
-            86_400,
-            &["KG2-IMP-005"][..],
-        ),
+        ("client-time-ahead", 7_200_i64, &["KG2-IMP-005"][..]),
+        ("client-time-behind", -7_200, &["KG2-IMP-005"][..]),
+        ("client-time-a-day-off", 86_400, &["KG2-IMP-005"][..]),
     ] {
         let what = format!(
             "a consistent session whose clientTime is {offset} s off the issuer's clock is refused"

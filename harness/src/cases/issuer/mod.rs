@@ -133,21 +133,16 @@ pub fn check_success(ctx: &IssuerCtx<'_>, r: &crate::issuer::http::Response) -> 
 }
 
 fn sanity(id: &'static str, description: &'static str) -> IssuerCase {
-    IssuerCase::must(
-        id,
-        &["KG2-FLW-001", "KG2-HTP-003"],
-        description,
-        |ctx| {
-            let mut s = ctx.session()?;
-            honest_session(ctx, &mut s)?;
-            if !ctx.profile.has("ProvisioningInitializationRequest") {
-                return Err(Stop::fail(
-                    "the honest session has no ProvisioningInitializationRequest".to_string(),
-                ));
-            }
-            Ok(())
-        },
-    )
+    IssuerCase::must(id, &["KG2-FLW-001", "KG2-HTP-003"], description, |ctx| {
+        let mut s = ctx.session()?;
+        honest_session(ctx, &mut s)?;
+        if !ctx.profile.has("ProvisioningInitializationRequest") {
+            return Err(Stop::fail(
+                "the honest session has no ProvisioningInitializationRequest".to_string(),
+            ));
+        }
+        Ok(())
+    })
 }
 
 /// The whole issuer catalog: the sanity case first and last.

@@ -222,7 +222,13 @@ fn redirect_cases() -> Vec<IssuerCase> {
                 let mut s = ctx.session()?;
                 s.run_until(IVR)?;
                 let r = s.post_tampered(b"not a KeyGen2 message");
-                grade_error_answer(ctx, &mut s, r, "a body that is not JSON in place of the InvocationResponse", &mut problems);
+                grade_error_answer(
+                    ctx,
+                    &mut s,
+                    r,
+                    "a body that is not JSON in place of the InvocationResponse",
+                    &mut problems,
+                );
                 if ctx.profile.has("ProvisioningInitializationRequest") {
                     let mut s = ctx.session()?;
                     let (_, honest) = s.run_until("ProvisioningInitializationResponse")?;
@@ -232,7 +238,13 @@ fn redirect_cases() -> Vec<IssuerCase> {
                         }
                     });
                     let r = s.post_tampered(&bad);
-                    grade_error_answer(ctx, &mut s, r, "a session attestation with one bit changed", &mut problems);
+                    grade_error_answer(
+                        ctx,
+                        &mut s,
+                        r,
+                        "a session attestation with one bit changed",
+                        &mut problems,
+                    );
                 }
                 let mut s = ctx.session()?;
                 s.set_cookies(Vec::new());
