@@ -176,21 +176,28 @@ const REDIRECT_CASE: &str = "issuer.transport.error-redirect";
 /// breaks the convention (a 303 keeps it).
 #[test]
 fn refusals_are_judged_by_the_attack_not_by_the_shape_of_the_error_answer() {
-    let setups = [
-        ("no proxy", None),
-        ("errors as 500", Some(Mode::ErrorsAs(500))),
-        ("errors as 400", Some(Mode::ErrorsAs(400))),
-        ("every 302 as 303", Some(Mode::SeeOther)),
+    // The whole catalog without a proxy, behind the 500 and the 303 proxy; the 400 proxy (the
+    // same grading path as 500) on the init cases only, to keep the run short.
+    let setups: [(&str, Option<Mode>, &[&str]); 4] = [
+        ("no proxy", None, &[]),
+        ("errors as 500", Some(Mode::ErrorsAs(500)), &[]),
+        (
+            "errors as 400",
+            Some(Mode::ErrorsAs(400)),
+            &["issuer.init.", REDIRECT_CASE],
+        ),
+        ("every 302 as 303", Some(Mode::SeeOther), &[]),
     ];
     let handles: Vec<_> = setups
         .iter()
-        .map(|(name, mode)| {
+        .map(|(name, mode, filter)| {
             let setup = Setup {
                 proxy: *mode,
                 ..Setup::plain()
             };
             let name = *name;
-            std::thread::spawn(move || (name, run(&setup, Vec::new())))
+            let filter: Vec<String> = filter.iter().map(|f| (*f).to_owned()).collect();
+            std::thread::spawn(move || (name, run(&setup, filter)))
         })
         .collect();
     let reports: Vec<(&str, Report)> = handles
@@ -201,10 +208,13 @@ fn refusals_are_judged_by_the_attack_not_by_the_shape_of_the_error_answer() {
     check_every_case_passes(&reports[0].1, false);
     for (name, report) in &reports[1..] {
         let v = verdicts(report);
-        assert_eq!(
-            v.keys().collect::<Vec<_>>(),
-            base.keys().collect::<Vec<_>>()
-        );
+        assert!(v.keys().all(|id| base.contains_key(id)));
+        if *name != "errors as 400" {
+            assert_eq!(
+                v.keys().collect::<Vec<_>>(),
+                base.keys().collect::<Vec<_>>()
+            );
+        }
         let changed: Vec<String> = v
             .iter()
             .filter(|(id, verdict)| base.get(*id) != Some(*verdict))
@@ -244,8 +254,10 @@ fn refusals_are_judged_by_the_attack_not_by_the_shape_of_the_error_answer() {
             }
         );
         // What was seen is reported: the refusals' notes name the shape.
-        if let Some(Mode::ErrorsAs(code)) =
-            setups.iter().find(|(n, _)| n == name).and_then(|(_, m)| *m)
+        if let Some(Mode::ErrorsAs(code)) = setups
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .and_then(|(_, m, _)| *m)
         {
             let case = report
                 .cases
