@@ -726,6 +726,55 @@ mod tests {
         assert_eq!(location_prefix("done"), "/");
     }
 
+    fn answer(status: u16, location: Option<&str>, body: &[u8]) -> Response {
+        Response {
+            status,
+            headers: location
+                .map(|l| ("location".to_owned(), l.to_owned()))
+                .into_iter()
+                .collect(),
+            body: body.to_vec(),
+            server_certificate: None,
+        }
+    }
+
+    #[test]
+    fn any_answer_that_ends_the_session_is_a_refusal() {
+        let t = issuer_target(
+            "http://127.0.0.1:9/keygen2?init=true",
+            &IssuerSection::default(),
+            None,
+        )
+        .expect("target");
+        let profile = IssuerProfile {
+            success_prefix: Some("/result/".into()),
+            error_prefix: Some("/error/".into()),
+            ..IssuerProfile::default()
+        };
+        let ctx = IssuerCtx::new(&t, &profile, 1);
+        for refusal in [
+            answer(302, Some("/error/a"), b""),
+            answer(303, Some("/error/a"), b""),
+            answer(302, Some("/elsewhere"), b""),
+            answer(302, None, b""),
+            answer(400, None, b"bad"),
+            answer(403, None, b""),
+            answer(500, None, b""),
+            answer(503, None, b"busy"),
+        ] {
+            assert!(ctx.refusal_of(&refusal).is_ok(), "{refusal:?}");
+        }
+        for proceeding in [
+            answer(302, Some("/result/a"), b""),
+            answer(303, Some("http://127.0.0.1:9/result/a"), b""),
+            answer(200, None, b"{\"@qualifier\":\"KeyCreationRequest\"}"),
+            answer(200, None, b""),
+            answer(204, None, b""),
+        ] {
+            assert!(ctx.refusal_of(&proceeding).is_err(), "{proceeding:?}");
+        }
+    }
+
     #[test]
     fn targets_come_from_invocation_urls() {
         let s = IssuerSection::default();
