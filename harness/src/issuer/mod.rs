@@ -1,7 +1,9 @@
 //! Issuer targets: the harness plays the middleware and a reference card against an issuer's
 //! KeyGen2 HTTP endpoint, honest and hostile, and checks that every hostile move is refused
-//! with a 302 to the error page and that the session then accepts nothing more, so nothing is
-//! issued in it.
+//! (any answer that ends the session without proceeding: a redirect that is not to the result
+//! page, a 4xx, a 5xx or a closed connection; what was seen is noted) and that the session then
+//! accepts nothing more, so nothing is issued in it. The redirect convention of error answers
+//! ([KG2-HTP-008]) is graded apart, by one case.
 //!
 //! - [`http`]: the adversary's HTTP/1.1 client (exact bytes, bounded waits).
 //! - [`session`]: one session as the middleware ([`Session`]), with tampering hooks.
@@ -284,6 +286,16 @@ impl IssuerCase {
         self
     }
 
+    /// A body that reports an [`Outcome`] itself (a pass with a recorded quirk: behaviour no
+    /// rule forbids but that a vendor should know of).
+    pub fn with_outcome(
+        mut self,
+        run: impl Fn(&mut IssuerCtx<'_>) -> Outcome + Send + Sync + 'static,
+    ) -> Self {
+        self.run = Box::new(run);
+        self
+    }
+
     /// Restricts the case with a predicate.
     pub fn when(mut self, f: impl Fn(&IssuerProfile) -> bool + Send + Sync + 'static) -> Self {
         let before = std::mem::replace(&mut self.applies, Box::new(|_| true));
@@ -375,55 +387,55 @@ impl<'a> IssuerCtx<'a> {
         self.notes.push(s.into());
     }
 
-    /// Checks that `r` is a refusal: a 302 whose `Location` is not the success page (and is
-    /// on the error pages, when the harness saw where those are), and that the error page
-    /// answers 200 ([KG2-HTP-008]).
-    pub fn expect_refused(&mut self, sess: &mut Session, r: &Response, what: &str) -> Step {
-        if r.status != 302 {
-            return Err(Stop::fail(format!(
-                "{what}: expected a 302 redirect to the error page, got {}",
+    /// How the issuer answered a hostile move: `Ok` with a description of the refusal, or
+    /// `Err` with what it did instead. A refusal is any answer that ends the session without
+    /// proceeding: a 3xx redirect that is not to the result page, a 4xx or a 5xx. A 2xx
+    /// proceeds (a KeyGen2 message is the next step; an empty 2xx is a successful end,
+    /// [KG2-HTP-007]). The shape of the refusal (a 302 or 303 to an error page,
+    /// [KG2-HTP-008]) is graded by its own case, `issuer.transport.error-redirect`.
+    pub fn refusal_of(&self, r: &Response) -> Result<String, String> {
+        match r.status {
+            300..=399 => {
+                let Some(loc) = r.header("location") else {
+                    return Ok(format!("{} without a Location", r.status));
+                };
+                let prefix = location_prefix(loc);
+                if let Some(s) = &self.profile.success_prefix
+                    && self.profile.error_prefix.as_deref() != Some(s.as_str())
+                    && prefix == *s
+                {
+                    return Err(format!(
+                        "accepted: redirected to the result page ({})",
+                        r.summary()
+                    ));
+                }
+                Ok(r.summary())
+            }
+            400..=599 => Ok(r.summary()),
+            200..=299 if r.body.is_empty() => Err(format!(
+                "accepted: an empty {} (the answer that completes a session)",
+                r.status
+            )),
+            _ => Err(format!(
+                "the session went on: the issuer answered {}",
                 r.summary()
-            )));
+            )),
         }
-        let Some(loc) = r.header("location").map(str::to_owned) else {
-            return Err(Stop::fail(format!("{what}: 302 without a Location")));
-        };
-        let prefix = location_prefix(&loc);
-        if let Some(s) = &self.profile.success_prefix
-            && self.profile.error_prefix.as_deref() != Some(s.as_str())
-            && prefix == *s
-        {
-            return Err(Stop::fail(format!(
-                "{what}: accepted: redirected to the result page {loc}"
-            )));
-        }
-        if let Some(e) = &self.profile.error_prefix
-            && prefix != *e
-        {
-            return Err(Stop::fail(format!(
-                "{what}: redirected to {loc}, not to an error page ({e}…)"
-            )));
-        }
-        let page = sess.target().post_url.resolve(&loc);
-        let url =
-            Url::parse(&page).map_err(|e| Stop::fail(format!("{what}: Location {loc}: {e}")))?;
-        let p = sess.get(&url)?;
-        if !(200..300).contains(&p.status) {
-            return Err(Stop::fail(format!(
-                "{what}: the error page {loc} answers {}",
-                p.status
-            )));
-        }
-        Ok(())
+    }
+
+    /// Checks that `r` refuses the hostile move (see [`IssuerCtx::refusal_of`]) and notes
+    /// what the issuer answered.
+    pub fn expect_refused(&mut self, sess: &mut Session, r: &Response, what: &str) -> Step {
+        self.expect_refused_or_closed(sess, Ok(Some(r.clone())), what)
     }
 
     /// Checks that the issuer accepts nothing more in `sess` after a refusal: the honest
     /// `message` is refused as well, so nothing can be issued in the session ([KG2-ISS-006]).
     pub fn expect_ended(&mut self, sess: &mut Session, message: &[u8]) -> Step {
-        let r = sess.post(message)?;
-        self.expect_refused(
+        let r = sess.post_raw(message);
+        self.expect_refused_or_closed(
             sess,
-            &r,
+            r,
             &format!("the honest {} after the refusal", qualifier(message)),
         )
         .map_err(|e| match e {
@@ -432,32 +444,38 @@ impl<'a> IssuerCtx<'a> {
         })
     }
 
-    /// Checks that a hostile request was refused or cut off: a refusal as in
-    /// [`IssuerCtx::expect_refused`], a 4xx/5xx answer, or a closed connection, but never a
-    /// KeyGen2 message.
+    /// Checks that a hostile request was refused ([`IssuerCtx::refusal_of`]) or cut off (the
+    /// connection closed, with or without a partial answer), and notes what was seen. An issuer
+    /// that neither answers nor closes within the harness's wait fails.
     pub fn expect_refused_or_closed(
         &mut self,
-        sess: &mut Session,
+        _sess: &mut Session,
         r: Result<Option<Response>, http::HttpError>,
         what: &str,
     ) -> Step {
-        match r {
-            Ok(None) => Ok(()),
-            Err(http::HttpError::Io(m)) if m.contains("within") => Err(Stop::fail(format!(
-                "{what}: the issuer neither answered nor closed the connection ({m})"
-            ))),
-            Err(http::HttpError::Io(_) | http::HttpError::Malformed(_)) => Ok(()),
-            Err(e) => Err(Stop::fail(format!("{what}: {e}"))),
-            Ok(Some(resp)) if resp.status == 302 => self.expect_refused(sess, &resp, what),
-            Ok(Some(resp)) if resp.status >= 400 => {
-                self.note(format!(
-                    "{what}: answered {} (not a 302 to the error page)",
-                    resp.status
-                ));
-                Ok(())
+        let seen = match r {
+            Ok(None) => "the connection closed without an answer".to_owned(),
+            Err(http::HttpError::Io(m)) if m.contains("within") => {
+                return Err(Stop::fail(format!(
+                    "{what}: the issuer neither answered nor closed the connection ({m})"
+                )));
             }
-            Ok(Some(resp)) => Err(Stop::fail(format!("{what}: accepted: {}", resp.summary()))),
-        }
+            Err(e @ (http::HttpError::Io(_) | http::HttpError::Malformed(_))) => {
+                format!("the connection was cut ({e})")
+            }
+            Err(e) => return Err(Stop::fail(format!("{what}: {e}"))),
+            Ok(Some(resp)) => self
+                .refusal_of(&resp)
+                .map_err(|m| Stop::fail(format!("{what}: {m}")))?,
+        };
+        self.note(format!("{what}: refused ({seen})"));
+        Ok(())
+    }
+
+    /// Posts `body` (a hostile message) and expects a refusal.
+    pub fn post_refused(&mut self, sess: &mut Session, body: &[u8], what: &str) -> Step {
+        let r = sess.post_tampered(body);
+        self.expect_refused_or_closed(sess, r, what)
     }
 
     /// Posts `tampered` in place of `honest`, expects a refusal, then expects the session to
@@ -469,9 +487,39 @@ impl<'a> IssuerCtx<'a> {
         honest: &[u8],
         what: &str,
     ) -> Step {
-        let r = sess.post(tampered)?;
-        self.expect_refused(sess, &r, what)?;
+        self.post_refused(sess, tampered, what)?;
         self.expect_ended(sess, honest)
+    }
+
+    /// Checks the redirect convention of an error answer ([KG2-HTP-008]): a 302 or 303 whose
+    /// `Location` is not the result page (and is on the error pages, when the harness saw where
+    /// those are), and whose page answers 2xx. Returns what was wrong.
+    pub fn check_error_redirect(&mut self, sess: &mut Session, r: &Response) -> Result<(), String> {
+        if r.status != 302 && r.status != 303 {
+            return Err(format!(
+                "answered {}, not a 302 or 303 redirect to an error page",
+                r.summary()
+            ));
+        }
+        let Some(loc) = r.header("location").map(str::to_owned) else {
+            return Err(format!("{} without a Location", r.status));
+        };
+        self.refusal_of(r)?;
+        let prefix = location_prefix(&loc);
+        if let Some(e) = &self.profile.error_prefix
+            && prefix != *e
+        {
+            return Err(format!("redirected to {loc}, not to an error page ({e}…)"));
+        }
+        let page = sess.target().post_url.resolve(&loc);
+        let url = Url::parse(&page).map_err(|e| format!("Location {loc}: {e}"))?;
+        let p = sess.get(&url).map_err(|e| match e {
+            Stop::Fail(m) | Stop::NotApplicable(m) => m,
+        })?;
+        if !(200..300).contains(&p.status) {
+            return Err(format!("the error page {loc} answers {}", p.status));
+        }
+        Ok(())
     }
 }
 
@@ -521,7 +569,7 @@ pub fn learn(
     if let Ok(mut s) = Session::new(target, &log, seed ^ 1, None)
         && s.start().is_ok()
         && let Ok(r) = s.post(b"{}")
-        && r.status == 302
+        && (r.status == 302 || r.status == 303)
     {
         p.error_prefix = r.header("location").map(location_prefix);
     }
@@ -676,6 +724,55 @@ mod tests {
         assert_eq!(location_prefix("http://h:1/result/x?y=1"), "/result/");
         assert_eq!(location_prefix("http://h:1"), "/");
         assert_eq!(location_prefix("done"), "/");
+    }
+
+    fn answer(status: u16, location: Option<&str>, body: &[u8]) -> Response {
+        Response {
+            status,
+            headers: location
+                .map(|l| ("location".to_owned(), l.to_owned()))
+                .into_iter()
+                .collect(),
+            body: body.to_vec(),
+            server_certificate: None,
+        }
+    }
+
+    #[test]
+    fn any_answer_that_ends_the_session_is_a_refusal() {
+        let t = issuer_target(
+            "http://127.0.0.1:9/keygen2?init=true",
+            &IssuerSection::default(),
+            None,
+        )
+        .expect("target");
+        let profile = IssuerProfile {
+            success_prefix: Some("/result/".into()),
+            error_prefix: Some("/error/".into()),
+            ..IssuerProfile::default()
+        };
+        let ctx = IssuerCtx::new(&t, &profile, 1);
+        for refusal in [
+            answer(302, Some("/error/a"), b""),
+            answer(303, Some("/error/a"), b""),
+            answer(302, Some("/elsewhere"), b""),
+            answer(302, None, b""),
+            answer(400, None, b"bad"),
+            answer(403, None, b""),
+            answer(500, None, b""),
+            answer(503, None, b"busy"),
+        ] {
+            assert!(ctx.refusal_of(&refusal).is_ok(), "{refusal:?}");
+        }
+        for proceeding in [
+            answer(302, Some("/result/a"), b""),
+            answer(303, Some("http://127.0.0.1:9/result/a"), b""),
+            answer(200, None, b"{\"@qualifier\":\"KeyCreationRequest\"}"),
+            answer(200, None, b""),
+            answer(204, None, b""),
+        ] {
+            assert!(ctx.refusal_of(&proceeding).is_err(), "{proceeding:?}");
+        }
     }
 
     #[test]

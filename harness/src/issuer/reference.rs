@@ -27,6 +27,12 @@ pub struct ReferenceOptions {
     /// Run credential discovery in every session (a lookup of the user's authentication keys,
     /// with a key-management key), so that the `issuer.discovery.*` cases apply.
     pub discovery: bool,
+    /// Request privacy mode (the privacy-mode cases apply; the E2ES-only ones do not).
+    pub privacy: bool,
+    /// The base URL clients reach the issuer at (`http://host:port`), when that is not the
+    /// address it listens on: e.g. a proxy in front of it. The invocation URL and `issuerUri`
+    /// name this URL.
+    pub public_url: Option<String>,
 }
 
 impl Default for ReferenceOptions {
@@ -38,6 +44,8 @@ impl Default for ReferenceOptions {
             faults: Faults::default(),
             tls: false,
             discovery: true,
+            privacy: false,
+            public_url: None,
         }
     }
 }
@@ -81,9 +89,11 @@ pub fn start(options: &ReferenceOptions) -> Result<RunningReference, String> {
     } else {
         (None, Vec::new())
     };
-    let make = move |base: &str| {
+    let make = move |listening: &str| {
+        let base = opts.public_url.as_deref().unwrap_or(listening);
         let mut policy = Policy::default();
         policy.session.life_time = opts.life_time;
+        policy.privacy_enabled = opts.privacy;
         // A capability query (algorithm and feature) and a second key, so that the capability
         // and key-order cases have something to work on.
         policy.capability_query = vec![
@@ -135,8 +145,11 @@ pub fn start(options: &ReferenceOptions) -> Result<RunningReference, String> {
         ServerHandle::start(bind, make)
     }
     .map_err(|e| format!("cannot start the reference issuer: {e}"))?;
-    let invocation_url =
-        invocation_urls(server.base_url(), "harnessInvocation0000000000000000").intent;
+    let base = options
+        .public_url
+        .as_deref()
+        .unwrap_or_else(|| server.base_url());
+    let invocation_url = invocation_urls(base, "harnessInvocation0000000000000000").intent;
     Ok(RunningReference {
         server,
         invocation_url,

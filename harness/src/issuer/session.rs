@@ -306,13 +306,33 @@ impl Session {
         }
     }
 
-    /// POSTs `body` as `application/json` to the issuer URL.
-    pub fn post(&mut self, body: &[u8]) -> Step<Response> {
+    /// POSTs `body` as `application/json` to the issuer URL; the answer as the client saw it
+    /// (`Ok(None)`: the connection closed without an answer).
+    pub fn post_raw(&mut self, body: &[u8]) -> Result<Option<Response>, HttpError> {
+        self.post_marked(body, false)
+    }
+
+    /// [`Session::post_raw`] of a message the harness made hostile: the wire log marks it.
+    pub fn post_tampered(&mut self, body: &[u8]) -> Result<Option<Response>, HttpError> {
+        self.post_marked(body, true)
+    }
+
+    fn post_marked(&mut self, body: &[u8], tampered: bool) -> Result<Option<Response>, HttpError> {
         let url = self.target.post_url.clone();
         let req = http::build("POST", &url, &self.headers(true), Some(body));
         self.sent.push(body.to_vec());
-        let what = format!("{} ({} B)", qualifier(body), body.len());
-        match self.send_raw("POST", what, &req, Pace::Normal) {
+        let what = format!(
+            "{}{} ({} B)",
+            if tampered { "TAMPERED " } else { "" },
+            qualifier(body),
+            body.len()
+        );
+        self.send_raw("POST", what, &req, Pace::Normal)
+    }
+
+    /// POSTs `body` as `application/json` to the issuer URL.
+    pub fn post(&mut self, body: &[u8]) -> Step<Response> {
+        match self.post_raw(body) {
             Ok(Some(r)) => Ok(r),
             Ok(None) => Err(Stop::fail(
                 "POST: the issuer closed the connection without an answer",

@@ -418,7 +418,8 @@ impl Issuer {
         let msg = Message::decode(body)?;
         self.check_lifetime(st, now)?;
         let phase = st.phase;
-        if msg.qualifier() != phase.expected() {
+        if msg.qualifier() != phase.expected() && !self.faults.has(IssuerFault::IgnoreMessageOrder)
+        {
             return Err(IssuerError::UnexpectedMessage {
                 expected: phase.expected(),
                 received: msg.qualifier().into(),
@@ -491,6 +492,10 @@ impl Issuer {
         m: &InvocationResponse,
     ) -> Result<(), IssuerError> {
         let q = &st.capability_query;
+        if self.faults.has(IssuerFault::AcceptAnyCapabilities) {
+            st.capabilities = Vec::new();
+            return Ok(());
+        }
         if m.client_capabilities.len() != q.len() {
             return Err(IssuerError::Capabilities(format!(
                 "{} answers for {} queries",
@@ -640,10 +645,12 @@ impl Issuer {
             });
         }
         // [KG2-IMP-001] the requested mode, no downgrade.
-        // (The AcceptPrivacyDowngrade fault follows the response's mode instead.)
-        let privacy_enabled = st.privacy_enabled
-            || (m.device_certificate_path.is_none()
-                && self.faults.has(IssuerFault::AcceptPrivacyDowngrade));
+        // (The AcceptPrivacyDowngrade fault follows the response's mode instead, both ways.)
+        let privacy_enabled = if self.faults.has(IssuerFault::AcceptPrivacyDowngrade) {
+            m.device_certificate_path.is_none()
+        } else {
+            st.privacy_enabled
+        };
         let path: Vec<Vec<u8>> = match (&m.device_certificate_path, privacy_enabled) {
             (None, false) => return Err(IssuerError::DeviceIdMissing),
             (Some(_), true) => return Err(IssuerError::DeviceIdInPrivacyMode),

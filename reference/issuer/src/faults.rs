@@ -12,7 +12,7 @@ pub enum IssuerFault {
     /// Accept any close attestation ([KG2-ISS-003]).
     AcceptBadCloseAttestation,
     /// Follow the response's mode instead of the requested one: a missing `deviceId` is
-    /// verified as privacy mode ([KG2-IMP-001]).
+    /// verified as privacy mode, a present one as E2ES mode ([KG2-IMP-001], [CRY-ATT-011]).
     AcceptPrivacyDowngrade,
     /// Skip the device certificate path validation ([KG2-IMP-002]).
     AcceptUntrustedDevice,
@@ -30,11 +30,15 @@ pub enum IssuerFault {
     NoBodyLimit,
     /// Skip the key order and completeness check ([KG2-KCR-001]).
     AcceptAnyKeyOrder,
+    /// Skip the check of the capability answers against the query ([KG2-IRS-004]).
+    AcceptAnyCapabilities,
+    /// Skip the check that a message is the one the session expects next ([KG2-FLW-001]).
+    IgnoreMessageOrder,
 }
 
 impl IssuerFault {
     /// Every fault.
-    pub const ALL: [IssuerFault; 12] = [
+    pub const ALL: [IssuerFault; 14] = [
         IssuerFault::AcceptBadSessionAttestation,
         IssuerFault::AcceptBadKeyAttestation,
         IssuerFault::AcceptBadCloseAttestation,
@@ -47,6 +51,8 @@ impl IssuerFault {
         IssuerFault::KeepFailedSessionsOpen,
         IssuerFault::NoBodyLimit,
         IssuerFault::AcceptAnyKeyOrder,
+        IssuerFault::AcceptAnyCapabilities,
+        IssuerFault::IgnoreMessageOrder,
     ];
 }
 

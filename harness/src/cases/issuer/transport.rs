@@ -63,7 +63,7 @@ fn slow_cases() -> Vec<IssuerCase> {
         ),
         IssuerCase::must(
             "issuer.transport.slow-body",
-            &["KG2-IMP-011", "KG2-HTP-008"],
+            &["KG2-IMP-011"],
             "a client that dribbles its body and never finishes it is cut off or refused",
             |ctx| {
                 let mut s = ctx.session()?;
@@ -113,7 +113,7 @@ fn slow_cases() -> Vec<IssuerCase> {
         ),
         IssuerCase::must(
             "issuer.transport.truncated-body",
-            &["KG2-IMP-011", "KG2-HTP-008"],
+            &["KG2-IMP-011"],
             "a body shorter than its Content-Length, then silence, is cut off or refused, never accepted",
             |ctx| {
                 let mut s = ctx.session()?;
@@ -132,7 +132,7 @@ fn slow_cases() -> Vec<IssuerCase> {
         .needs_flow("InvocationRequest"),
         IssuerCase::must(
             "issuer.transport.huge-content-length",
-            &["KG2-IMP-009", "KG2-HTP-008"],
+            &["KG2-IMP-009"],
             "a POST declaring a 4 GiB body is refused before the body arrives",
             |ctx| {
                 let mut s = ctx.session()?;
@@ -146,7 +146,7 @@ fn slow_cases() -> Vec<IssuerCase> {
         .needs_flow("InvocationRequest"),
         IssuerCase::must(
             "issuer.transport.chunked-oversized",
-            &["KG2-IMP-009", "KG2-HTP-008"],
+            &["KG2-IMP-009"],
             "a chunked body that grows beyond the body limit is refused",
             |ctx| {
                 let mut s = ctx.session()?;
@@ -177,11 +177,111 @@ fn slow_cases() -> Vec<IssuerCase> {
     ]
 }
 
+/// The `serverSessionId` of a JSON message.
+fn server_session_id(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get("serverSessionId")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Checks one provoked error answer against the redirect convention; adds what was wrong to
+/// `problems`.
+fn grade_error_answer(
+    ctx: &mut IssuerCtx<'_>,
+    s: &mut Session,
+    r: Result<Option<http::Response>, http::HttpError>,
+    what: &str,
+    problems: &mut Vec<String>,
+) {
+    let seen = match r {
+        Ok(Some(resp)) => match ctx.check_error_redirect(s, &resp) {
+            Ok(()) => {
+                ctx.note(format!("{what}: {}", resp.summary()));
+                return;
+            }
+            Err(m) => m,
+        },
+        Ok(None) => "the connection closed without an answer".into(),
+        Err(e) => e.to_string(),
+    };
+    problems.push(format!("{what}: {seen}"));
+}
+
+/// The convention for error answers and the end of a session: graded here once, apart from
+/// whether an attack was refused (every hostile case accepts any refusal).
+fn redirect_cases() -> Vec<IssuerCase> {
+    vec![
+        IssuerCase::must(
+            "issuer.transport.error-redirect",
+            &["KG2-HTP-008"],
+            "errors at several stages are reported with a 302 or 303 redirect to an error page that answers 2xx",
+            |ctx| {
+                let mut problems = Vec::new();
+                let mut s = ctx.session()?;
+                s.run_until(IVR)?;
+                let r = s.post_tampered(b"not a KeyGen2 message");
+                grade_error_answer(
+                    ctx,
+                    &mut s,
+                    r,
+                    "a body that is not JSON in place of the InvocationResponse",
+                    &mut problems,
+                );
+                if ctx.profile.has("ProvisioningInitializationRequest") {
+                    let mut s = ctx.session()?;
+                    let (_, honest) = s.run_until("ProvisioningInitializationResponse")?;
+                    let bad = crate::issuer::edit(&honest, |m| {
+                        if let Some(a) = m.get_mut("attestation") {
+                            super::flip_b64(a);
+                        }
+                    });
+                    let r = s.post_tampered(&bad);
+                    grade_error_answer(
+                        ctx,
+                        &mut s,
+                        r,
+                        "a session attestation with one bit changed",
+                        &mut problems,
+                    );
+                }
+                let mut s = ctx.session()?;
+                s.set_cookies(Vec::new());
+                let r = s.post_tampered(b"{}");
+                grade_error_answer(ctx, &mut s, r, "a POST outside any session", &mut problems);
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Stop::fail(problems.join("; ")))
+                }
+            },
+        ),
+        IssuerCase::should(
+            "issuer.transport.result-redirect",
+            &["KG2-HTP-006"],
+            "an honest session ends with a 302 or 303 redirect to the result page",
+            |ctx| {
+                let mut s = ctx.session()?;
+                let r = s.run_honest()?;
+                check_success(ctx, &r)?;
+                if r.status != 302 && r.status != 303 {
+                    return Err(Stop::fail(format!(
+                        "the session ended with {}, not a 302 or 303 redirect to a result page (the proxy accepts it, [KG2-HTP-007])",
+                        r.summary()
+                    )));
+                }
+                Ok(())
+            },
+        ),
+    ]
+}
+
 fn session_cases() -> Vec<IssuerCase> {
     vec![
         IssuerCase::must(
             "issuer.transport.unknown-session",
-            &["KG2-FLW-002", "KG2-HTP-008"],
+            &["KG2-FLW-002"],
             "a well-formed InvocationResponse for a session that was never started is refused",
             |ctx| {
                 let mut a = ctx.session()?;
@@ -198,13 +298,12 @@ fn session_cases() -> Vec<IssuerCase> {
                         o.insert("serverSessionId".into(), "harnessNeverStartedSession00000".into());
                     }
                 });
-                let r = b.post(&forged)?;
-                ctx.expect_refused(&mut b, &r, "a message of an unknown session")
+                ctx.post_refused(&mut b, &forged, "a message of an unknown session")
             },
         ),
         IssuerCase::must(
             "issuer.transport.crossed-cookies",
-            &["KG2-FLW-002", "KG2-HTP-009", "KG2-HTP-008"],
+            &["KG2-FLW-002"],
             "session B's message sent with session A's cookie is refused, and A accepts nothing more",
             |ctx| {
                 let mut a = ctx.session()?;
@@ -216,9 +315,9 @@ fn session_cases() -> Vec<IssuerCase> {
                 let (_, honest_b) = b.run_until(IVR)?;
                 let saved = b.cookies();
                 b.set_cookies(a.cookies());
-                let r = b.post(&honest_b)?;
+                let r = b.post_tampered(&honest_b);
                 b.set_cookies(saved);
-                ctx.expect_refused(&mut b, &r, "B's message under A's cookie")?;
+                ctx.expect_refused_or_closed(&mut b, r, "B's message under A's cookie")?;
                 ctx.expect_ended(&mut a, &honest_a)
             },
         ),
@@ -269,24 +368,50 @@ fn session_cases() -> Vec<IssuerCase> {
         .needs_flow("InvocationRequest"),
         IssuerCase::must(
             "issuer.transport.init-reused",
-            &["KG2-ISS-006", "KG2-HTP-008"],
-            "a second GET of the init URL with the same session cookie does not start a second session",
+            &["KG2-ISS-006"],
+            "a second GET of the init URL in a started session is refused or starts a new session under a new serverSessionId, never the same one again",
             |ctx| {
                 let mut s = ctx.session()?;
-                let (_, honest) = s.run_until(IVR)?;
+                let (_, _) = s.run_until(IVR)?;
+                let first = s
+                    .received
+                    .first()
+                    .and_then(|b| server_session_id(b))
+                    .ok_or_else(|| Stop::fail("the InvocationRequest has no serverSessionId"))?;
                 let url = s.target().init_url.clone();
-                let r = s.get(&url)?;
-                if r.status == 200 && r.is_json() {
-                    return Err(Stop::fail("the init URL answered a second InvocationRequest for the same cookie"));
+                let req = http::build("GET", &url, &s.headers(false), None);
+                let r = s.send_raw(
+                    "GET",
+                    format!("TAMPERED {} (fetched a second time)", url.target),
+                    &req,
+                    Pace::Normal,
+                );
+                match &r {
+                    Ok(Some(a)) if (200..300).contains(&a.status) => {
+                        let second = server_session_id(&a.body).ok_or_else(|| {
+                            Stop::fail(format!(
+                                "init fetched twice: answered {}, neither a refusal nor an InvocationRequest",
+                                a.summary()
+                            ))
+                        })?;
+                        if second == first {
+                            return Err(Stop::fail(format!(
+                                "init fetched twice: the serverSessionId {first} was given out again"
+                            )));
+                        }
+                        ctx.note(format!(
+                            "init fetched twice: a new session started ({second}, the first was {first})"
+                        ));
+                        Ok(())
+                    }
+                    _ => ctx.expect_refused_or_closed(&mut s, r, "init fetched twice"),
                 }
-                ctx.expect_refused(&mut s, &r, "init fetched twice")?;
-                ctx.expect_ended(&mut s, &honest)
             },
         )
         .when(|p| p.cookie),
         IssuerCase::must(
             "issuer.transport.cancel-ends-session",
-            &["KG2-URL-003", "KG2-HTP-008"],
+            &["KG2-ISS-006"],
             "after a GET of the cancel URL the session accepts nothing more",
             |ctx| {
                 let mut s = ctx.session()?;
@@ -306,7 +431,7 @@ fn session_cases() -> Vec<IssuerCase> {
         .when(|p| p.cancel),
         IssuerCase::must(
             "issuer.transport.cancel-mid-session",
-            &["KG2-URL-003", "KG2-HTP-008"],
+            &["KG2-ISS-006"],
             "a cancel after the session keys exist ends the session before any key is issued",
             |ctx| {
                 let mut s = ctx.session()?;
@@ -362,7 +487,7 @@ fn session_cases() -> Vec<IssuerCase> {
         ),
         IssuerCase::must(
             "issuer.transport.lifetime-expired",
-            &["KG2-IMP-006", "KG2-HTP-008"],
+            &["KG2-IMP-006"],
             "a message that arrives after serverTime + sessionLifeTime is refused",
             |ctx| {
                 let life = ctx
@@ -377,8 +502,7 @@ fn session_cases() -> Vec<IssuerCase> {
                 let mut s = ctx.session()?;
                 let (_, honest) = s.run_until("KeyCreationResponse")?;
                 std::thread::sleep(Duration::from_secs(life + 2));
-                let r = s.post(&honest)?;
-                ctx.expect_refused(&mut s, &r, "a message after the session lifetime")
+                ctx.post_refused(&mut s, &honest, "a message after the session lifetime")
             },
         )
         .needs_flow("KeyCreationRequest"),
@@ -402,7 +526,7 @@ fn tls_cases() -> Vec<IssuerCase> {
         v.push(
             IssuerCase::must(
                 format!("issuer.tls.{name}"),
-                &["KG2-HTP-010", "CRY-ATT-010", "KG2-HTP-008"],
+                &["CRY-ATT-010"],
                 what,
                 move |ctx| {
                     let bound = if other {
@@ -418,8 +542,7 @@ fn tls_cases() -> Vec<IssuerCase> {
                     };
                     let mut s = ctx.session_binding(bound)?;
                     let (_, response) = s.run_until("ProvisioningInitializationResponse")?;
-                    let r = s.post(&response)?;
-                    ctx.expect_refused(&mut s, &r, what)
+                    ctx.post_refused(&mut s, &response, what)
                 },
             )
             .needs_flow("ProvisioningInitializationRequest")
@@ -432,6 +555,7 @@ fn tls_cases() -> Vec<IssuerCase> {
 /// Every transport case.
 pub fn cases() -> Vec<IssuerCase> {
     let mut v = slow_cases();
+    v.extend(redirect_cases());
     v.extend(session_cases());
     v.extend(tls_cases());
     v
