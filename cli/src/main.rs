@@ -337,6 +337,14 @@ enum CardCommand {
     },
     /// Serves the card as an SKS shim: JSON lines on stdin/stdout (`spec/shim.md`).
     Shim,
+    /// Repairs the card store: drops what an interrupted write left, seals an older-format
+    /// store; with --accept-loss, continues from a store that is behind its commit counter
+    /// (a truncated journal or an older copy), losing the missing commits.
+    Repair {
+        /// Accept the loss of the commits the store files no longer hold.
+        #[arg(long)]
+        accept_loss: bool,
+    },
 }
 
 /// The options of `card encrypt` and `card decrypt`.
@@ -1066,6 +1074,10 @@ fn card_command(dir: &Path, command: CardCommand) -> Result<(), CliError> {
             init_tracing("warn");
             source::serve_shim_card(dir)
         }
+        CardCommand::Repair { accept_loss } => out(&source::repair_card(
+            &CardSource::Dir(dir.to_path_buf()),
+            accept_loss,
+        )?),
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use airtight_bindings::shim::{ShimOptions, ShimServerOptions, ShimSks, serve_shim};
 use airtight_bindings::vpcd::{VpcdOptions, serve_vpcd};
 use airtight_bindings::{ApduDispatcher, abort_open_sessions};
-use airtight_card::ReferenceSks;
+use airtight_card::{CardConfig, ReferenceSks, StoreSeal};
 use airtight_proto::sks::SecureKeyStore;
 
 use crate::{CliError, card};
@@ -145,10 +145,104 @@ pub fn split_command_line(line: &str) -> Result<Vec<String>, CliError> {
     Ok(words)
 }
 
+/// The environment variable that holds the card store's passphrase: when set, the store is
+/// sealed with a key derived from the device key *and* this passphrase (both needed to read
+/// it); a store is sealed one way for good.
+pub const PASSPHRASE_ENV: &str = "AIRTIGHT_CARD_PASSPHRASE";
+
+/// Makes the card directory private: created mode 0700 when `create` and absent; an existing
+/// one readable or writable by others is tightened to 0700, with a warning (it holds the
+/// device key and the store).
+pub fn private_card_dir(dir: &Path, create: bool) -> Result<(), CliError> {
+    use airtight_card::store::vfs;
+    let io = |e: std::io::Error| CliError::Io(format!("{}: {e}", dir.display()));
+    if dir.is_dir() {
+        for t in vfs::tighten_dir_only(dir).map_err(io)? {
+            warn(&format!(
+                "{t}: the card directory was open to other users; tightened"
+            ));
+        }
+    } else if create {
+        vfs::create_private_dir(dir).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn warn(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "warning: {text}");
+}
+
+/// Opens the file-backed card of `dir` (created if `create`), with the store's passphrase
+/// from [`PASSPHRASE_ENV`] if set, and prints the store's warnings (tightened permissions,
+/// what a power cut left, an older format) to stderr. `accept_loss`: open a store that is
+/// behind its commit counter (`card repair --accept-loss`).
+pub fn open_card_dir(
+    dir: &Path,
+    create: bool,
+    accept_loss: bool,
+) -> Result<ReferenceSks, CliError> {
+    private_card_dir(dir, create)?;
+    let identity = card::device_identity(dir, create)?;
+    let key = identity
+        .signing_key
+        .to_pkcs8_der()
+        .map_err(|e| CliError::Card(format!("device key: {e}")))?;
+    let mut config = CardConfig::production(
+        key,
+        identity.certificate_path.clone(),
+        dir.join(card::STORE_DIR),
+    );
+    config.accept_store_loss = accept_loss;
+    if let Some(p) = std::env::var_os(PASSPHRASE_ENV).filter(|p| !p.is_empty()) {
+        let p = p
+            .into_string()
+            .map_err(|_| CliError::Usage(format!("{PASSPHRASE_ENV} is not valid UTF-8")))?;
+        config.store_seal = StoreSeal::passphrase(p);
+    }
+    let sks = ReferenceSks::open(config)
+        .map_err(|e| CliError::Card(format!("{}: {e}", dir.display())))?;
+    for n in sks.store_notices() {
+        warn(&format!("card store: {n}"));
+    }
+    Ok(sks)
+}
+
+/// `card repair [--accept-loss]`: what the store found, then the repair (a rewrite of the
+/// store: the torn tail dropped, an older format sealed, an accepted loss made final). A
+/// store behind its commit counter is refused unless `accept_loss`. Returns the report.
+pub fn repair_card(source: &CardSource, accept_loss: bool) -> Result<String, CliError> {
+    let CardSource::Dir(dir) = source else {
+        return Err(CliError::Usage(
+            "`card repair` repairs the store of --card-dir; --reader, --reader-atr and --shim \
+             do not apply"
+                .into(),
+        ));
+    };
+    let mut sks = open_card_dir(dir, false, accept_loss)?;
+    let recovery = sks.store_recovery();
+    if !recovery.needs_repair() {
+        return Ok(format!(
+            "the card store in {} is consistent (commit {}); nothing to repair\n",
+            dir.display(),
+            recovery.commit
+        ));
+    }
+    sks.repair_store()
+        .map_err(|e| CliError::Card(format!("{}: repair: {e}", dir.display())))?;
+    let mut out = format!("repaired the card store in {}:\n", dir.display());
+    for n in sks.store_notices() {
+        out.push_str("  ");
+        out.push_str(&n);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Opens the card of `source`. `create` creates a missing card directory (enrolment).
 pub fn open(source: &CardSource, create: bool) -> Result<Box<dyn SecureKeyStore>, CliError> {
     match source {
-        CardSource::Dir(dir) => Ok(Box::new(card::open(dir, create)?)),
+        CardSource::Dir(dir) => Ok(Box::new(open_card_dir(dir, create, false)?)),
         CardSource::Shim(line) => {
             let words = split_command_line(line)?;
             let mut cmd = std::process::Command::new(&words[0]);
@@ -263,7 +357,7 @@ fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<(), CliError> {
 /// Opens the card of `dir` for serving: a card that is powered up has no open provisioning
 /// session ([`abort_open_sessions`]), whatever happened to the last process.
 fn open_for_serving(dir: &Path) -> Result<ReferenceSks, CliError> {
-    let mut sks = card::open(dir, true)?;
+    let mut sks = open_card_dir(dir, true, false)?;
     abort_open_sessions(&mut sks);
     Ok(sks)
 }

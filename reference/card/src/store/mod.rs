@@ -22,12 +22,42 @@
 //!
 //! A record either verifies (length, sequence number, generation and SHA-256 all match) or
 //! is discarded as a torn tail; a batch of mutations is one record, so it lands whole or not
-//! at all. Opening the store replays the journal of the snapshot's generation, drops a torn
-//! tail, ignores a journal of an older generation (a compaction cut after the snapshot
-//! rename), and repairs both cases by compacting before returning. A file that exists but is
-//! corrupt in any other way (bad magic, unknown format version, other schema, checksum failure
-//! in the middle of the journal, a journal without a snapshot) is a typed [`StoreError`]:
-//! the store never starts empty over a damaged file.
+//! at all. Opening the store replays the journal of the snapshot's generation, skips a torn
+//! tail and ignores a journal of an older generation (a compaction cut after the snapshot
+//! rename). **Opening writes nothing**: read-only users leave the files exactly as they found
+//! them (evidence included), and the repair (a compaction) is done by the next commit, or by
+//! [`Store::compact`]. [`Recovery`] says what was found (torn bytes, stale journal, older
+//! format) and [`Recovery::notices`] words it for the user. A file that exists but is corrupt
+//! in any other way (bad magic, unknown format version, other schema, checksum failure in the
+//! middle of the journal, a journal without a snapshot) is a typed [`StoreError`]: the store
+//! never starts empty over a damaged file.
+//!
+//! # Sealing
+//!
+//! With a [`SealKey`] ([`Store::create_with`], [`Store::open_with`]) every snapshot and record
+//! payload is sealed with XChaCha20-Poly1305 ([`seal`]); the key is derived from secrets kept
+//! outside the store directory and is never written. A copy of the store files reveals
+//! nothing of the state. The plain constructors ([`Store::create`], [`Store::open`]) keep
+//! payloads in clear (tests, benches); a plaintext or format-1 store opened with a key is
+//! read, and sealed in format 2 by the next write.
+//!
+//! # Rollback guard
+//!
+//! Every commit has a number (the snapshot carries the number of its state; record `seq` of
+//! its journal is number `snapshot + seq`). After a record is fsynced, its number is written to
+//! one of two counter files (`counter.a`, `counter.b`: rewritten alternately, each checksummed
+//! and, when sealed, MACed; the slot holding the highest value is never the one overwritten,
+//! so a torn counter write leaves the other). The counter is only ever written *after* the
+//! journal holds the commit durably, so a power cut at any point leaves the counter at or
+//! behind the files: a torn tail is then an uncounted commit and is dropped. Files that end
+//! *before* the counter (a truncated journal, an older copy of the journal or snapshot, a
+//! counted record damaged) are refused with [`StoreError::RolledBack`], which names the last
+//! commit the files hold and the one that was made; a format-2 store without a valid counter
+//! is refused with [`StoreError::CounterMissing`]. [`OnRollback::AcceptLoss`] opens such a
+//! store anyway (the user's explicit choice) and numbers on past the counter. The guard
+//! detects partial rollback (files replaced or cut without the counter); an attacker who
+//! restores the counter files along with the rest is not detected (that needs a monotonic
+//! counter outside the machine's disk).
 //!
 //! # Durability ordering
 //!

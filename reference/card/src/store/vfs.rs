@@ -145,6 +145,26 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     b.create(dir)
 }
 
+/// Tighten `dir` itself to 0700 (Unix; elsewhere nothing): what was looser, for a warning.
+pub fn tighten_dir_only(dir: &Path) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::symlink_metadata(dir)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))?;
+            out.push(format!(
+                "{}: mode {mode:04o} -> {DIR_MODE:04o}",
+                dir.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(out)
+}
+
 /// Tighten `dir` to 0700 and the regular files in it to 0600 (Unix; elsewhere nothing):
 /// the list of what was looser, for a warning.
 pub fn tighten(dir: &Path) -> io::Result<Vec<String>> {
