@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use airtight_card::{CardConfig, ReferenceSks};
+use airtight_card::ReferenceSks;
 use airtight_issuer::http::pages::{certificate_summary, hex};
 use airtight_pki::{DeviceIdentity, DeviceKeyKind};
 use airtight_proto::keys::{
@@ -91,16 +91,10 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, data).map_err(|e| io(path, e))
 }
 
-/// Opens the card in `dir` (creating it if `create`).
+/// Opens the card in `dir` (creating it if `create`): [`crate::source::open_card_dir`], the
+/// one way a card directory is opened (private modes, the store's seal, its warnings).
 pub fn open(dir: &Path, create: bool) -> Result<ReferenceSks, CliError> {
-    let identity = device_identity(dir, create)?;
-    let key = identity
-        .signing_key
-        .to_pkcs8_der()
-        .map_err(|e| CliError::Card(format!("device key: {e}")))?;
-    let config =
-        CardConfig::production(key, identity.certificate_path.clone(), dir.join(STORE_DIR));
-    ReferenceSks::open(config).map_err(|e| CliError::Card(format!("{}: {e}", dir.display())))
+    crate::source::open_card_dir(dir, create, false)
 }
 
 /// `card info`.
