@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use airtight_cli::issuer::build_issuer;
+use airtight_cli::issuer::test_pki_issuer as build_issuer;
 use airtight_issuer::Policy;
 use airtight_issuer::db::Store;
 use airtight_issuer::http::{AppState, ServerConfig, ServerHandle, invocation_urls, issuer_uri_of};
