@@ -524,6 +524,16 @@ pub fn summary(kind: &str, report: &Report) -> String {
             ));
         }
     }
+    for w in &report.target.device_warnings {
+        text.push_str(&format!(
+            "{}: device: {w}\n",
+            if report.config.policy.device_weakness_fails_run {
+                "FAILED"
+            } else {
+                "warning"
+            }
+        ));
+    }
     for l in &s.left_behind {
         text.push_str(&format!("left on the card: {l}\n"));
     }

@@ -44,6 +44,7 @@ pub mod run;
 pub mod runner;
 pub mod target;
 pub mod verify;
+pub mod weakness;
 pub mod wire;
 
 pub use case::{Case, TargetProfile};

@@ -53,6 +53,16 @@ pub fn profile(
         p.features.insert("clock".into());
     }
     if let Ok(d) = card.sks.get_device_info() {
+        let now = match &card.clock {
+            Some(c) => c.now(),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        if let Some(cert) = d.certificate_path.first() {
+            info.device_warnings =
+                crate::weakness::device_weaknesses(cert, i64::try_from(now).unwrap_or(i64::MAX));
+        }
         p.algorithms = d.supported_algorithms.iter().cloned().collect();
         p.device_pin_support = d.device_pin_support;
         p.biometric_support = d.biometric_support;

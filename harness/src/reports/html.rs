@@ -372,6 +372,22 @@ pub fn to_html(r: &Report) -> String {
             s.push_str(&failure_item(r, c, true));
         }
     }
+    if !r.target.device_warnings.is_empty() {
+        let _ = write!(
+            s,
+            "<h3 id=\"device-warnings\">Device weaknesses ({}){}</h3><ul>",
+            r.target.device_warnings.len(),
+            if r.config.policy.device_weakness_fails_run {
+                ": they fail the run under this target's policy"
+            } else {
+                ": warnings under this target's policy"
+            }
+        );
+        for w in &r.target.device_warnings {
+            let _ = write!(s, "<li class=\"err\">{}</li>", esc(w));
+        }
+        s.push_str("</ul>");
+    }
     if !r.summary.left_behind.is_empty() {
         let _ = write!(
             s,

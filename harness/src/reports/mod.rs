@@ -48,6 +48,10 @@ pub struct TargetInfo {
     pub algorithms: Vec<String>,
     /// Declared features.
     pub features: Vec<String>,
+    /// Device weaknesses (RSA key shorter than 2048 bits, SHA-1 signed or expired or not yet
+    /// valid device certificate): warnings, which fail the run only under the policy
+    /// `device_weakness_fails_run`.
+    pub device_warnings: Vec<String>,
 }
 
 /// One case in a report.
@@ -213,7 +217,9 @@ impl Report {
         self.summary = Summary {
             total: self.cases.len(),
             verdicts,
-            passed: !self.cases.iter().any(|c| c.verdict.fails_run()),
+            passed: !self.cases.iter().any(|c| c.verdict.fails_run())
+                && (!self.config.policy.device_weakness_fails_run
+                    || self.target.device_warnings.is_empty()),
             left_behind: self
                 .cases
                 .iter()
@@ -428,5 +434,18 @@ mod tests {
             "{:?}",
             q.not_applicable
         );
+        // A device weakness is a warning; it fails the run only under the policy.
+        let mut r = r;
+        assert!(r.summary.passed);
+        r.target
+            .device_warnings
+            .push("the device key is RSA-1024".into());
+        r.config.policy.device_weakness_fails_run = false;
+        r.finish(0.0);
+        assert!(r.summary.passed);
+        assert!(to_html(&r).contains("RSA-1024"));
+        r.config.policy.device_weakness_fails_run = true;
+        r.finish(0.0);
+        assert!(!r.summary.passed);
     }
 }
