@@ -157,7 +157,7 @@ mod tests {
         let text = "intro\n\
             - [SKS-SES-002] **MUST** (airtight: the reference accepts 0 (and then fails)) The SKS rejects 0.\n\
             - [CRY-IMP-001] **MUST** MAC before decryption.\n\
-            - [SKS-SES-001] **MUST NOT** Plain rule.\n\
+            - [SKS-SES-020] **MUST NOT** Plain rule.\n\
             - not a rule\n";
         let r: BTreeMap<String, Rule> = parse("x.md", text).into_iter().collect();
         assert_eq!(r.len(), 3);
@@ -169,8 +169,8 @@ mod tests {
         );
         assert_eq!(s.text, "The SKS rejects 0.");
         assert_eq!(r["CRY-IMP-001"].grade, Grade::Tightening);
-        assert_eq!(r["SKS-SES-001"].grade, Grade::Protocol);
-        assert_eq!(r["SKS-SES-001"].level, "MUST NOT");
+        assert_eq!(r["SKS-SES-020"].grade, Grade::Protocol);
+        assert_eq!(r["SKS-SES-020"].level, "MUST NOT");
     }
 
     #[test]
@@ -181,7 +181,7 @@ mod tests {
             assert!(r.reason.as_deref().is_some_and(|x| x.len() > 10), "{tag}");
         }
         assert_eq!(grade("CRY-IMP-001"), Grade::Tightening);
-        assert_eq!(grade("SKS-SES-001"), Grade::Protocol);
+        assert_eq!(grade("SKS-SES-020"), Grade::Protocol);
         assert!(all().len() > 300, "{} rules", all().len());
     }
 }
