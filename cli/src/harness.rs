@@ -648,3 +648,76 @@ mod tests {
         assert!(selected("card.user.sign", &[]));
     }
 }
+
+#[cfg(test)]
+mod summary_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use airtight_harness::reports::{CaseReport, Report, TargetInfo};
+    use airtight_harness::rules::Grade;
+    use airtight_harness::{Level, Verdict};
+
+    fn case(id: &str, tag: &str, level: Level, verdict: Verdict) -> CaseReport {
+        CaseReport {
+            id: id.into(),
+            tags: vec![tag.into()],
+            level,
+            description: "d".into(),
+            destructive: false,
+            verdict,
+            message: None,
+            expected: None,
+            actual: None,
+            grade: airtight_harness::rules::grade(tag),
+            duration_ms: 1.0,
+            notes: Vec::new(),
+            left_behind: Vec::new(),
+            wire: Vec::new(),
+        }
+    }
+
+    /// The stdout summary puts each failure and warning on its own line with the evidence.
+    #[test]
+    fn the_summary_lists_failures_with_their_evidence() {
+        let mut fail = case(
+            "card.mac.x.forged",
+            "SKS-SES-020",
+            Level::Must,
+            Verdict::Fail,
+        );
+        fail.expected = Some("ERROR_MAC".into());
+        fail.actual = Some("accepted".into());
+        fail.message = Some("x: accepted; expected ERROR_MAC".into());
+        let mut warn = case(
+            "card.session.open-sessions-bounded",
+            "SKS-SES-008",
+            Level::Should,
+            Verdict::Warning,
+        );
+        warn.message = Some("1000 sessions opened".into());
+        let mut left = case("card.keys.y", "CRY-IMP-001", Level::Must, Verdict::Pass);
+        left.left_behind = vec!["cleanup: key 7 left on the card: ERROR_AUTHORIZATION".into()];
+        assert_eq!(left.grade, Grade::Tightening);
+        let mut r = Report {
+            schema: String::new(),
+            harness_version: "0.0.0".into(),
+            started: String::new(),
+            target: TargetInfo {
+                name: "a card".into(),
+                kind: "card".into(),
+                transport: "shim".into(),
+                device_warnings: vec!["the device key is RSA-1024, shorter than 2048 bits".into()],
+                ..TargetInfo::default()
+            },
+            config: Default::default(),
+            summary: Default::default(),
+            requirements: Vec::new(),
+            cases: vec![fail, warn, left],
+            rules: Default::default(),
+            performance: None,
+            load: None,
+            notes: vec!["declared optional features: none".into()],
+        };
+        r.finish(1500.0);
+        insta::assert_snapshot!(super::summary("card", &r));
+    }
+}
