@@ -640,6 +640,56 @@ mod tests {
     }
 
     #[test]
+    fn foreign_cards_declare_nothing_and_destroy_nothing_without_consent() {
+        let common = Common::default();
+        let pcsc = |destructive: Option<&str>| {
+            card_config_noted(
+                &common,
+                &CardOptions {
+                    reader: Some("Virtual PCD 00 00".into()),
+                    atr: vec!["3B80800101".into()],
+                    destructive: destructive.map(str::to_owned),
+                    ..CardOptions::default()
+                },
+            )
+        };
+        let (c, notes) = pcsc(None).unwrap();
+        assert!(c.features.declared.is_empty() && !c.destructive);
+        assert!(notes.iter().any(|n| n.contains("--destructive")));
+        let (c, _) = pcsc(Some("Virtual PCD 00 00")).unwrap();
+        assert!(c.destructive);
+        assert!(matches!(pcsc(Some("Virtual PCD")), Err(CliError::Usage(_))));
+        // The in-process reference keeps its full profile.
+        let (r, notes) = card_config_noted(&common, &CardOptions::default()).unwrap();
+        assert!(r.destructive && r.features.declared.contains("resource-limits"));
+        assert!(notes.is_empty());
+        // A file's consent does not carry over to another card named on the command line.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(
+            &file,
+            "destructive = true\n[target]\ntransport = \"shim\"\ncommand = [\"a\"]\n",
+        )
+        .unwrap();
+        let with_file = Common {
+            config: Some(file),
+            ..Common::default()
+        };
+        let (c, _) = card_config_noted(&with_file, &CardOptions::default()).unwrap();
+        assert!(c.destructive);
+        let (c, _) = card_config_noted(
+            &with_file,
+            &CardOptions {
+                shim: Some("b --x".into()),
+                features: vec!["kmk".into()],
+                ..CardOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(!c.destructive && c.features.declared.contains("kmk"));
+    }
+
+    #[test]
     fn selection_is_by_prefix() {
         let only = vec!["card.sanity.".to_owned(), "card.mac.".to_owned()];
         assert!(selected("card.sanity.first", &only));
