@@ -21,6 +21,9 @@
 # Exits non-zero if any harness run does not pass or any step fails (after running them all).
 # Env: PUBLISH_SKIP_BENCH=1 skips the criterion step; PUBLISH_SKIP_SCREENSHOT=1 the screenshot.
 set -euo pipefail
+# A foreign card (pcsc, shim) declares no optional feature unless told: the reference card
+# behind them implements these (harness/targets/reference-in-process.toml).
+REFERENCE_FEATURES="--feature privacy --feature kmk --feature rsa-kmk --feature import-private-key --feature import-symmetric-key --feature extensions --feature property-bags --feature resource-limits"
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -65,7 +68,7 @@ if [ "${1:-}" = "--pcsc-inner" ]; then
     exit 1
   fi
   "$BIN" harness card --quiet --transport pcsc --reader "$READER" --atr "$VCARD_ATR" \
-    --name "airtight card serve --vpcd (file-backed reference card) in $READER" --out "$dir"
+    $REFERENCE_FEATURES --name "airtight card serve --vpcd (file-backed reference card) in $READER" --out "$dir"
   exit $?
 fi
 
@@ -124,7 +127,7 @@ card_shim() {
   local work rc=0
   work=$(mktemp -d)
   "$BIN" harness card --quiet --shim "'$BIN' card shim --card-dir '$work/card'" \
-    --name "airtight card shim (file-backed reference card, JSON-lines shim)" \
+    $REFERENCE_FEATURES --name "airtight card shim (file-backed reference card, JSON-lines shim)" \
     --out "$OUT/card-shim" || rc=$?
   rm -rf "$work"
   return "$rc"

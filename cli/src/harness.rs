@@ -53,6 +53,11 @@ pub struct CardOptions {
     pub shim: Option<String>,
     /// Performance mode: this many honest sessions after the conformance cases.
     pub perf: usize,
+    /// Optional features the target implements (added to `[features] declared`).
+    pub features: Vec<String>,
+    /// Consent to destructive cases on a foreign card: the reader name (pcsc) or the shim
+    /// command line, exactly as the run uses it.
+    pub destructive: Option<String>,
 }
 
 /// `harness issuer` options beyond [`Common`].
@@ -117,11 +122,28 @@ fn write_out(out: &mut dyn Write, text: &str) -> Result<(), CliError> {
 /// The configuration of a card run: `--config` (or the reference in-process target) with the
 /// command-line overrides applied, validated.
 pub fn card_config(common: &Common, o: &CardOptions) -> Result<TargetConfig, CliError> {
+    card_config_noted(common, o).map(|(c, _)| c)
+}
+
+/// True for the transports that reach the reference card of this process (a fresh card for
+/// every case): they keep the reference profile without a configuration.
+fn is_reference_transport(t: &str) -> bool {
+    matches!(t, "in-process" | "apdu-loopback")
+}
+
+/// [`card_config`] plus the notes the run shows about what it assumed (declared features,
+/// destructive cases).
+pub fn card_config_noted(
+    common: &Common,
+    o: &CardOptions,
+) -> Result<(TargetConfig, Vec<String>), CliError> {
     let from_file = common.config.is_some();
+    let mut notes = Vec::new();
     let mut c = match &common.config {
         Some(p) => load_config(p)?,
-        None => TargetConfig::reference(),
+        None => TargetConfig::default(),
     };
+    let file_target = c.target.clone();
     let transport = match (&o.transport, &o.reader, &o.shim) {
         (Some(t), _, _) => Some(t.clone()),
         (None, Some(_), None) => Some("pcsc".to_owned()),
@@ -187,11 +209,95 @@ pub fn card_config(common: &Common, o: &CardOptions) -> Result<TargetConfig, Cli
                 .into(),
         ));
     }
+    if !from_file && is_reference_transport(&c.target.transport) {
+        // The reference card of this process: its full profile (every optional feature it
+        // implements; destructive cases touch only a fresh card per case).
+        let mut r = TargetConfig::reference();
+        r.target = c.target.clone();
+        r.target.device = r.target.device.or(TargetConfig::reference().target.device);
+        if r.target.name.is_none() {
+            r.target.name = TargetConfig::reference().target.name;
+        }
+        c = r;
+    }
+    let foreign = !is_reference_transport(&c.target.transport);
+    for f in &o.features {
+        c.features.declared.insert(f.clone());
+    }
+    // Consent to destructive cases on a foreign card goes with the card it names: a file's
+    // `destructive = true` does not carry over to a reader or shim given on the command line.
+    let file_names_this_target = from_file
+        && c.target.transport == file_target.transport
+        && c.target.reader == file_target.reader
+        && c.target.command == file_target.command;
+    if foreign && c.destructive && !file_names_this_target {
+        c.destructive = false;
+        notes.push(
+            "destructive = true in --config is consent for the card the file names; the \
+             command line names another, so destructive cases are not run (give --destructive)"
+                .into(),
+        );
+    }
+    if let Some(d) = &o.destructive {
+        let named = match c.target.transport.as_str() {
+            "pcsc" => c.target.reader.clone(),
+            "shim" => o.shim.clone().or_else(|| Some(c.target.command.join(" "))),
+            t => {
+                return Err(CliError::Usage(format!(
+                    "--destructive is consent for a foreign card (pcsc or shim); the {t} target \
+                     is a fresh reference card for every case and runs destructive cases anyway"
+                )));
+            }
+        };
+        if named.as_deref() != Some(d.as_str()) {
+            return Err(CliError::Usage(format!(
+                "--destructive {d:?} must name the card the run uses: {}",
+                match (c.target.transport.as_str(), named) {
+                    ("pcsc", Some(r)) => format!("the reader {r:?} (exactly as in --reader)"),
+                    ("pcsc", None) => "a reader given by --reader (not the first reader)".into(),
+                    (_, Some(cmd)) => format!("the shim command line {cmd:?}"),
+                    (_, None) => "the shim command line".into(),
+                }
+            )));
+        }
+        c.destructive = true;
+    }
+    if foreign {
+        let declared: Vec<&str> = c.features.declared.iter().map(String::as_str).collect();
+        notes.push(format!(
+            "declared optional features: {} ({}); cases that need another are not applicable. \
+             Declare what the card implements with --feature NAME (repeatable) or [features] \
+             declared in --config; known: {}",
+            if declared.is_empty() {
+                "none".to_owned()
+            } else {
+                declared.join(", ")
+            },
+            if from_file {
+                "from --config and --feature"
+            } else {
+                "a foreign card without --config declares none but those given by --feature"
+            },
+            airtight_harness::config::KNOWN_FEATURES.join(", ")
+        ));
+        notes.push(if c.destructive {
+            "destructive cases run (they delete keys on this card): consent given".into()
+        } else {
+            format!(
+                "destructive cases are not run; to allow them (they delete keys on the card) give \
+                 --destructive {}",
+                match c.target.transport.as_str() {
+                    "pcsc" => "\"READER\" (the exact reader name, as in --reader)",
+                    _ => "\"SHIM COMMAND LINE\" (exactly as in --shim)",
+                }
+            )
+        });
+    }
     if let Some(n) = &common.name {
         c.target.name = Some(n.clone());
     }
     c.validate().map_err(|e| CliError::Usage(e.to_string()))?;
-    Ok(c)
+    Ok((c, notes))
 }
 
 /// `harness card`.
@@ -199,7 +305,10 @@ pub fn card(out: &mut dyn Write, common: &Common, o: &CardOptions) -> Result<(),
     if common.list {
         return list(out, airtight_harness::card_catalog(), &common.only);
     }
-    let config = card_config(common, o)?;
+    let (config, notes) = card_config_noted(common, o)?;
+    for n in &notes {
+        note(&format!("note: {n}"));
+    }
     if config.target.transport == "pcsc" && !cfg!(feature = "pcsc") {
         return Err(CliError::Usage(
             "the pcsc transport needs PC/SC support, which this airtight was built without: \
@@ -218,6 +327,7 @@ pub fn card(out: &mut dyn Write, common: &Common, o: &CardOptions) -> Result<(),
         progress: !common.quiet,
         seed: common.seed,
         load: None,
+        notes,
     };
     let report = airtight_harness::run_card(t, &config, &options);
     finish(out, "card", &report, common.out.as_deref())
@@ -315,6 +425,7 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
         progress: !common.quiet,
         seed: common.seed,
         load: o.load,
+        notes: Vec::new(),
     };
     let report = airtight_harness::run_issuer(&url, &config, &options);
     if let Some(r) = reference {
@@ -388,6 +499,44 @@ pub fn summary(kind: &str, report: &Report) -> String {
         counts.join(", "),
         if s.passed { "PASSED" } else { "FAILED" }
     );
+    // The failures first, each with its evidence (at most 20 here; all are in the reports).
+    const SHOWN: usize = 20;
+    for (label, ids) in [("FAILED", &s.failures), ("warning", &s.warnings)] {
+        for id in ids.iter().take(SHOWN) {
+            let Some(c) = report.cases.iter().find(|c| &c.id == id) else {
+                continue;
+            };
+            text.push_str(&format!(
+                "{label}: {id} [{}] ({}){}\n",
+                c.tags.join(", "),
+                c.grade.as_str(),
+                match (&c.expected, &c.actual, &c.message) {
+                    (Some(e), Some(a), _) => format!(": expected {e}, actual {a}"),
+                    (_, _, Some(m)) => format!(": {m}"),
+                    _ => String::new(),
+                }
+            ));
+        }
+        if ids.len() > SHOWN {
+            text.push_str(&format!(
+                "{label}: … and {} more (see the reports)\n",
+                ids.len() - SHOWN
+            ));
+        }
+    }
+    for w in &report.target.device_warnings {
+        text.push_str(&format!(
+            "{}: device: {w}\n",
+            if report.config.policy.device_weakness_fails_run {
+                "FAILED"
+            } else {
+                "warning"
+            }
+        ));
+    }
+    for l in &s.left_behind {
+        text.push_str(&format!("left on the card: {l}\n"));
+    }
     if let Some(st) = report.performance.as_ref().and_then(|p| p.session.as_ref()) {
         text.push_str(&format!(
             "performance: {} honest sessions, session p50 {:.2} ms [{:.2}, {:.2}], p95 {:.2} ms, \
@@ -491,11 +640,134 @@ mod tests {
     }
 
     #[test]
+    fn foreign_cards_declare_nothing_and_destroy_nothing_without_consent() {
+        let common = Common::default();
+        let pcsc = |destructive: Option<&str>| {
+            card_config_noted(
+                &common,
+                &CardOptions {
+                    reader: Some("Virtual PCD 00 00".into()),
+                    atr: vec!["3B80800101".into()],
+                    destructive: destructive.map(str::to_owned),
+                    ..CardOptions::default()
+                },
+            )
+        };
+        let (c, notes) = pcsc(None).unwrap();
+        assert!(c.features.declared.is_empty() && !c.destructive);
+        assert!(notes.iter().any(|n| n.contains("--destructive")));
+        let (c, _) = pcsc(Some("Virtual PCD 00 00")).unwrap();
+        assert!(c.destructive);
+        assert!(matches!(pcsc(Some("Virtual PCD")), Err(CliError::Usage(_))));
+        // The in-process reference keeps its full profile.
+        let (r, notes) = card_config_noted(&common, &CardOptions::default()).unwrap();
+        assert!(r.destructive && r.features.declared.contains("resource-limits"));
+        assert!(notes.is_empty());
+        // A file's consent does not carry over to another card named on the command line.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(
+            &file,
+            "destructive = true\n[target]\ntransport = \"shim\"\ncommand = [\"a\"]\n",
+        )
+        .unwrap();
+        let with_file = Common {
+            config: Some(file),
+            ..Common::default()
+        };
+        let (c, _) = card_config_noted(&with_file, &CardOptions::default()).unwrap();
+        assert!(c.destructive);
+        let (c, _) = card_config_noted(
+            &with_file,
+            &CardOptions {
+                shim: Some("b --x".into()),
+                features: vec!["kmk".into()],
+                ..CardOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(!c.destructive && c.features.declared.contains("kmk"));
+    }
+
+    #[test]
     fn selection_is_by_prefix() {
         let only = vec!["card.sanity.".to_owned(), "card.mac.".to_owned()];
         assert!(selected("card.sanity.first", &only));
         assert!(selected("card.mac.close.wrong-mac", &only));
         assert!(!selected("card.user.sign", &only));
         assert!(selected("card.user.sign", &[]));
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use airtight_harness::reports::{CaseReport, Report, TargetInfo};
+    use airtight_harness::rules::Grade;
+    use airtight_harness::{Level, Verdict};
+
+    fn case(id: &str, tag: &str, level: Level, verdict: Verdict) -> CaseReport {
+        CaseReport {
+            id: id.into(),
+            tags: vec![tag.into()],
+            level,
+            description: "d".into(),
+            destructive: false,
+            verdict,
+            message: None,
+            expected: None,
+            actual: None,
+            grade: airtight_harness::rules::grade(tag),
+            duration_ms: 1.0,
+            notes: Vec::new(),
+            left_behind: Vec::new(),
+            wire: Vec::new(),
+        }
+    }
+
+    /// The stdout summary puts each failure and warning on its own line with the evidence.
+    #[test]
+    fn the_summary_lists_failures_with_their_evidence() {
+        let mut fail = case(
+            "card.mac.x.forged",
+            "SKS-SES-020",
+            Level::Must,
+            Verdict::Fail,
+        );
+        fail.expected = Some("ERROR_MAC".into());
+        fail.actual = Some("accepted".into());
+        fail.message = Some("x: accepted; expected ERROR_MAC".into());
+        let mut warn = case(
+            "card.session.open-sessions-bounded",
+            "SKS-SES-008",
+            Level::Should,
+            Verdict::Warning,
+        );
+        warn.message = Some("1000 sessions opened".into());
+        let mut left = case("card.keys.y", "CRY-IMP-001", Level::Must, Verdict::Pass);
+        left.left_behind = vec!["cleanup: key 7 left on the card: ERROR_AUTHORIZATION".into()];
+        assert_eq!(left.grade, Grade::Tightening);
+        let mut r = Report {
+            schema: String::new(),
+            harness_version: "0.0.0".into(),
+            started: String::new(),
+            target: TargetInfo {
+                name: "a card".into(),
+                kind: "card".into(),
+                transport: "shim".into(),
+                device_warnings: vec!["the device key is RSA-1024, shorter than 2048 bits".into()],
+                ..TargetInfo::default()
+            },
+            config: Default::default(),
+            summary: Default::default(),
+            requirements: Vec::new(),
+            cases: vec![fail, warn, left],
+            rules: Default::default(),
+            performance: None,
+            load: None,
+            notes: vec!["declared optional features: none".into()],
+        };
+        r.finish(1500.0);
+        insta::assert_snapshot!(super::summary("card", &r));
     }
 }

@@ -483,6 +483,14 @@ enum HarnessCommand {
         /// Performance mode: this many honest sessions after the conformance cases.
         #[arg(long, value_name = "N", default_value_t = 0)]
         perf: usize,
+        /// An optional feature the card implements (repeatable; adds to `[features]
+        /// declared`). A pcsc or shim card without --config declares none.
+        #[arg(long = "feature", value_name = "NAME")]
+        feature: Vec<String>,
+        /// Consent to destructive cases (they delete keys) on a foreign card: the exact
+        /// reader name of --reader (pcsc) or the command line of --shim.
+        #[arg(long, value_name = "READER OR SHIM")]
+        destructive: Option<String>,
     },
     /// Runs the issuer catalog against an issuer over HTTP.
     Issuer {
@@ -1232,6 +1240,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     atr,
                     shim,
                     perf,
+                    feature,
+                    destructive,
                 } => harness::card(
                     &mut out,
                     &common.into(),
@@ -1241,6 +1251,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                         atr,
                         shim,
                         perf,
+                        features: feature,
+                        destructive,
                     },
                 ),
                 HarnessCommand::Issuer {

@@ -393,3 +393,100 @@ fn a_failed_run_exits_with_1_and_names_the_case() {
             .unwrap();
     assert_eq!(json["summary"]["passed"], serde_json::Value::Bool(false));
 }
+
+#[test]
+fn a_shim_without_config_declares_no_feature_and_runs_no_destructive_case() {
+    // [issue: safe target defaults] A foreign card with no configuration declares no optional
+    // feature and is never destructive: nothing fails on an undeclared feature, nothing is
+    // deleted without consent, and the run says what it assumed and how to declare more.
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("card");
+    let shim = format!(
+        "{} card shim --card-dir {}",
+        common::quote(common::BIN),
+        common::quote(card.to_str().unwrap())
+    );
+    let out_dir = dir.path().join("out");
+    let out = airtight_within(
+        &[
+            "harness",
+            "card",
+            "--shim",
+            &shim,
+            "--quiet",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        Duration::from_secs(600),
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.both());
+    assert!(out.stdout.contains("Result: PASSED."), "{}", out.both());
+    assert!(
+        out.stderr.contains("declared optional features: none")
+            && out.stderr.contains("--feature NAME")
+            && out.stderr.contains("--destructive"),
+        "{}",
+        out.both()
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["target"]["features"], serde_json::json!([]));
+    let notes = json["notes"].to_string();
+    assert!(
+        notes.contains("declared optional features: none"),
+        "{notes}"
+    );
+    let cases = json["cases"].as_array().unwrap();
+    let destructive: Vec<&serde_json::Value> = cases
+        .iter()
+        .filter(|c| c["destructive"] == serde_json::Value::Bool(true))
+        .collect();
+    for c in destructive {
+        assert_eq!(c["verdict"], "not-applicable", "{c}");
+    }
+    // The resource-limit cases need a declared feature: not run.
+    for c in cases {
+        let id = c["id"].as_str().unwrap();
+        if id.starts_with("card.session.open-sessions-bounded") {
+            assert_eq!(c["verdict"], "not-applicable", "{c}");
+        }
+    }
+
+    // Consent must name the card the run uses.
+    let wrong = airtight(&[
+        "harness",
+        "card",
+        "--shim",
+        &shim,
+        "--destructive",
+        "some other card",
+        "--only",
+        PREFIX,
+    ]);
+    assert_eq!(wrong.code(), Some(2), "{}", wrong.both());
+    assert!(wrong.stderr.contains("--destructive"), "{}", wrong.both());
+    let features = airtight_within(
+        &[
+            "harness",
+            "card",
+            "--shim",
+            &shim,
+            "--destructive",
+            &shim,
+            "--feature",
+            "kmk",
+            "--only",
+            PREFIX,
+            "--quiet",
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(features.ok(), "{}", features.both());
+    assert!(
+        features.stderr.contains("declared optional features: kmk")
+            && features.stderr.contains("consent given"),
+        "{}",
+        features.both()
+    );
+}

@@ -20,11 +20,18 @@
 //! [disabled]                       # case id (or prefix ending in '.') = reason
 //! "card.user.rsa" = "RSA keygen too slow on this card"
 //!
-//! [expected_failures]              # known bugs: fail -> expected-failure, pass -> unexpected-pass
-//! "card.mac.close.wrong-mac" = "firmware 1.2 bug #12"
+//! [expected_failures]              # known bugs (exact case ids): fail -> expected-failure,
+//! "card.mac.close.wrong-mac" = "firmware 1.2 bug #12"            # pass -> unexpected-pass
+//! "card.keys.x" = { actual = "ERROR_ACCESS", reason = "bug #13" } # pinned: only this outcome
 //!
-//! [known_divergences]              # deliberate deviations: fail -> known-divergence
-//! "card.session.lifetime.expired" = "no trusted clock"
+//! [known_divergences]              # deliberate deviations (exact case ids), each pinning the
+//! "card.session.lifetime.expired" = { actual = "accepted", reason = "no trusted clock" }
+//!                                  # actual outcome it excuses; another failure stays a failure
+//!
+//! [policy]                         # what fails the run beyond MUST failures (default: nothing)
+//! should_fails_run = false         # a failed SHOULD case fails the run (else: a warning)
+//! device_weakness_fails_run = false# a weak device (RSA < 2048, SHA-1, certificate out of its
+//!                                  #   validity) fails the run (else: a warning)
 //!
 //! [issuer]                         # issuer targets (transport = "http") only
 //! device_key = "device.key.pem"    # the harness card's device key (PKCS#8 PEM); default:
@@ -44,8 +51,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::target::{DeviceKind, TargetSpec};
-
 /// Features the harness knows (declared in `[features] declared`).
 pub const KNOWN_FEATURES: &[&str] = &[
     "privacy",
@@ -64,6 +69,17 @@ pub const KNOWN_FEATURES: &[&str] = &[
 /// configuration, so a fix shows up as an unexpected pass. Empty: the twelve differences the
 /// harness found were resolved by making the spec name the Java reference's error codes.
 pub const REFERENCE_EXPECTED_FAILURES: &[(&str, &str)] = &[];
+
+/// The device identity of an in-process reference card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// The P-256 test device.
+    #[default]
+    P256,
+    /// The RSA-2048 test device.
+    Rsa2048,
+}
 
 /// The `[target]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +141,64 @@ pub struct FeatureSection {
     pub disabled_algorithms: BTreeSet<String>,
 }
 
+/// A failure the configuration excuses with the outcome it pins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pinned {
+    /// The actual outcome excused (the `actual` of the failure, e.g. `ERROR_ACCESS` or
+    /// `accepted`, or its whole message when the case states no `actual`), exactly.
+    pub actual: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// An expected failure: a reason, or a reason with the pinned actual outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Excuse {
+    /// Any failure of the case is expected.
+    Reason(String),
+    /// Only a failure with this actual outcome is excused.
+    Pinned(Pinned),
+}
+
+impl Excuse {
+    /// Why.
+    pub fn reason(&self) -> &str {
+        match self {
+            Excuse::Reason(r) => r,
+            Excuse::Pinned(p) => &p.reason,
+        }
+    }
+
+    /// The pinned outcome, if any.
+    pub fn actual(&self) -> Option<&str> {
+        match self {
+            Excuse::Reason(_) => None,
+            Excuse::Pinned(p) => Some(&p.actual),
+        }
+    }
+}
+
+impl From<Pinned> for Excuse {
+    fn from(p: Pinned) -> Self {
+        Excuse::Pinned(p)
+    }
+}
+
+/// The `[policy]` table: what fails the run beyond a failed MUST case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// A failed SHOULD case fails the run (otherwise it is a warning).
+    #[serde(default)]
+    pub should_fails_run: bool,
+    /// A device weakness (RSA key shorter than 2048 bits, SHA-1 signed device certificate,
+    /// device certificate expired or not yet valid) fails the run (otherwise a warning).
+    #[serde(default)]
+    pub device_weakness_fails_run: bool,
+}
+
 /// A whole target configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -141,15 +215,51 @@ pub struct TargetConfig {
     /// Disabled cases (id or prefix ending in `.`) with reasons.
     #[serde(default)]
     pub disabled: BTreeMap<String, String>,
-    /// Expected failures with reasons.
+    /// Expected failures (exact case ids) with reasons, optionally pinned.
     #[serde(default)]
-    pub expected_failures: BTreeMap<String, String>,
-    /// Known divergences with reasons.
+    pub expected_failures: BTreeMap<String, Excuse>,
+    /// Known divergences (exact case ids), each pinning the actual outcome it excuses.
     #[serde(default)]
-    pub known_divergences: BTreeMap<String, String>,
+    pub known_divergences: BTreeMap<String, Pinned>,
+    /// What fails the run beyond failed MUST cases.
+    #[serde(default)]
+    pub policy: Policy,
     /// Issuer targets: the harness's card and user, and the bounds of its waits.
     #[serde(default)]
-    pub issuer: crate::issuer::IssuerSection,
+    pub issuer: IssuerSection,
+}
+
+/// The `[issuer]` table of a target configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSection {
+    /// PEM file of the device key of the harness's card (PKCS#8). Default: the airtight test
+    /// device (which the reference issuer trusts).
+    #[serde(default)]
+    pub device_key: Option<String>,
+    /// PEM file of that device's certificate path (device certificate first).
+    #[serde(default)]
+    pub device_chain: Option<String>,
+    /// PINs the harness's user enters when asked, in order.
+    #[serde(default)]
+    pub pins: Vec<String>,
+    /// Bound of every wait for the issuer, milliseconds (default 10000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// How long slow-client cases dribble their request, milliseconds (default: a little more
+    /// than the issuer's header timeout; 6000).
+    #[serde(default)]
+    pub slow_client_ms: Option<u64>,
+    /// The issuer's body limit in bytes (default 1 MiB): oversized cases send more.
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
+    /// PEM files of the certificates trusted for an `https://` issuer (there are no default
+    /// roots).
+    #[serde(default)]
+    pub trust_anchors: Vec<String>,
+    /// Trust anchors given in code (DER), e.g. by the reference starter; not in TOML.
+    #[serde(skip)]
+    pub trust_anchor_der: Vec<Vec<u8>>,
 }
 
 /// A configuration error.
@@ -163,15 +273,10 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// True if `id` is named by `key`: equal, or `key` ends in `.` and prefixes `id`.
+/// True if `id` is named by the `[disabled]` key `key`: equal, or `key` ends in `.` and
+/// prefixes `id`. (Excuses name one case exactly.)
 pub fn matches_id(key: &str, id: &str) -> bool {
     key == id || (key.ends_with('.') && id.starts_with(key))
-}
-
-fn lookup<'a>(map: &'a BTreeMap<String, String>, id: &str) -> Option<&'a str> {
-    map.iter()
-        .find(|(k, _)| matches_id(k, id))
-        .map(|(_, v)| v.as_str())
 }
 
 impl TargetConfig {
@@ -196,9 +301,14 @@ impl TargetConfig {
         .map(String::from)
         .collect();
         c.destructive = true;
+        // Our own card meets every SHOULD rule and has no weak device: hold it to that.
+        c.policy = Policy {
+            should_fails_run: true,
+            device_weakness_fails_run: true,
+        };
         for (id, reason) in REFERENCE_EXPECTED_FAILURES {
             c.expected_failures
-                .insert((*id).to_owned(), (*reason).to_owned());
+                .insert((*id).to_owned(), Excuse::Reason((*reason).to_owned()));
         }
         c
     }
@@ -212,17 +322,38 @@ impl TargetConfig {
 
     /// Checks the rules the types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for (table, map) in [
-            ("disabled", &self.disabled),
-            ("expected_failures", &self.expected_failures),
-            ("known_divergences", &self.known_divergences),
-        ] {
-            for (id, reason) in map {
-                if reason.trim().is_empty() {
-                    return Err(ConfigError::Invalid(format!(
-                        "[{table}] \"{id}\" needs a written reason"
-                    )));
-                }
+        let reasons = self
+            .disabled
+            .iter()
+            .map(|(id, r)| ("disabled", id, r.as_str()))
+            .chain(
+                self.expected_failures
+                    .iter()
+                    .map(|(id, e)| ("expected_failures", id, e.reason())),
+            )
+            .chain(
+                self.known_divergences
+                    .iter()
+                    .map(|(id, p)| ("known_divergences", id, p.reason.as_str())),
+            );
+        for (table, id, reason) in reasons {
+            if reason.trim().is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "[{table}] \"{id}\" needs a written reason"
+                )));
+            }
+            if table != "disabled" && id.ends_with('.') {
+                return Err(ConfigError::Invalid(format!(
+                    "[{table}] \"{id}\": an excuse names one case exactly (prefixes only \
+                     disable cases, in [disabled])"
+                )));
+            }
+        }
+        for (id, p) in &self.known_divergences {
+            if p.actual.trim().is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "[known_divergences] \"{id}\" needs the actual outcome it excuses"
+                )));
             }
         }
         for id in self.expected_failures.keys() {
@@ -259,47 +390,35 @@ impl TargetConfig {
                 "[issuer] device_key and device_chain go together".into(),
             ));
         }
+        if self.target.transport == "pcsc" && self.destructive && self.target.reader.is_none() {
+            return Err(ConfigError::Invalid(
+                "destructive = true on a pcsc target needs the exact reader name in [target] \
+                 reader: consent is for one reader, not for whichever comes first"
+                    .into(),
+            ));
+        }
         if self.target.transport == "shim" && self.target.command.is_empty() {
             return Err(ConfigError::Invalid("shim needs a command".into()));
         }
         Ok(())
     }
 
-    /// The card target this configuration names.
-    pub fn card_spec(&self) -> Result<TargetSpec, ConfigError> {
-        match self.target.transport.as_str() {
-            "in-process" => Ok(TargetSpec::InProcess {
-                device: self.target.device.unwrap_or_default(),
-            }),
-            "apdu-loopback" => Ok(TargetSpec::ApduLoopback {
-                device: self.target.device.unwrap_or_default(),
-            }),
-            "pcsc" => Ok(TargetSpec::Pcsc {
-                reader: self.target.reader.clone(),
-                atr_allowlist: self.target.atr_allowlist.clone(),
-            }),
-            "shim" => Ok(TargetSpec::Shim {
-                command: self.target.command.clone(),
-            }),
-            t => Err(ConfigError::Invalid(format!(
-                "\"{t}\" is not a card transport"
-            ))),
-        }
-    }
-
-    /// The reason a case is disabled, if it is.
+    /// The reason a case is disabled, if it is (by its id or a prefix ending in `.`).
     pub fn disabled_reason(&self, id: &str) -> Option<&str> {
-        lookup(&self.disabled, id)
+        self.disabled
+            .iter()
+            .find(|(k, _)| matches_id(k, id))
+            .map(|(_, v)| v.as_str())
     }
 
-    /// The reason a case is expected to fail, if it is.
+    /// The reason a case is expected to fail, if it is (exact id).
     pub fn expected_failure(&self, id: &str) -> Option<&str> {
-        lookup(&self.expected_failures, id)
+        self.expected_failures.get(id).map(Excuse::reason)
     }
 
-    /// The reason a case is a known divergence, if it is.
+    /// The reason a case is a known divergence, if it is (exact id).
     pub fn known_divergence(&self, id: &str) -> Option<&str> {
-        lookup(&self.known_divergences, id)
+        self.known_divergences.get(id).map(|p| p.reason.as_str())
     }
 }
 
@@ -343,7 +462,12 @@ declared = ["privacy"]
 [disabled]
 "card.user." = "slow"
 [known_divergences]
-"card.session.lifetime.expired" = "no clock"
+"card.session.lifetime.expired" = { actual = "accepted", reason = "no clock" }
+[expected_failures]
+"card.a" = "bug"
+"card.b" = { actual = "ERROR_ACCESS", reason = "bug 2" }
+[policy]
+should_fails_run = true
 "#,
         )
         .expect("valid");
@@ -355,6 +479,35 @@ declared = ["privacy"]
             c.known_divergence("card.session.lifetime.expired"),
             Some("no clock")
         );
+        assert_eq!(c.expected_failures["card.a"].actual(), None);
+        assert_eq!(c.expected_failures["card.b"].actual(), Some("ERROR_ACCESS"));
+        assert!(c.policy.should_fails_run && !c.policy.device_weakness_fails_run);
+    }
+
+    #[test]
+    fn excuses_name_one_case_and_divergences_pin_their_outcome() {
+        // The old unpinned form of a divergence is refused.
+        assert!(TargetConfig::from_toml("[known_divergences]\n\"card.x\" = \"r\"\n").is_err());
+        assert!(
+            TargetConfig::from_toml(
+                "[known_divergences]\n\"card.\" = { actual = \"a\", reason = \"r\" }\n"
+            )
+            .is_err()
+        );
+        assert!(TargetConfig::from_toml("[expected_failures]\n\"card.\" = \"r\"\n").is_err());
+        assert!(
+            TargetConfig::from_toml(
+                "[known_divergences]\n\"card.x\" = { actual = \"\", reason = \"r\" }\n"
+            )
+            .is_err()
+        );
+        assert!(
+            TargetConfig::from_toml(
+                "[expected_failures]\n\"card.x\" = { actual = \"a\", reason = \"r\", x = 1 }\n"
+            )
+            .is_err()
+        );
+        assert!(TargetConfig::from_toml("[disabled]\n\"card.\" = \"r\"\n").is_ok());
     }
 
     #[test]

@@ -1,10 +1,50 @@
 //! [`Ctx`]: what a case body gets: the card under test (through the logging wrapper), the
 //! target profile, a per-case seed and, where the target has one, a controllable clock.
 
-use crate::case::TargetProfile;
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
 use crate::emulator::Issuer;
 use crate::target::ClockControl;
 use crate::wire::RecordingSks;
+
+/// What the harness knows about the target before running cases: the declarations of the
+/// configuration merged with `getDeviceInfo`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TargetProfile {
+    /// A display name.
+    pub name: String,
+    /// The transport (`in-process`, `pcsc`, `shim`).
+    pub transport: String,
+    /// `supportedAlgorithms` of the device (plus declared ones; minus disabled ones).
+    pub algorithms: BTreeSet<String>,
+    /// Declared optional features (`privacy`, `kmk`, `clock`, `import-private-key`,
+    /// `rsa-kmk`, ...).
+    pub features: BTreeSet<String>,
+    /// `devicePinSupport`.
+    pub device_pin_support: bool,
+    /// `biometricSupport`.
+    pub biometric_support: bool,
+    /// `cryptoDataSize`.
+    pub crypto_data_size: u32,
+    /// `extensionDataSize`.
+    pub extension_data_size: u32,
+    /// The configuration allows destructive cases.
+    pub destructive: bool,
+}
+
+impl TargetProfile {
+    /// True if the target lists the algorithm URI.
+    pub fn supports(&self, uri: &str) -> bool {
+        self.algorithms.contains(uri)
+    }
+
+    /// True if the target declares the feature.
+    pub fn has(&self, feature: &str) -> bool {
+        self.features.contains(feature)
+    }
+}
 
 /// The context of one case run.
 pub struct Ctx<'a> {

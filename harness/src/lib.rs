@@ -4,13 +4,24 @@
 //! reference in-process, a PC/SC reader or a shim once the bindings land) and get a verdict for
 //! every rule of the spec, performance figures and reports to publish.
 //!
-//! - [`case`]: the case model ([`Case`], [`Outcome`], [`Verdict`], [`TargetProfile`]).
-//! - [`cases`]: the catalog, keyed by spec tags (`cases::card::all()`).
-//! - [`emulator`]: the SKS-level issuer emulator, honest and hostile.
-//! - [`verify`]: shared verifiers (precise error code, no trace, session gone, ...).
-//! - [`target`]: card targets ([`TargetSpec`], [`Target`]).
-//! - [`config`]: the TOML target configuration ([`TargetConfig`]).
-//! - [`runner`]: selection, the verdict discipline, progress, performance mode.
+//! Layers (each imports only those above it):
+//! - [`model`]: levels, outcomes that keep what was observed ([`Failure`]: expected and
+//!   actual), verdicts, [`model::Case`] over a [`model::Suite`].
+//! - [`config`]: the TOML target configuration ([`TargetConfig`]), pure data.
+//! - [`expect`]: what the configuration excuses (pinned expected failures and divergences,
+//!   the `[policy]` for SHOULD failures).
+//! - [`run`]: the one runner over a suite's [`run::Driver`]: selection, seeds, progress,
+//!   the report.
+//!
+//! The two suites:
+//! - cards: [`case`] ([`Case`], [`TargetProfile`]), [`ctx`], [`runner`] (the card driver,
+//!   cleanup of shared cards, performance mode), [`target`] ([`TargetSpec`], [`Target`]),
+//!   [`cases`]`::card`, [`emulator`] (the SKS-level issuer emulator), [`verify`].
+//! - issuers: [`issuer`] (its case model, HTTP client, session driver, suite and load test),
+//!   [`cases`]`::issuer`.
+//!
+//! - [`rules`]: the spec's rules embedded from `spec/*.md` (text, level, protocol or airtight
+//!   tightening).
 //! - [`reports`]: JSON, JUnit XML and HTML ([`reports::write_all`]).
 //!
 //! Entry points for the CLI: [`run_card`], [`run_issuer`], [`reports::write_all`].
@@ -21,19 +32,25 @@ pub mod cases;
 pub mod config;
 pub mod ctx;
 pub mod emulator;
+pub mod expect;
 #[cfg(any(test, feature = "faults"))]
 pub mod faulty;
 pub mod issuer;
+pub mod model;
 pub mod perf;
 pub mod reports;
+pub mod rules;
+pub mod run;
 pub mod runner;
 pub mod target;
 pub mod verify;
+pub mod weakness;
 pub mod wire;
 
-pub use case::{Case, Level, Outcome, Step, Stop, TargetProfile, Verdict};
+pub use case::{Case, TargetProfile};
 pub use config::TargetConfig;
 pub use ctx::Ctx;
+pub use model::{Failure, Level, Outcome, Step, Stop, Verdict};
 pub use reports::Report;
 pub use runner::RunOptions;
 pub use target::{Target, TargetSpec};

@@ -34,16 +34,8 @@ impl ClockControl for ManualClock {
     }
 }
 
-/// The device identity of an in-process reference card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceKind {
-    /// The P-256 test device.
-    #[default]
-    P256,
-    /// The RSA-2048 test device.
-    Rsa2048,
-}
+pub use crate::config::DeviceKind;
+use crate::config::{ConfigError, TargetConfig};
 
 /// How to reach a card.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +51,9 @@ pub enum TargetSpec {
         reader: Option<String>,
         /// ATRs (hex) the harness may touch; an empty list touches nothing.
         atr_allowlist: Vec<String>,
+        /// The reader name must equal `reader` (not contain it): destructive runs, whose
+        /// consent names one reader.
+        exact_reader: bool,
     },
     /// A foreign SKS behind the JSON-lines shim (a child process).
     Shim {
@@ -81,6 +76,31 @@ impl TargetSpec {
             TargetSpec::Pcsc { .. } => "pcsc",
             TargetSpec::Shim { .. } => "shim",
             TargetSpec::ApduLoopback { .. } => "apdu-loopback",
+        }
+    }
+}
+
+impl TargetConfig {
+    /// The card target this configuration names.
+    pub fn card_spec(&self) -> Result<TargetSpec, ConfigError> {
+        match self.target.transport.as_str() {
+            "in-process" => Ok(TargetSpec::InProcess {
+                device: self.target.device.unwrap_or_default(),
+            }),
+            "apdu-loopback" => Ok(TargetSpec::ApduLoopback {
+                device: self.target.device.unwrap_or_default(),
+            }),
+            "pcsc" => Ok(TargetSpec::Pcsc {
+                reader: self.target.reader.clone(),
+                atr_allowlist: self.target.atr_allowlist.clone(),
+                exact_reader: self.destructive,
+            }),
+            "shim" => Ok(TargetSpec::Shim {
+                command: self.target.command.clone(),
+            }),
+            t => Err(ConfigError::Invalid(format!(
+                "\"{t}\" is not a card transport"
+            ))),
         }
     }
 }
@@ -274,16 +294,25 @@ pub fn atr_allowed(atr: &[u8], allowlist: &[String]) -> bool {
 }
 
 #[cfg(feature = "pcsc")]
-fn pcsc_card(reader: Option<&str>, allowlist: &[String]) -> Result<OpenedCard, TargetError> {
+fn pcsc_card(
+    reader: Option<&str>,
+    allowlist: &[String],
+    exact: bool,
+) -> Result<OpenedCard, TargetError> {
     use airtight_bindings::pcsc::{PcscTransport, ReaderSelector, list_readers};
     let selector = match reader {
         Some(r) => {
             let names = list_readers().map_err(|e| TargetError::Open(e.to_string()))?;
             let name = names
                 .into_iter()
-                .find(|n| n.contains(r))
+                .find(|n| if exact { n == r } else { n.contains(r) })
                 .ok_or_else(|| TargetError::Open(format!("no reader matches \"{r}\"")))?;
             ReaderSelector::Name(name)
+        }
+        None if exact => {
+            return Err(TargetError::Open(
+                "destructive cases need the exact reader name, not the first reader".into(),
+            ));
         }
         None => ReaderSelector::First,
     };
@@ -322,7 +351,12 @@ pub fn open(spec: &TargetSpec) -> Result<Target, TargetError> {
         TargetSpec::Pcsc {
             reader,
             atr_allowlist,
-        } => Ok(Target::Single(pcsc_card(reader.as_deref(), atr_allowlist)?)),
+            exact_reader,
+        } => Ok(Target::Single(pcsc_card(
+            reader.as_deref(),
+            atr_allowlist,
+            *exact_reader,
+        )?)),
         #[cfg(not(feature = "pcsc"))]
         TargetSpec::Pcsc { .. } => Err(TargetError::Unavailable(
             "pcsc",

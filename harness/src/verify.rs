@@ -6,8 +6,8 @@ use airtight_proto::sks::{
     SksError, SksErrorCode,
 };
 
-use crate::case::{Step, Stop};
 use crate::emulator::EmuError;
+use crate::model::{Failure, Step, Stop};
 
 /// Enumerations stop after this many items (a faulty card must not loop the harness).
 pub const MAX_ENUMERATION: usize = 100_000;
@@ -17,9 +17,33 @@ pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Step {
     if cond { Ok(()) } else { Err(Stop::Fail(msg())) }
 }
 
+/// A failure with `message`, stating `expected` and `actual` apart.
+fn observed(message: String, expected: impl Into<String>, actual: impl Into<String>) -> Stop {
+    Stop::Mismatch(Box::new(Failure {
+        message,
+        expected: Some(expected.into()),
+        actual: Some(actual.into()),
+    }))
+}
+
+/// The outcome of a call as a short, stable text: `accepted` or the error code's name.
+fn outcome_of(e: &EmuError) -> String {
+    match e {
+        EmuError::Sks(e) => e.code().name().to_owned(),
+        EmuError::Verify(_) => "emulator failure".to_owned(),
+    }
+}
+
 /// Expects success; a refusal fails the case naming `what`.
 pub fn ok<T, E: Into<EmuError>>(r: Result<T, E>, what: &str) -> Step<T> {
-    r.map_err(|e| Stop::Fail(format!("{what}: unexpected failure: {}", e.into())))
+    r.map_err(|e| {
+        let e = e.into();
+        observed(
+            format!("{what}: unexpected failure: {e}"),
+            "success",
+            outcome_of(&e),
+        )
+    })
 }
 
 /// Expects the card to refuse with exactly `code`.
@@ -29,21 +53,30 @@ pub fn expect_code<T, E: Into<EmuError>>(
     what: &str,
 ) -> Step<SksError> {
     match r.map_err(Into::into) {
-        Ok(_) => Err(Stop::Fail(format!(
-            "{what}: accepted; expected {}",
-            code.name()
-        ))),
+        Ok(_) => Err(observed(
+            format!("{what}: accepted; expected {}", code.name()),
+            code.name(),
+            "accepted",
+        )),
         Err(EmuError::Sks(e)) if e.code() == code => Ok(e),
-        Err(EmuError::Sks(e)) => Err(Stop::Fail(format!(
-            "{what}: wrong error code {} ({}); expected {}",
+        Err(EmuError::Sks(e)) => Err(observed(
+            format!(
+                "{what}: wrong error code {} ({}); expected {}",
+                e.code().name(),
+                e.message(),
+                code.name()
+            ),
+            code.name(),
             e.code().name(),
-            e.message(),
-            code.name()
-        ))),
-        Err(EmuError::Verify(m)) => Err(Stop::Fail(format!(
-            "{what}: expected {}, but the emulator failed: {m}",
-            code.name()
-        ))),
+        )),
+        Err(EmuError::Verify(m)) => Err(observed(
+            format!(
+                "{what}: expected {}, but the emulator failed: {m}",
+                code.name()
+            ),
+            code.name(),
+            "emulator failure",
+        )),
     }
 }
 
@@ -53,23 +86,42 @@ pub fn expect_one_of<T, E: Into<EmuError>>(
     codes: &[SksErrorCode],
     what: &str,
 ) -> Step<SksError> {
+    let expected = || {
+        codes
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
     match r.map_err(Into::into) {
-        Ok(_) => Err(Stop::Fail(format!(
-            "{what}: accepted; expected one of {codes:?}"
-        ))),
+        Ok(_) => Err(observed(
+            format!("{what}: accepted; expected one of {codes:?}"),
+            expected(),
+            "accepted",
+        )),
         Err(EmuError::Sks(e)) if codes.contains(&e.code()) => Ok(e),
-        Err(e) => Err(Stop::Fail(format!(
-            "{what}: {e}; expected one of {codes:?}"
-        ))),
+        Err(e) => Err(observed(
+            format!("{what}: {e}; expected one of {codes:?}"),
+            expected(),
+            outcome_of(&e),
+        )),
     }
 }
 
 /// Expects any refusal.
 pub fn expect_refused<T, E: Into<EmuError>>(r: Result<T, E>, what: &str) -> Step<SksError> {
     match r.map_err(Into::into) {
-        Ok(_) => Err(Stop::Fail(format!("{what}: accepted; expected a refusal"))),
+        Ok(_) => Err(observed(
+            format!("{what}: accepted; expected a refusal"),
+            "a refusal",
+            "accepted",
+        )),
         Err(EmuError::Sks(e)) => Ok(e),
-        Err(EmuError::Verify(m)) => Err(Stop::Fail(format!("{what}: emulator failure: {m}"))),
+        Err(EmuError::Verify(m)) => Err(observed(
+            format!("{what}: emulator failure: {m}"),
+            "a refusal",
+            "emulator failure",
+        )),
     }
 }
 
@@ -184,9 +236,13 @@ pub fn expect_session_gone(
     what: &str,
 ) -> Step {
     let open = sessions(sks, true)?;
-    ensure(!open.iter().any(|s| s.provisioning_handle == h), || {
-        format!("{what}: session {h} still open after a fatal error (no teardown)")
-    })?;
+    if open.iter().any(|s| s.provisioning_handle == h) {
+        return Err(observed(
+            format!("{what}: session {h} still open after a fatal error (no teardown)"),
+            "session torn down",
+            "session still open",
+        ));
+    }
     expect_code(
         sks.abort_provisioning_session(h),
         SksErrorCode::NoSession,

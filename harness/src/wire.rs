@@ -14,18 +14,43 @@ use airtight_proto::sks::{
     ProvisioningHandle, ProvisioningSessionResult, PukPolicyHandle, SecureKeyStore, SksError,
 };
 
-/// One logged SKS call.
-#[derive(Debug, Clone, Serialize)]
+/// One logged SKS call (card runs) or HTTP exchange (issuer runs).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct WireEntry {
     /// The SKS method name (Java spelling, e.g. `createKeyEntry`); `GET` or `POST` in issuer
     /// runs.
     pub method: &'static str,
     /// A short summary of the arguments (no secrets).
     pub args: String,
-    /// `ok` or the error code name and message.
+    /// `ok` or the error code name and message; in issuer runs the answer's summary.
     pub result: String,
     /// Latency in microseconds.
     pub micros: u64,
+    /// Issuer runs: the HTTP status of the answer (none: no answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Issuer runs: the request body sent (text, cut at [`MAX_BODY`] bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    /// Issuer runs: the answer's body (text, cut at [`MAX_BODY`] bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    /// The harness tampered with this message (set by the hostile case that sent it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tampered: bool,
+}
+
+/// The most bytes of a body a wire entry keeps.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// `bytes` as text for a wire entry: UTF-8 (lossy), cut at [`MAX_BODY`] with a note.
+pub fn body_text(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(MAX_BODY)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if bytes.len() > MAX_BODY {
+        s.push_str(&format!("… ({} bytes in all)", bytes.len()));
+    }
+    s
 }
 
 /// A logging wrapper around any SKS.
@@ -98,6 +123,7 @@ impl RecordingSks {
             args,
             result,
             micros: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            ..WireEntry::default()
         });
     }
 }

@@ -66,6 +66,27 @@ fn broken_targets_are_refused_by_the_schema_and_the_loader() {
         ),
         ("unknown issuer key", "[issuer]\nretries = 3\n"),
         ("negative timeout", "[issuer]\ntimeout_ms = -1\n"),
+        (
+            "unpinned divergence",
+            "[known_divergences]\n\"card.x\" = \"no clock\"\n",
+        ),
+        (
+            "divergence with an empty actual",
+            "[known_divergences]\n\"card.x\" = { actual = \"\", reason = \"r\" }\n",
+        ),
+        (
+            "divergence by prefix",
+            "[known_divergences]\n\"card.\" = { actual = \"accepted\", reason = \"r\" }\n",
+        ),
+        (
+            "expected failure by prefix",
+            "[expected_failures]\n\"card.mac.\" = \"bug\"\n",
+        ),
+        ("unknown policy key", "[policy]\nstrict = true\n"),
+        (
+            "destructive pcsc without a reader",
+            "destructive = true\n[target]\ntransport = \"pcsc\"\natr_allowlist = [\"3B00\"]\n",
+        ),
     ] {
         assert!(!v.is_valid(&as_json(text)), "schema accepted {what}");
         assert!(

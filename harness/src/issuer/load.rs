@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use super::session::{IssuerTarget, Session, WireLog};
 use super::{IssuerProfile, location_prefix};
-use crate::case::Stop;
 use crate::perf::LatencyStats;
 
 /// What a load run measured.
@@ -179,7 +178,7 @@ fn worker(
                 out.sessions.push(micros);
             }
             Ok(resp) => out.errors.push(format!("final answer {}", resp.summary())),
-            Err(Stop::Fail(m) | Stop::NotApplicable(m)) => out.errors.push(m),
+            Err(e) => out.errors.push(e.to_string()),
         }
     }
     out

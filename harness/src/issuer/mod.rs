@@ -8,26 +8,25 @@
 //! - [`http`]: the adversary's HTTP/1.1 client (exact bytes, bounded waits).
 //! - [`session`]: one session as the middleware ([`Session`]), with tampering hooks.
 //! - [`IssuerCase`], [`IssuerCtx`], [`IssuerProfile`]: the case model for issuers.
-//! - [`run_issuer_cases`]: the runner (same verdict discipline and reports as cards).
+//! - [`suite`]: the issuer suite and its driver for the one runner ([`run_issuer_cases`]).
 //! - [`load`]: the bounded load test (N concurrent sessions for T seconds).
 
 pub mod http;
 pub mod load;
 pub mod reference;
 pub mod session;
+pub mod suite;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airtight_pki::DeviceIdentity;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use session::{IssuerTarget, Reached, Session, WireLog, edit, qualifier};
+pub use suite::{IssuerSuite, run_issuer_cases};
 
-use crate::case::{Level, Outcome, Step, Stop, Verdict};
-use crate::config::{TargetConfig, matches_id};
-use crate::reports::{CaseReport, Report, TargetInfo};
-use crate::runner::RunOptions;
+use crate::config::TargetConfig;
+use crate::model::{Step, Stop};
 use http::{Response, Url};
 
 /// Id of the sanity case that runs first.
@@ -35,38 +34,7 @@ pub const SANITY_FIRST: &str = "issuer.sanity.first";
 /// Id of the sanity case that runs last.
 pub const SANITY_LAST: &str = "issuer.sanity.last";
 
-/// The `[issuer]` table of a target configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssuerSection {
-    /// PEM file of the device key of the harness's card (PKCS#8). Default: the airtight test
-    /// device (which the reference issuer trusts).
-    #[serde(default)]
-    pub device_key: Option<String>,
-    /// PEM file of that device's certificate path (device certificate first).
-    #[serde(default)]
-    pub device_chain: Option<String>,
-    /// PINs the harness's user enters when asked, in order.
-    #[serde(default)]
-    pub pins: Vec<String>,
-    /// Bound of every wait for the issuer, milliseconds (default 10000).
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
-    /// How long slow-client cases dribble their request, milliseconds (default: a little more
-    /// than the issuer's header timeout; 6000).
-    #[serde(default)]
-    pub slow_client_ms: Option<u64>,
-    /// The issuer's body limit in bytes (default 1 MiB): oversized cases send more.
-    #[serde(default)]
-    pub max_body_bytes: Option<usize>,
-    /// PEM files of the certificates trusted for an `https://` issuer (there are no default
-    /// roots).
-    #[serde(default)]
-    pub trust_anchors: Vec<String>,
-    /// Trust anchors given in code (DER), e.g. by the reference starter; not in TOML.
-    #[serde(skip)]
-    pub trust_anchor_der: Vec<Vec<u8>>,
-}
+pub use crate::config::IssuerSection;
 
 /// Default PINs: numeric, no three-in-a-row, no sequences, all different.
 pub const DEFAULT_PINS: &[&str] = &[
@@ -222,85 +190,17 @@ pub fn location_prefix(location: &str) -> String {
     }
 }
 
-/// A case body for issuers.
-pub type IssuerRunFn = Box<dyn Fn(&mut IssuerCtx<'_>) -> Outcome + Send + Sync>;
-
-/// One issuer conformance case.
-pub struct IssuerCase {
-    /// Stable id (`issuer.…`).
-    pub id: String,
-    /// Spec tags checked.
-    pub tags: Vec<&'static str>,
-    /// MUST or SHOULD.
-    pub level: Level,
-    /// One line.
-    pub description: String,
-    /// Whether the case applies.
-    pub applies: Box<dyn Fn(&IssuerProfile) -> bool + Send + Sync>,
-    /// The body.
-    pub run: IssuerRunFn,
-}
-
-impl std::fmt::Debug for IssuerCase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuerCase")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
+/// One issuer conformance case (a [`crate::model::Case`] of the [`IssuerSuite`]).
+pub type IssuerCase = crate::model::Case<IssuerSuite>;
 
 impl IssuerCase {
-    /// A MUST case.
-    pub fn must(
-        id: impl Into<String>,
-        tags: &[&'static str],
-        description: impl Into<String>,
-        run: impl Fn(&mut IssuerCtx<'_>) -> Step + Send + Sync + 'static,
-    ) -> Self {
-        IssuerCase {
-            id: id.into(),
-            tags: tags.to_vec(),
-            level: Level::Must,
-            description: description.into(),
-            applies: Box::new(|_| true),
-            run: Box::new(move |ctx| run(ctx).into()),
-        }
-    }
-
-    /// A SHOULD case.
-    pub fn should(
-        id: impl Into<String>,
-        tags: &[&'static str],
-        description: impl Into<String>,
-        run: impl Fn(&mut IssuerCtx<'_>) -> Step + Send + Sync + 'static,
-    ) -> Self {
-        let mut c = Self::must(id, tags, description, run);
-        c.level = Level::Should;
-        c
-    }
-
     /// Restricts the case to issuers whose honest flow has `qualifier`.
-    pub fn needs_flow(mut self, qualifier: &'static str) -> Self {
-        let before = std::mem::replace(&mut self.applies, Box::new(|_| true));
-        self.applies = Box::new(move |p| before(p) && p.has(qualifier));
-        self
-    }
-
-    /// A body that reports an [`Outcome`] itself (a pass with a recorded quirk: behaviour no
-    /// rule forbids but that a vendor should know of).
-    pub fn with_outcome(
-        mut self,
-        run: impl Fn(&mut IssuerCtx<'_>) -> Outcome + Send + Sync + 'static,
-    ) -> Self {
-        self.run = Box::new(run);
-        self
-    }
-
-    /// Restricts the case with a predicate.
-    pub fn when(mut self, f: impl Fn(&IssuerProfile) -> bool + Send + Sync + 'static) -> Self {
-        let before = std::mem::replace(&mut self.applies, Box::new(|_| true));
-        self.applies = Box::new(move |p| before(p) && f(p));
-        self
+    pub fn needs_flow(self, qualifier: &'static str) -> Self {
+        self.unless(move |p| {
+            (!p.has(qualifier)).then(|| {
+                format!("the issuer's honest session has no {qualifier}, which this case needs")
+            })
+        })
     }
 }
 
@@ -440,6 +340,10 @@ impl<'a> IssuerCtx<'a> {
         )
         .map_err(|e| match e {
             Stop::Fail(m) => Stop::Fail(format!("the session went on after a refusal: {m}")),
+            Stop::Mismatch(mut f) => {
+                f.message = format!("the session went on after a refusal: {}", f.message);
+                Stop::Mismatch(f)
+            }
             other => other,
         })
     }
@@ -515,6 +419,7 @@ impl<'a> IssuerCtx<'a> {
         let url = Url::parse(&page).map_err(|e| format!("Location {loc}: {e}"))?;
         let p = sess.get(&url).map_err(|e| match e {
             Stop::Fail(m) | Stop::NotApplicable(m) => m,
+            Stop::Mismatch(f) => f.message,
         })?;
         if !(200..300).contains(&p.status) {
             return Err(format!("the error page {loc} answers {}", p.status));
@@ -561,8 +466,8 @@ pub fn learn(
                 p.success_prefix = r.header("location").map(location_prefix);
             }
         }
-        Err(Stop::Fail(m) | Stop::NotApplicable(m)) => {
-            notes.push(format!("an honest session did not complete: {m}"));
+        Err(e) => {
+            notes.push(format!("an honest session did not complete: {e}"));
         }
     }
     // A provoked error: a POST of something that is not a KeyGen2 message, in a fresh session.
@@ -580,138 +485,6 @@ pub fn learn(
         ));
     }
     (p, notes)
-}
-
-fn report_of(case: &IssuerCase, verdict: Verdict, message: Option<String>) -> CaseReport {
-    CaseReport {
-        id: case.id.clone(),
-        tags: case.tags.iter().map(|t| (*t).to_owned()).collect(),
-        level: case.level,
-        description: case.description.clone(),
-        verdict,
-        message,
-        duration_ms: 0.0,
-        notes: Vec::new(),
-        wire: Vec::new(),
-    }
-}
-
-/// Runs `cases` against the issuer (`target` is `Err` when it could not be built: every case
-/// then fails with that reason).
-pub fn run_issuer_cases(
-    target: Result<IssuerTarget, String>,
-    cases: &[IssuerCase],
-    config: &TargetConfig,
-    options: &RunOptions,
-) -> Report {
-    let t0 = Instant::now();
-    let started = crate::runner::now_rfc3339();
-    let mut run_notes = Vec::new();
-    let (profile, info) = match &target {
-        Ok(t) => {
-            let (p, notes) = learn(t, config, options.seed);
-            run_notes.extend(notes);
-            let info = TargetInfo {
-                name: t.name.clone(),
-                kind: "issuer".into(),
-                transport: if t.tls.is_some() { "https" } else { "http" }.into(),
-                description: format!("init {}{}", t.init_url.origin(), t.init_url.target),
-                features: p.features.iter().cloned().collect(),
-                ..TargetInfo::default()
-            };
-            (p, info)
-        }
-        Err(e) => {
-            run_notes.push(format!("the target could not be opened: {e}"));
-            (
-                IssuerProfile::default(),
-                TargetInfo {
-                    kind: "issuer".into(),
-                    transport: "http".into(),
-                    ..TargetInfo::default()
-                },
-            )
-        }
-    };
-    let selected = crate::runner::select(cases, SANITY_FIRST, SANITY_LAST, &options.filter);
-    let total = selected.len();
-    let mut reports = Vec::with_capacity(total);
-    for (i, case) in selected.iter().enumerate() {
-        let start = Instant::now();
-        let r = if let Some(reason) = config.disabled_reason(&case.id) {
-            report_of(
-                case,
-                Verdict::NotApplicable,
-                Some(format!("disabled by the configuration: {reason}")),
-            )
-        } else if target.is_ok() && !(case.applies)(&profile) {
-            report_of(
-                case,
-                Verdict::NotApplicable,
-                Some("the issuer's honest session does not contain what this case needs".into()),
-            )
-        } else {
-            let (outcome, wire, notes) = match &target {
-                Ok(t) => {
-                    let mut ctx = IssuerCtx::new(
-                        t,
-                        &profile,
-                        crate::runner::case_seed(options.seed, &case.id),
-                    );
-                    let o = catch_unwind(AssertUnwindSafe(|| (case.run)(&mut ctx)))
-                        .unwrap_or_else(|_| Outcome::Fail("the case panicked".into()));
-                    (o, ctx.log.take(), ctx.notes)
-                }
-                Err(e) => (
-                    Outcome::Fail(format!("cannot open the target: {e}")),
-                    Vec::new(),
-                    Vec::new(),
-                ),
-            };
-            let (v, message) = crate::runner::verdict(config, &case.id, &outcome);
-            let mut r = report_of(case, v, message);
-            r.wire = wire;
-            r.notes = notes;
-            r
-        };
-        let mut r = r;
-        r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
-        if options.progress {
-            crate::runner::progress(i, total, &r);
-        }
-        reports.push(r);
-    }
-    run_notes.extend(crate::runner::stale_config_notes(config, |k| {
-        cases.iter().any(|c| matches_id(k, &c.id))
-    }));
-    if options.load.is_some() && cfg!(debug_assertions) {
-        run_notes.push(
-            "the harness was built without optimizations (debug): its load figures understate the issuer; use a release build for figures to publish".into(),
-        );
-    }
-    let load = match (&target, options.load) {
-        (Ok(t), Some((n, secs))) => {
-            match load::run_load(t, &profile, n, secs, options.seed ^ 0x10ad) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    run_notes.push(format!("load test: {e}"));
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    crate::runner::finish_report(crate::runner::Finished {
-        started,
-        target: info,
-        config,
-        options,
-        cases: reports,
-        performance: None,
-        load,
-        notes: run_notes,
-        elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
-    })
 }
 
 #[cfg(test)]

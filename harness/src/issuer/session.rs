@@ -72,6 +72,15 @@ impl WireLog {
         }
     }
 
+    /// Marks the last entry as a message the harness tampered with (the report shows it).
+    pub fn mark_last_tampered(&self) {
+        if let Ok(mut l) = self.0.lock()
+            && let Some(e) = l.last_mut()
+        {
+            e.tampered = true;
+        }
+    }
+
     /// Takes every entry.
     pub fn take(&self) -> Vec<WireEntry> {
         self.0
@@ -79,6 +88,14 @@ impl WireLog {
             .map(|mut l| std::mem::take(&mut *l))
             .unwrap_or_default()
     }
+}
+
+/// The body of a raw request (after the blank line), as text for the wire log; `None` when
+/// it has none.
+fn request_body(req: &RawRequest) -> Option<String> {
+    let b = &req.bytes;
+    let at = b.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    (at < b.len()).then(|| crate::wire::body_text(&b[at..]))
 }
 
 /// The `@qualifier` of a JSON message (`"?"` when there is none).
@@ -286,6 +303,15 @@ impl Session {
             args: what,
             result,
             micros,
+            status: r.as_ref().ok().and_then(|x| x.as_ref()).map(|x| x.status),
+            request_body: request_body(req),
+            response_body: r
+                .as_ref()
+                .ok()
+                .and_then(|x| x.as_ref())
+                .filter(|x| !x.body.is_empty())
+                .map(|x| crate::wire::body_text(&x.body)),
+            ..WireEntry::default()
         });
         if let Ok(Some(resp)) = &r {
             self.remember(resp);
@@ -327,7 +353,11 @@ impl Session {
             qualifier(body),
             body.len()
         );
-        self.send_raw("POST", what, &req, Pace::Normal)
+        let answer = self.send_raw("POST", what, &req, Pace::Normal);
+        if tampered {
+            self.log.mark_last_tampered();
+        }
+        answer
     }
 
     /// POSTs `body` as `application/json` to the issuer URL.

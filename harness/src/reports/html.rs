@@ -4,9 +4,11 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, esc};
+use super::{CaseReport, Report, esc};
 use crate::case::Verdict;
 use crate::perf::LatencyStats;
+use crate::rules::Grade;
+use crate::wire::WireEntry;
 
 const CSS: &str = "
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}
@@ -25,7 +27,19 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 .v{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;color:#fff;white-space:nowrap}
 .pass{background:#1a7f37}.fail{background:#cf222e}.not-applicable{background:#8c959f}
 .expected-failure{background:#9a6700}.unexpected-pass{background:#a40e26}
-.known-divergence{background:#8250df}.quirk{background:#0969da}
+.known-divergence{background:#8250df}.quirk{background:#0969da}.warning{background:#bc4c00}
+.g{display:inline-block;border-radius:10px;padding:0 7px;font-size:11px;border:1px solid;white-space:nowrap}
+.g.protocol{color:#0969da;border-color:#54aeff}.g.tightening{color:#8250df;border-color:#c297ff}
+.failure{border-left:4px solid #cf222e;padding:6px 12px;margin:8px 0;background:#fff8f8}
+.failure.warn{border-left-color:#bc4c00;background:#fff8f0}
+.failure h3{font-size:14px;margin:0 0 4px}.failure .rule{color:#57606a;font-size:13px;margin:4px 0}
+.ev{border-collapse:collapse;width:auto;margin:4px 0}.ev th{background:none;position:static;width:70px}
+.ev td,.ev th{border:none;padding:1px 8px 1px 0;font-size:13px}
+.failed-case{color:#cf222e;font-weight:600}
+.a-ok{color:#1a7f37}.a-redirect{color:#0969da}.a-refused{color:#9a6700}.a-none{color:#57606a}
+tr.tampered td{background:#fff1e5}.tamper{color:#bc4c00;font-weight:600;font-size:11px}
+pre.body{white-space:pre-wrap;word-break:break-all;max-height:240px;overflow:auto;margin:2px 0;font-size:11px;background:#f6f8fa;padding:4px}
+.rules dt{font-weight:600;margin-top:8px}.rules dd{margin:2px 0 0 16px;font-size:13px}
 .ok{color:#1a7f37}.err{color:#cf222e}
 details summary{cursor:pointer}
 .wire td{font-size:12px;padding:2px 6px}
@@ -38,6 +52,92 @@ svg text{font-family:system-ui,sans-serif;font-size:11px}
 
 fn badge(v: Verdict) -> String {
     format!("<span class=\"v {0}\">{0}</span>", v.as_str())
+}
+
+fn grade_badge(g: Grade) -> String {
+    format!(
+        "<span class=\"g {0}\" title=\"{1}\">{0}</span>",
+        g.as_str(),
+        match g {
+            Grade::Protocol => "the original SKS/KeyGen2 behaviour",
+            Grade::Tightening =>
+                "an airtight tightening: stricter than the protocol author's reference",
+        }
+    )
+}
+
+/// A link to the rule text of `tag` in the report.
+fn tag_link(tag: &str) -> String {
+    format!(
+        "<a class=\"tag\" href=\"#rule-{0}\"><code>{0}</code></a>",
+        esc(tag)
+    )
+}
+
+/// The class of a wire answer by its meaning (not every answer that is not "ok" is wrong).
+fn answer_class(w: &WireEntry) -> &'static str {
+    match w.status {
+        Some(200..=299) => "a-ok",
+        Some(300..=399) => "a-redirect",
+        Some(_) => "a-refused",
+        None if w.method == "GET" || w.method == "POST" => "a-none",
+        None if w.result == "ok" => "a-ok",
+        None => "a-refused",
+    }
+}
+
+/// One failure (or warning) of the summary: the case, its rules with their text, the evidence.
+fn failure_item(r: &Report, c: &CaseReport, warn: bool) -> String {
+    let mut s = format!(
+        "<div class=\"failure{}\"><h3>{} <a href=\"#{}\"><code>{}</code></a> {}</h3><div>{}</div>",
+        if warn { " warn" } else { "" },
+        badge(c.verdict),
+        esc(&c.id),
+        esc(&c.id),
+        grade_badge(c.grade),
+        esc(&c.description)
+    );
+    for t in &c.tags {
+        match r.rules.get(t) {
+            Some(rule) => {
+                let _ = write!(
+                    s,
+                    "<div class=\"rule\">{} <b>{}</b> {} {}{}</div>",
+                    tag_link(t),
+                    esc(&rule.level),
+                    grade_badge(rule.grade),
+                    esc(&rule.text),
+                    rule.reason
+                        .as_deref()
+                        .map(|x| format!(" <i>(airtight: {})</i>", esc(x)))
+                        .unwrap_or_default()
+                );
+            }
+            None => {
+                let _ = write!(s, "<div class=\"rule\">{}</div>", tag_link(t));
+            }
+        }
+    }
+    s.push_str("<table class=\"ev\"><tbody>");
+    if let Some(e) = &c.expected {
+        let _ = write!(
+            s,
+            "<tr><th>expected</th><td><code>{}</code></td></tr>",
+            esc(e)
+        );
+    }
+    if let Some(a) = &c.actual {
+        let _ = write!(
+            s,
+            "<tr><th>actual</th><td><code>{}</code></td></tr>",
+            esc(a)
+        );
+    }
+    if let Some(m) = &c.message {
+        let _ = write!(s, "<tr><th>detail</th><td>{}</td></tr>", esc(m));
+    }
+    s.push_str("</tbody></table></div>");
+    s
 }
 
 /// The spec's spelling of a level.
@@ -227,8 +327,86 @@ pub fn to_html(r: &Report) -> String {
         r.summary.duration_ms / 1000.0,
         esc(&r.harness_version)
     );
-    // Summary.
-    s.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">");
+    // Summary: the verdict, then the failures (each with its rules and the evidence), then the
+    // warnings, what was left on the card and the notes; the counts last.
+    let _ = write!(
+        s,
+        "<section id=\"summary\"><h2>Summary</h2><p class=\"verdict-banner {}\">{}</p>",
+        if r.summary.passed { "ok" } else { "err" },
+        if r.summary.passed {
+            format!(
+                "The run passed: no failure and no unexpected pass ({} cases{}).",
+                r.summary.total,
+                if r.summary.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} warnings below", r.summary.warnings.len())
+                }
+            )
+        } else {
+            format!(
+                "The run FAILED: {} of {} cases failed the run; each is listed below with its rule and what was observed.",
+                r.summary.failures.len(),
+                r.summary.total
+            )
+        }
+    );
+    let by_id = |id: &String| r.cases.iter().find(|c| &c.id == id);
+    if !r.summary.failures.is_empty() {
+        let _ = write!(
+            s,
+            "<h3 id=\"failures\">Failures ({})</h3>",
+            r.summary.failures.len()
+        );
+        for c in r.summary.failures.iter().filter_map(by_id) {
+            s.push_str(&failure_item(r, c, false));
+        }
+    }
+    if !r.summary.warnings.is_empty() {
+        let _ = write!(
+            s,
+            "<h3 id=\"warnings\">Warnings ({}): SHOULD rules and device weaknesses; they do not fail the run under this target's policy</h3>",
+            r.summary.warnings.len()
+        );
+        for c in r.summary.warnings.iter().filter_map(by_id) {
+            s.push_str(&failure_item(r, c, true));
+        }
+    }
+    if !r.target.device_warnings.is_empty() {
+        let _ = write!(
+            s,
+            "<h3 id=\"device-warnings\">Device weaknesses ({}){}</h3><ul>",
+            r.target.device_warnings.len(),
+            if r.config.policy.device_weakness_fails_run {
+                ": they fail the run under this target's policy"
+            } else {
+                ": warnings under this target's policy"
+            }
+        );
+        for w in &r.target.device_warnings {
+            let _ = write!(s, "<li class=\"err\">{}</li>", esc(w));
+        }
+        s.push_str("</ul>");
+    }
+    if !r.summary.left_behind.is_empty() {
+        let _ = write!(
+            s,
+            "<h3 id=\"left-behind\">Left on the card ({}): what cleanup could not remove</h3><ul>",
+            r.summary.left_behind.len()
+        );
+        for n in &r.summary.left_behind {
+            let _ = write!(s, "<li>{}</li>", esc(n));
+        }
+        s.push_str("</ul>");
+    }
+    if !r.notes.is_empty() {
+        s.push_str("<h3>Notes</h3><ul>");
+        for n in &r.notes {
+            let _ = write!(s, "<li>{}</li>", esc(n));
+        }
+        s.push_str("</ul>");
+    }
+    s.push_str("<div class=\"cards\">");
     let _ = write!(
         s,
         "<div class=\"card\" style=\"background:#24292f\"><b>{}</b>cases</div>",
@@ -238,46 +416,73 @@ pub fn to_html(r: &Report) -> String {
         let n = r.count(v);
         let _ = write!(s, "<div class=\"card {0}\"><b>{n}</b>{0}</div>", v.as_str());
     }
+    s.push_str("</div></section>");
+    // Requirements: one row per tag; the failed cases are named, the others counted.
     let _ = write!(
         s,
-        "</div><p class=\"verdict-banner {}\">{}</p>",
-        if r.summary.passed { "ok" } else { "err" },
-        if r.summary.passed {
-            "The run passed: no failure and no unexpected pass."
-        } else {
-            "The run FAILED: see the failing cases below."
-        }
-    );
-    if !r.notes.is_empty() {
-        s.push_str("<ul>");
-        for n in &r.notes {
-            let _ = write!(s, "<li>{}</li>", esc(n));
-        }
-        s.push_str("</ul>");
-    }
-    s.push_str("</section>");
-    // Requirements.
-    let _ = write!(
-        s,
-        "<section id=\"requirements\"><h2>Requirements ({} spec tags)</h2><table><thead><tr><th>tag</th><th>level</th><th>verdict</th><th>cases</th></tr></thead><tbody>",
+        "<section id=\"requirements\"><h2>Requirements ({} spec tags)</h2><table><thead><tr><th>tag</th><th>level</th><th>grade</th><th>verdict</th><th>cases</th></tr></thead><tbody>",
         r.requirements.len()
     );
     for q in &r.requirements {
-        let cases: Vec<String> = q
+        let mut cell = String::new();
+        for c in &q.failed {
+            let _ = write!(
+                cell,
+                "<a class=\"failed-case\" href=\"#{0}\"><code>{0}</code></a> ",
+                esc(c)
+            );
+        }
+        for why in &q.not_applicable {
+            let _ = write!(cell, "<i>{}</i> ", esc(why));
+        }
+        let others: Vec<String> = q
             .cases
             .iter()
+            .filter(|c| !q.failed.contains(c))
             .map(|c| format!("<a href=\"#{0}\"><code>{0}</code></a>", esc(c)))
             .collect();
+        if !others.is_empty() {
+            let _ = write!(
+                cell,
+                "<details><summary>{} {}case{}</summary>{}</details>",
+                others.len(),
+                if q.failed.is_empty() { "" } else { "other " },
+                if others.len() == 1 { "" } else { "s" },
+                others.join(" ")
+            );
+        }
         let _ = write!(
             s,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&q.tag),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{cell}</td></tr>",
+            tag_link(&q.tag),
             level(q.level),
+            grade_badge(q.grade),
             badge(q.verdict),
-            cases.join(" ")
         );
     }
     s.push_str("</tbody></table></section>");
+    // The rule texts the report cites.
+    let _ = write!(
+        s,
+        "<section id=\"rules\"><h2>Rules ({}), from the spec</h2><dl class=\"rules\">",
+        r.rules.len()
+    );
+    for (tag, rule) in &r.rules {
+        let _ = write!(
+            s,
+            "<dt id=\"rule-{0}\"><code>{0}</code> <b>{1}</b> {2} <small>spec/{3}</small></dt><dd>{4}{5}</dd>",
+            esc(tag),
+            esc(&rule.level),
+            grade_badge(rule.grade),
+            esc(&rule.file),
+            esc(&rule.text),
+            rule.reason
+                .as_deref()
+                .map(|x| format!("<br><i>airtight tightening: {}</i>", esc(x)))
+                .unwrap_or_default()
+        );
+    }
+    s.push_str("</dl></section>");
     // Performance.
     if let Some(p) = &r.performance {
         let _ = write!(
@@ -353,15 +558,16 @@ pub fn to_html(r: &Report) -> String {
     for c in &r.cases {
         let _ = write!(
             s,
-            "<tr id=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}",
+            "<tr id=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}<br>{}</td><td>{}</td><td>{}",
             esc(&c.id),
             badge(c.verdict),
             // Long ids break after a dot, not inside a word.
             esc(&c.id).replace('.', ".<wbr>"),
             level(c.level),
+            grade_badge(c.grade),
             c.tags
                 .iter()
-                .map(|t| format!("<code class=\"tag\">{}</code>", esc(t)))
+                .map(|t| tag_link(t))
                 .collect::<Vec<_>>()
                 .join(" "),
             esc(&c.description)
@@ -369,8 +575,23 @@ pub fn to_html(r: &Report) -> String {
         if let Some(m) = &c.message {
             let _ = write!(s, "<br><i>{}</i>", esc(m));
         }
+        if c.expected.is_some() || c.actual.is_some() {
+            let _ = write!(
+                s,
+                "<br><small>expected <code>{}</code> · actual <code>{}</code></small>",
+                esc(c.expected.as_deref().unwrap_or("(see the text)")),
+                esc(c.actual.as_deref().unwrap_or(""))
+            );
+        }
         for n in &c.notes {
             let _ = write!(s, "<br><small>{}</small>", esc(n));
+        }
+        for n in &c.left_behind {
+            let _ = write!(
+                s,
+                "<br><small class=\"err\">left on the card: {}</small>",
+                esc(n)
+            );
         }
         if !c.wire.is_empty() {
             let _ = write!(
@@ -384,13 +605,31 @@ pub fn to_html(r: &Report) -> String {
                 }
             );
             for w in &c.wire {
-                let cls = if w.result == "ok" { "ok" } else { "err" };
+                let cls = answer_class(w);
                 let _ = write!(
                     s,
-                    "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"{cls}\"><code>{}</code></td><td>{}</td></tr>",
+                    "<tr{}><td><code>{}</code>{}</td><td><code>{}</code>{}</td><td class=\"{cls}\"><code>{}</code>{}</td><td>{}</td></tr>",
+                    if w.tampered {
+                        " class=\"tampered\""
+                    } else {
+                        ""
+                    },
                     esc(w.method),
+                    if w.tampered {
+                        "<br><span class=\"tamper\">tampered</span>"
+                    } else {
+                        ""
+                    },
                     esc(&w.args),
+                    w.request_body
+                        .as_deref()
+                        .map(|b| format!("<pre class=\"body\">{}</pre>", esc(b)))
+                        .unwrap_or_default(),
                     esc(&w.result),
+                    w.response_body
+                        .as_deref()
+                        .map(|b| format!("<pre class=\"body\">{}</pre>", esc(b)))
+                        .unwrap_or_default(),
                     esc(&us(w.micros as f64))
                 );
             }

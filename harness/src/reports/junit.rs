@@ -1,5 +1,6 @@
 //! JUnit XML: one `testsuite` per report, one `testcase` per case (classname = the id up to
-//! its last dot). fail and unexpected-pass are `failure`s; not-applicable is `skipped`.
+//! its last dot). fail and unexpected-pass are `failure`s; not-applicable is `skipped`; a
+//! warning passes, with the failure text in its `system-out`.
 
 use super::{Report, esc};
 use crate::case::Verdict;
@@ -54,10 +55,16 @@ pub fn to_junit(r: &Report) -> String {
         s.push_str(&format!(
             "      <system-out>{}</system-out>\n",
             esc(&format!(
-                "verdict: {}; tags: {}; {}",
+                "verdict: {}; grade: {}; tags: {}; {}{}",
                 c.verdict.as_str(),
+                c.grade.as_str(),
                 c.tags.join(" "),
-                msg
+                msg,
+                match (&c.expected, &c.actual) {
+                    (Some(e), Some(a)) => format!("\nexpected: {e}\nactual: {a}"),
+                    (None, Some(a)) => format!("\nactual: {a}"),
+                    _ => String::new(),
+                }
             ))
         ));
         s.push_str("    </testcase>\n");

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::case::{Level, Verdict};
+use crate::config::{Excuse, Pinned, Policy};
+use crate::model::{Level, Verdict};
 use crate::perf::Performance;
+use crate::rules::{self, Grade};
 use crate::wire::WireEntry;
 
 pub use html::to_html;
@@ -46,6 +48,10 @@ pub struct TargetInfo {
     pub algorithms: Vec<String>,
     /// Declared features.
     pub features: Vec<String>,
+    /// Device weaknesses (RSA key shorter than 2048 bits, SHA-1 signed or expired or not yet
+    /// valid device certificate): warnings, which fail the run only under the policy
+    /// `device_weakness_fails_run`.
+    pub device_warnings: Vec<String>,
 }
 
 /// One case in a report.
@@ -59,15 +65,27 @@ pub struct CaseReport {
     pub level: Level,
     /// One line.
     pub description: String,
+    /// The case needs consent to destructive cases.
+    pub destructive: bool,
     /// The verdict.
     pub verdict: Verdict,
-    /// Why (failure text, not-applicable reason, configured reason, quirk).
+    /// Why (failure text, not-applicable reason naming what is missing, configured reason,
+    /// quirk).
     pub message: Option<String>,
+    /// A failed case: what the rule requires, when the case states it apart.
+    pub expected: Option<String>,
+    /// A failed case: the outcome observed (what a known divergence pins).
+    pub actual: Option<String>,
+    /// `tightening` when every rule the case checks is an airtight tightening, else
+    /// `protocol` (each tag's own grade is in the report's `rules`).
+    pub grade: Grade,
     /// Wall time.
     pub duration_ms: f64,
     /// Notes the case recorded.
     pub notes: Vec<String>,
-    /// The SKS calls the case made.
+    /// What the cleanup after the case could not remove from a shared card.
+    pub left_behind: Vec<String>,
+    /// The SKS calls (card runs) or HTTP exchanges (issuer runs) the case made.
     pub wire: Vec<WireEntry>,
 }
 
@@ -78,11 +96,32 @@ pub struct Requirement {
     pub tag: String,
     /// The strongest level of the cases citing it.
     pub level: Level,
-    /// The worst verdict of its cases (fail > unexpected-pass > expected-failure >
+    /// The worst verdict of its cases (fail > unexpected-pass > warning > expected-failure >
     /// known-divergence > quirk > pass > not-applicable).
     pub verdict: Verdict,
+    /// Protocol or airtight tightening (from the spec's rule line).
+    pub grade: Grade,
     /// The cases citing it.
     pub cases: Vec<String>,
+    /// Those of its cases that failed the run or warned.
+    pub failed: Vec<String>,
+    /// Why its cases did not apply (distinct reasons, e.g. the missing feature), when none ran.
+    pub not_applicable: Vec<String>,
+}
+
+/// The text of a rule the report cites (from `spec/*.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleText {
+    /// `MUST`, `SHOULD`, ...
+    pub level: String,
+    /// The spec file.
+    pub file: String,
+    /// Protocol or tightening.
+    pub grade: Grade,
+    /// Why it is a tightening.
+    pub reason: Option<String>,
+    /// The rule.
+    pub text: String,
 }
 
 /// Counts per verdict.
@@ -94,6 +133,12 @@ pub struct Summary {
     pub verdicts: BTreeMap<String, usize>,
     /// True when no case failed the run.
     pub passed: bool,
+    /// What cleanups could not remove from a shared card (case id: what), in run order.
+    pub left_behind: Vec<String>,
+    /// The cases that failed the run, in run order.
+    pub failures: Vec<String>,
+    /// The cases with a warning (SHOULD failures, device weaknesses), in run order.
+    pub warnings: Vec<String>,
     /// Wall time of the run.
     pub duration_ms: f64,
 }
@@ -105,10 +150,12 @@ pub struct ConfigEcho {
     pub destructive: bool,
     /// Disabled ids and reasons.
     pub disabled: BTreeMap<String, String>,
-    /// Expected failures and reasons.
-    pub expected_failures: BTreeMap<String, String>,
-    /// Known divergences and reasons.
-    pub known_divergences: BTreeMap<String, String>,
+    /// Expected failures and reasons (some pinned).
+    pub expected_failures: BTreeMap<String, Excuse>,
+    /// Known divergences with the outcomes they pin and reasons.
+    pub known_divergences: BTreeMap<String, Pinned>,
+    /// What fails the run beyond failed MUST cases.
+    pub policy: Policy,
     /// Id filter (prefixes).
     pub filter: Vec<String>,
 }
@@ -133,6 +180,8 @@ pub struct Report {
     pub requirements: Vec<Requirement>,
     /// Per case, in run order.
     pub cases: Vec<CaseReport>,
+    /// The text of every rule the cases cite, by tag (from `spec/*.md`).
+    pub rules: BTreeMap<String, RuleText>,
     /// Performance figures, when measured.
     pub performance: Option<Performance>,
     /// Issuer load test figures (issuer runs with a load test only).
@@ -144,8 +193,9 @@ pub struct Report {
 
 fn severity(v: Verdict) -> u8 {
     match v {
-        Verdict::Fail => 6,
-        Verdict::UnexpectedPass => 5,
+        Verdict::Fail => 7,
+        Verdict::UnexpectedPass => 6,
+        Verdict::Warning => 5,
         Verdict::ExpectedFailure => 4,
         Verdict::KnownDivergence => 3,
         Verdict::Quirk => 2,
@@ -167,7 +217,26 @@ impl Report {
         self.summary = Summary {
             total: self.cases.len(),
             verdicts,
-            passed: !self.cases.iter().any(|c| c.verdict.fails_run()),
+            passed: !self.cases.iter().any(|c| c.verdict.fails_run())
+                && (!self.config.policy.device_weakness_fails_run
+                    || self.target.device_warnings.is_empty()),
+            left_behind: self
+                .cases
+                .iter()
+                .flat_map(|c| c.left_behind.iter().map(|w| format!("{}: {w}", c.id)))
+                .collect(),
+            failures: self
+                .cases
+                .iter()
+                .filter(|c| c.verdict.fails_run())
+                .map(|c| c.id.clone())
+                .collect(),
+            warnings: self
+                .cases
+                .iter()
+                .filter(|c| c.verdict == Verdict::Warning)
+                .map(|c| c.id.clone())
+                .collect(),
             duration_ms,
         };
         let mut by: BTreeMap<String, Requirement> = BTreeMap::new();
@@ -177,7 +246,10 @@ impl Report {
                     tag: t.clone(),
                     level: c.level,
                     verdict: Verdict::NotApplicable,
+                    grade: rules::grade(t),
                     cases: Vec::new(),
+                    failed: Vec::new(),
+                    not_applicable: Vec::new(),
                 });
                 if c.level == Level::Must {
                     r.level = Level::Must;
@@ -186,8 +258,39 @@ impl Report {
                     r.verdict = c.verdict;
                 }
                 r.cases.push(c.id.clone());
+                if c.verdict.fails_run() || c.verdict == Verdict::Warning {
+                    r.failed.push(c.id.clone());
+                }
+                if c.verdict == Verdict::NotApplicable
+                    && let Some(m) = &c.message
+                    && !r.not_applicable.contains(m)
+                {
+                    r.not_applicable.push(m.clone());
+                }
             }
         }
+        for r in by.values_mut() {
+            if r.verdict != Verdict::NotApplicable {
+                r.not_applicable.clear();
+            }
+        }
+        self.rules = by
+            .keys()
+            .filter_map(|t| {
+                rules::get(t).map(|x| {
+                    (
+                        t.clone(),
+                        RuleText {
+                            level: x.level.to_owned(),
+                            file: x.file.to_owned(),
+                            grade: x.grade,
+                            reason: x.reason.clone(),
+                            text: x.text.clone(),
+                        },
+                    )
+                })
+            })
+            .collect();
         self.requirements = by.into_values().collect();
     }
 
@@ -234,4 +337,115 @@ pub(crate) fn esc(s: &str) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faulty::{Fault, FaultyCard};
+    use crate::target::{DeviceKind, OpenedCard, Target, reference_card};
+    use crate::{RunOptions, TargetConfig};
+
+    /// The card catalog (a part of it) against a card with two deliberate faults, as a vendor
+    /// would see it: with `HARNESS_REPORT_OUT=DIR` the three files are written there (for a
+    /// screenshot).
+    fn faulty_report() -> Report {
+        let target = Target::Factory(Box::new(|seed| {
+            let c = reference_card(DeviceKind::P256, seed)?;
+            let inner = FaultyCard::new(c.sks, Fault::AcceptBadMac);
+            Ok(OpenedCard {
+                sks: Box::new(FaultyCard::new(Box::new(inner), Fault::IgnoreAbort)),
+                clock: c.clock,
+                link: c.link,
+            })
+        }));
+        let mut config = TargetConfig::reference();
+        config.target.name = Some("reference SKS with two deliberate faults".into());
+        config.policy.should_fails_run = false;
+        let options = RunOptions {
+            filter: vec![
+                "card.mac.create-key-entry.".into(),
+                "card.session.".into(),
+                "card.device.".into(),
+            ],
+            ..RunOptions::default()
+        };
+        crate::runner::run_cases(target, &crate::cases::card::all(), &config, &options)
+    }
+
+    #[test]
+    fn a_failed_run_shows_its_failures_first_with_rule_and_evidence() {
+        let r = faulty_report();
+        if let Some(dir) = std::env::var_os("HARNESS_REPORT_OUT") {
+            write_all(&r, Path::new(&dir)).expect("write the reports");
+        }
+        assert!(!r.summary.passed);
+        assert!(!r.summary.failures.is_empty());
+        let html = to_html(&r);
+        let failures = html.find("id=\"failures\"").expect("a failures list");
+        let requirements = html.find("id=\"requirements\"").expect("requirements");
+        let cases = html.find("id=\"cases\"").expect("cases");
+        assert!(failures < requirements && requirements < cases);
+        for id in &r.summary.failures {
+            let c = r.cases.iter().find(|c| &c.id == id).expect("case");
+            // Linked to its case row and to its rules' text, with the evidence.
+            assert!(html[failures..requirements].contains(&format!("href=\"#{id}\"")));
+            for t in &c.tags {
+                assert!(html[failures..requirements].contains(&format!("href=\"#rule-{t}\"")));
+                assert!(
+                    html.contains(&format!("id=\"rule-{t}\"")),
+                    "{t} text embedded"
+                );
+            }
+            assert!(c.actual.is_some(), "{id}: the observed outcome is kept");
+        }
+        // A requirement row names its failed cases only; the others are counted.
+        let q = r
+            .requirements
+            .iter()
+            .find(|q| !q.failed.is_empty())
+            .expect("a failed requirement");
+        assert!(q.failed.len() < q.cases.len() || q.cases.len() == 1);
+        // The rule texts carry their grade.
+        assert!(r.rules.values().any(|x| x.grade == Grade::Tightening));
+        assert!(r.rules.values().any(|x| x.grade == Grade::Protocol));
+    }
+
+    #[test]
+    fn not_applicable_rows_name_the_missing_feature() {
+        let mut config = TargetConfig::reference();
+        config.features.declared.clear();
+        let t = crate::target::open(&config.card_spec().expect("spec")).expect("target");
+        let options = RunOptions {
+            filter: vec!["card.session.open-sessions-bounded".into()],
+            ..RunOptions::default()
+        };
+        let r = crate::runner::run_cases(t, &crate::cases::card::all(), &config, &options);
+        let q = r
+            .requirements
+            .iter()
+            .find(|q| q.tag == "SKS-SES-008")
+            .expect("SKS-SES-008");
+        assert_eq!(q.verdict, Verdict::NotApplicable);
+        assert!(
+            q.not_applicable
+                .iter()
+                .any(|m| m.contains("resource-limits")),
+            "{:?}",
+            q.not_applicable
+        );
+        // A device weakness is a warning; it fails the run only under the policy.
+        let mut r = r;
+        assert!(r.summary.passed);
+        r.target
+            .device_warnings
+            .push("the device key is RSA-1024".into());
+        r.config.policy.device_weakness_fails_run = false;
+        r.finish(0.0);
+        assert!(r.summary.passed);
+        assert!(to_html(&r).contains("RSA-1024"));
+        r.config.policy.device_weakness_fails_run = true;
+        r.finish(0.0);
+        assert!(!r.summary.passed);
+    }
 }
