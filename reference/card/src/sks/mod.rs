@@ -45,6 +45,7 @@ use zeroize::Zeroizing;
 
 use airtight_proto::alg;
 use airtight_proto::keys::{KeyType, PrivateKey};
+use airtight_proto::policy::EnumArg;
 use airtight_proto::sks::{
     CreateKeyEntryParams, CreatePinPolicyParams, CreateProvisioningSessionParams,
     CreatePukPolicyParams, DeviceInfo, DeviceLocation, DeviceType, DeviceTypeClass, EnumeratedKey,
@@ -706,7 +707,7 @@ impl SecureKeyStore for ReferenceSks {
         &mut self,
         key_handle: KeyHandle,
         type_uri: &str,
-        sub_type: ExtensionSubType,
+        sub_type: EnumArg<ExtensionSubType>,
         qualifier: &str,
         extension_data: &[u8],
         mac: &[u8],
@@ -714,7 +715,7 @@ impl SecureKeyStore for ReferenceSks {
         self.add_extension_impl(
             key_handle.0,
             type_uri,
-            sub_type,
+            &sub_type,
             qualifier,
             extension_data,
             mac,
