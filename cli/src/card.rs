@@ -90,13 +90,26 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), CliError> {
 
 /// Opens the card in `dir` (creating it if `create`).
 pub fn open(dir: &Path, create: bool) -> Result<ReferenceSks, CliError> {
+    open_with(dir, create, None)
+}
+
+/// [`open`], with the device-PIN test mode when `test_device_pin` is given
+/// (`--test-device-pin`): keys with `devicePinProtection` then accept exactly that PIN.
+pub fn open_with(
+    dir: &Path,
+    create: bool,
+    test_device_pin: Option<&[u8]>,
+) -> Result<ReferenceSks, CliError> {
     let identity = device_identity(dir, create)?;
     let key = identity
         .signing_key
         .to_pkcs8_der()
         .map_err(|e| CliError::Card(format!("device key: {e}")))?;
-    let config =
+    let mut config =
         CardConfig::production(key, identity.certificate_path.clone(), dir.join(STORE_DIR));
+    if let Some(pin) = test_device_pin {
+        config = config.with_test_device_pin(pin);
+    }
     ReferenceSks::open(config).map_err(|e| CliError::Card(format!("{}: {e}", dir.display())))
 }
 

@@ -165,9 +165,44 @@ enum CardCommand {
         /// the APDU after this many answered ones.
         #[arg(long, value_name = "N", hide = true)]
         drop_after_apdus: Option<u64>,
+        #[command(flatten)]
+        test: CardTestMode,
     },
     /// Serves the card as an SKS shim: JSON lines on stdin/stdout (`spec/shim.md`).
-    Shim,
+    Shim {
+        #[command(flatten)]
+        test: CardTestMode,
+    },
+}
+
+/// Test modes of a served card (off unless asked for by name).
+#[derive(Debug, clap::Args)]
+struct CardTestMode {
+    /// TEST MODE: the card supports device-PIN protection (`devicePinSupport` true) and accepts
+    /// exactly PIN as the device PIN, so that test suites can exercise the device-PIN path.
+    /// Without it the card has no device PIN and refuses `devicePinProtection` keys. Never for
+    /// real keys: anyone who can read this command line knows the PIN.
+    #[arg(long, value_name = "PIN")]
+    test_device_pin: Option<String>,
+}
+
+impl CardTestMode {
+    /// The device PIN of the test mode, after a warning on stderr.
+    fn device_pin(&self) -> Result<Option<&[u8]>, CliError> {
+        let Some(pin) = &self.test_device_pin else {
+            return Ok(None);
+        };
+        if pin.is_empty() {
+            return Err(CliError::Usage(
+                "--test-device-pin: the PIN is empty".into(),
+            ));
+        }
+        note(
+            "airtight: WARNING: test mode: --test-device-pin makes the card accept a device PIN \
+             given on the command line; never use this card for real keys",
+        );
+        Ok(Some(pin.as_bytes()))
+    }
 }
 
 /// Options of both harness commands.
@@ -514,21 +549,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     pin_env,
                     file,
                 } => card_sign(&source, &key, alg, pin_env, &file),
-                CardCommand::Serve { .. } | CardCommand::Shim if link => Err(CliError::Usage(
-                    "`card serve` and `card shim` serve the card of --card-dir; \
+                CardCommand::Serve { .. } | CardCommand::Shim { .. } if link => {
+                    Err(CliError::Usage(
+                        "`card serve` and `card shim` serve the card of --card-dir; \
                      --reader, --reader-atr and --shim do not apply"
-                        .into(),
-                )),
+                            .into(),
+                    ))
+                }
                 CardCommand::Serve {
                     vpcd,
                     drop_after_apdus,
+                    test,
                 } => {
                     init_tracing("warn");
-                    source::serve_vpcd_card(&dir, vpcd, drop_after_apdus, &mut |m| note(m))
+                    let pin = test.device_pin()?;
+                    source::serve_vpcd_card(&dir, vpcd, drop_after_apdus, pin, &mut |m| note(m))
                 }
-                CardCommand::Shim => {
+                CardCommand::Shim { test } => {
                     init_tracing("warn");
-                    source::serve_shim_card(&dir)
+                    source::serve_shim_card(&dir, test.device_pin()?)
                 }
             }
         }

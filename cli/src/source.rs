@@ -262,8 +262,8 @@ fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<(), CliError> {
 
 /// Opens the card of `dir` for serving: a card that is powered up has no open provisioning
 /// session ([`abort_open_sessions`]), whatever happened to the last process.
-fn open_for_serving(dir: &Path) -> Result<ReferenceSks, CliError> {
-    let mut sks = card::open(dir, true)?;
+fn open_for_serving(dir: &Path, test_device_pin: Option<&[u8]>) -> Result<ReferenceSks, CliError> {
+    let mut sks = card::open_with(dir, true, test_device_pin)?;
     abort_open_sessions(&mut sks);
     Ok(sks)
 }
@@ -276,9 +276,10 @@ pub fn serve_vpcd_card(
     dir: &Path,
     addr: SocketAddr,
     drop_after: Option<u64>,
+    test_device_pin: Option<&[u8]>,
     log: &mut dyn FnMut(&str),
 ) -> Result<(), CliError> {
-    let sks = open_for_serving(dir)?;
+    let sks = open_for_serving(dir, test_device_pin)?;
     let mut dispatcher = ApduDispatcher::new(sks);
     dispatcher.set_power_loss_hook(Box::new(|c: &mut ReferenceSks| abort_open_sessions(c)));
     let options = VpcdOptions {
@@ -308,8 +309,8 @@ pub fn serve_vpcd_card(
 
 /// `card shim`: the card of `dir` as a JSON-lines shim on stdin/stdout until EOF or
 /// `shutdown`. The end of the process is a power loss: open provisioning sessions are aborted.
-pub fn serve_shim_card(dir: &Path) -> Result<(), CliError> {
-    let mut sks = open_for_serving(dir)?;
+pub fn serve_shim_card(dir: &Path, test_device_pin: Option<&[u8]>) -> Result<(), CliError> {
+    let mut sks = open_for_serving(dir, test_device_pin)?;
     let options = ShimServerOptions {
         implementation: format!("airtight reference SKS (card {})", dir.display()),
         ..ShimServerOptions::default()
