@@ -209,6 +209,7 @@ fn card_shim_process(dir: &str, test_device_pin: Option<&str>) -> airtight_bindi
 fn device_pin_test_mode_through_the_shim_process() {
     // [POL-DEV-001] [POL-DEV-003] [POL-IMP-001]: the device-PIN path through `card shim`, on
     // only with --test-device-pin.
+    use airtight_bindings::shim::ShimSks;
     use airtight_harness::emulator::{Issuer, KeySpec};
     use airtight_proto::sks::{ProtectionStatus, ProvisioningHandle, SecureKeyStore, SksErrorCode};
     const ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
@@ -229,19 +230,13 @@ fn device_pin_test_mode_through_the_shim_process() {
         info.protection_status
             .contains(ProtectionStatus::DEVICE_PIN)
     );
-    let ok = sks.sign_data(
-        key.handle,
-        ECDSA_SHA256,
-        None,
-        false,
-        Some(b"97531"),
-        b"data",
-    );
+    let sign = |sks: &mut ShimSks, pin: Option<&[u8]>| {
+        sks.sign_data(key.handle, ECDSA_SHA256, None, false, pin, b"data")
+    };
+    let ok = sign(&mut sks, Some(b"97531"));
     assert!(ok.is_ok(), "{ok:?}");
     for wrong in [Some(b"1234".as_slice()), None] {
-        let e = sks
-            .sign_data(key.handle, ECDSA_SHA256, None, false, wrong, b"data")
-            .unwrap_err();
+        let e = sign(&mut sks, wrong).unwrap_err();
         assert_eq!(e.code(), SksErrorCode::Authorization, "{wrong:?}");
     }
     sks.shutdown().unwrap();
@@ -249,16 +244,7 @@ fn device_pin_test_mode_through_the_shim_process() {
     // The same card without the switch: no device PIN, and such keys are refused.
     let mut sks = card_shim_process(dir, None);
     assert!(!sks.get_device_info().unwrap().device_pin_support);
-    let e = sks
-        .sign_data(
-            key.handle,
-            ECDSA_SHA256,
-            None,
-            false,
-            Some(b"97531"),
-            b"data",
-        )
-        .unwrap_err();
+    let e = sign(&mut sks, Some(b"97531")).unwrap_err();
     assert_eq!(e.code(), SksErrorCode::Authorization);
     let mut is = Issuer::new(8);
     is.create_session(&mut sks).unwrap();

@@ -10,12 +10,11 @@ mod common;
 
 use std::sync::Arc;
 
-use airtight_bindings::{ApduSks, LoopbackTransport};
 use airtight_card::env::ManualClock;
 use airtight_card::{CardConfig, ReferenceSks, TEST_TIME};
 use airtight_proto::sks::{ProtectionStatus, ProvisioningHandle, SecureKeyStore, SksErrorCode};
-use common::shim_over_pipes;
 use common::support::{Issuer, KeySpec, uri};
+use common::{Binding, through};
 
 const SEED: u64 = 0xde71;
 const DEVICE_PIN: &[u8] = b"97531";
@@ -34,44 +33,24 @@ fn card(test_device_pin: Option<&[u8]>) -> ReferenceSks {
     ReferenceSks::open(config).unwrap()
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Binding {
-    InProcess,
-    Apdu,
-    Shim,
-}
-
-fn through(binding: Binding, card: ReferenceSks, f: impl FnOnce(&mut dyn SecureKeyStore)) {
-    match binding {
-        Binding::InProcess => {
-            let mut card = card;
-            f(&mut card);
-        }
-        Binding::Apdu => f(&mut ApduSks::new(LoopbackTransport::new(card))),
-        Binding::Shim => {
-            let (mut sks, server) = shim_over_pipes(card);
-            f(&mut sks);
-            sks.shutdown().unwrap();
-            server.join().unwrap();
-        }
-    }
-}
-
 const BINDINGS: [Binding; 3] = [Binding::InProcess, Binding::Apdu, Binding::Shim];
+
+/// Checks `devicePinSupport`, opens a session, and returns the spec of a device-PIN key.
+fn session_for_device_pin_key(sks: &mut dyn SecureKeyStore, support: bool) -> (Issuer, KeySpec) {
+    assert_eq!(sks.get_device_info().unwrap().device_pin_support, support);
+    let mut is = Issuer::new(SEED);
+    is.create_session(sks).unwrap();
+    let mut spec = KeySpec::new("Key.1", uri::P256);
+    spec.device_pin_protection = true;
+    (is, spec)
+}
 
 #[test]
 fn device_pin_key_works_with_the_device_pin_only() {
     // [POL-DEV-001] [POL-DEV-003] [POL-IMP-001]
     for binding in BINDINGS {
         through(binding, card(Some(DEVICE_PIN)), |sks| {
-            assert!(
-                sks.get_device_info().unwrap().device_pin_support,
-                "{binding:?}"
-            );
-            let mut is = Issuer::new(SEED);
-            is.create_session(sks).unwrap();
-            let mut spec = KeySpec::new("Key.1", uri::P256);
-            spec.device_pin_protection = true;
+            let (mut is, spec) = session_for_device_pin_key(sks, true);
             let key = is.provision_key(sks, &spec).unwrap();
             is.close(sks).unwrap();
             let info = sks.get_key_protection_info(key.handle).unwrap();
@@ -103,14 +82,7 @@ fn without_the_mode_the_device_pin_path_is_refused() {
     // session is torn down ([SKS-TXN-002]).
     for binding in BINDINGS {
         through(binding, card(None), |sks| {
-            assert!(
-                !sks.get_device_info().unwrap().device_pin_support,
-                "{binding:?}"
-            );
-            let mut is = Issuer::new(SEED);
-            is.create_session(sks).unwrap();
-            let mut spec = KeySpec::new("Key.1", uri::P256);
-            spec.device_pin_protection = true;
+            let (mut is, spec) = session_for_device_pin_key(sks, false);
             let e = is.create_key(sks, &spec).unwrap_err();
             assert_eq!(e.code(), SksErrorCode::Option, "{binding:?}");
             assert!(

@@ -10,14 +10,13 @@
 
 mod common;
 
-use airtight_bindings::{ApduSks, LoopbackTransport};
 use airtight_proto::policy::{EnumArg, PatternRestrictions, UnknownValue};
 use airtight_proto::sks::{
     CreatePukPolicyParams, ExtensionSubType, KeyHandle, ProvisioningHandle, SecureKeyStore,
     SksError, SksErrorCode,
 };
-use common::shim_over_pipes;
 use common::support::{self, Issuer, KeySpec, PinSpec, uri};
+use common::{Binding, shim_over_pipes, through};
 
 const SEED: u64 = 0x0dd5;
 
@@ -52,6 +51,20 @@ struct Row {
     /// Byte-only enumerations (bit sets, `subType`) have no name form in JSON.
     named: bool,
     send: fn(&mut Issuer, &mut dyn SecureKeyStore, Form, Target) -> Result<(), SksError>,
+}
+
+const fn row(
+    method: &'static str,
+    member: &'static str,
+    named: bool,
+    send: fn(&mut Issuer, &mut dyn SecureKeyStore, Form, Target) -> Result<(), SksError>,
+) -> Row {
+    Row {
+        method,
+        member,
+        named,
+        send,
+    }
 }
 
 const UNKNOWN: u32 = 0x7fff_0001;
@@ -129,78 +142,55 @@ fn extension_call(
 }
 
 const ROWS: &[Row] = &[
-    Row {
-        method: "createPukPolicy",
-        member: "format",
-        named: true,
-        send: puk_call,
-    },
-    Row {
-        method: "createPinPolicy",
-        member: "format",
-        named: true,
-        send: |is, sks, form, t| pin_call(is, sks, t, |p| p.format = undefined(form, 0x04)),
-    },
-    Row {
-        method: "createPinPolicy",
-        member: "grouping",
-        named: true,
-        send: |is, sks, form, t| pin_call(is, sks, t, |p| p.grouping = undefined(form, 0x04)),
-    },
-    Row {
-        method: "createPinPolicy",
-        member: "patternRestrictions",
-        named: false,
-        send: |is, sks, _, t| {
+    row("createPukPolicy", "format", true, puk_call),
+    row("createPinPolicy", "format", true, |is, sks, form, t| {
+        pin_call(is, sks, t, |p| p.format = undefined(form, 0x04))
+    }),
+    row("createPinPolicy", "grouping", true, |is, sks, form, t| {
+        pin_call(is, sks, t, |p| p.grouping = undefined(form, 0x04))
+    }),
+    row(
+        "createPinPolicy",
+        "patternRestrictions",
+        false,
+        |is, sks, _, t| {
             pin_call(is, sks, t, |p| {
                 p.pattern_restrictions = EnumArg::<PatternRestrictions>::from_byte(0x20);
             })
         },
-    },
-    Row {
-        method: "createPinPolicy",
-        member: "inputMethod",
-        named: true,
-        send: |is, sks, form, t| pin_call(is, sks, t, |p| p.input_method = undefined(form, 0x03)),
-    },
-    Row {
-        method: "createKeyEntry",
-        member: "biometricProtection",
-        named: true,
-        send: |is, sks, form, t| {
+    ),
+    row(
+        "createPinPolicy",
+        "inputMethod",
+        true,
+        |is, sks, form, t| pin_call(is, sks, t, |p| p.input_method = undefined(form, 0x03)),
+    ),
+    row(
+        "createKeyEntry",
+        "biometricProtection",
+        true,
+        |is, sks, form, t| {
             key_call(is, sks, t, |p| {
                 p.biometric_protection = undefined(form, 0x04)
             })
         },
-    },
-    Row {
-        method: "createKeyEntry",
-        member: "exportProtection",
-        named: true,
-        send: |is, sks, form, t| {
-            key_call(is, sks, t, |p| p.export_protection = undefined(form, 0x04))
-        },
-    },
-    Row {
-        method: "createKeyEntry",
-        member: "deleteProtection",
-        named: true,
-        send: |is, sks, form, t| {
-            key_call(is, sks, t, |p| p.delete_protection = undefined(form, 0xff))
-        },
-    },
-    Row {
-        method: "createKeyEntry",
-        member: "appUsage",
-        named: true,
-        send: |is, sks, form, t| key_call(is, sks, t, |p| p.app_usage = undefined(form, 0x04)),
-    },
-    Row {
-        method: "addExtension",
-        member: "subType",
-        named: false,
-        send: extension_call,
-    },
+    ),
+    row(
+        "createKeyEntry",
+        "exportProtection",
+        true,
+        |is, sks, form, t| key_call(is, sks, t, |p| p.export_protection = undefined(form, 0x04)),
+    ),
+    row(
+        "createKeyEntry",
+        "deleteProtection",
+        true,
+        |is, sks, form, t| key_call(is, sks, t, |p| p.delete_protection = undefined(form, 0xff)),
+    ),
+    row("createKeyEntry", "appUsage", true, |is, sks, form, t| {
+        key_call(is, sks, t, |p| p.app_usage = undefined(form, 0x04))
+    }),
+    row("addExtension", "subType", false, extension_call),
 ];
 
 /// The open sessions the card lists (`provisioningState` true).
@@ -214,31 +204,6 @@ fn open_sessions(sks: &mut dyn SecureKeyStore) -> Vec<ProvisioningHandle> {
     out
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Binding {
-    InProcess,
-    Apdu,
-    Shim,
-}
-
-/// Runs `f` on a fresh reference card reached through `binding`.
-fn through(binding: Binding, f: impl FnOnce(&mut dyn SecureKeyStore)) {
-    let card = support::card(SEED);
-    match binding {
-        Binding::InProcess => {
-            let mut card = card;
-            f(&mut card);
-        }
-        Binding::Apdu => f(&mut ApduSks::new(LoopbackTransport::new(card))),
-        Binding::Shim => {
-            let (mut sks, server) = shim_over_pipes(card);
-            f(&mut sks);
-            sks.shutdown().unwrap();
-            server.join().unwrap();
-        }
-    }
-}
-
 fn forms(binding: Binding, row: &Row) -> Vec<Form> {
     match binding {
         Binding::Shim if row.named => vec![Form::Byte, Form::Name],
@@ -246,24 +211,17 @@ fn forms(binding: Binding, row: &Row) -> Vec<Form> {
     }
 }
 
-#[test]
-fn an_undefined_value_reaches_the_sks_and_tears_the_session_down() {
-    // [SHIM-ERR-004] [APDU-ERR-004] [SKS-TXN-002] [SHIM-ENC-005]
+/// Runs `check` for every binding, row and form on a fresh card with an open session.
+fn each_case(check: impl Fn(&str, &Row, Form, &mut Issuer, &mut dyn SecureKeyStore)) {
     for binding in [Binding::InProcess, Binding::Apdu, Binding::Shim] {
         for row in ROWS {
             for form in forms(binding, row) {
                 let what = format!("{binding:?} {} {} {form:?}", row.method, row.member);
-                through(binding, |sks| {
+                through(binding, support::card(SEED), |sks| {
                     let mut is = Issuer::new(SEED);
                     is.create_session(sks).unwrap();
                     assert_eq!(open_sessions(sks), vec![is.handle], "{what}");
-                    let e = (row.send)(&mut is, sks, form, Target::Known).unwrap_err();
-                    assert_eq!(e.code(), SksErrorCode::Option, "{what}: {e:?}");
-                    assert!(e.message().contains(row.member), "{what}: {e:?}");
-                    // The session is gone, and with it everything created in it.
-                    assert_eq!(open_sessions(sks), vec![], "{what}: session not torn down");
-                    let e = sks.abort_provisioning_session(is.handle).unwrap_err();
-                    assert_eq!(e.code(), SksErrorCode::NoSession, "{what}");
+                    check(&what, row, form, &mut is, sks);
                 });
             }
         }
@@ -271,28 +229,33 @@ fn an_undefined_value_reaches_the_sks_and_tears_the_session_down() {
 }
 
 #[test]
+fn an_undefined_value_reaches_the_sks_and_tears_the_session_down() {
+    // [SHIM-ERR-004] [APDU-ERR-004] [SKS-TXN-002] [SHIM-ENC-005]
+    each_case(|what, row, form, is, sks| {
+        let e = (row.send)(is, sks, form, Target::Known).unwrap_err();
+        assert_eq!(e.code(), SksErrorCode::Option, "{what}: {e:?}");
+        assert!(e.message().contains(row.member), "{what}: {e:?}");
+        // The session is gone, and with it everything created in it.
+        assert_eq!(open_sessions(sks), vec![], "{what}: session not torn down");
+        let e = sks.abort_provisioning_session(is.handle).unwrap_err();
+        assert_eq!(e.code(), SksErrorCode::NoSession, "{what}");
+    });
+}
+
+#[test]
 fn an_unknown_handle_wins_over_an_undefined_value() {
     // [SKS-TXN-002] [SHIM-ERR-004] [APDU-ERR-004]: the session (or key) is looked up first.
-    for binding in [Binding::InProcess, Binding::Apdu, Binding::Shim] {
-        for row in ROWS {
-            for form in forms(binding, row) {
-                let what = format!("{binding:?} {} {} {form:?}", row.method, row.member);
-                through(binding, |sks| {
-                    let mut is = Issuer::new(SEED);
-                    is.create_session(sks).unwrap();
-                    let e = (row.send)(&mut is, sks, form, Target::Unknown).unwrap_err();
-                    let expected = if row.method == "addExtension" {
-                        SksErrorCode::NoKey
-                    } else {
-                        SksErrorCode::NoSession
-                    };
-                    assert_eq!(e.code(), expected, "{what}: {e:?}");
-                    // A call on an unknown handle touches no session.
-                    assert_eq!(open_sessions(sks), vec![is.handle], "{what}");
-                });
-            }
-        }
-    }
+    each_case(|what, row, form, is, sks| {
+        let e = (row.send)(is, sks, form, Target::Unknown).unwrap_err();
+        let expected = if row.method == "addExtension" {
+            SksErrorCode::NoKey
+        } else {
+            SksErrorCode::NoSession
+        };
+        assert_eq!(e.code(), expected, "{what}: {e:?}");
+        // A call on an unknown handle touches no session.
+        assert_eq!(open_sessions(sks), vec![is.handle], "{what}");
+    });
 }
 
 #[test]

@@ -104,3 +104,33 @@ pub fn shim_over_pipes(card: ReferenceSks) -> (ShimSks, thread::JoinHandle<Refer
     let sks = ShimSks::connect(resp_r, req_w, ShimOptions::default()).unwrap();
     (sks, server)
 }
+
+/// How a test reaches the reference card.
+#[derive(Debug, Clone, Copy)]
+pub enum Binding {
+    /// `ReferenceSks` directly.
+    InProcess,
+    /// `ApduSks` -> loopback -> `ApduDispatcher<ReferenceSks>`.
+    Apdu,
+    /// `ShimSks` -> pipes -> `serve_shim` ([`shim_over_pipes`]).
+    Shim,
+}
+
+/// Runs `f` on `card` reached through `binding` (the shim is shut down afterwards).
+pub fn through(binding: Binding, card: ReferenceSks, f: impl FnOnce(&mut dyn SecureKeyStore)) {
+    match binding {
+        Binding::InProcess => {
+            let mut card = card;
+            f(&mut card);
+        }
+        Binding::Apdu => f(&mut airtight_bindings::ApduSks::new(
+            airtight_bindings::LoopbackTransport::new(card),
+        )),
+        Binding::Shim => {
+            let (mut sks, server) = shim_over_pipes(card);
+            f(&mut sks);
+            sks.shutdown().unwrap();
+            server.join().unwrap();
+        }
+    }
+}
