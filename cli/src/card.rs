@@ -92,9 +92,10 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), CliError> {
 }
 
 /// Opens the card in `dir` (creating it if `create`): [`crate::source::open_card_dir`], the
-/// one way a card directory is opened (private modes, the store's seal, its warnings).
+/// one way a card directory is opened (private modes, the store's seal, its warnings, the
+/// device-PIN test mode).
 pub fn open(dir: &Path, create: bool) -> Result<ReferenceSks, CliError> {
-    crate::source::open_card_dir(dir, create, false)
+    crate::source::open_card_dir(dir, create, false, None)
 }
 
 /// `card info`.

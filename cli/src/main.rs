@@ -334,9 +334,14 @@ enum CardCommand {
         /// the APDU after this many answered ones.
         #[arg(long, value_name = "N", hide = true)]
         drop_after_apdus: Option<u64>,
+        #[command(flatten)]
+        test: CardTestMode,
     },
     /// Serves the card as an SKS shim: JSON lines on stdin/stdout (`spec/shim.md`).
-    Shim,
+    Shim {
+        #[command(flatten)]
+        test: CardTestMode,
+    },
     /// Repairs the card store: drops what an interrupted write left, seals an older-format
     /// store; with --accept-loss, continues from a store that is behind its commit counter
     /// (a truncated journal or an older copy), losing the missing commits.
@@ -415,6 +420,35 @@ enum PinCommand {
         #[arg(long, value_name = "VAR", conflicts_with = "new_pin")]
         new_pin_env: Option<String>,
     },
+
+/// Test modes of a served card (off unless asked for by name).
+#[derive(Debug, clap::Args)]
+struct CardTestMode {
+    /// TEST MODE: the card supports device-PIN protection (`devicePinSupport` true) and accepts
+    /// exactly PIN as the device PIN, so that test suites can exercise the device-PIN path.
+    /// Without it the card has no device PIN and refuses `devicePinProtection` keys. Never for
+    /// real keys: anyone who can read this command line knows the PIN.
+    #[arg(long, value_name = "PIN")]
+    test_device_pin: Option<String>,
+}
+
+impl CardTestMode {
+    /// The device PIN of the test mode, after a warning on stderr.
+    fn device_pin(&self) -> Result<Option<&[u8]>, CliError> {
+        let Some(pin) = &self.test_device_pin else {
+            return Ok(None);
+        };
+        if pin.is_empty() {
+            return Err(CliError::Usage(
+                "--test-device-pin: the PIN is empty".into(),
+            ));
+        }
+        note(
+            "airtight: WARNING: test mode: --test-device-pin makes the card accept a device PIN \
+             given on the command line; never use this card for real keys",
+        );
+        Ok(Some(pin.as_bytes()))
+    }
 }
 
 /// Options of both harness commands.
@@ -1074,13 +1108,15 @@ fn card_command(dir: &Path, command: CardCommand) -> Result<(), CliError> {
         CardCommand::Serve {
             vpcd,
             drop_after_apdus,
+            test,
         } => {
             init_tracing("warn");
-            source::serve_vpcd_card(dir, vpcd, drop_after_apdus, &mut |m| note(m))
+            let pin = test.device_pin()?;
+            source::serve_vpcd_card(dir, vpcd, drop_after_apdus, pin, &mut |m| note(m))
         }
-        CardCommand::Shim => {
+        CardCommand::Shim { test } => {
             init_tracing("warn");
-            source::serve_shim_card(dir)
+            source::serve_shim_card(dir, test.device_pin()?)
         }
         CardCommand::Repair { accept_loss } => out(&source::repair_card(
             &CardSource::Dir(dir.to_path_buf()),

@@ -176,11 +176,13 @@ fn warn(text: &str) {
 /// Opens the file-backed card of `dir` (created if `create`), with the store's passphrase
 /// from [`PASSPHRASE_ENV`] if set, and prints the store's warnings (tightened permissions,
 /// what a power cut left, an older format) to stderr. `accept_loss`: open a store that is
-/// behind its commit counter (`card repair --accept-loss`).
+/// behind its commit counter (`card repair --accept-loss`). `test_device_pin`: the device-PIN
+/// test mode (`--test-device-pin`; keys with `devicePinProtection` accept exactly that PIN).
 pub fn open_card_dir(
     dir: &Path,
     create: bool,
     accept_loss: bool,
+    test_device_pin: Option<&[u8]>,
 ) -> Result<ReferenceSks, CliError> {
     private_card_dir(dir, create)?;
     let identity = card::device_identity(dir, create)?;
@@ -194,6 +196,9 @@ pub fn open_card_dir(
         dir.join(card::STORE_DIR),
     );
     config.accept_store_loss = accept_loss;
+    if let Some(pin) = test_device_pin {
+        config = config.with_test_device_pin(pin);
+    }
     if let Some(p) = std::env::var_os(PASSPHRASE_ENV).filter(|p| !p.is_empty()) {
         let p = p
             .into_string()
@@ -219,7 +224,7 @@ pub fn repair_card(source: &CardSource, accept_loss: bool) -> Result<String, Cli
                 .into(),
         ));
     };
-    let mut sks = open_card_dir(dir, false, accept_loss)?;
+    let mut sks = open_card_dir(dir, false, accept_loss, None)?;
     let recovery = sks.store_recovery();
     if !recovery.needs_repair() {
         return Ok(format!(
@@ -242,7 +247,7 @@ pub fn repair_card(source: &CardSource, accept_loss: bool) -> Result<String, Cli
 /// Opens the card of `source`. `create` creates a missing card directory (enrolment).
 pub fn open(source: &CardSource, create: bool) -> Result<Box<dyn SecureKeyStore>, CliError> {
     match source {
-        CardSource::Dir(dir) => Ok(Box::new(open_card_dir(dir, create, false)?)),
+        CardSource::Dir(dir) => Ok(Box::new(open_card_dir(dir, create, false, None)?)),
         CardSource::Shim(line) => {
             let words = split_command_line(line)?;
             let mut cmd = std::process::Command::new(&words[0]);
@@ -356,8 +361,8 @@ fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<(), CliError> {
 
 /// Opens the card of `dir` for serving: a card that is powered up has no open provisioning
 /// session ([`abort_open_sessions`]), whatever happened to the last process.
-fn open_for_serving(dir: &Path) -> Result<ReferenceSks, CliError> {
-    let mut sks = open_card_dir(dir, true, false)?;
+fn open_for_serving(dir: &Path, test_device_pin: Option<&[u8]>) -> Result<ReferenceSks, CliError> {
+    let mut sks = open_card_dir(dir, true, false, test_device_pin)?;
     abort_open_sessions(&mut sks);
     Ok(sks)
 }
@@ -370,9 +375,10 @@ pub fn serve_vpcd_card(
     dir: &Path,
     addr: SocketAddr,
     drop_after: Option<u64>,
+    test_device_pin: Option<&[u8]>,
     log: &mut dyn FnMut(&str),
 ) -> Result<(), CliError> {
-    let sks = open_for_serving(dir)?;
+    let sks = open_for_serving(dir, test_device_pin)?;
     let mut dispatcher = ApduDispatcher::new(sks);
     dispatcher.set_power_loss_hook(Box::new(|c: &mut ReferenceSks| abort_open_sessions(c)));
     let options = VpcdOptions {
@@ -402,8 +408,8 @@ pub fn serve_vpcd_card(
 
 /// `card shim`: the card of `dir` as a JSON-lines shim on stdin/stdout until EOF or
 /// `shutdown`. The end of the process is a power loss: open provisioning sessions are aborted.
-pub fn serve_shim_card(dir: &Path) -> Result<(), CliError> {
-    let mut sks = open_for_serving(dir)?;
+pub fn serve_shim_card(dir: &Path, test_device_pin: Option<&[u8]>) -> Result<(), CliError> {
+    let mut sks = open_for_serving(dir, test_device_pin)?;
     let options = ShimServerOptions {
         implementation: format!("airtight reference SKS (card {})", dir.display()),
         ..ShimServerOptions::default()

@@ -192,3 +192,92 @@ fn a_shim_that_dies_mid_session_ends_the_issuer_session() {
     assert!(keys.ok(), "{}", keys.both());
     assert_eq!(keys.stdout, "no keys\n");
 }
+
+/// `airtight card shim --card-dir DIR [--test-device-pin PIN]` as a child process.
+fn card_shim_process(dir: &str, test_device_pin: Option<&str>) -> airtight_bindings::shim::ShimSks {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["card", "shim", "--card-dir", dir]);
+    if let Some(pin) = test_device_pin {
+        cmd.args(["--test-device-pin", pin]);
+    }
+    cmd.stderr(std::process::Stdio::null());
+    airtight_bindings::shim::ShimSks::spawn(cmd, airtight_bindings::shim::ShimOptions::default())
+        .unwrap()
+}
+
+#[test]
+fn device_pin_test_mode_through_the_shim_process() {
+    // [POL-DEV-001] [POL-DEV-003] [POL-IMP-001]: the device-PIN path through `card shim`, on
+    // only with --test-device-pin.
+    use airtight_bindings::shim::ShimSks;
+    use airtight_harness::emulator::{Issuer, KeySpec};
+    use airtight_proto::sks::{ProtectionStatus, ProvisioningHandle, SecureKeyStore, SksErrorCode};
+    const ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+    let card = tempfile::tempdir().unwrap();
+    let dir = card.path().join("card");
+    let dir = dir.to_str().unwrap();
+
+    let mut sks = card_shim_process(dir, Some("97531"));
+    assert!(sks.get_device_info().unwrap().device_pin_support);
+    let mut is = Issuer::new(7);
+    is.create_session(&mut sks).unwrap();
+    let mut spec = KeySpec::p256("Key.1");
+    spec.device_pin_protection = true;
+    let key = is.provision_key(&mut sks, &spec).unwrap();
+    is.close(&mut sks).unwrap();
+    let info = sks.get_key_protection_info(key.handle).unwrap();
+    assert!(
+        info.protection_status
+            .contains(ProtectionStatus::DEVICE_PIN)
+    );
+    let sign = |sks: &mut ShimSks, pin: Option<&[u8]>| {
+        sks.sign_data(key.handle, ECDSA_SHA256, None, false, pin, b"data")
+    };
+    let ok = sign(&mut sks, Some(b"97531"));
+    assert!(ok.is_ok(), "{ok:?}");
+    for wrong in [Some(b"1234".as_slice()), None] {
+        let e = sign(&mut sks, wrong).unwrap_err();
+        assert_eq!(e.code(), SksErrorCode::Authorization, "{wrong:?}");
+    }
+    sks.shutdown().unwrap();
+
+    // The same card without the switch: no device PIN, and such keys are refused.
+    let mut sks = card_shim_process(dir, None);
+    assert!(!sks.get_device_info().unwrap().device_pin_support);
+    let e = sign(&mut sks, Some(b"97531")).unwrap_err();
+    assert_eq!(e.code(), SksErrorCode::Authorization);
+    let mut is = Issuer::new(8);
+    is.create_session(&mut sks).unwrap();
+    let e = is.create_key(&mut sks, &spec).unwrap_err();
+    assert_eq!(e.code(), Some(SksErrorCode::Option), "{e:?}");
+    assert!(
+        sks.enumerate_provisioning_sessions(ProvisioningHandle(0), true)
+            .unwrap()
+            .is_none()
+    );
+    sks.shutdown().unwrap();
+}
+
+#[test]
+fn test_device_pin_warns_on_stderr() {
+    // The test mode says so; an empty PIN is a usage error.
+    let card = tempfile::tempdir().unwrap();
+    let dir = card.path().join("card");
+    let dir = dir.to_str().unwrap();
+    let out = airtight(&[
+        "card",
+        "shim",
+        "--card-dir",
+        dir,
+        "--test-device-pin",
+        "2468",
+    ]);
+    assert!(out.ok(), "{}", out.both());
+    assert!(out.stderr.contains("test mode"), "{}", out.both());
+    let out = airtight(&["card", "shim", "--card-dir", dir]);
+    assert!(!out.stderr.contains("test mode"), "{}", out.both());
+    let out = airtight(&["card", "shim", "--card-dir", dir, "--test-device-pin", ""]);
+    assert_eq!(out.code(), Some(2), "{}", out.both());
+    let out = airtight(&["card", "serve", "--help"]);
+    assert!(out.stdout.contains("--test-device-pin"), "{}", out.both());
+}

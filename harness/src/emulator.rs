@@ -486,7 +486,7 @@ impl Issuer {
             provisioning_handle: self.handle,
             id: id.to_owned(),
             encrypted_puk,
-            format,
+            format: format.into(),
             retry_limit,
             mac,
         })
@@ -530,13 +530,13 @@ impl Issuer {
             puk_policy_handle: p.puk.as_ref().map_or(PukPolicyHandle::NONE, |(h, _)| *h),
             user_defined: p.user_defined,
             user_modifiable: p.user_modifiable,
-            format: p.format,
+            format: p.format.into(),
             retry_limit: p.retry_limit,
-            grouping: p.grouping,
-            pattern_restrictions: p.pattern_restrictions,
+            grouping: p.grouping.into(),
+            pattern_restrictions: p.pattern_restrictions.into(),
             min_length: p.min_length,
             max_length: p.max_length,
-            input_method: p.input_method,
+            input_method: p.input_method.into(),
             mac,
         })
     }
@@ -603,10 +603,10 @@ impl Issuer {
                 .map_or(PinPolicyHandle::NONE, |(h, _)| *h),
             pin_value: pin_value.map(Zeroizing::new),
             enable_pin_caching: k.enable_pin_caching,
-            biometric_protection: k.biometric_protection,
-            export_protection: k.export_protection,
-            delete_protection: k.delete_protection,
-            app_usage: k.app_usage,
+            biometric_protection: k.biometric_protection.into(),
+            export_protection: k.export_protection.into(),
+            delete_protection: k.delete_protection.into(),
+            app_usage: k.app_usage.into(),
             friendly_name: k.friendly_name.clone(),
             key_algorithm: k.key_algorithm.clone(),
             key_parameters: k.key_parameters.clone(),
@@ -783,7 +783,7 @@ impl Issuer {
         data: &[u8],
     ) -> Result<(), EmuError> {
         let (sent, mac) = self.extension_params(ee, type_uri, sub_type, qualifier, data)?;
-        Ok(sks.add_extension(key, type_uri, sub_type, qualifier, &sent, &mac)?)
+        Ok(sks.add_extension(key, type_uri, sub_type.into(), qualifier, &sent, &mac)?)
     }
 
     /// A target-key-reference authorization by `kmk` for the key certified by `target_ee`,

@@ -3,6 +3,7 @@
 //! trait. The self-test shows that each fault makes at least one case fail, so no case is a
 //! check that cannot fail.
 
+use airtight_proto::policy::EnumArg;
 use airtight_proto::sks::{
     CreateKeyEntryParams, CreatePinPolicyParams, CreateProvisioningSessionParams,
     CreatePukPolicyParams, DeviceInfo, EnumeratedKey, EnumeratedProvisioningSession, Extension,
@@ -652,7 +653,7 @@ impl SecureKeyStore for FaultyCard {
         &mut self,
         k: KeyHandle,
         t: &str,
-        s: ExtensionSubType,
+        s: EnumArg<ExtensionSubType>,
         q: &str,
         d: &[u8],
         m: &[u8],

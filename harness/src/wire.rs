@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use airtight_proto::policy::EnumArg;
 use airtight_proto::sks::{
     CreateKeyEntryParams, CreatePinPolicyParams, CreateProvisioningSessionParams,
     CreatePukPolicyParams, DeviceInfo, EnumeratedKey, EnumeratedProvisioningSession, Extension,
@@ -253,7 +254,7 @@ impl SecureKeyStore for RecordingSks {
                 p.provisioning_handle,
                 short(&p.id),
                 p.encrypted_puk.len(),
-                p.format.as_str(),
+                p.format,
                 p.retry_limit
             ),
             self.inner.create_puk_policy(p)
@@ -267,15 +268,15 @@ impl SecureKeyStore for RecordingSks {
             self,
             "createPinPolicy",
             format!(
-                "ph={} id={} puk={} userDefined={} format={} retry={} grouping={} pattern=0x{:02x} len={}..{}",
+                "ph={} id={} puk={} userDefined={} format={} retry={} grouping={} pattern={} len={}..{}",
                 p.provisioning_handle,
                 short(&p.id),
                 p.puk_policy_handle,
                 p.user_defined,
-                p.format.as_str(),
+                p.format,
                 p.retry_limit,
-                p.grouping.as_str(),
-                p.pattern_restrictions.to_byte(),
+                p.grouping,
+                p.pattern_restrictions,
                 p.min_length,
                 p.max_length
             ),
@@ -292,9 +293,9 @@ impl SecureKeyStore for RecordingSks {
                 short(&p.id),
                 short(p.key_algorithm.rsplit('#').next().unwrap_or("")),
                 p.pin_policy_handle,
-                p.app_usage.as_str(),
-                p.export_protection.as_str(),
-                p.delete_protection.as_str(),
+                p.app_usage,
+                p.export_protection,
+                p.delete_protection,
                 p.endorsed_algorithms.len()
             ),
             self.inner.create_key_entry(p)
@@ -346,7 +347,7 @@ impl SecureKeyStore for RecordingSks {
         &mut self,
         k: KeyHandle,
         type_uri: &str,
-        sub_type: ExtensionSubType,
+        sub_type: EnumArg<ExtensionSubType>,
         qualifier: &str,
         data: &[u8],
         mac: &[u8],
@@ -357,7 +358,9 @@ impl SecureKeyStore for RecordingSks {
             format!(
                 "kh={k} type={} sub={} q={} data={}B",
                 short(type_uri),
-                sub_type.to_byte(),
+                sub_type
+                    .to_byte()
+                    .map_or_else(|| sub_type.to_string(), |b| b.to_string()),
                 short(qualifier),
                 data.len()
             ),

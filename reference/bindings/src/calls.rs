@@ -6,6 +6,7 @@
 //! signature, the owned field type, and the JSON member name of every argument.
 
 use airtight_proto::codec::{Reader, Writer};
+use airtight_proto::policy::EnumArg;
 use airtight_proto::sks::{
     CreateKeyEntryParams, CreatePinPolicyParams, CreateProvisioningSessionParams,
     CreatePukPolicyParams, DeviceInfo, EnumeratedKey, EnumeratedProvisioningSession, Extension,
@@ -45,10 +46,20 @@ copy_field!(
     bool,
     ProvisioningHandle,
     KeyHandle,
-    ExtensionSubType,
     PinPolicyHandle,
     PukPolicyHandle
 );
+
+impl IntoField<EnumArg<ExtensionSubType>> for EnumArg<ExtensionSubType> {
+    fn into_field(self) -> EnumArg<ExtensionSubType> {
+        self
+    }
+}
+impl<'a> AsArg<'a, EnumArg<ExtensionSubType>> for EnumArg<ExtensionSubType> {
+    fn as_arg(&'a self) -> EnumArg<ExtensionSubType> {
+        self.clone()
+    }
+}
 
 macro_rules! clone_field {
     ($($t:ty),+) => {$(
@@ -165,7 +176,8 @@ macro_rules! for_each_sks_method {
             AddExtension = add_extension(
                 key_handle "keyHandle": KeyHandle => KeyHandle,
                 type_uri "type": &str => String,
-                sub_type "subType": ExtensionSubType => ExtensionSubType,
+                sub_type "subType": airtight_proto::policy::EnumArg<ExtensionSubType>
+                    => airtight_proto::policy::EnumArg<ExtensionSubType>,
                 qualifier "qualifier": &str => String,
                 extension_data "extensionData": &[u8] => Vec<u8>,
                 mac "mac": &[u8] => Vec<u8>,

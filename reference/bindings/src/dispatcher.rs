@@ -216,12 +216,11 @@ impl<S: SecureKeyStore> ApduDispatcher<S> {
         }
         let (data, final_sw) = match SksCall::decode_payload(method, &chain.buf) {
             Ok(call) => self.invoke(&call),
-            Err(e) => match e.to_sks_error() {
-                // [APDU-ERR-004] an undefined option value is the SKS's ERROR_OPTION.
-                Some(sks) => error_response(&sks),
-                // [APDU-MAL-003]
-                None => return apdu::response(&[], StatusWord::WRONG_DATA),
-            },
+            // [APDU-ERR-004] an undefined enumeration value decodes (as an `EnumArg`) and
+            // reaches the SKS, which looks up the session first and then answers
+            // ERROR_OPTION and tears the session down; only a malformed payload stops here.
+            // [APDU-MAL-003]
+            Err(_) => return apdu::response(&[], StatusWord::WRONG_DATA),
         };
         self.respond(data, final_sw, cmd.ne)
     }

@@ -264,15 +264,13 @@ fn handle_line<S: SecureKeyStore + ?Sized>(
             }
             let call = match SksCall::from_json_params(m, params) {
                 Ok(c) => c,
+                // [SHIM-ERR-004] an undefined enumeration value is not a decoding error: it
+                // reaches the SKS (as an `EnumArg`), which checks the session first.
                 Err(e) => {
-                    return match e.to_sks_error() {
-                        // [SHIM-ERR-004]
-                        Some(s) => (sks_error_line(id, &s), None),
-                        None => (
-                            error_line(Some(id), codes::INVALID_PARAMS, &format!("{m}: {e}")),
-                            None,
-                        ),
-                    };
+                    return (
+                        error_line(Some(id), codes::INVALID_PARAMS, &format!("{m}: {e}")),
+                        None,
+                    );
                 }
             };
             let result =

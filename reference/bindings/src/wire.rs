@@ -14,29 +14,41 @@
 
 use airtight_proto::codec::{ReadError, Reader, TooLong, Writer, b64url};
 use airtight_proto::policy::{
-    AppUsage, BiometricProtection, DeleteProtection, ExportProtection, Grouping, InputMethod,
-    PassphraseFormat, PatternRestrictions, UnknownValue,
+    AppUsage, BiometricProtection, ByteEnum, DeleteProtection, EnumArg, ExportProtection, Grouping,
+    InputMethod, PassphraseFormat, PatternRestrictions, UnknownValue,
 };
 use airtight_proto::sks::{
     CreateKeyEntryParams, CreatePinPolicyParams, CreateProvisioningSessionParams,
     CreatePukPolicyParams, DeviceInfo, DeviceType, EnumeratedKey, EnumeratedProvisioningSession,
     Extension, ExtensionSubType, KeyAttributes, KeyBackup, KeyData, KeyHandle, KeyProtectionInfo,
     PinPolicyHandle, PinPolicyInfo, ProtectionStatus, ProvisioningHandle,
-    ProvisioningSessionResult, PukPolicyHandle, PukPolicyInfo, SksError,
+    ProvisioningSessionResult, PukPolicyHandle, PukPolicyInfo,
 };
 use serde_json::{Map, Value};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-/// A value could not be encoded (a string over 65535 bytes, a list over 65535 items).
+/// A value could not be encoded (a string over 65535 bytes, a list over 65535 items, an
+/// undefined enumeration value received by name, which has no byte form).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("field {field}: {source}")]
 pub struct EncodeError {
     /// The field.
     pub field: &'static str,
-    /// What did not fit.
+    /// What could not be encoded.
     #[source]
-    pub source: TooLong,
+    pub source: EncodeProblem,
+}
+
+/// Why a value could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EncodeProblem {
+    /// A string, byte string or list is over its length limit.
+    #[error(transparent)]
+    TooLong(#[from] TooLong),
+    /// An undefined enumeration value known only by its JSON name has no byte form.
+    #[error("{0}: no byte form")]
+    NoByte(UnknownValue),
 }
 
 /// A byte string or JSON value does not decode to the expected type. Names the field.
@@ -68,8 +80,9 @@ pub enum DecodeError {
         /// The byte.
         value: u8,
     },
-    /// The value is well-formed but names no value of its enumeration: the SKS reports this
-    /// as `ERROR_OPTION` ([APDU-ERR-004], [SHIM-ERR-004]).
+    /// A result's value is well-formed but names no value of its enumeration. (Call
+    /// arguments never fail this way: they decode as `EnumArg`, and the SKS rejects an
+    /// undefined one, [APDU-ERR-004], [SHIM-ERR-004].)
     #[error("field {field}: {source}")]
     Value {
         /// The field.
@@ -98,20 +111,6 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// True for [`DecodeError::Value`]: a well-formed field with an undefined enumeration value,
-    /// which is an SKS-level `ERROR_OPTION` rather than a binding error.
-    pub fn is_value_error(&self) -> bool {
-        matches!(self, DecodeError::Value { .. })
-    }
-
-    /// The SKS error for a value error (`ERROR_OPTION`), if this is one.
-    pub fn to_sks_error(&self) -> Option<SksError> {
-        match self {
-            DecodeError::Value { .. } => Some(SksError::option(self.to_string())),
-            _ => None,
-        }
-    }
-
     pub(crate) fn read(field: &'static str) -> impl FnOnce(ReadError) -> DecodeError {
         move |source| DecodeError::Read { field, source }
     }
@@ -284,6 +283,20 @@ sample_all!(
     AppUsage,
     ExtensionSubType
 );
+/// One call argument in four is an undefined byte (a byte `T` does not define).
+impl<T: ByteEnum + Sample> Sample for EnumArg<T> {
+    fn sample(r: &mut SampleRng) -> Self {
+        if r.below(4) == 0 {
+            loop {
+                let b = r.next_u64() as u8;
+                if T::from_byte(b).is_err() {
+                    return EnumArg::from_byte(b);
+                }
+            }
+        }
+        EnumArg::Defined(T::sample(r))
+    }
+}
 macro_rules! sample_masked {
     ($($t:ident = $mask:expr),+) => {$(
         impl Sample for $t {
@@ -302,9 +315,10 @@ sample_masked!(
 );
 
 fn put_l(w: &mut Writer, field: &'static str, bytes: &[u8]) -> Result<(), EncodeError> {
-    w.l(bytes)
-        .map(|_| ())
-        .map_err(|source| EncodeError { field, source })
+    w.l(bytes).map(|_| ()).map_err(|source| EncodeError {
+        field,
+        source: source.into(),
+    })
 }
 
 fn put_count(w: &mut Writer, field: &'static str, n: usize) -> Result<(), EncodeError> {
@@ -314,7 +328,8 @@ fn put_count(w: &mut Writer, field: &'static str, n: usize) -> Result<(), Encode
             what: "list",
             len: n,
             max: u16::MAX as usize,
-        },
+        }
+        .into(),
     })?;
     w.ushort(n);
     Ok(())
@@ -432,9 +447,10 @@ impl Wire for String {
 
 impl Wire for Vec<u8> {
     fn put(&self, w: &mut Writer, field: &'static str) -> Result<(), EncodeError> {
-        w.blob(self)
-            .map(|_| ())
-            .map_err(|source| EncodeError { field, source })
+        w.blob(self).map(|_| ()).map_err(|source| EncodeError {
+            field,
+            source: source.into(),
+        })
     }
     fn get(r: &mut Reader<'_>, field: &'static str) -> Result<Self, DecodeError> {
         Ok(r.blob().map_err(DecodeError::read(field))?.to_vec())
@@ -590,6 +606,59 @@ named_enum_wire!(
     DeleteProtection,
     AppUsage
 );
+
+/// An enumeration argument of a call ([APDU-ERR-004], [SHIM-ERR-004]): the byte, defined or
+/// not, in the binary form; in JSON the name of a defined value ([`ByteEnum::name`]) or,
+/// for enumerations without names and for an undefined byte, the number 0..=255. A JSON
+/// string that names no value decodes as an undefined value too. Decoding never rejects a
+/// well-formed value: the SKS does, after its session lookup ([SKS-TXN-002]).
+impl<T: ByteEnum> Wire for EnumArg<T> {
+    fn put(&self, w: &mut Writer, field: &'static str) -> Result<(), EncodeError> {
+        match (self.to_byte(), self) {
+            (Some(b), _) => {
+                w.byte(b);
+                Ok(())
+            }
+            (None, EnumArg::Undefined(u)) => Err(EncodeError {
+                field,
+                source: EncodeProblem::NoByte(u.clone()),
+            }),
+            (None, EnumArg::Defined(v)) => {
+                w.byte(v.to_byte());
+                Ok(())
+            }
+        }
+    }
+    fn get(r: &mut Reader<'_>, field: &'static str) -> Result<Self, DecodeError> {
+        Ok(EnumArg::from_byte(
+            r.byte().map_err(DecodeError::read(field))?,
+        ))
+    }
+    fn to_json(&self) -> Value {
+        match self {
+            EnumArg::Defined(v) => match v.name() {
+                Some(n) => Value::String(n.to_owned()),
+                None => Value::from(v.to_byte()),
+            },
+            EnumArg::Undefined(UnknownValue::Byte { value, .. }) => Value::from(*value),
+            EnumArg::Undefined(UnknownValue::Name { name, .. }) => Value::String(name.clone()),
+        }
+    }
+    fn from_json(v: &Value, field: &'static str) -> Result<Self, DecodeError> {
+        match v {
+            Value::String(name) if T::NAMED => Ok(EnumArg::undefined_name(name)),
+            Value::Number(_) => Ok(EnumArg::from_byte(json_u64(v, field, 255)? as u8)),
+            _ => Err(DecodeError::json(
+                field,
+                if T::NAMED {
+                    "expected a name or a number 0..=255"
+                } else {
+                    "expected a number 0..=255"
+                },
+            )),
+        }
+    }
+}
 
 /// Byte-valued types without names (bit sets, `deviceType`, `subType`): JSON a number 0..=255.
 macro_rules! byte_wire {
@@ -774,7 +843,7 @@ record_wire!(flatten CreatePukPolicyParams {
     provisioning_handle "provisioningHandle": ProvisioningHandle,
     id "id": String,
     encrypted_puk "encryptedPuk": Vec<u8>,
-    format "format": PassphraseFormat,
+    format "format": EnumArg<PassphraseFormat>,
     retry_limit "retryLimit": u16,
     mac "mac": Vec<u8>,
 });
@@ -785,13 +854,13 @@ record_wire!(flatten CreatePinPolicyParams {
     puk_policy_handle "pukPolicyHandle": PukPolicyHandle,
     user_defined "userDefined": bool,
     user_modifiable "userModifiable": bool,
-    format "format": PassphraseFormat,
+    format "format": EnumArg<PassphraseFormat>,
     retry_limit "retryLimit": u16,
-    grouping "grouping": Grouping,
-    pattern_restrictions "patternRestrictions": PatternRestrictions,
+    grouping "grouping": EnumArg<Grouping>,
+    pattern_restrictions "patternRestrictions": EnumArg<PatternRestrictions>,
     min_length "minLength": u16,
     max_length "maxLength": u16,
-    input_method "inputMethod": InputMethod,
+    input_method "inputMethod": EnumArg<InputMethod>,
     mac "mac": Vec<u8>,
 });
 
@@ -804,10 +873,10 @@ record_wire!(flatten CreateKeyEntryParams {
     pin_policy_handle "pinPolicyHandle": PinPolicyHandle,
     pin_value "pinValue": Option<Zeroizing<Vec<u8>>>,
     enable_pin_caching "enablePinCaching": bool,
-    biometric_protection "biometricProtection": BiometricProtection,
-    export_protection "exportProtection": ExportProtection,
-    delete_protection "deleteProtection": DeleteProtection,
-    app_usage "appUsage": AppUsage,
+    biometric_protection "biometricProtection": EnumArg<BiometricProtection>,
+    export_protection "exportProtection": EnumArg<ExportProtection>,
+    delete_protection "deleteProtection": EnumArg<DeleteProtection>,
+    app_usage "appUsage": EnumArg<AppUsage>,
     friendly_name "friendlyName": Option<String>,
     key_algorithm "keyAlgorithm": String,
     key_parameters "keyParameters": Option<Vec<u8>>,

@@ -7,14 +7,11 @@
 
 mod common;
 
-use std::io::BufReader;
-use std::thread;
-
-use airtight_bindings::shim::{ShimOptions, ShimServerOptions, ShimSks, serve_shim};
+use airtight_bindings::shim::{ShimOptions, ShimSks};
 use airtight_bindings::{ApduLimits, ApduSks, LoopbackTransport};
 use airtight_card::ReferenceSks;
 use airtight_proto::sks::{KeyHandle, SecureKeyStore, SksErrorCode};
-use common::{provision, support};
+use common::{provision, shim_over_pipes, support};
 
 const SEED: u64 = 0x5eed;
 
@@ -43,24 +40,6 @@ fn apdu_loop_gives_the_same_session_as_the_card() {
             assert_eq!(e.code(), SksErrorCode::NoKey);
         }
     }
-}
-
-fn shim_over_pipes(card: ReferenceSks) -> (ShimSks, thread::JoinHandle<ReferenceSks>) {
-    let (req_r, req_w) = std::io::pipe().unwrap();
-    let (resp_r, resp_w) = std::io::pipe().unwrap();
-    let server = thread::spawn(move || {
-        let mut card = card;
-        serve_shim(
-            BufReader::new(req_r),
-            resp_w,
-            &mut card,
-            &ShimServerOptions::default(),
-        )
-        .unwrap();
-        card
-    });
-    let sks = ShimSks::connect(resp_r, req_w, ShimOptions::default()).unwrap();
-    (sks, server)
 }
 
 #[test]

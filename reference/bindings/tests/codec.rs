@@ -140,8 +140,8 @@ fn binary_layout_known_answer() {
 }
 
 #[test]
-fn undefined_enum_value_is_error_option() {
-    // [APDU-ERR-004]: createPukPolicy with format byte 0x09.
+fn undefined_enum_value_decodes_for_the_sks() {
+    // [APDU-ERR-004]: createPukPolicy with format byte 0x09 decodes; the SKS rejects it.
     let call = SksCall::sample(SksMethod::CreatePukPolicy, &mut SampleRng::new(3));
     let mut bytes = call.encode_payload().unwrap();
     // provisioningHandle(4) id(L) encryptedPuk(blob) format(1)
@@ -150,8 +150,20 @@ fn undefined_enum_value_is_error_option() {
     let puk_len =
         u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
     bytes[at + 4 + puk_len] = 0x09;
-    let e = SksCall::decode_payload(SksMethod::CreatePukPolicy, &bytes).unwrap_err();
-    assert_eq!(e.to_sks_error().unwrap().code(), SksErrorCode::Option);
+    let SksCall::CreatePukPolicy { params } =
+        SksCall::decode_payload(SksMethod::CreatePukPolicy, &bytes).unwrap()
+    else {
+        panic!("wrong call");
+    };
+    assert_eq!(params.format.to_byte(), Some(0x09));
+    assert!(!params.format.is_defined());
+    // And it encodes back byte for byte (ApduSks can send it to a foreign card).
+    assert_eq!(
+        SksCall::CreatePukPolicy { params }
+            .encode_payload()
+            .unwrap(),
+        bytes
+    );
 }
 
 #[test]
@@ -182,4 +194,70 @@ fn call_adapter_forwards_every_method() {
         assert_eq!(call.invoke(&mut sks), SampleSks::expected(&call));
     }
     assert_eq!(sks.0.0, SksMethod::ALL.len());
+}
+
+#[test]
+fn unsigned_fields_keep_values_over_32767() {
+    // [SHIM-ENC-006]: a ushort of 32768 or more travels as the unsigned number, both ways;
+    // the signed reading (a negative number) is malformed.
+    let call = SksCall::sample(SksMethod::CreateProvisioningSession, &mut SampleRng::new(7));
+    let SksCall::CreateProvisioningSession { mut params } = call else {
+        panic!("wrong call");
+    };
+    params.session_key_limit = 40_000;
+    params.session_life_time = 0xffff;
+    let call = SksCall::CreateProvisioningSession { params };
+    let mut json = call.to_json_params();
+    assert_eq!(json["sessionKeyLimit"], 40_000);
+    assert_eq!(json["sessionLifeTime"], 65_535);
+    let back = SksCall::from_json_params(SksMethod::CreateProvisioningSession, &json).unwrap();
+    assert_eq!(back, call);
+    // The APDU form is the same two bytes a signed reader would misread.
+    let payload = call.encode_payload().unwrap();
+    assert_eq!(
+        SksCall::decode_payload(SksMethod::CreateProvisioningSession, &payload).unwrap(),
+        call
+    );
+    json["sessionKeyLimit"] = (-25_536).into();
+    assert!(SksCall::from_json_params(SksMethod::CreateProvisioningSession, &json).is_err());
+    json["sessionKeyLimit"] = 65_536.into();
+    assert!(SksCall::from_json_params(SksMethod::CreateProvisioningSession, &json).is_err());
+}
+
+#[test]
+fn undefined_values_in_json_params() {
+    // [SHIM-ENC-005]: an undefined value of a named enumeration is an integer or an unknown
+    // name; it decodes and encodes back unchanged. Other JSON types stay malformed.
+    let call = SksCall::sample(SksMethod::CreatePinPolicy, &mut SampleRng::new(11));
+    let mut json = call.to_json_params();
+    for (member, value) in [
+        ("format", serde_json::json!(7)),
+        ("format", serde_json::json!("hex")),
+        ("grouping", serde_json::json!(255)),
+        ("patternRestrictions", serde_json::json!(0x20)),
+        ("inputMethod", serde_json::json!("Any")),
+    ] {
+        let mut j = json.clone();
+        j[member] = value.clone();
+        let c = SksCall::from_json_params(SksMethod::CreatePinPolicy, &j).unwrap();
+        assert_eq!(c.to_json_params()[member], value, "{member}");
+    }
+    // A defined value sent as its byte decodes to that value and is written by name.
+    json["format"] = 1.into();
+    let c = SksCall::from_json_params(SksMethod::CreatePinPolicy, &json).unwrap();
+    assert_eq!(c.to_json_params()["format"], "alphanumeric");
+    for (member, bad) in [
+        ("format", serde_json::json!(256)),
+        ("format", serde_json::json!(true)),
+        ("format", serde_json::json!(null)),
+        ("format", serde_json::json!(-1)),
+        ("patternRestrictions", serde_json::json!("two-in-a-row")),
+    ] {
+        let mut j = json.clone();
+        j[member] = bad;
+        assert!(
+            SksCall::from_json_params(SksMethod::CreatePinPolicy, &j).is_err(),
+            "{member}"
+        );
+    }
 }

@@ -160,7 +160,8 @@ fn server_answers_malformed_input() {
     assert_eq!((out[9]["id"].is_null(), code(&out[9])), (true, 100));
     assert_eq!(out[10]["id"], 5);
     assert!(out[10]["result"].is_null());
-    // [SHIM-ERR-004] an undefined enumeration name is the SKS's ERROR_OPTION (9).
+    // [SHIM-ERR-004] an undefined enumeration name reaches the SKS (this sample SKS cannot
+    // encode a name-only value and answers ERROR_OPTION, 9).
     assert_eq!(code(&out[11]), 9);
     assert!(out[12]["result"].is_null());
 }

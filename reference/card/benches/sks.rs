@@ -69,7 +69,7 @@ timed! {
     fn set_certificate_path(&mut self, key_handle: KeyHandle, certificate_path: &[Vec<u8>], mac: &[u8]) -> ();
     fn import_symmetric_key(&mut self, key_handle: KeyHandle, encrypted_key: &[u8], mac: &[u8]) -> ();
     fn import_private_key(&mut self, key_handle: KeyHandle, encrypted_key: &[u8], mac: &[u8]) -> ();
-    fn add_extension(&mut self, key_handle: KeyHandle, type_uri: &str, sub_type: ExtensionSubType, qualifier: &str, extension_data: &[u8], mac: &[u8]) -> ();
+    fn add_extension(&mut self, key_handle: KeyHandle, type_uri: &str, sub_type: airtight_proto::policy::EnumArg<ExtensionSubType>, qualifier: &str, extension_data: &[u8], mac: &[u8]) -> ();
     fn post_delete_key(&mut self, provisioning_handle: ProvisioningHandle, target_key_handle: KeyHandle, authorization: &[u8], mac: &[u8]) -> ();
     fn post_unlock_key(&mut self, provisioning_handle: ProvisioningHandle, target_key_handle: KeyHandle, authorization: &[u8], mac: &[u8]) -> ();
     fn post_update_key(&mut self, key_handle: KeyHandle, target_key_handle: KeyHandle, authorization: &[u8], mac: &[u8]) -> ();

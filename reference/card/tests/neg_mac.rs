@@ -126,7 +126,7 @@ fn wrong_mac_on_every_mac_carrying_method() {
         sks.add_extension(
             k.handle,
             EXT,
-            ExtensionSubType::Extension,
+            ExtensionSubType::Extension.into(),
             "",
             b"data",
             &mac
@@ -249,7 +249,7 @@ fn tampered_mac_covered_arguments() {
     // createKeyEntry: appUsage changed.
     let mut is = session(&mut sks, 34);
     let mut p = is.key_params(&KeySpec::new("K", uri::P256));
-    p.app_usage = airtight_proto::policy::AppUsage::Signature;
+    p.app_usage = airtight_proto::policy::AppUsage::Signature.into();
     fatal!(sks, is, before, sks.create_key_entry(&p), SksErrorCode::Mac);
 
     // createKeyEntry: an endorsed algorithm added.
@@ -303,7 +303,7 @@ fn tampered_mac_covered_arguments() {
         sks.add_extension(
             k.handle,
             EXT,
-            ExtensionSubType::Extension,
+            ExtensionSubType::Extension.into(),
             "",
             b"datA",
             &mac
@@ -604,7 +604,7 @@ fn encrypted_values_are_mac_checked_before_decryption() {
         sks.add_extension(
             k.handle,
             EXT,
-            ExtensionSubType::EncryptedExtension,
+            ExtensionSubType::EncryptedExtension.into(),
             "",
             &enc,
             &mac
@@ -641,7 +641,7 @@ fn decryption_failures_behind_a_valid_mac() {
         provisioning_handle: is.handle,
         id: "PUK.1".into(),
         encrypted_puk: enc,
-        format: PassphraseFormat::Numeric,
+        format: PassphraseFormat::Numeric.into(),
         retry_limit: 3,
         mac,
     };
@@ -664,7 +664,7 @@ fn decryption_failures_behind_a_valid_mac() {
         provisioning_handle: is.handle,
         id: "PUK.1".into(),
         encrypted_puk: enc,
-        format: PassphraseFormat::Numeric,
+        format: PassphraseFormat::Numeric.into(),
         retry_limit: 3,
         mac,
     };
@@ -730,7 +730,7 @@ fn decryption_failures_behind_a_valid_mac() {
         sks.add_extension(
             k.handle,
             EXT,
-            ExtensionSubType::EncryptedExtension,
+            ExtensionSubType::EncryptedExtension.into(),
             "",
             &enc,
             &mac

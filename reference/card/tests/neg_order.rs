@@ -68,7 +68,7 @@ fn calls_out_of_order() {
         sks.add_extension(
             kd_missing,
             "urn:x",
-            ExtensionSubType::Extension,
+            ExtensionSubType::Extension.into(),
             "",
             b"",
             &[0; 32],

@@ -143,3 +143,49 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airtight_proto::sks::{DeviceLocation, DeviceType, DeviceTypeClass};
+
+    fn device(algorithms: &[&str]) -> DeviceInfo {
+        DeviceInfo {
+            api_level: 106,
+            device_type: DeviceType {
+                location: DeviceLocation::Embedded,
+                class: DeviceTypeClass::Software,
+            },
+            update_url: None,
+            vendor_name: "v".into(),
+            vendor_description: "d".into(),
+            certificate_path: vec![],
+            supported_algorithms: algorithms.iter().map(|a| (*a).to_owned()).collect(),
+            crypto_data_size: 0,
+            extension_data_size: 0,
+            device_pin_support: false,
+            biometric_support: false,
+        }
+    }
+
+    #[test]
+    fn the_order_of_supported_algorithms_carries_no_meaning() {
+        // [SHIM-ENC-007] [KG2-IRS-003]: the capability answers depend on the set only.
+        let a = "https://webpki.github.io/sks/algorithm#ec.nist.p256";
+        let b = "https://webpki.github.io/sks/algorithm#rsa2048";
+        let c = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+        let query: Vec<String> = [c, "urn:x:unknown", a]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let config = ClientConfig::default();
+        let forward = answer_capabilities(&query, &device(&[a, b, c]), &config);
+        let backward = answer_capabilities(&query, &device(&[c, b, a]), &config);
+        assert_eq!(forward, backward);
+        let supported: Vec<bool> = forward
+            .iter()
+            .map(|x| matches!(x.value, CapabilityValue::Supported(true)))
+            .collect();
+        assert_eq!(supported, vec![true, false, true]);
+    }
+}

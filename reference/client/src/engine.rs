@@ -752,7 +752,7 @@ impl<S: SecureKeyStore> Middleware<S> {
                     provisioning_handle: ph,
                     id: puk.id.clone(),
                     encrypted_puk: puk.encrypted_puk.clone(),
-                    format: puk.format,
+                    format: puk.format.into(),
                     retry_limit: puk.retry_limit,
                     mac: puk.mac.to_vec(),
                 })
@@ -910,13 +910,13 @@ impl<S: SecureKeyStore> Middleware<S> {
                 // [KG2-KCQ-005]
                 user_defined: !preset,
                 user_modifiable: pin.user_modifiable(),
-                format: pin.format,
+                format: pin.format.into(),
                 retry_limit: pin.retry_limit,
-                grouping: pin.grouping(),
-                pattern_restrictions: pin.pattern_set(),
+                grouping: pin.grouping().into(),
+                pattern_restrictions: pin.pattern_set().into(),
                 min_length: pin.min_length,
                 max_length: pin.max_length,
-                input_method: pin.input_method(),
+                input_method: pin.input_method().into(),
                 mac: pin.mac.to_vec(),
             })
             .map_err(Failure::sks(SksMethod::CreatePinPolicy))?;
@@ -957,10 +957,10 @@ impl<S: SecureKeyStore> Middleware<S> {
                 pin_policy_handle: pin_policy,
                 pin_value,
                 enable_pin_caching: k.enable_pin_caching(),
-                biometric_protection: k.biometric_protection(),
-                export_protection: k.export_protection(),
-                delete_protection: k.delete_protection(),
-                app_usage: k.app_usage,
+                biometric_protection: k.biometric_protection().into(),
+                export_protection: k.export_protection().into(),
+                delete_protection: k.delete_protection().into(),
+                app_usage: k.app_usage.into(),
                 friendly_name: k.friendly_name.clone(),
                 key_algorithm: k.key_algorithm.clone(),
                 key_parameters: k.key_parameters.clone(),
@@ -1087,7 +1087,7 @@ impl<S: SecureKeyStore> Middleware<S> {
                     .add_extension(
                         kh,
                         &e.extension_type,
-                        ExtensionSubType::Extension,
+                        ExtensionSubType::Extension.into(),
                         "",
                         &e.extension_data,
                         &e.mac,
@@ -1099,7 +1099,7 @@ impl<S: SecureKeyStore> Middleware<S> {
                     .add_extension(
                         kh,
                         &e.extension_type,
-                        ExtensionSubType::EncryptedExtension,
+                        ExtensionSubType::EncryptedExtension.into(),
                         "",
                         &e.extension_data,
                         &e.mac,
@@ -1123,7 +1123,7 @@ impl<S: SecureKeyStore> Middleware<S> {
                     .add_extension(
                         kh,
                         &b.bag_type,
-                        ExtensionSubType::PropertyBag,
+                        ExtensionSubType::PropertyBag.into(),
                         "",
                         &data,
                         &b.mac,
@@ -1135,7 +1135,7 @@ impl<S: SecureKeyStore> Middleware<S> {
                     .add_extension(
                         kh,
                         &l.logotype_type,
-                        ExtensionSubType::Logotype,
+                        ExtensionSubType::Logotype.into(),
                         &l.mime_type,
                         &l.extension_data,
                         &l.mac,

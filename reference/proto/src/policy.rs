@@ -26,6 +26,122 @@ pub enum UnknownValue {
     },
 }
 
+/// A byte-valued SKS enumeration or bit set: what [`EnumArg`] needs to carry it.
+pub trait ByteEnum: Copy + Sized {
+    /// The enumeration's name in errors (the SKS parameter name).
+    const KIND: &'static str;
+    /// True if the enumeration has KeyGen2 names (its JSON form is a name).
+    const NAMED: bool = false;
+    /// The SKS byte.
+    fn to_byte(self) -> u8;
+    /// From the SKS byte; a byte the enumeration does not define is an error.
+    fn from_byte(value: u8) -> Result<Self, UnknownValue>;
+    /// From the KeyGen2 name, for enumerations that have names (`None` for bit sets and
+    /// byte-only values).
+    fn from_name(name: &str) -> Option<Result<Self, UnknownValue>> {
+        let _ = name;
+        None
+    }
+    /// The KeyGen2 name, for enumerations that have names.
+    fn name(self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// An enumeration argument of an SKS call as it travels to the SKS: a defined value, or a
+/// value the enumeration does not define, kept as it was received.
+///
+/// Bindings decode an undefined value without error and hand it to the SKS, which looks up
+/// the session or key first and then answers `ERROR_OPTION`, tearing the provisioning session
+/// down ([SKS-TXN-002], [SHIM-ERR-004], [APDU-ERR-004]). The issuer and the middleware build
+/// calls from the strict enumerations of the KeyGen2 messages through `From<T>`, so they can
+/// only send defined values; [`EnumArg::from_byte`] and [`EnumArg::undefined_name`] exist for
+/// decoders and for test tools that probe a card with undefined values on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnumArg<T> {
+    /// A value the enumeration defines.
+    Defined(T),
+    /// A byte or name the enumeration does not define.
+    Undefined(UnknownValue),
+}
+
+impl<T: ByteEnum> EnumArg<T> {
+    /// From the SKS byte: [`EnumArg::Defined`] if the enumeration defines it, otherwise
+    /// [`EnumArg::Undefined`] holding the byte. Never fails.
+    pub fn from_byte(value: u8) -> Self {
+        match T::from_byte(value) {
+            Ok(v) => EnumArg::Defined(v),
+            Err(e) => EnumArg::Undefined(e),
+        }
+    }
+
+    /// An undefined value received by name (a JSON string that names no value); a name that
+    /// the enumeration does define gives that value.
+    pub fn undefined_name(name: &str) -> Self {
+        match T::from_name(name) {
+            Some(Ok(v)) => EnumArg::Defined(v),
+            _ => EnumArg::Undefined(UnknownValue::Name {
+                kind: T::KIND,
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// The defined value, or the [`UnknownValue`] that names what was received.
+    pub fn defined(&self) -> Result<T, &UnknownValue> {
+        match self {
+            EnumArg::Defined(v) => Ok(*v),
+            EnumArg::Undefined(e) => Err(e),
+        }
+    }
+
+    /// The SKS byte: the defined value's, or the undefined byte; `None` for an undefined value
+    /// received by name (it has no byte form).
+    pub fn to_byte(&self) -> Option<u8> {
+        match self {
+            EnumArg::Defined(v) => Some(v.to_byte()),
+            EnumArg::Undefined(UnknownValue::Byte { value, .. }) => Some(*value),
+            EnumArg::Undefined(UnknownValue::Name { .. }) => None,
+        }
+    }
+
+    /// True for a defined value.
+    pub fn is_defined(&self) -> bool {
+        matches!(self, EnumArg::Defined(_))
+    }
+}
+
+impl<T> From<T> for EnumArg<T> {
+    fn from(v: T) -> Self {
+        EnumArg::Defined(v)
+    }
+}
+
+/// A defined value by its name (or `0x..` for a bit set), an undefined one as `undefined 0x..`
+/// or `undefined "name"`.
+impl<T: ByteEnum> std::fmt::Display for EnumArg<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnumArg::Defined(v) => match v.name() {
+                Some(n) => f.write_str(n),
+                None => write!(f, "0x{:02x}", v.to_byte()),
+            },
+            EnumArg::Undefined(UnknownValue::Byte { value, .. }) => {
+                write!(f, "undefined 0x{value:02x}")
+            }
+            EnumArg::Undefined(UnknownValue::Name { name, .. }) => {
+                write!(f, "undefined {name:?}")
+            }
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq<T> for EnumArg<T> {
+    fn eq(&self, other: &T) -> bool {
+        matches!(self, EnumArg::Defined(v) if v == other)
+    }
+}
+
 macro_rules! wire_enum {
     ($(#[$m:meta])* $name:ident, $kind:literal, { $($(#[$vm:meta])* $var:ident = $byte:literal, $json:literal;)+ }) => {
         $(#[$m])*
@@ -62,6 +178,23 @@ macro_rules! wire_enum {
                     $($json => Ok($name::$var),)+
                     _ => Err(UnknownValue::Name { kind: $kind, name: name.to_owned() }),
                 }
+            }
+        }
+
+        impl ByteEnum for $name {
+            const KIND: &'static str = $kind;
+            const NAMED: bool = true;
+            fn to_byte(self) -> u8 {
+                $name::to_byte(self)
+            }
+            fn from_byte(value: u8) -> Result<Self, UnknownValue> {
+                $name::from_byte(value)
+            }
+            fn from_name(name: &str) -> Option<Result<Self, UnknownValue>> {
+                Some($name::from_name(name))
+            }
+            fn name(self) -> Option<&'static str> {
+                Some(self.as_str())
             }
         }
 
@@ -230,6 +363,16 @@ impl PatternRestrictions {
     }
 }
 
+impl ByteEnum for PatternRestrictions {
+    const KIND: &'static str = "patternRestrictions";
+    fn to_byte(self) -> u8 {
+        self.0
+    }
+    fn from_byte(value: u8) -> Result<Self, UnknownValue> {
+        PatternRestrictions::from_byte(value)
+    }
+}
+
 impl FromIterator<PatternRestriction> for PatternRestrictions {
     fn from_iter<I: IntoIterator<Item = PatternRestriction>>(iter: I) -> Self {
         iter.into_iter().fold(Self::NONE, Self::with)
@@ -254,6 +397,32 @@ mod tests {
         assert_eq!(InputMethod::TrustedGui.as_str(), "trusted-gui");
         assert!(AppUsage::from_byte(4).is_err());
         assert!(AppUsage::from_name("Signature").is_err());
+    }
+
+    #[test]
+    fn enum_arg_keeps_undefined_values() {
+        assert_eq!(
+            EnumArg::<PassphraseFormat>::from_byte(1),
+            EnumArg::Defined(PassphraseFormat::Alphanumeric)
+        );
+        let u = EnumArg::<PassphraseFormat>::from_byte(7);
+        assert_eq!(u.to_byte(), Some(7));
+        assert!(!u.is_defined());
+        assert_eq!(
+            u.defined().map_err(ToString::to_string),
+            Err("format: unknown value 0x07".to_owned())
+        );
+        let n = EnumArg::<Grouping>::undefined_name("hex");
+        assert_eq!(n.to_byte(), None);
+        assert!(n.defined().is_err());
+        assert_eq!(
+            EnumArg::<Grouping>::undefined_name("shared"),
+            EnumArg::Defined(Grouping::Shared)
+        );
+        let p = EnumArg::<PatternRestrictions>::from_byte(0x20);
+        assert_eq!(p.to_byte(), Some(0x20));
+        assert!(!p.is_defined());
+        assert_eq!(EnumArg::from(AppUsage::Encryption), AppUsage::Encryption);
     }
 
     #[test]

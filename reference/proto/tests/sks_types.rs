@@ -361,7 +361,7 @@ impl SecureKeyStore for AbsentCard {
         &mut self,
         _: KeyHandle,
         _: &str,
-        _: ExtensionSubType,
+        _: airtight_proto::policy::EnumArg<ExtensionSubType>,
         _: &str,
         _: &[u8],
         _: &[u8],

@@ -664,7 +664,7 @@ impl<S: SecureKeyStore> SecureKeyStore for TracingSks<S> {
         let data = must(session1::create_puk_policy_data(
             &p.id,
             &p.encrypted_puk,
-            p.format,
+            SksError::require(&p.format)?,
             p.retry_limit,
         ));
         self.mac(Method::CreatePukPolicy, Some(p.id.clone()), data, &p.mac);
@@ -691,13 +691,13 @@ impl<S: SecureKeyStore> SecureKeyStore for TracingSks<S> {
             puk_policy_id: puk.as_deref(),
             user_defined: p.user_defined,
             user_modifiable: p.user_modifiable,
-            format: p.format,
+            format: SksError::require(&p.format)?,
             retry_limit: p.retry_limit,
-            grouping: p.grouping,
-            pattern_restrictions: p.pattern_restrictions,
+            grouping: SksError::require(&p.grouping)?,
+            pattern_restrictions: SksError::require(&p.pattern_restrictions)?,
             min_length: p.min_length,
             max_length: p.max_length,
-            input_method: p.input_method,
+            input_method: SksError::require(&p.input_method)?,
         }));
         self.mac(Method::CreatePinPolicy, Some(p.id.clone()), data, &p.mac);
         self.trace.pins.push((h, p.id.clone(), p.user_defined));
@@ -731,10 +731,10 @@ impl<S: SecureKeyStore> SecureKeyStore for TracingSks<S> {
             encrypted_pin: preset.as_deref(),
             device_pin_protection: p.device_pin_protection,
             enable_pin_caching: p.enable_pin_caching,
-            biometric_protection: p.biometric_protection,
-            export_protection: p.export_protection,
-            delete_protection: p.delete_protection,
-            app_usage: p.app_usage,
+            biometric_protection: SksError::require(&p.biometric_protection)?,
+            export_protection: SksError::require(&p.export_protection)?,
+            delete_protection: SksError::require(&p.delete_protection)?,
+            app_usage: SksError::require(&p.app_usage)?,
             friendly_name: p.friendly_name.as_deref(),
             key_algorithm: &p.key_algorithm,
             key_parameters: p.key_parameters.as_deref(),
@@ -815,11 +815,12 @@ impl<S: SecureKeyStore> SecureKeyStore for TracingSks<S> {
         &mut self,
         key_handle: KeyHandle,
         type_uri: &str,
-        sub_type: ExtensionSubType,
+        sub_type: airtight_proto::policy::EnumArg<ExtensionSubType>,
         qualifier: &str,
         extension_data: &[u8],
         mac: &[u8],
     ) -> Result<(), SksError> {
+        let sub_byte = SksError::require(&sub_type)?.to_byte();
         self.inner.add_extension(
             key_handle,
             type_uri,
@@ -829,7 +830,7 @@ impl<S: SecureKeyStore> SecureKeyStore for TracingSks<S> {
             mac,
         )?;
         let (id, _, ee) = self.key(key_handle);
-        let sub = MacSubType::from_byte(sub_type.to_byte()).unwrap_or(MacSubType::Extension);
+        let sub = MacSubType::from_byte(sub_byte).unwrap_or(MacSubType::Extension);
         let data = must(session1::add_extension_data(
             &ee,
             type_uri,
@@ -838,7 +839,7 @@ impl<S: SecureKeyStore> SecureKeyStore for TracingSks<S> {
             extension_data,
         ));
         self.mac(Method::AddExtension, Some(id.clone()), data, mac);
-        if sub_type == ExtensionSubType::EncryptedExtension {
+        if sub_byte == ExtensionSubType::EncryptedExtension.to_byte() {
             if let Some(last) = self.trace.ops.last_mut() {
                 *last = "addEncryptedExtension";
             }

@@ -58,7 +58,7 @@ fn setup_puk(ctx: &mut Ctx<'_>) -> Step<(Issuer, Snapshot, Pending)> {
     let data = m(session1::create_puk_policy_data(
         &p.id,
         &p.encrypted_puk,
-        p.format,
+        PassphraseFormat::Numeric,
         p.retry_limit,
     ))?;
     let mac = p.mac.clone();
@@ -160,7 +160,7 @@ fn setup_key(ctx: &mut Ctx<'_>) -> Step<(Issuer, Snapshot, Pending)> {
         let mut p = p;
         p.mac = mac;
         if alter {
-            p.app_usage = AppUsage::Universal;
+            p.app_usage = AppUsage::Universal.into();
         }
         sks.create_key_entry(&p).map(|_| ())
     });
@@ -300,7 +300,7 @@ fn setup_ext(ctx: &mut Ctx<'_>) -> Step<(Issuer, Snapshot, Pending)> {
         sks.add_extension(
             kh,
             "urn:airtight:harness:ext",
-            ExtensionSubType::Extension,
+            ExtensionSubType::Extension.into(),
             "",
             &body,
             &mac,

@@ -5,6 +5,11 @@
 #[path = "../../../card/tests/support/mod.rs"]
 pub mod support;
 
+use std::io::BufReader;
+use std::thread;
+
+use airtight_bindings::shim::{ShimOptions, ShimServerOptions, ShimSks, serve_shim};
+use airtight_card::ReferenceSks;
 use airtight_proto::policy::PassphraseFormat;
 use airtight_proto::sks::{
     DeviceInfo, KeyAttributes, KeyData, KeyProtectionInfo, ProvisioningSessionResult,
@@ -77,5 +82,55 @@ pub fn provision(sks: &mut dyn SecureKeyStore, seed: u64, privacy: bool) -> Tran
         signature,
         attributes,
         protection,
+    }
+}
+
+/// The shim server (`serve_shim`) on a thread in front of `card`, and a `ShimSks` client
+/// connected to it over pipes. `shutdown` the client, then join the thread to get the card back.
+pub fn shim_over_pipes(card: ReferenceSks) -> (ShimSks, thread::JoinHandle<ReferenceSks>) {
+    let (req_r, req_w) = std::io::pipe().unwrap();
+    let (resp_r, resp_w) = std::io::pipe().unwrap();
+    let server = thread::spawn(move || {
+        let mut card = card;
+        serve_shim(
+            BufReader::new(req_r),
+            resp_w,
+            &mut card,
+            &ShimServerOptions::default(),
+        )
+        .unwrap();
+        card
+    });
+    let sks = ShimSks::connect(resp_r, req_w, ShimOptions::default()).unwrap();
+    (sks, server)
+}
+
+/// How a test reaches the reference card.
+#[derive(Debug, Clone, Copy)]
+pub enum Binding {
+    /// `ReferenceSks` directly.
+    InProcess,
+    /// `ApduSks` -> loopback -> `ApduDispatcher<ReferenceSks>`.
+    Apdu,
+    /// `ShimSks` -> pipes -> `serve_shim` ([`shim_over_pipes`]).
+    Shim,
+}
+
+/// Runs `f` on `card` reached through `binding` (the shim is shut down afterwards).
+pub fn through(binding: Binding, card: ReferenceSks, f: impl FnOnce(&mut dyn SecureKeyStore)) {
+    match binding {
+        Binding::InProcess => {
+            let mut card = card;
+            f(&mut card);
+        }
+        Binding::Apdu => f(&mut airtight_bindings::ApduSks::new(
+            airtight_bindings::LoopbackTransport::new(card),
+        )),
+        Binding::Shim => {
+            let (mut sks, server) = shim_over_pipes(card);
+            f(&mut sks);
+            sks.shutdown().unwrap();
+            server.join().unwrap();
+        }
     }
 }

@@ -45,6 +45,7 @@ use zeroize::Zeroizing;
 
 use airtight_proto::alg;
 use airtight_proto::keys::{KeyType, PrivateKey};
+use airtight_proto::policy::EnumArg;
 use airtight_proto::sks::{
     CreateKeyEntryParams, CreatePinPolicyParams, CreateProvisioningSessionParams,
     CreatePukPolicyParams, DeviceInfo, DeviceLocation, DeviceType, DeviceTypeClass, EnumeratedKey,
@@ -110,8 +111,11 @@ pub type DevicePinHook = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 pub enum DevicePin {
     /// No device-PIN support: `devicePinSupport` is false and such keys are refused.
     Unsupported,
-    /// Test builds only: the device PIN is `"1234"`, as in the Java reference.
-    TestPin,
+    /// The device-PIN test mode: the device PIN is this value. Set only by name
+    /// ([`CardConfig::with_test_device_pin`], `airtight card shim|serve --test-device-pin`;
+    /// [`CardConfig::for_tests`] uses `"1234"`, the Java reference's test PIN), so that test
+    /// suites can exercise the device-PIN path through every binding ([POL-IMP-001]).
+    TestPin(Zeroizing<Vec<u8>>),
     /// The platform hook that verifies a device PIN ([POL-IMP-001]).
     Platform(DevicePinHook),
 }
@@ -120,7 +124,7 @@ impl std::fmt::Debug for DevicePin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             DevicePin::Unsupported => "Unsupported",
-            DevicePin::TestPin => "TestPin",
+            DevicePin::TestPin(_) => "TestPin(..)",
             DevicePin::Platform(_) => "Platform(..)",
         })
     }
@@ -355,7 +359,7 @@ impl CardConfig {
                 location: DeviceLocation::Embedded,
                 class: DeviceTypeClass::Software,
             },
-            device_pin: DevicePin::TestPin,
+            device_pin: DevicePin::TestPin(Zeroizing::new(b"1234".to_vec())),
             biometric_support: true,
             storage: Storage::Memory,
             clock,
@@ -381,6 +385,15 @@ impl CardConfig {
             .to_pkcs8_der()
             .unwrap_or_else(|_| Zeroizing::new(Vec::new()));
         Self::for_tests(key, device.certificate_path.clone(), seed, clock)
+    }
+
+    /// This configuration in the device-PIN test mode: `devicePinSupport` is true and a key
+    /// with `devicePinProtection` accepts exactly `pin` as its device PIN. Off unless asked
+    /// for ([`CardConfig::production`] has no device PIN).
+    #[must_use]
+    pub fn with_test_device_pin(mut self, pin: &[u8]) -> Self {
+        self.device_pin = DevicePin::TestPin(Zeroizing::new(pin.to_vec()));
+        self
     }
 
     /// [`CardConfig::for_tests`] with the system clock, OS randomness, the Java PUK delay
@@ -859,7 +872,7 @@ impl SecureKeyStore for ReferenceSks {
         &mut self,
         key_handle: KeyHandle,
         type_uri: &str,
-        sub_type: ExtensionSubType,
+        sub_type: EnumArg<ExtensionSubType>,
         qualifier: &str,
         extension_data: &[u8],
         mac: &[u8],
@@ -867,7 +880,7 @@ impl SecureKeyStore for ReferenceSks {
         self.add_extension_impl(
             key_handle.0,
             type_uri,
-            sub_type,
+            &sub_type,
             qualifier,
             extension_data,
             mac,

@@ -5,7 +5,7 @@
 use airtight_proto::alg::{self, AlgGroup, KeyGen, KeyRequirement};
 use airtight_proto::keys::{self, KeyError, KeyType, PublicKey};
 use airtight_proto::policy::{
-    BiometricProtection, DeleteProtection, ExportProtection, Grouping, InputMethod,
+    BiometricProtection, DeleteProtection, EnumArg, ExportProtection, Grouping, InputMethod,
     PassphraseFormat, PatternRestriction,
 };
 use airtight_proto::session1::{
@@ -443,6 +443,9 @@ impl ReferenceSks {
         p: &CreatePukPolicyParams,
     ) -> Result<PukPolicyHandle, SksError> {
         self.with_session(p.provisioning_handle.0, |me, h, s| {
+            // [SKS-TXN-002] an undefined value is checked after the session lookup, inside
+            // the session guard, so it tears the session down.
+            let format = SksError::require(&p.format)?;
             // [SKS-POL-004]
             if p.retry_limit > MAX_RETRY_LIMIT {
                 return Err(SksError::option(format!(
@@ -458,7 +461,7 @@ impl ReferenceSks {
                 return Err(SksError::storage("too many objects in the session"));
             }
             let data =
-                session1::create_puk_policy_data(&p.id, &p.encrypted_puk, p.format, p.retry_limit)
+                session1::create_puk_policy_data(&p.id, &p.encrypted_puk, format, p.retry_limit)
                     .map_err(s1)?;
             // [SKS-IMP-001] [SKS-IMP-001] [SKS-POL-001]: MAC first, then decrypt (the Java
             // reference decrypts first, facts §6 item 7).
@@ -469,7 +472,7 @@ impl ReferenceSks {
             if puk.is_empty() || puk.len() > MAX_LENGTH_PIN_PUK {
                 return Err(SksError::option("PUK length error"));
             }
-            pin::check_puk_syntax(&puk, p.format)?;
+            pin::check_puk_syntax(&puk, format)?;
             // [SKS-NSP-001]
             if s.has_name(&p.id) {
                 return Err(SksError::option(format!("Duplicate \"id\" : {}", p.id)));
@@ -483,7 +486,7 @@ impl ReferenceSks {
                     owner: h,
                     id: p.id.clone(),
                     value: puk.to_vec(),
-                    format: p.format.to_byte(),
+                    format: format.to_byte(),
                     retry_limit: p.retry_limit,
                     error_count: 0,
                 },
@@ -497,6 +500,11 @@ impl ReferenceSks {
         p: &CreatePinPolicyParams,
     ) -> Result<PinPolicyHandle, SksError> {
         self.with_session(p.provisioning_handle.0, |me, h, s| {
+            // [SKS-TXN-002] undefined values: after the session lookup, inside the guard.
+            let format = SksError::require(&p.format)?;
+            let grouping = SksError::require(&p.grouping)?;
+            let pattern_restrictions = SksError::require(&p.pattern_restrictions)?;
+            let input_method = SksError::require(&p.input_method)?;
             // [SKS-POL-004]
             if p.retry_limit < 1 || p.retry_limit > MAX_RETRY_LIMIT {
                 return Err(SksError::option(format!(
@@ -515,10 +523,9 @@ impl ReferenceSks {
                 s.reference(&id);
                 puk_id = Some(id);
             }
-            if p.pattern_restrictions
-                .contains(PatternRestriction::MissingGroup)
-                && p.format != PassphraseFormat::Alphanumeric
-                && p.format != PassphraseFormat::String
+            if pattern_restrictions.contains(PatternRestriction::MissingGroup)
+                && format != PassphraseFormat::Alphanumeric
+                && format != PassphraseFormat::String
             {
                 return Err(SksError::option(
                     "Incorrect \"format\" for the \"missing-group\" PIN pattern policy",
@@ -538,13 +545,13 @@ impl ReferenceSks {
                 puk_policy_id: puk_id.as_deref(),
                 user_defined: p.user_defined,
                 user_modifiable: p.user_modifiable,
-                format: p.format,
+                format,
                 retry_limit: p.retry_limit,
-                grouping: p.grouping,
-                pattern_restrictions: p.pattern_restrictions,
+                grouping,
+                pattern_restrictions,
                 min_length: p.min_length,
                 max_length: p.max_length,
-                input_method: p.input_method,
+                input_method,
             })
             .map_err(s1)?;
             // [SKS-POL-002] [SKS-IMP-001]
@@ -565,13 +572,13 @@ impl ReferenceSks {
                     puk_policy: (!p.puk_policy_handle.is_none()).then_some(p.puk_policy_handle.0),
                     user_defined: p.user_defined,
                     user_modifiable: p.user_modifiable,
-                    format: p.format.to_byte(),
+                    format: format.to_byte(),
                     retry_limit: p.retry_limit,
-                    grouping: p.grouping.to_byte(),
-                    pattern_restrictions: p.pattern_restrictions.to_byte(),
+                    grouping: grouping.to_byte(),
+                    pattern_restrictions: pattern_restrictions.to_byte(),
                     min_length: p.min_length,
                     max_length: p.max_length,
-                    input_method: p.input_method.to_byte(),
+                    input_method: input_method.to_byte(),
                 },
             );
             Ok(PinPolicyHandle(handle))
@@ -593,6 +600,11 @@ impl ReferenceSks {
         s: &mut OpenSession,
         p: &CreateKeyEntryParams,
     ) -> Result<KeyData, SksError> {
+        // [SKS-TXN-002] undefined values: after the session lookup, inside the guard.
+        let biometric_protection = SksError::require(&p.biometric_protection)?;
+        let export_protection = SksError::require(&p.export_protection)?;
+        let delete_protection = SksError::require(&p.delete_protection)?;
+        let app_usage = SksError::require(&p.app_usage)?;
         if p.key_entry_algorithm != ALGORITHM_KEY_ATTEST_1 {
             return Err(SksError::algorithm(format!(
                 "Unknown \"keyEntryAlgorithm\" : {}",
@@ -655,10 +667,10 @@ impl ReferenceSks {
             pin_policy = Some((p.pin_policy_handle.0, policy));
         } else {
             if matches!(
-                p.delete_protection,
+                delete_protection,
                 DeleteProtection::Pin | DeleteProtection::Puk
             ) || matches!(
-                p.export_protection,
+                export_protection,
                 ExportProtection::Pin | ExportProtection::Puk
             ) {
                 return Err(SksError::option(
@@ -673,11 +685,11 @@ impl ReferenceSks {
                 return Err(SksError::option("\"pinValue\" expected to be empty"));
             }
         }
-        if p.biometric_protection != BiometricProtection::None && !self.biometric_support {
+        if biometric_protection != BiometricProtection::None && !self.biometric_support {
             return Err(SksError::option("Unsupported: \"biometricProtection\""));
         }
-        if p.biometric_protection != BiometricProtection::None
-            && ((p.biometric_protection != BiometricProtection::Exclusive) ^ pin_protection)
+        if biometric_protection != BiometricProtection::None
+            && ((biometric_protection != BiometricProtection::Exclusive) ^ pin_protection)
         {
             return Err(SksError::option(
                 "Invalid \"biometricProtection\" and PIN combination",
@@ -686,8 +698,8 @@ impl ReferenceSks {
         if pin_policy
             .as_ref()
             .is_none_or(|(_, pp)| pp.puk_policy.is_none())
-            && (p.delete_protection == DeleteProtection::Puk
-                || p.export_protection == ExportProtection::Puk)
+            && (delete_protection == DeleteProtection::Puk
+                || export_protection == ExportProtection::Puk)
         {
             return Err(SksError::option(
                 "Protection object lacks a PIN or PUK object",
@@ -754,10 +766,10 @@ impl ReferenceSks {
             encrypted_pin,
             device_pin_protection: p.device_pin_protection,
             enable_pin_caching: p.enable_pin_caching,
-            biometric_protection: p.biometric_protection,
-            export_protection: p.export_protection,
-            delete_protection: p.delete_protection,
-            app_usage: p.app_usage,
+            biometric_protection,
+            export_protection,
+            delete_protection,
+            app_usage,
             friendly_name: p.friendly_name.as_deref(),
             key_algorithm: &p.key_algorithm,
             key_parameters: p.key_parameters.as_deref(),
@@ -779,7 +791,7 @@ impl ReferenceSks {
             pin::check_grouping(
                 v,
                 policy,
-                p.app_usage,
+                app_usage,
                 s.keys.values().filter(|k| k.pin_policy == Some(*ph)),
                 false,
             )?;
@@ -854,7 +866,7 @@ impl ReferenceSks {
             KeyRecord {
                 owner: h,
                 id: p.id.clone(),
-                app_usage: p.app_usage.to_byte(),
+                app_usage: app_usage.to_byte(),
                 public_key: public_key.clone(),
                 private_key: private_der.to_vec(),
                 certificate_path: Vec::new(),
@@ -866,9 +878,9 @@ impl ReferenceSks {
                 pin_value,
                 error_count: 0,
                 enable_pin_caching: p.enable_pin_caching,
-                biometric_protection: p.biometric_protection.to_byte(),
-                export_protection: p.export_protection.to_byte(),
-                delete_protection: p.delete_protection.to_byte(),
+                biometric_protection: biometric_protection.to_byte(),
+                export_protection: export_protection.to_byte(),
+                delete_protection: delete_protection.to_byte(),
                 key_backup: 0,
                 extensions: Vec::new(),
             },
@@ -1082,13 +1094,15 @@ impl ReferenceSks {
         &mut self,
         key: u32,
         type_uri: &str,
-        sub_type: ExtensionSubType,
+        sub_type: &EnumArg<ExtensionSubType>,
         qualifier: &str,
         extension_data: &[u8],
         mac: &[u8],
     ) -> Result<(), SksError> {
         let owner = self.open_key_owner(key)?;
         self.with_session(owner, |me, _h, s| {
+            // [SKS-TXN-002] an undefined subType: after the key lookup, inside the guard.
+            let sub_type = SksError::require(sub_type)?;
             let k = s
                 .keys
                 .get(&key)

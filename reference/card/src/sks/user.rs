@@ -85,7 +85,7 @@ impl ReferenceSks {
             if k.device_pin_protection {
                 // The device PIN is verified by the platform (facts §4; [POL-IMP-001]).
                 let ok = match &self.device_pin {
-                    super::DevicePin::TestPin => pin == Some(b"1234".as_slice()),
+                    super::DevicePin::TestPin(test) => pin.is_some_and(|p| ct_eq(p, test)),
                     super::DevicePin::Platform(verify) => pin.is_some_and(|p| verify(p)),
                     super::DevicePin::Unsupported => false,
                 };

@@ -192,7 +192,7 @@ pub fn puk_params(
         provisioning_handle: is.handle,
         id: id.to_owned(),
         encrypted_puk,
-        format,
+        format: format.into(),
         retry_limit,
         mac,
     }
@@ -333,7 +333,7 @@ pub fn puk_params_raw(handle: ProvisioningHandle) -> CreatePukPolicyParams {
         provisioning_handle: handle,
         id: "PUK.1".into(),
         encrypted_puk: vec![0; 32],
-        format: PassphraseFormat::Numeric,
+        format: PassphraseFormat::Numeric.into(),
         retry_limit: 3,
         mac: vec![0; 32],
     }

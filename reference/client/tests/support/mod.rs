@@ -358,7 +358,8 @@ impl SecureKeyStore for FakeSks {
         self.open_session(p.provisioning_handle)?;
         self.pin_params.push(p.clone());
         let h = PinPolicyHandle(self.handle());
-        self.pin_groupings.insert(h, p.grouping);
+        self.pin_groupings
+            .insert(h, SksError::require(&p.grouping)?);
         Ok(h)
     }
 
@@ -377,7 +378,7 @@ impl SecureKeyStore for FakeSks {
             handle: h,
             session: p.provisioning_handle,
             id: p.id.clone(),
-            app_usage: p.app_usage,
+            app_usage: SksError::require(&p.app_usage)?,
             grouping: self.pin_groupings.get(&p.pin_policy_handle).copied(),
             certificate_path: Vec::new(),
             pin_blocked: false,
@@ -425,11 +426,12 @@ impl SecureKeyStore for FakeSks {
         &mut self,
         k: KeyHandle,
         type_uri: &str,
-        sub_type: ExtensionSubType,
+        sub_type: airtight_proto::policy::EnumArg<ExtensionSubType>,
         qualifier: &str,
         data: &[u8],
         _mac: &[u8],
     ) -> Result<(), SksError> {
+        let sub_type = SksError::require(&sub_type)?;
         let i = self.key(k)?;
         self.record(format!(
             "addExtension:{}:{}",

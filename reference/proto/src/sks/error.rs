@@ -113,6 +113,17 @@ impl SksError {
         Self { code, message }
     }
 
+    /// The defined value of an enumeration argument, or `ERROR_OPTION` naming the undefined
+    /// value. An SKS calls this after it has looked up the session or key the call names, so
+    /// that an unknown handle wins over a bad value and a bad value tears the session down
+    /// ([SKS-TXN-002]).
+    pub fn require<T: crate::policy::ByteEnum>(
+        arg: &crate::policy::EnumArg<T>,
+    ) -> Result<T, SksError> {
+        arg.defined()
+            .map_err(|e| SksError::option(format!("Invalid \"{}\": {e}", T::KIND)))
+    }
+
     /// The error code.
     pub const fn code(&self) -> SksErrorCode {
         self.code

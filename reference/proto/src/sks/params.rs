@@ -1,12 +1,14 @@
 //! Parameter structs of the long provisioning calls (facts §2.2). Public keys and certificates
-//! are DER bytes; byte-valued options are the typed enums of [`crate::policy`].
+//! are DER bytes; byte-valued options are the typed enums of [`crate::policy`], each wrapped in
+//! an [`EnumArg`] so that an undefined value reaches the SKS, which rejects it after the
+//! session lookup ([SKS-TXN-002]).
 
 use zeroize::Zeroizing;
 
 use super::types::{PinPolicyHandle, ProvisioningHandle, PukPolicyHandle};
 use crate::policy::{
-    AppUsage, BiometricProtection, DeleteProtection, ExportProtection, Grouping, InputMethod,
-    PassphraseFormat, PatternRestrictions,
+    AppUsage, BiometricProtection, DeleteProtection, EnumArg, ExportProtection, Grouping,
+    InputMethod, PassphraseFormat, PatternRestrictions,
 };
 
 /// `createProvisioningSession` \[2\] parameters.
@@ -44,7 +46,7 @@ pub struct CreatePukPolicyParams {
     /// `encryptedPuk`: `IV ‖ AES-256-CBC(PUK)` under the session encryption key.
     pub encrypted_puk: Vec<u8>,
     /// `format`.
-    pub format: PassphraseFormat,
+    pub format: EnumArg<PassphraseFormat>,
     /// `retryLimit` (0..=10000; 0 = no lock-out but a delay).
     pub retry_limit: u16,
     /// The method MAC.
@@ -65,19 +67,19 @@ pub struct CreatePinPolicyParams {
     /// `userModifiable`: `changePin` and `setPin` are allowed.
     pub user_modifiable: bool,
     /// `format`.
-    pub format: PassphraseFormat,
+    pub format: EnumArg<PassphraseFormat>,
     /// `retryLimit` (1..=10000).
     pub retry_limit: u16,
     /// `grouping`.
-    pub grouping: Grouping,
+    pub grouping: EnumArg<Grouping>,
     /// `patternRestrictions`.
-    pub pattern_restrictions: PatternRestrictions,
+    pub pattern_restrictions: EnumArg<PatternRestrictions>,
     /// `minLength`.
     pub min_length: u16,
     /// `maxLength`.
     pub max_length: u16,
     /// `inputMethod`.
-    pub input_method: InputMethod,
+    pub input_method: EnumArg<InputMethod>,
     /// The method MAC.
     pub mac: Vec<u8>,
 }
@@ -103,13 +105,13 @@ pub struct CreateKeyEntryParams {
     /// `enablePinCaching` (only with `trusted-gui`).
     pub enable_pin_caching: bool,
     /// `biometricProtection`.
-    pub biometric_protection: BiometricProtection,
+    pub biometric_protection: EnumArg<BiometricProtection>,
     /// `exportProtection`.
-    pub export_protection: ExportProtection,
+    pub export_protection: EnumArg<ExportProtection>,
     /// `deleteProtection`.
-    pub delete_protection: DeleteProtection,
+    pub delete_protection: EnumArg<DeleteProtection>,
     /// `appUsage`.
-    pub app_usage: AppUsage,
+    pub app_usage: EnumArg<AppUsage>,
     /// `friendlyName`, if any.
     pub friendly_name: Option<String>,
     /// `keyAlgorithm` URI (e.g. `…#ec.nist.p256`).
@@ -161,10 +163,10 @@ mod tests {
             pin_policy_handle: PinPolicyHandle(2),
             pin_value: Some(Zeroizing::new(b"SECRET1234".to_vec())),
             enable_pin_caching: false,
-            biometric_protection: BiometricProtection::None,
-            export_protection: ExportProtection::NonExportable,
-            delete_protection: DeleteProtection::None,
-            app_usage: AppUsage::Signature,
+            biometric_protection: BiometricProtection::None.into(),
+            export_protection: ExportProtection::NonExportable.into(),
+            delete_protection: DeleteProtection::None.into(),
+            app_usage: AppUsage::Signature.into(),
             friendly_name: None,
             key_algorithm: String::new(),
             key_parameters: None,

@@ -12,6 +12,7 @@ use super::types::{
     KeyAttributes, KeyData, KeyHandle, KeyProtectionInfo, PinPolicyHandle, ProvisioningHandle,
     ProvisioningSessionResult, PukPolicyHandle,
 };
+use crate::policy::EnumArg;
 
 /// Declares the trait once and forwards it through `Box<T>` and `&mut T`, so that the
 /// signatures cannot drift apart.
@@ -139,7 +140,7 @@ secure_key_store! {
             &mut self,
             key_handle: KeyHandle,
             type_uri: &str,
-            sub_type: ExtensionSubType,
+            sub_type: EnumArg<ExtensionSubType>,
             qualifier: &str,
             extension_data: &[u8],
             mac: &[u8],

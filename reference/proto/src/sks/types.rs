@@ -451,6 +451,16 @@ impl ExtensionSubType {
     }
 }
 
+impl crate::policy::ByteEnum for ExtensionSubType {
+    const KIND: &'static str = "subType";
+    fn to_byte(self) -> u8 {
+        ExtensionSubType::to_byte(self)
+    }
+    fn from_byte(value: u8) -> Result<Self, UnknownValue> {
+        ExtensionSubType::from_byte(value)
+    }
+}
+
 /// `getExtension` \[73\] result (`Extension.java`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extension {
