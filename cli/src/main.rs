@@ -420,6 +420,7 @@ enum PinCommand {
         #[arg(long, value_name = "VAR", conflicts_with = "new_pin")]
         new_pin_env: Option<String>,
     },
+}
 
 /// Test modes of a served card (off unless asked for by name).
 #[derive(Debug, clap::Args)]
