@@ -99,7 +99,7 @@ fn puk_params(
         provisioning_handle: is.handle,
         id: "PUK.1".into(),
         encrypted_puk: encrypted,
-        format: PassphraseFormat::Numeric,
+        format: PassphraseFormat::Numeric.into(),
         retry_limit: 3,
         mac,
     })
