@@ -438,6 +438,17 @@ pub fn tries_left(retry_limit: u16, error_count: u16) -> Option<u16> {
     (retry_limit > 0).then(|| retry_limit.saturating_sub(error_count))
 }
 
+/// The state of a PIN or PUK counter as `card pin status` shows it.
+fn counter_state(blocked: bool, retry_limit: u16, error_count: u16) -> String {
+    if blocked {
+        return "BLOCKED".to_owned();
+    }
+    match tries_left(retry_limit, error_count) {
+        Some(n) => format!("{n} of {retry_limit} tries remaining"),
+        None => "no retry limit".to_owned(),
+    }
+}
+
 /// The JSON of `card pin status` (schema `spec/schemas/cli-card-pin-status.schema.json`).
 pub fn protection_json(key: &CardKey, p: &KeyProtectionInfo) -> serde_json::Value {
     let s = p.protection_status;
@@ -496,14 +507,11 @@ pub fn protection_text(key: &CardKey, p: &KeyProtectionInfo) -> String {
             let _ = writeln!(out, "  PIN:     none (the key is used without a PIN)");
         }
         Some(pin) => {
-            let state = if s.contains(ProtectionStatus::PIN_BLOCKED) {
-                "BLOCKED".to_owned()
-            } else {
-                match tries_left(pin.retry_limit, pin.error_count) {
-                    Some(n) => format!("{n} of {} tries remaining", pin.retry_limit),
-                    None => "no retry limit".to_owned(),
-                }
-            };
+            let state = counter_state(
+                s.contains(ProtectionStatus::PIN_BLOCKED),
+                pin.retry_limit,
+                pin.error_count,
+            );
             let _ = writeln!(
                 out,
                 "  PIN:     {state} ({}, {}-{} characters{})",
@@ -523,14 +531,11 @@ pub fn protection_text(key: &CardKey, p: &KeyProtectionInfo) -> String {
             let _ = writeln!(out, "  PUK:     none (a blocked PIN cannot be unblocked)");
         }
         Some(puk) => {
-            let state = if s.contains(ProtectionStatus::PUK_BLOCKED) {
-                "BLOCKED".to_owned()
-            } else {
-                match tries_left(puk.retry_limit, puk.error_count) {
-                    Some(n) => format!("{n} of {} tries remaining", puk.retry_limit),
-                    None => "no retry limit".to_owned(),
-                }
-            };
+            let state = counter_state(
+                s.contains(ProtectionStatus::PUK_BLOCKED),
+                puk.retry_limit,
+                puk.error_count,
+            );
             let _ = writeln!(out, "  PUK:     {state} ({})", puk.format);
         }
     }
