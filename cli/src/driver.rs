@@ -262,6 +262,12 @@ pub fn explain(e: &EnrollError) -> String {
              the one it printed?",
             short_url(url)
         ),
+        // The reason (the issuer's text) is cut, the error page's address is kept whole.
+        EnrollError::IssuerRefused { location, reason } => format!(
+            "the issuer refused the session: {} (see {})",
+            cut(reason),
+            short_url(location)
+        ),
         other => cut(&other.to_string()),
     }
 }
@@ -337,6 +343,18 @@ mod tests {
         assert!(m.len() < 1000, "{} bytes", m.len());
         assert!(m.contains("init URL"), "{m}");
         assert!(short_url(&long).ends_with("(100009 characters)"));
+    }
+
+    #[test]
+    fn a_long_refusal_keeps_the_error_page_address() {
+        let location = "http://127.0.0.1:8080/error/CtqM9wJLX04aEgC0NQL_IuYCUSA17jo-".to_owned();
+        let e = EnrollError::IssuerRefused {
+            location: location.clone(),
+            reason: format!("[CRY-ATT-005] {}", "why ".repeat(200)),
+        };
+        let m = explain(&e);
+        assert!(m.ends_with(&format!("(see {location})")), "{m}");
+        assert!(m.len() < 600, "{} bytes", m.len());
     }
 
     #[test]
