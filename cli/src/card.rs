@@ -14,7 +14,8 @@ use airtight_proto::keys::{
 use airtight_proto::policy::DeleteProtection;
 use airtight_proto::session1::device_id_string;
 use airtight_proto::sks::{
-    ExtensionSubType, KeyHandle, KeyProtectionInfo, ProtectionStatus, SecureKeyStore, SksErrorCode,
+    ExtensionSubType, KeyHandle, KeyProtectionInfo, PinPolicyInfo, ProtectionStatus,
+    SecureKeyStore, SksErrorCode,
 };
 
 use crate::CliError;
@@ -689,6 +690,28 @@ fn wrong_secret<S: SecureKeyStore + ?Sized>(card: &mut S, key: &CardKey, what: &
     }
 }
 
+/// A new PIN for `key` under `pin`'s policy: from `env`, else asked twice on the terminal
+/// (`card pin change`, `card pin unblock --new-pin`).
+fn ask_new_pin(
+    env: Option<&str>,
+    key: &CardKey,
+    pin: &PinPolicyInfo,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
+    let new = crate::pin::obtain_new(
+        env,
+        "new PIN",
+        "--new-pin-env",
+        &format!(
+            "New PIN for key {} ({}-{} {}): ",
+            key_label(key),
+            pin.min_length,
+            pin.max_length,
+            pin.format
+        ),
+    )?;
+    crate::pin::pin_bytes(&new, pin.format)
+}
+
 /// `card pin change`: the old PIN authorizes the new one.
 pub fn change_pin<S: SecureKeyStore + ?Sized>(
     card: &mut S,
@@ -716,19 +739,7 @@ pub fn change_pin<S: SecureKeyStore + ?Sized>(
         ));
     }
     // Both PINs are collected before the card is touched.
-    let new = crate::pin::obtain_new(
-        new_pin_env,
-        "new PIN",
-        "--new-pin-env",
-        &format!(
-            "New PIN for key {} ({}-{} {}): ",
-            key_label(key),
-            pin.min_length,
-            pin.max_length,
-            pin.format
-        ),
-    )?;
-    let new = crate::pin::pin_bytes(&new, pin.format)?;
+    let new = ask_new_pin(new_pin_env, key, &pin)?;
     authorized(
         card,
         key,
@@ -753,21 +764,7 @@ pub fn unblock_pin<S: SecureKeyStore + ?Sized>(
     };
     let new = match new_pin {
         None => None,
-        Some(env) => {
-            let n = crate::pin::obtain_new(
-                env,
-                "new PIN",
-                "--new-pin-env",
-                &format!(
-                    "New PIN for key {} ({}-{} {}): ",
-                    key_label(key),
-                    pin.min_length,
-                    pin.max_length,
-                    pin.format
-                ),
-            )?;
-            Some(crate::pin::pin_bytes(&n, pin.format)?)
-        }
+        Some(env) => Some(ask_new_pin(env, key, &pin)?),
     };
     authorized(
         card,
