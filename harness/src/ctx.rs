@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use airtight_testkit::emulator::Issuer;
 use serde::Serialize;
 
-use crate::emulator::Issuer;
 use crate::target::ClockControl;
 use crate::wire::RecordingSks;
 

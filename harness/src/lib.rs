@@ -16,7 +16,8 @@
 //! The two suites:
 //! - cards: [`case`] ([`Case`], [`TargetProfile`]), [`ctx`], [`runner`] (the card driver,
 //!   cleanup of shared cards, performance mode), [`target`] ([`TargetSpec`], [`Target`]),
-//!   [`cases`]`::card`, [`emulator`] (the SKS-level issuer emulator), [`verify`].
+//!   [`cases`]`::card`, [`emulator`] (the SKS-level issuer emulator of `airtight-testkit`),
+//!   [`verify`].
 //! - issuers: [`issuer`] (its case model, HTTP client, session driver, suite and load test),
 //!   [`cases`]`::issuer`.
 //!
@@ -31,7 +32,9 @@ pub mod case;
 pub mod cases;
 pub mod config;
 pub mod ctx;
-pub mod emulator;
+/// The SKS-level issuer emulator the card cases drive: `airtight-testkit`'s, re-exported for
+/// the harness's users.
+pub use airtight_testkit::emulator;
 pub mod expect;
 #[cfg(any(test, feature = "faults"))]
 pub mod faulty;

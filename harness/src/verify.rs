@@ -5,8 +5,8 @@ use airtight_proto::sks::{
     EnumeratedKey, EnumeratedProvisioningSession, KeyHandle, ProvisioningHandle, SecureKeyStore,
     SksError, SksErrorCode,
 };
+use airtight_testkit::emulator::EmuError;
 
-use crate::emulator::EmuError;
 use crate::model::{Failure, Step, Stop};
 
 /// Enumerations stop after this many items (a faulty card must not loop the harness).
@@ -24,6 +24,14 @@ fn observed(message: String, expected: impl Into<String>, actual: impl Into<Stri
         expected: Some(expected.into()),
         actual: Some(actual.into()),
     }))
+}
+
+/// An emulator failure a case did not expect (the `?` of a case body): the card refused a call
+/// that should have succeeded, or something it returned did not verify.
+impl From<EmuError> for Stop {
+    fn from(e: EmuError) -> Self {
+        Stop::Fail(format!("unexpected failure: {e}"))
+    }
 }
 
 /// The outcome of a call as a short, stable text: `accepted` or the error code's name.

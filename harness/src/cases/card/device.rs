@@ -55,9 +55,9 @@ fn algorithms(ctx: &mut Ctx<'_>) -> Step {
         })?;
     }
     for must in [
-        crate::emulator::uri::SESSION_1,
-        crate::emulator::uri::KEY_1,
-        crate::emulator::uri::P256,
+        airtight_testkit::emulator::uri::SESSION_1,
+        airtight_testkit::emulator::uri::KEY_1,
+        airtight_testkit::emulator::uri::P256,
     ] {
         ensure(seen.contains(must), || {
             format!("supportedAlgorithms lacks {must}")

@@ -8,11 +8,11 @@ use airtight_proto::session1::{self, Method};
 use airtight_proto::sks::{
     CreatePukPolicyParams, ExtensionSubType, SecureKeyStore as _, SksError, SksErrorCode,
 };
+use airtight_testkit::emulator::{Issuer, KeySpec, PinSpec, uri};
 
 use super::{fatal, open};
 use crate::case::{Case, Step, Stop};
 use crate::ctx::Ctx;
-use crate::emulator::{Issuer, KeySpec, PinSpec, uri};
 use crate::verify::{Snapshot, ensure, expect_refused, expect_session_gone, ok};
 
 /// The PUK the decryption cases send: 12 digits, so its single block ends in four bytes 0x04.

@@ -4,11 +4,11 @@
 use airtight_proto::keys::{Curve, KeyType, PublicKey};
 use airtight_proto::policy::{BiometricProtection, DeleteProtection, ExportProtection};
 use airtight_proto::sks::{PinPolicyHandle, ProtectionStatus, SecureKeyStore as _, SksErrorCode};
+use airtight_testkit::emulator::{KeySpec, PinSpec, uri};
 
 use super::{fatal, fatal_any, open};
 use crate::case::{Case, Step, Stop};
 use crate::ctx::Ctx;
-use crate::emulator::{KeySpec, PinSpec, uri};
 use crate::verify::{Snapshot, ensure, expect_code, ok};
 
 /// A key of `alg` is generated with the right type, attested, certified and closes.

@@ -8,11 +8,11 @@ use airtight_proto::keys::Curve;
 use airtight_proto::policy::{AppUsage, PassphraseFormat};
 use airtight_proto::session1::{self, KeyEntryMacInput, Method, PinPolicyMacInput};
 use airtight_proto::sks::{ExtensionSubType, SecureKeyStore, SksError, SksErrorCode};
+use airtight_testkit::emulator::{self, Issuer, KeySpec, PinSpec};
 
 use super::{fatal, grouped, open};
 use crate::case::{Case, Step, Stop};
 use crate::ctx::Ctx;
-use crate::emulator::{self, Issuer, KeySpec, PinSpec};
 use crate::verify::{Snapshot, expect_one_of, expect_session_gone, expect_session_open, ok};
 
 type Send = Box<dyn FnOnce(&mut dyn SecureKeyStore, Vec<u8>, bool) -> Result<(), SksError>>;
@@ -233,7 +233,7 @@ fn setup_import(ctx: &mut Ctx<'_>, method: Method) -> Step<(Issuer, Snapshot, Pe
         ok(
             key.to_pkcs8_der()
                 .map(|z| z.to_vec())
-                .map_err(|e| crate::emulator::EmuError::Verify(e.to_string())),
+                .map_err(|e| airtight_testkit::emulator::EmuError::Verify(e.to_string())),
             "pkcs8",
         )?
     };
@@ -327,8 +327,8 @@ fn post_base(
 ) -> Step<(
     Issuer,
     Snapshot,
-    crate::emulator::Provisioned,
-    Option<crate::emulator::Provisioned>,
+    airtight_testkit::emulator::Provisioned,
+    Option<airtight_testkit::emulator::Provisioned>,
 )> {
     let kmk_seed = ctx.seed ^ 0x55;
     let mut is1 = ctx.issuer_n(1).with_kmk(kmk_seed);

@@ -9,11 +9,11 @@ use airtight_proto::policy::{
 use airtight_proto::sks::{
     KeyBackup, KeyHandle, ProtectionStatus, SecureKeyStore as _, SksErrorCode,
 };
+use airtight_testkit::emulator::{self, KeySpec, PinSpec, Provisioned, uri};
 
 use super::{key_with_pin, open};
 use crate::case::{Case, Step, Stop};
 use crate::ctx::Ctx;
-use crate::emulator::{self, KeySpec, PinSpec, Provisioned, uri};
 use crate::verify::{ensure, expect_code, expect_key_listed, expect_key_not_listed, ok};
 
 const PIN: &[u8] = b"1357";

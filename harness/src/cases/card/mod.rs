@@ -13,10 +13,10 @@ mod session;
 
 use airtight_proto::policy::{AppUsage, Grouping};
 use airtight_proto::sks::{ProvisioningHandle, SecureKeyStore, SksErrorCode};
+use airtight_testkit::emulator::{EmuError, Issuer, KeySpec, PinSpec, Provisioned};
 
 use crate::case::{Case, Step};
 use crate::ctx::Ctx;
-use crate::emulator::{EmuError, Issuer, KeySpec, PinSpec, Provisioned};
 use crate::verify::{Snapshot, expect_code, expect_session_gone, ok};
 
 /// The whole card catalog: the first sanity case, every area, the last sanity case.
@@ -51,7 +51,7 @@ pub fn honest_session(
     is.close(sks)?;
     let sig = sks.sign_data(
         k.handle,
-        crate::emulator::uri::ECDSA_SHA256,
+        airtight_testkit::emulator::uri::ECDSA_SHA256,
         None,
         false,
         Some(b"1357"),

@@ -5,11 +5,11 @@ use airtight_proto::policy::{
     AppUsage, Grouping, InputMethod, PassphraseFormat, PatternRestriction, PatternRestrictions,
 };
 use airtight_proto::sks::{PukPolicyHandle, SksErrorCode};
+use airtight_testkit::emulator::{KeySpec, PinSpec};
 
 use super::{fatal, fatal_any, grouped, open, usage};
 use crate::case::{Case, Step};
 use crate::ctx::Ctx;
-use crate::emulator::{KeySpec, PinSpec};
 use crate::verify::{Snapshot, ok};
 
 /// A PUK policy that must be refused with `code`.

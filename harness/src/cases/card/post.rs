@@ -5,11 +5,11 @@ use airtight_proto::keys::{Curve, PrivateKey};
 use airtight_proto::policy::{AppUsage, DeleteProtection, Grouping};
 use airtight_proto::session1;
 use airtight_proto::sks::{SecureKeyStore as _, SksErrorCode};
+use airtight_testkit::emulator::{self, Issuer, KeySpec, PinSpec, Provisioned, uri};
 
 use super::{fatal, fatal_any, grouped, usage};
 use crate::case::{Case, Step, Stop};
 use crate::ctx::Ctx;
-use crate::emulator::{self, Issuer, KeySpec, PinSpec, Provisioned, uri};
 use crate::verify::{Snapshot, ensure, expect_code, expect_key_listed, expect_key_not_listed, ok};
 
 /// A closed session (KMK `kmk_seed` unless `no_kmk`, privacy as given) with one target key
@@ -260,7 +260,7 @@ fn post_refused(
         &mut Issuer,
         &Provisioned,
         &PrivateKey,
-    ) -> Result<(), crate::emulator::EmuError>,
+    ) -> Result<(), airtight_testkit::emulator::EmuError>,
 ) -> Step {
     let s = ctx.seed;
     let (_, t) = target(

@@ -4,12 +4,12 @@
 use airtight_proto::keys::Curve;
 use airtight_proto::session1::{self, Method};
 use airtight_proto::sks::{ExtensionSubType, KeyBackup, SecureKeyStore as _, SksErrorCode};
+use airtight_testkit::emulator::{self, KeySpec, uri};
 use hmac::{KeyInit, Mac};
 
 use super::{fatal, fatal_any, open};
 use crate::case::{Case, Step, Stop};
 use crate::ctx::Ctx;
-use crate::emulator::{self, KeySpec, uri};
 use crate::verify::{Snapshot, ensure, expect_code, ok};
 
 const EXT: &str = "urn:airtight:harness:ext";

@@ -6,13 +6,13 @@ use airtight_proto::sks::{
     CreateProvisioningSessionParams, KeyHandle, ProvisioningHandle, SecureKeyStore as _,
     SksErrorCode,
 };
+use airtight_testkit::emulator::{KeySpec, PinSpec};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use super::{fatal, open};
 use crate::case::{Case, Step, Stop};
 use crate::ctx::Ctx;
-use crate::emulator::{KeySpec, PinSpec};
 use crate::verify::{
     Snapshot, ensure, expect_code, expect_key_not_listed, expect_session_gone, ok, sessions,
 };
@@ -174,7 +174,7 @@ fn enumerate_open(ctx: &mut Ctx<'_>) -> Step {
     ensure(!s.privacy_enabled, || "privacyEnabled differs".into())?;
     ensure(s.key_management_key.is_some(), || "KMK missing".into())?;
     ensure(
-        s.session_key_algorithm == crate::emulator::uri::SESSION_1,
+        s.session_key_algorithm == airtight_testkit::emulator::uri::SESSION_1,
         || "sessionKeyAlgorithm differs".into(),
     )?;
     let closed = sessions(ctx.sks, false)?;
@@ -409,7 +409,7 @@ fn open_key_invisible(ctx: &mut Ctx<'_>) -> Step {
     expect_code(
         ctx.sks.sign_data(
             k.handle,
-            crate::emulator::uri::ECDSA_SHA256,
+            airtight_testkit::emulator::uri::ECDSA_SHA256,
             None,
             false,
             None,
@@ -446,8 +446,8 @@ pub(super) fn cases() -> Vec<Case> {
         Case::must("card.session.create.e2es-signature-shape", &["CRY-ATT-007", "CRY-ATT-006"], "an EC device attestation is raw r||s at the field length", e2es_signature_shape),
         Case::must("card.session.create.privacy-hmac", &["CRY-ATT-008", "CRY-KDF-008", "CRY-CTR-004"], "a privacy-enabled session is attested by HMAC(SK, A) that does not use the MAC counter", privacy_session).needs("privacy"),
         Case::must("card.session.create.client-session-id", &["CRY-KDF-011"], "clientSessionId is 32 Base64URL characters and fresh per session", client_session_id),
-        Case::must("card.session.create.p384-ephemeral", &["CRY-KDF-003", "CRY-KDF-005"], "a P-384 server ephemeral key gets a P-384 client ephemeral key", |ctx| curve_session(ctx, Curve::P384)).needs_alg(crate::emulator::uri::P384),
-        Case::must("card.session.create.p521-ephemeral", &["CRY-KDF-003", "CRY-KDF-005"], "a P-521 server ephemeral key gets a P-521 client ephemeral key (Z keeps leading zeros)", |ctx| curve_session(ctx, Curve::P521)).needs_alg(crate::emulator::uri::P521),
+        Case::must("card.session.create.p384-ephemeral", &["CRY-KDF-003", "CRY-KDF-005"], "a P-384 server ephemeral key gets a P-384 client ephemeral key", |ctx| curve_session(ctx, Curve::P384)).needs_alg(airtight_testkit::emulator::uri::P384),
+        Case::must("card.session.create.p521-ephemeral", &["CRY-KDF-003", "CRY-KDF-005"], "a P-521 server ephemeral key gets a P-521 client ephemeral key (Z keeps leading zeros)", |ctx| curve_session(ctx, Curve::P521)).needs_alg(airtight_testkit::emulator::uri::P521),
         Case::must("card.session.create.ed25519-ephemeral", &["CRY-KDF-003"], "an Ed25519 server ephemeral key is refused with ERROR_OPTION", |ctx| {
             let k = PrivateKey::generate_ed25519(&mut ChaCha20Rng::seed_from_u64(ctx.seed)).public_key().to_spki_der().unwrap_or_default();
             refused(ctx, SksErrorCode::Option, move |p| p.server_ephemeral_key = k)
