@@ -95,6 +95,21 @@ impl EmuError {
             EmuError::Verify(_) => None,
         }
     }
+
+    /// The card's refusal, for a test that reads an emulator call as the card's answer
+    /// (`r.map_err(EmuError::into_sks)`): a refusal is a result the test may expect, while a
+    /// failed verification of what the card returned never is, so it ends the test.
+    ///
+    /// # Panics
+    ///
+    /// On [`EmuError::Verify`], with its text.
+    #[track_caller]
+    pub fn into_sks(self) -> SksError {
+        match self {
+            EmuError::Sks(e) => e,
+            EmuError::Verify(m) => panic!("the emulator's verification failed: {m}"),
+        }
+    }
 }
 
 fn v<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, EmuError> {
@@ -910,4 +925,38 @@ pub fn kmk(seed: u64) -> PrivateKey {
 /// A fresh EC key on `curve` from a seed (peers for key agreement, foreign KMKs).
 pub fn ec_key(curve: Curve, seed: u64) -> PrivateKey {
     PrivateKey::generate_ec(curve, &mut ChaCha20Rng::seed_from_u64(seed ^ 0xec00_0000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn into_sks_gives_the_cards_refusal() -> Result<(), EmuError> {
+        let mut card = crate::card(1);
+        let mut is = Issuer::new(1);
+        is.create_session(&mut card)?;
+        card.abort_provisioning_session(is.handle)?;
+        let r = is
+            .create_pin(&mut card, &PinSpec::new("PIN.1"))
+            .map_err(EmuError::into_sks);
+        assert!(
+            matches!(&r, Err(e) if e.code() == SksErrorCode::NoSession),
+            "{r:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    #[should_panic(expected = "the emulator's verification failed: key attestation")]
+    fn into_sks_ends_the_test_on_a_verification_failure() {
+        let _ = EmuError::Verify("key attestation: mismatch".into()).into_sks();
+    }
+
+    #[test]
+    fn no_mac_before_a_session() {
+        let mut is = Issuer::new(2);
+        let e = is.mac(Method::CreatePinPolicy, b"x");
+        assert!(matches!(e, Err(EmuError::Verify(_))), "{e:?}");
+    }
 }

@@ -11,9 +11,6 @@
 //! Run: `cargo bench -p airtight-card --bench sks -- --measurement-time 3 --warm-up-time 1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,10 +26,10 @@ use airtight_proto::sks::{
     ExtensionSubType, KeyAttributes, KeyData, KeyHandle, KeyProtectionInfo, PinPolicyHandle,
     ProvisioningHandle, ProvisioningSessionResult, PukPolicyHandle, SecureKeyStore, SksError,
 };
+use airtight_testkit::emulator::{Issuer, KeySpec, uri};
 use criterion::Criterion;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use support::{Issuer, KeySpec, uri};
 use zeroize::Zeroizing;
 
 /// A card whose calls are timed: `spent` sums the time inside the card.

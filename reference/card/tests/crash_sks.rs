@@ -16,7 +16,6 @@
 //! (including an `ERROR_AUTHORIZATION` with its counter increment) is durable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 mod support_neg;
 
 use std::sync::Arc;
@@ -31,7 +30,8 @@ use airtight_proto::sks::{
     EnumeratedProvisioningSession, ExtensionSubType, KeyAttributes, KeyHandle, KeyProtectionInfo,
     ProtectionStatus, SecureKeyStore, SksError, SksErrorCode,
 };
-use support::{Issuer, KeySpec, PinSpec, Provisioned, expect_code, uri};
+use airtight_testkit::emulator::{self, EmuError, Issuer, KeySpec, PinSpec, Provisioned, uri};
+use airtight_testkit::expect_code;
 use support_neg::{BASE_PIN, BASE_PUK, Base, base_key};
 
 /// The RNG seed of the card that builds the starting state; every later boot uses
@@ -183,6 +183,10 @@ fn view(sks: &mut ReferenceSks) -> View {
 type Op = fn(&mut ReferenceSks, &Start) -> Result<(), SksError>;
 
 fn full_provisioning(sks: &mut ReferenceSks, _: &Start) -> Result<(), SksError> {
+    provision_all(sks).map_err(EmuError::into_sks)
+}
+
+fn provision_all(sks: &mut ReferenceSks) -> Result<(), EmuError> {
     let mut is = Issuer::new(10).with_kmk(10);
     is.create_session(sks)?;
     let puk = is.create_puk(sks, "PUK", b"1111", PassphraseFormat::Numeric, 3)?;
@@ -209,6 +213,10 @@ fn full_provisioning(sks: &mut ReferenceSks, _: &Start) -> Result<(), SksError> 
 }
 
 fn post_op(sks: &mut ReferenceSks, st: &Start, which: u8) -> Result<(), SksError> {
+    post_session(sks, st, which).map_err(EmuError::into_sks)
+}
+
+fn post_session(sks: &mut ReferenceSks, st: &Start, which: u8) -> Result<(), EmuError> {
     let mut is = Issuer::new(20 + u64::from(which)).with_kmk(20);
     is.create_session(sks)?;
     match which {
@@ -261,7 +269,7 @@ fn post_unlock(sks: &mut ReferenceSks, st: &Start) -> Result<(), SksError> {
     post_op(sks, st, 3)
 }
 fn kmk_roll_over(sks: &mut ReferenceSks, st: &Start) -> Result<(), SksError> {
-    let new = support::kmk(30);
+    let new = emulator::kmk(30);
     let auth = session1::sign_kmk_authorization(
         &st.base.kmk,
         &session1::roll_over_signed_data(&new.public_key()).unwrap(),

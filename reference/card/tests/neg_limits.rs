@@ -3,7 +3,6 @@
 //! precise SKS error code and, inside a session, the transactional teardown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 #[macro_use]
 mod support_neg;
 
@@ -17,7 +16,8 @@ use airtight_proto::sks::{
     ExtensionSubType, MAX_LENGTH_CRYPTO_DATA, MAX_LENGTH_EXTENSION_DATA, PukPolicyHandle,
     SecureKeyStore, SksErrorCode,
 };
-use support::{Issuer, KeySpec, PinSpec, expect_code, uri};
+use airtight_testkit::emulator::{Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::expect_code;
 use support_neg::{
     OID_BRAINPOOL_P256R1, OID_P256, OID_SECP256K1, ec_spki, open_handles, rsa_spki, session,
     snapshot, world,
@@ -743,7 +743,7 @@ fn run_session_cases() {
         support_neg::case(&mut failures, what, || {
             let mut is = Issuer::new(1300 + i as u64);
             let eph = PrivateKey::generate_ec(Curve::P256, &mut is.rng);
-            let mut params = is.session_params(&eph);
+            let mut params = is.session_params(&eph).unwrap();
             tweak(&mut params);
             let r = sks.create_provisioning_session(&params);
             if let Ok(ok) = &r {
@@ -768,10 +768,10 @@ fn run_session_cases() {
         vec![0x30, 0x82, 0xff, 0xff],
         vec![0u8; 91],
     ] {
-        let mut params = is.session_params(&eph);
+        let mut params = is.session_params(&eph).unwrap();
         params.server_ephemeral_key = junk.clone();
         assert!(sks.create_provisioning_session(&params).is_err());
-        let mut params = is.session_params(&eph);
+        let mut params = is.session_params(&eph).unwrap();
         params.key_management_key = Some(junk);
         assert!(sks.create_provisioning_session(&params).is_err());
     }
@@ -836,7 +836,7 @@ fn certificate_path_limits() {
             let kd = is
                 .create_key(&mut sks, &KeySpec::new("K", uri::P256))
                 .unwrap();
-            let good = is.certificate_path(&kd.public_key);
+            let good = is.certificate_path(&kd.public_key).unwrap();
             let path = make(&good);
             let r = is.set_certificate_path(&mut sks, kd.key_handle, "K", &kd.public_key, &path);
             assert!(r.is_err(), "{what}: accepted");

@@ -4,7 +4,6 @@
 //! ERROR_CRYPTO after a valid MAC) and tears the session down without a trace.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 #[macro_use]
 mod support_neg;
 
@@ -12,8 +11,8 @@ use airtight_proto::keys::{Curve, PrivateKey};
 use airtight_proto::policy::PassphraseFormat;
 use airtight_proto::session1::{self, Method};
 use airtight_proto::sks::{ExtensionSubType, SecureKeyStore, SksErrorCode};
-use support::{KeySpec, PinSpec, uri};
-use support_neg::{corrupt, puk_params, session, snapshot, world};
+use airtight_testkit::emulator::{self, KeySpec, PinSpec, uri};
+use support_neg::{corrupt, session, snapshot, world};
 
 const EXT: &str = "http://example.com/ext";
 
@@ -25,7 +24,9 @@ fn wrong_mac_on_every_mac_carrying_method() {
 
     // createPukPolicy [CRY-MAC-010] [SKS-POL-001]
     let mut is = session(&mut sks, 10);
-    let mut p = puk_params(&mut is, "PUK.1", b"1234", PassphraseFormat::Numeric, 3);
+    let mut p = is
+        .puk_params("PUK.1", b"1234", PassphraseFormat::Numeric, 3)
+        .unwrap();
     p.mac = corrupt(p.mac);
     fatal!(
         sks,
@@ -37,7 +38,7 @@ fn wrong_mac_on_every_mac_carrying_method() {
 
     // createPinPolicy [CRY-MAC-011] [SKS-POL-002]
     let mut is = session(&mut sks, 11);
-    let mut p = is.pin_params(&PinSpec::new("PIN.1"));
+    let mut p = is.pin_params(&PinSpec::new("PIN.1")).unwrap();
     p.mac = corrupt(p.mac);
     fatal!(
         sks,
@@ -49,7 +50,7 @@ fn wrong_mac_on_every_mac_carrying_method() {
 
     // createKeyEntry [CRY-MAC-013]
     let mut is = session(&mut sks, 12);
-    let mut p = is.key_params(&KeySpec::new("K", uri::P256));
+    let mut p = is.key_params(&KeySpec::new("K", uri::P256)).unwrap();
     p.mac = corrupt(p.mac);
     fatal!(sks, is, before, sks.create_key_entry(&p), SksErrorCode::Mac);
 
@@ -58,10 +59,10 @@ fn wrong_mac_on_every_mac_carrying_method() {
     let kd = is
         .create_key(&mut sks, &KeySpec::new("K", uri::P256))
         .unwrap();
-    let path = is.certificate_path(&kd.public_key);
+    let path = is.certificate_path(&kd.public_key).unwrap();
     let refs: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
     let data = session1::set_certificate_path_data(&kd.public_key, "K", &refs).unwrap();
-    let mac = corrupt(is.mac(Method::SetCertificatePath, &data));
+    let mac = corrupt(is.mac(Method::SetCertificatePath, &data).unwrap());
     fatal!(
         sks,
         is,
@@ -75,9 +76,9 @@ fn wrong_mac_on_every_mac_carrying_method() {
     let k = is
         .provision_key(&mut sks, &KeySpec::new("K", uri::P256))
         .unwrap();
-    let enc = is.encrypt(&[7u8; 32]);
+    let enc = is.encrypt(&[7u8; 32]).unwrap();
     let data = session1::import_key_data(k.ee(), &enc).unwrap();
-    let mac = corrupt(is.mac(Method::ImportSymmetricKey, &data));
+    let mac = corrupt(is.mac(Method::ImportSymmetricKey, &data).unwrap());
     fatal!(
         sks,
         is,
@@ -94,9 +95,9 @@ fn wrong_mac_on_every_mac_carrying_method() {
     let pkcs8 = PrivateKey::generate_ec(Curve::P256, &mut is.rng)
         .to_pkcs8_der()
         .unwrap();
-    let enc = is.encrypt(&pkcs8);
+    let enc = is.encrypt(&pkcs8).unwrap();
     let data = session1::import_key_data(k.ee(), &enc).unwrap();
-    let mac = corrupt(is.mac(Method::ImportPrivateKey, &data));
+    let mac = corrupt(is.mac(Method::ImportPrivateKey, &data).unwrap());
     fatal!(
         sks,
         is,
@@ -118,7 +119,7 @@ fn wrong_mac_on_every_mac_carrying_method() {
         b"data",
     )
     .unwrap();
-    let mac = corrupt(is.mac(Method::AddExtension, &data));
+    let mac = corrupt(is.mac(Method::AddExtension, &data).unwrap());
     fatal!(
         sks,
         is,
@@ -137,9 +138,9 @@ fn wrong_mac_on_every_mac_carrying_method() {
     // postDeleteKey, postUnlockKey [CRY-MAC-019] [SKS-PST-001]
     for (seed, method) in [(17, Method::PostDeleteKey), (18, Method::PostUnlockKey)] {
         let mut is = session(&mut sks, seed);
-        let auth = is.authorization(&base.kmk, base.key.ee());
+        let auth = is.authorization(&base.kmk, base.key.ee()).unwrap();
         let data = session1::post_delete_or_unlock_data(&auth).unwrap();
-        let mac = corrupt(is.mac(method, &data));
+        let mac = corrupt(is.mac(method, &data).unwrap());
         let r = if method == Method::PostDeleteKey {
             sks.post_delete_key(is.handle, base.key.handle, &auth, &mac)
         } else {
@@ -157,9 +158,9 @@ fn wrong_mac_on_every_mac_carrying_method() {
         let nk = is
             .provision_key(&mut sks, &KeySpec::new("N", uri::P256))
             .unwrap();
-        let auth = is.authorization(&base.kmk, base.key.ee());
+        let auth = is.authorization(&base.kmk, base.key.ee()).unwrap();
         let data = session1::post_update_or_clone_data(nk.ee(), &auth).unwrap();
-        let mac = corrupt(is.mac(method, &data));
+        let mac = corrupt(is.mac(method, &data).unwrap());
         let r = if method == Method::PostUpdateKey {
             sks.post_update_key(nk.handle, base.key.handle, &auth, &mac)
         } else {
@@ -180,7 +181,7 @@ fn wrong_mac_on_every_mac_carrying_method() {
         &nonce,
     )
     .unwrap();
-    let mac = corrupt(is.mac(Method::CloseProvisioningSession, &data));
+    let mac = corrupt(is.mac(Method::CloseProvisioningSession, &data).unwrap());
     fatal!(
         sks,
         is,
@@ -200,7 +201,9 @@ fn tampered_mac_covered_arguments() {
 
     // createPukPolicy: retry limit changed.
     let mut is = session(&mut sks, 30);
-    let mut p = puk_params(&mut is, "PUK.1", b"1234", PassphraseFormat::Numeric, 3);
+    let mut p = is
+        .puk_params("PUK.1", b"1234", PassphraseFormat::Numeric, 3)
+        .unwrap();
     p.retry_limit = 4;
     fatal!(
         sks,
@@ -212,7 +215,9 @@ fn tampered_mac_covered_arguments() {
 
     // createPukPolicy: id changed.
     let mut is = session(&mut sks, 31);
-    let mut p = puk_params(&mut is, "PUK.1", b"1234", PassphraseFormat::Numeric, 3);
+    let mut p = is
+        .puk_params("PUK.1", b"1234", PassphraseFormat::Numeric, 3)
+        .unwrap();
     p.id = "PUK.2".into();
     fatal!(
         sks,
@@ -224,7 +229,7 @@ fn tampered_mac_covered_arguments() {
 
     // createPinPolicy: userModifiable flipped.
     let mut is = session(&mut sks, 32);
-    let mut p = is.pin_params(&PinSpec::new("PIN.1"));
+    let mut p = is.pin_params(&PinSpec::new("PIN.1")).unwrap();
     p.user_modifiable = !p.user_modifiable;
     fatal!(
         sks,
@@ -236,7 +241,7 @@ fn tampered_mac_covered_arguments() {
 
     // createPinPolicy: maxLength changed.
     let mut is = session(&mut sks, 33);
-    let mut p = is.pin_params(&PinSpec::new("PIN.1"));
+    let mut p = is.pin_params(&PinSpec::new("PIN.1")).unwrap();
     p.max_length = 9;
     fatal!(
         sks,
@@ -248,19 +253,19 @@ fn tampered_mac_covered_arguments() {
 
     // createKeyEntry: appUsage changed.
     let mut is = session(&mut sks, 34);
-    let mut p = is.key_params(&KeySpec::new("K", uri::P256));
+    let mut p = is.key_params(&KeySpec::new("K", uri::P256)).unwrap();
     p.app_usage = airtight_proto::policy::AppUsage::Signature.into();
     fatal!(sks, is, before, sks.create_key_entry(&p), SksErrorCode::Mac);
 
     // createKeyEntry: an endorsed algorithm added.
     let mut is = session(&mut sks, 35);
-    let mut p = is.key_params(&KeySpec::new("K", uri::P256));
+    let mut p = is.key_params(&KeySpec::new("K", uri::P256)).unwrap();
     p.endorsed_algorithms = vec![uri::ECDSA_SHA256.into()];
     fatal!(sks, is, before, sks.create_key_entry(&p), SksErrorCode::Mac);
 
     // createKeyEntry: key algorithm changed.
     let mut is = session(&mut sks, 36);
-    let mut p = is.key_params(&KeySpec::new("K", uri::P256));
+    let mut p = is.key_params(&KeySpec::new("K", uri::P256)).unwrap();
     p.key_algorithm = uri::P384.into();
     fatal!(sks, is, before, sks.create_key_entry(&p), SksErrorCode::Mac);
 
@@ -269,11 +274,11 @@ fn tampered_mac_covered_arguments() {
     let kd = is
         .create_key(&mut sks, &KeySpec::new("K", uri::P256))
         .unwrap();
-    let path = is.certificate_path(&kd.public_key);
-    let other = is.certificate_path(&kd.public_key);
+    let path = is.certificate_path(&kd.public_key).unwrap();
+    let other = is.certificate_path(&kd.public_key).unwrap();
     let refs: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
     let data = session1::set_certificate_path_data(&kd.public_key, "K", &refs).unwrap();
-    let mac = is.mac(Method::SetCertificatePath, &data);
+    let mac = is.mac(Method::SetCertificatePath, &data).unwrap();
     fatal!(
         sks,
         is,
@@ -295,7 +300,7 @@ fn tampered_mac_covered_arguments() {
         b"data",
     )
     .unwrap();
-    let mac = is.mac(Method::AddExtension, &data);
+    let mac = is.mac(Method::AddExtension, &data).unwrap();
     fatal!(
         sks,
         is,
@@ -323,7 +328,7 @@ fn tampered_mac_covered_arguments() {
         &nonce,
     )
     .unwrap();
-    let mac = is.mac(Method::CloseProvisioningSession, &data);
+    let mac = is.mac(Method::CloseProvisioningSession, &data).unwrap();
     fatal!(
         sks,
         is,
@@ -335,7 +340,7 @@ fn tampered_mac_covered_arguments() {
     // A MAC made with another method name at the right counter [CRY-MAC-002].
     let mut is = session(&mut sks, 40);
     let ps = PinSpec::new("PIN.1");
-    let mut p = is.pin_params(&ps);
+    let mut p = is.pin_params(&ps).unwrap();
     let data = session1::create_pin_policy_data(&session1::PinPolicyMacInput {
         id: "PIN.1",
         puk_policy_id: None,
@@ -350,11 +355,7 @@ fn tampered_mac_covered_arguments() {
         input_method: ps.input_method,
     })
     .unwrap();
-    p.mac = is
-        .crypto()
-        .mac_at(Method::CreatePukPolicy, 0, &data)
-        .unwrap()
-        .to_vec();
+    p.mac = is.mac_at(Method::CreatePukPolicy, 0, &data).unwrap();
     fatal!(
         sks,
         is,
@@ -372,7 +373,7 @@ fn mac_counter_replay_skip_and_reuse() {
 
     // Replayed: the MAC of the previous call sent again with the same arguments.
     let mut is = session(&mut sks, 50);
-    let p = is.pin_params(&PinSpec::new("PIN.1"));
+    let p = is.pin_params(&PinSpec::new("PIN.1")).unwrap();
     sks.create_pin_policy(&p).unwrap();
     fatal!(
         sks,
@@ -384,8 +385,8 @@ fn mac_counter_replay_skip_and_reuse() {
 
     // Skipped: the issuer's MAC is one counter value ahead.
     let mut is = session(&mut sks, 51);
-    is.mac(Method::CreateKeyEntry, b"lost");
-    let p = is.key_params(&KeySpec::new("K", uri::P256));
+    is.mac(Method::CreateKeyEntry, b"lost").unwrap();
+    let p = is.key_params(&KeySpec::new("K", uri::P256)).unwrap();
     fatal!(sks, is, before, sks.create_key_entry(&p), SksErrorCode::Mac);
 
     // Reused: setCertificatePath MACed at the counter of the key attestation ([CRY-CTR-005]:
@@ -394,14 +395,10 @@ fn mac_counter_replay_skip_and_reuse() {
     let kd = is
         .create_key(&mut sks, &KeySpec::new("K", uri::P256))
         .unwrap();
-    let path = is.certificate_path(&kd.public_key);
+    let path = is.certificate_path(&kd.public_key).unwrap();
     let refs: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
     let data = session1::set_certificate_path_data(&kd.public_key, "K", &refs).unwrap();
-    let mac = is
-        .crypto()
-        .mac_at(Method::SetCertificatePath, 1, &data)
-        .unwrap()
-        .to_vec();
+    let mac = is.mac_at(Method::SetCertificatePath, 1, &data).unwrap();
     fatal!(
         sks,
         is,
@@ -414,7 +411,7 @@ fn mac_counter_replay_skip_and_reuse() {
     let mut is = session(&mut sks, 53);
     is.create_pin(&mut sks, &PinSpec::new("PIN.1")).unwrap();
     is.create_pin(&mut sks, &PinSpec::new("PIN.2")).unwrap();
-    let mut p = is.pin_params(&PinSpec::new("PIN.3"));
+    let mut p = is.pin_params(&PinSpec::new("PIN.3")).unwrap();
     // Recompute the same data at counter 0.
     let ps = PinSpec::new("PIN.3");
     let data = session1::create_pin_policy_data(&session1::PinPolicyMacInput {
@@ -431,11 +428,7 @@ fn mac_counter_replay_skip_and_reuse() {
         input_method: ps.input_method,
     })
     .unwrap();
-    p.mac = is
-        .crypto()
-        .mac_at(Method::CreatePinPolicy, 0, &data)
-        .unwrap()
-        .to_vec();
+    p.mac = is.mac_at(Method::CreatePinPolicy, 0, &data).unwrap();
     fatal!(
         sks,
         is,
@@ -447,8 +440,8 @@ fn mac_counter_replay_skip_and_reuse() {
     // A MAC from another session (another session key) at the same counter.
     let mut a = session(&mut sks, 54);
     let mut b = session(&mut sks, 55);
-    let pa = a.pin_params(&PinSpec::new("PIN.1"));
-    let mut pb = b.pin_params(&PinSpec::new("PIN.1"));
+    let pa = a.pin_params(&PinSpec::new("PIN.1")).unwrap();
+    let mut pb = b.pin_params(&PinSpec::new("PIN.1")).unwrap();
     pb.mac = pa.mac.clone();
     let before_b = snapshot(&mut sks);
     fatal!(
@@ -474,7 +467,7 @@ fn mac_counter_replay_skip_and_reuse() {
         &nonce,
     )
     .unwrap();
-    let close_mac = is.mac(Method::CloseProvisioningSession, &data);
+    let close_mac = is.mac(Method::CloseProvisioningSession, &data).unwrap();
     let mut other = session(&mut sks, 57);
     other
         .provision_key(&mut sks, &KeySpec::new("K", uri::P256))
@@ -499,7 +492,7 @@ fn mac_of_the_wrong_length() {
     let before = snapshot(&mut sks);
     for (i, len) in [0usize, 16, 31, 33, 64].into_iter().enumerate() {
         let mut is = session(&mut sks, 60 + i as u64);
-        let mut p = is.pin_params(&PinSpec::new("PIN.1"));
+        let mut p = is.pin_params(&PinSpec::new("PIN.1")).unwrap();
         p.mac.resize(len, 0);
         fatal!(
             sks,
@@ -520,7 +513,9 @@ fn encrypted_values_are_mac_checked_before_decryption() {
 
     // PUK
     let mut is = session(&mut sks, 70);
-    let mut p = puk_params(&mut is, "PUK.1", b"1234", PassphraseFormat::Numeric, 3);
+    let mut p = is
+        .puk_params("PUK.1", b"1234", PassphraseFormat::Numeric, 3)
+        .unwrap();
     let last = p.encrypted_puk.len() - 1;
     p.encrypted_puk[last] ^= 0xff;
     fatal!(
@@ -538,7 +533,7 @@ fn encrypted_values_are_mac_checked_before_decryption() {
     let pin = is.create_pin(&mut sks, &ps).unwrap();
     let mut ks = KeySpec::new("K", uri::P256).with_pin(pin, "PIN.1", b"1234");
     ks.preset_pin = true;
-    let mut p = is.key_params(&ks);
+    let mut p = is.key_params(&ks).unwrap();
     if let Some(v) = p.pin_value.as_mut() {
         v[0] ^= 1;
     }
@@ -549,9 +544,9 @@ fn encrypted_values_are_mac_checked_before_decryption() {
     let k = is
         .provision_key(&mut sks, &KeySpec::new("K", uri::P256))
         .unwrap();
-    let mut enc = is.encrypt(&[7u8; 32]);
+    let mut enc = is.encrypt(&[7u8; 32]).unwrap();
     let data = session1::import_key_data(k.ee(), &enc).unwrap();
-    let mac = is.mac(Method::ImportSymmetricKey, &data);
+    let mac = is.mac(Method::ImportSymmetricKey, &data).unwrap();
     enc[20] ^= 1;
     fatal!(
         sks,
@@ -569,9 +564,9 @@ fn encrypted_values_are_mac_checked_before_decryption() {
     let pkcs8 = PrivateKey::generate_ec(Curve::P256, &mut is.rng)
         .to_pkcs8_der()
         .unwrap();
-    let mut enc = is.encrypt(&pkcs8);
+    let mut enc = is.encrypt(&pkcs8).unwrap();
     let data = session1::import_key_data(k.ee(), &enc).unwrap();
-    let mac = is.mac(Method::ImportPrivateKey, &data);
+    let mac = is.mac(Method::ImportPrivateKey, &data).unwrap();
     enc.truncate(enc.len() - 16);
     fatal!(
         sks,
@@ -586,7 +581,7 @@ fn encrypted_values_are_mac_checked_before_decryption() {
     let k = is
         .provision_key(&mut sks, &KeySpec::new("K", uri::P256))
         .unwrap();
-    let mut enc = is.encrypt(b"secret extension");
+    let mut enc = is.encrypt(b"secret extension").unwrap();
     let data = session1::add_extension_data(
         k.ee(),
         EXT,
@@ -595,7 +590,7 @@ fn encrypted_values_are_mac_checked_before_decryption() {
         &enc,
     )
     .unwrap();
-    let mac = is.mac(Method::AddExtension, &data);
+    let mac = is.mac(Method::AddExtension, &data).unwrap();
     enc[0] ^= 1;
     fatal!(
         sks,
@@ -615,9 +610,9 @@ fn encrypted_values_are_mac_checked_before_decryption() {
 
 /// `IV ‖ C` of `plaintext` whose padding is broken: flipping bit 7 of the last IV byte turns
 /// the last padding byte of a one-block plaintext into an invalid value.
-fn bad_padding(is: &mut support::Issuer, plaintext: &[u8]) -> Vec<u8> {
+fn bad_padding(is: &mut emulator::Issuer, plaintext: &[u8]) -> Vec<u8> {
     assert!(plaintext.len() < 16);
-    let mut enc = is.encrypt(plaintext);
+    let mut enc = is.encrypt(plaintext).unwrap();
     assert_eq!(enc.len(), 32);
     enc[15] ^= 0x80;
     enc
@@ -636,7 +631,7 @@ fn decryption_failures_behind_a_valid_mac() {
     let enc = bad_padding(&mut is, b"1234");
     let data =
         session1::create_puk_policy_data("PUK.1", &enc, PassphraseFormat::Numeric, 3).unwrap();
-    let mac = is.mac(Method::CreatePukPolicy, &data);
+    let mac = is.mac(Method::CreatePukPolicy, &data).unwrap();
     let p = airtight_proto::sks::CreatePukPolicyParams {
         provisioning_handle: is.handle,
         id: "PUK.1".into(),
@@ -655,11 +650,11 @@ fn decryption_failures_behind_a_valid_mac() {
 
     // PUK whose ciphertext length is not a multiple of 16.
     let mut is = session(&mut sks, 81);
-    let mut enc = is.encrypt(b"1234");
+    let mut enc = is.encrypt(b"1234").unwrap();
     enc.push(0);
     let data =
         session1::create_puk_policy_data("PUK.1", &enc, PassphraseFormat::Numeric, 3).unwrap();
-    let mac = is.mac(Method::CreatePukPolicy, &data);
+    let mac = is.mac(Method::CreatePukPolicy, &data).unwrap();
     let p = airtight_proto::sks::CreatePukPolicyParams {
         provisioning_handle: is.handle,
         id: "PUK.1".into(),
@@ -683,7 +678,7 @@ fn decryption_failures_behind_a_valid_mac() {
         .unwrap();
     let enc = bad_padding(&mut is, &[5u8; 8]);
     let data = session1::import_key_data(k.ee(), &enc).unwrap();
-    let mac = is.mac(Method::ImportSymmetricKey, &data);
+    let mac = is.mac(Method::ImportSymmetricKey, &data).unwrap();
     texts.push(fatal!(
         sks,
         is,
@@ -699,7 +694,7 @@ fn decryption_failures_behind_a_valid_mac() {
         .unwrap();
     let enc = vec![0u8; 16];
     let data = session1::import_key_data(k.ee(), &enc).unwrap();
-    let mac = is.mac(Method::ImportPrivateKey, &data);
+    let mac = is.mac(Method::ImportPrivateKey, &data).unwrap();
     texts.push(fatal!(
         sks,
         is,
@@ -722,7 +717,7 @@ fn decryption_failures_behind_a_valid_mac() {
         &enc,
     )
     .unwrap();
-    let mac = is.mac(Method::AddExtension, &data);
+    let mac = is.mac(Method::AddExtension, &data).unwrap();
     texts.push(fatal!(
         sks,
         is,
@@ -764,12 +759,8 @@ fn decryption_failures_behind_a_valid_mac() {
         endorsed_algorithms: &endorsed,
     })
     .unwrap();
-    let mut p = is.key_params(&ks);
-    p.mac = is
-        .crypto()
-        .mac_at(Method::CreateKeyEntry, 1, &data)
-        .unwrap()
-        .to_vec();
+    let mut p = is.key_params(&ks).unwrap();
+    p.mac = is.mac_at(Method::CreateKeyEntry, 1, &data).unwrap();
     p.pin_policy_handle = pin;
     p.pin_value = Some(zeroize::Zeroizing::new(enc));
     texts.push(fatal!(

@@ -2,7 +2,6 @@
 //! unknown sessions, expired sessions (injected clock) and an exhausted `sessionKeyLimit`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 #[macro_use]
 mod support_neg;
 
@@ -14,9 +13,10 @@ use airtight_pki::DeviceKeyKind;
 use airtight_proto::keys::{Curve, PrivateKey};
 use airtight_proto::policy::PassphraseFormat;
 use airtight_proto::sks::{
-    ExtensionSubType, KeyHandle, ProvisioningHandle, SecureKeyStore, SksError, SksErrorCode,
+    ExtensionSubType, KeyHandle, ProvisioningHandle, SecureKeyStore, SksErrorCode,
 };
-use support::{Issuer, KeySpec, PinSpec, expect_code, uri};
+use airtight_testkit::emulator::{self, EmuError, Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::expect_code;
 use support_neg::{all_passed, case, session, snapshot, world};
 
 /// Creates `ks`, certifies it (for `cert_key` if given, else for the generated key), imports
@@ -26,9 +26,9 @@ fn provision_and_close(
     is: &mut Issuer,
     ks: &KeySpec,
     symmetric: Option<&[u8]>,
-) -> Result<(), SksError> {
+) -> Result<(), EmuError> {
     let kd = is.create_key(sks, ks)?;
-    let path = is.certificate_path(&kd.public_key);
+    let path = is.certificate_path(&kd.public_key).unwrap();
     is.set_certificate_path(sks, kd.key_handle, &ks.id, &kd.public_key, &path)?;
     if let Some(s) = symmetric {
         is.import_symmetric_key(sks, kd.key_handle, &path[0], s)?;
@@ -48,7 +48,7 @@ fn calls_out_of_order() {
         .public_key()
         .to_spki_der()
         .unwrap();
-    let path = is.certificate_path(&spki);
+    let path = is.certificate_path(&spki).unwrap();
     expect_code(
         sks.set_certificate_path(kd_missing, &path, &[0; 32]),
         SksErrorCode::NoKey,
@@ -150,10 +150,10 @@ fn state_violations() {
         let kd = is
             .create_key(&mut sks, &KeySpec::new("K", uri::P256))
             .unwrap();
-        let path = is.certificate_path(&kd.public_key);
+        let path = is.certificate_path(&kd.public_key).unwrap();
         is.set_certificate_path(&mut sks, kd.key_handle, "K", &kd.public_key, &path)
             .unwrap();
-        let path2 = is.certificate_path(&kd.public_key);
+        let path2 = is.certificate_path(&kd.public_key).unwrap();
         fatal!(
             sks,
             is,
@@ -238,7 +238,9 @@ fn state_violations() {
                 .create_key(&mut sks, &KeySpec::new("K", uri::P256))
                 .unwrap();
             // The certificate certifies the key to import (so a private import matches).
-            let path = is.certificate_path(&gen_key.public_key().to_spki_der().unwrap());
+            let path = is
+                .certificate_path(&gen_key.public_key().to_spki_der().unwrap())
+                .unwrap();
             is.set_certificate_path(&mut sks, kd.key_handle, "K", &kd.public_key, &path)
                 .unwrap();
             let ee = path[0].clone();
@@ -333,7 +335,9 @@ fn close_time_checks() {
                 .create_key(&mut sks, &KeySpec::new("A", uri::P256))
                 .unwrap();
             let other = PrivateKey::generate_ec(Curve::P256, &mut is.rng);
-            let path = is.certificate_path(&other.public_key().to_spki_der().unwrap());
+            let path = is
+                .certificate_path(&other.public_key().to_spki_der().unwrap())
+                .unwrap();
             is.set_certificate_path(&mut sks, kd.key_handle, "A", &kd.public_key, &path)
                 .unwrap();
             fatal!(sks, is, before, is.close(&mut sks), SksErrorCode::Option);
@@ -365,7 +369,9 @@ fn close_time_checks() {
             let mut is = session(&mut sks, 2046);
             let x = PrivateKey::generate_ec(Curve::P256, &mut is.rng);
             let pkcs8 = x.to_pkcs8_der().unwrap();
-            let path = is.certificate_path(&x.public_key().to_spki_der().unwrap());
+            let path = is
+                .certificate_path(&x.public_key().to_spki_der().unwrap())
+                .unwrap();
             for id in ["A", "B"] {
                 let kd = is
                     .create_key(&mut sks, &KeySpec::new(id, uri::P256))
@@ -561,9 +567,9 @@ fn expired_sessions_are_torn_down() {
     type Step = fn(
         &mut ReferenceSks,
         &mut Issuer,
-        &support::Provisioned,
+        &emulator::Provisioned,
         &support_neg::Base,
-    ) -> Result<(), SksError>;
+    ) -> Result<(), EmuError>;
     let steps: Vec<(&str, Step)> = vec![
         ("createPinPolicy", |sks, is, _, _| {
             is.create_pin(sks, &PinSpec::new("PIN.1")).map(|_| ())
@@ -577,7 +583,7 @@ fn expired_sessions_are_torn_down() {
                 .map(|_| ())
         }),
         ("getKeyHandle", |sks, is, _, _| {
-            sks.get_key_handle(is.handle, "K").map(|_| ())
+            Ok(sks.get_key_handle(is.handle, "K").map(|_| ())?)
         }),
         ("addExtension", |sks, is, k, _| {
             is.add_extension(
@@ -676,7 +682,7 @@ fn exhausted_session_key_limit() {
             let mut is = Issuer::new(2402);
             is.session_key_limit = 1;
             is.create_session(&mut sks).unwrap();
-            let p = is.key_params(&KeySpec::new("K", uri::P256));
+            let p = is.key_params(&KeySpec::new("K", uri::P256)).unwrap();
             fatal!(
                 sks,
                 is,

@@ -3,7 +3,6 @@
 //! multiplicity and PIN rule. Each failure tears the session down and leaves the target intact.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 #[macro_use]
 mod support_neg;
 
@@ -12,7 +11,8 @@ use airtight_proto::keys::PrivateKey;
 use airtight_proto::policy::{AppUsage, Grouping, PassphraseFormat};
 use airtight_proto::session1::{self, Method};
 use airtight_proto::sks::{KeyHandle, ProvisioningHandle, SecureKeyStore, SksError, SksErrorCode};
-use support::{Issuer, KeySpec, PinSpec, Provisioned, expect_code, uri};
+use airtight_testkit::emulator::{self, Issuer, KeySpec, PinSpec, Provisioned, uri};
+use airtight_testkit::expect_code;
 use support_neg::{
     BASE_PIN, Base, all_passed, assert_signs, case, rsa_spki, session, session_kmk, snapshot, world,
 };
@@ -39,10 +39,10 @@ fn post_with_auth(
         Post::Delete | Post::Unlock => {
             let data = session1::post_delete_or_unlock_data(auth).unwrap();
             if op == Post::Delete {
-                let mac = is.mac(Method::PostDeleteKey, &data);
+                let mac = is.mac(Method::PostDeleteKey, &data).unwrap();
                 sks.post_delete_key(is.handle, target, auth, &mac)
             } else {
-                let mac = is.mac(Method::PostUnlockKey, &data);
+                let mac = is.mac(Method::PostUnlockKey, &data).unwrap();
                 sks.post_unlock_key(is.handle, target, auth, &mac)
             }
         }
@@ -50,10 +50,10 @@ fn post_with_auth(
             let new = new.expect("a new key");
             let data = session1::post_update_or_clone_data(new.ee(), auth).unwrap();
             if op == Post::Update {
-                let mac = is.mac(Method::PostUpdateKey, &data);
+                let mac = is.mac(Method::PostUpdateKey, &data).unwrap();
                 sks.post_update_key(new.handle, target, auth, &mac)
             } else {
-                let mac = is.mac(Method::PostCloneKeyProtection, &data);
+                let mac = is.mac(Method::PostCloneKeyProtection, &data).unwrap();
                 sks.post_clone_key_protection(new.handle, target, auth, &mac)
             }
         }
@@ -69,7 +69,7 @@ fn post(
     target: &Provisioned,
     kmk: &PrivateKey,
 ) -> Result<(), SksError> {
-    let auth = is.authorization(kmk, target.ee());
+    let auth = is.authorization(kmk, target.ee()).unwrap();
     post_with_auth(sks, is, op, new, target.handle, &auth)
 }
 
@@ -105,17 +105,17 @@ fn bad_authorizations(op: Post) {
     type Forge = fn(&mut ReferenceSks, &mut Issuer, &Base, &[u8]) -> Vec<u8>;
     let forgeries: Vec<(&str, Forge)> = vec![
         ("signed by another KMK (t53)", |_, is, b, _| {
-            is.authorization(&support::kmk(999), b.key.ee())
+            is.authorization(&emulator::kmk(999), b.key.ee()).unwrap()
         }),
         ("made for another session (replayed)", |sks, _, b, _| {
             let mut other = session(sks, 3099);
-            let auth = other.authorization(&b.kmk, b.key.ee());
+            let auth = other.authorization(&b.kmk, b.key.ee()).unwrap();
             sks.abort_provisioning_session(other.handle).unwrap();
             auth
         }),
         ("bound to another device", |_, is, b, dev| {
             let mine = std::mem::replace(&mut is.device_id, dev.to_vec());
-            let auth = is.authorization(&b.kmk, b.key.ee());
+            let auth = is.authorization(&b.kmk, b.key.ee()).unwrap();
             is.device_id = mine;
             auth
         }),
@@ -123,7 +123,7 @@ fn bad_authorizations(op: Post) {
             let mut ee = b.key.ee().to_vec();
             let n = ee.len() - 1;
             ee[n] ^= 1;
-            is.authorization(&b.kmk, &ee)
+            is.authorization(&b.kmk, &ee).unwrap()
         }),
         ("garbage of a signature's length", |_, _, _, _| {
             vec![0x5a; 64]
@@ -169,7 +169,9 @@ fn bad_authorizations_fail_and_tear_down() {
     {
         let mut is = session(&mut sks, 3100 + i as u64);
         let nk = matches!(op, Post::Update | Post::Clone).then(|| new_key(&mut sks, &mut is, "N"));
-        let auth = is.authorization(&support::kmk(999), base.key.ee());
+        let auth = is
+            .authorization(&emulator::kmk(999), base.key.ee())
+            .unwrap();
         let r = post_with_auth(&mut sks, &mut is, op, nk.as_ref(), base.key.handle, &auth);
         let e = r.expect_err("a forged authorization was accepted");
         assert_ne!(e.code(), SksErrorCode::Authorization);
@@ -328,14 +330,14 @@ fn post_operation_rules() {
                 Post::Clone,
                 Some(&n),
                 &lone,
-                &support::kmk(302),
+                &emulator::kmk(302),
             );
             fatal!(sks, is, before, r, Opt);
         },
     );
     case(&mut failures, "unknown target handle", || {
         let mut is = session(&mut sks, 3253);
-        let auth = is.authorization(&kmk, b.ee());
+        let auth = is.authorization(&kmk, b.ee()).unwrap();
         let r = post_with_auth(
             &mut sks,
             &mut is,
@@ -370,7 +372,7 @@ fn target_in_an_open_session() {
                 Post::Delete,
                 None,
                 &own,
-                &support::kmk(303),
+                &emulator::kmk(303),
             );
             fatal!(sks, is, before, r, SksErrorCode::Option);
         },
@@ -388,7 +390,7 @@ fn target_in_an_open_session() {
                 Post::Unlock,
                 None,
                 &theirs,
-                &support::kmk(304),
+                &emulator::kmk(304),
             );
             let before_other = before.clone();
             fatal!(sks, is, before_other, r, SksErrorCode::Option);
@@ -407,7 +409,7 @@ fn post_operation_handles() {
     // postDeleteKey on an unknown session.
     let mut ghost = Issuer::new(3400);
     ghost.create_session(&mut sks).unwrap();
-    let auth = ghost.authorization(&base.kmk, base.key.ee());
+    let auth = ghost.authorization(&base.kmk, base.key.ee()).unwrap();
     sks.abort_provisioning_session(ghost.handle).unwrap();
     expect_code(
         sks.post_delete_key(ghost.handle, base.key.handle, &auth, &[0; 32]),
@@ -453,7 +455,7 @@ fn kmk_roll_over_refusals() {
     // the code is never ERROR_AUTHORIZATION.
     let (mut sks, base) = world(305);
     let old = kmk_of(&mut sks, base.session).unwrap();
-    let new_kmk = support::kmk(3500);
+    let new_kmk = emulator::kmk(3500);
     let new_spki = new_kmk.public_key().to_spki_der().unwrap();
     let good = session1::sign_kmk_authorization(
         &base.kmk,
@@ -500,14 +502,14 @@ fn kmk_roll_over_refusals() {
 fn kmk_roll_over_bad_inputs() {
     let (mut sks, base) = world(306);
     let old = kmk_of(&mut sks, base.session).unwrap();
-    let new_kmk = support::kmk(3600);
+    let new_kmk = emulator::kmk(3600);
     let new_spki = new_kmk.public_key().to_spki_der().unwrap();
     let data = session1::roll_over_signed_data(&new_kmk.public_key()).unwrap();
     let mut failures = Vec::new();
-    let other_sig = session1::sign_kmk_authorization(&support::kmk(3601), &data).unwrap();
+    let other_sig = session1::sign_kmk_authorization(&emulator::kmk(3601), &data).unwrap();
     let for_other_key = session1::sign_kmk_authorization(
         &base.kmk,
-        &session1::roll_over_signed_data(&support::kmk(3602).public_key()).unwrap(),
+        &session1::roll_over_signed_data(&emulator::kmk(3602).public_key()).unwrap(),
     )
     .unwrap();
     let rsa_small = rsa_spki(512);
@@ -577,10 +579,10 @@ fn kmk_roll_over_refusals_change_nothing() {
     // [SKS-KMK-002] [CRY-ROL-003].
     let (mut sks, base) = world(307);
     let old = kmk_of(&mut sks, base.session).unwrap();
-    let new_kmk = support::kmk(3700);
+    let new_kmk = emulator::kmk(3700);
     let new_spki = new_kmk.public_key().to_spki_der().unwrap();
     let data = session1::roll_over_signed_data(&new_kmk.public_key()).unwrap();
-    let bad = session1::sign_kmk_authorization(&support::kmk(3701), &data).unwrap();
+    let bad = session1::sign_kmk_authorization(&emulator::kmk(3701), &data).unwrap();
     for (spki, auth) in [
         (new_spki.clone(), bad),
         (rsa_spki(512), vec![1; 64]),
@@ -613,7 +615,7 @@ fn clone_of_a_target_without_pin() {
         Post::Clone,
         Some(&n),
         &nopin,
-        &support::kmk(308),
+        &emulator::kmk(308),
     )
     .unwrap();
     is.close(&mut sks).unwrap();

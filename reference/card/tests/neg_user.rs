@@ -5,7 +5,6 @@
 //! open session.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 #[macro_use]
 mod support_neg;
 
@@ -22,7 +21,8 @@ use airtight_proto::session1::{self, Property};
 use airtight_proto::sks::{
     ExtensionSubType, KeyBackup, KeyHandle, ProtectionStatus, SecureKeyStore, SksErrorCode,
 };
-use support::{Issuer, KeySpec, PinSpec, Provisioned, expect_code, uri};
+use airtight_testkit::emulator::{self, Issuer, KeySpec, PinSpec, Provisioned, uri};
+use airtight_testkit::expect_code;
 use support_neg::{all_passed, case, open_handles, pin_errors, puk_errors, session, sign};
 
 /// The keys of [`user_world`].
@@ -60,7 +60,7 @@ struct Keys {
 const PUK: &[u8] = b"01234567";
 
 fn user_world(seed: u64) -> (ReferenceSks, Keys) {
-    let mut sks = support::card(seed);
+    let mut sks = airtight_testkit::card(seed);
     let mut is = Issuer::new(seed);
     is.create_session(&mut sks).unwrap();
     let u1 = is
@@ -277,7 +277,7 @@ fn wrong_pin_in_every_user_operation() {
     let (mut sks, k) = user_world(401);
     let peer = airtight_proto::keys::PrivateKey::generate_ec(
         airtight_proto::keys::Curve::P256,
-        &mut support::Issuer::new(1).rng,
+        &mut emulator::Issuer::new(1).rng,
     )
     .public_key()
     .to_spki_der()
@@ -586,7 +586,7 @@ fn endorsed_algorithm_enforcement() {
     let (mut sks, k) = user_world(405);
     let peer = airtight_proto::keys::PrivateKey::generate_ec(
         airtight_proto::keys::Curve::P256,
-        &mut support::Issuer::new(2).rng,
+        &mut emulator::Issuer::new(2).rng,
     )
     .public_key()
     .to_spki_der()

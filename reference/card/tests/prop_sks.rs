@@ -9,7 +9,6 @@
 //! PIN or an unlock ([POL-PIN-004] [POL-PUK-004]); committed keys keep working ([SKS-ENU-001]).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 mod support_neg;
 
 use std::collections::BTreeSet;
@@ -18,8 +17,9 @@ use airtight_card::ReferenceSks;
 use airtight_proto::policy::PassphraseFormat;
 use airtight_proto::session1::Method;
 use airtight_proto::sks::{KeyHandle, ProvisioningHandle, SecureKeyStore, SksErrorCode};
+use airtight_testkit::emulator::{EmuError, Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::expect_code;
 use proptest::prelude::*;
-use support::{Issuer, KeySpec, PinSpec, expect_code, uri};
 
 /// What goes wrong in a provisioning.
 #[derive(Debug, Clone, Copy)]
@@ -182,7 +182,7 @@ impl World {
         let seed = self.next_seed();
         let mut is = Issuer::new(seed);
         is.create_session(&mut self.sks).unwrap();
-        let result = (|| {
+        let result = (|| -> Result<Vec<MKey>, EmuError> {
             let mut made = Vec::new();
             for i in 0..nkeys {
                 let id = if matches!(corruption, Some(Corruption::DuplicateId)) && i == 1 {
@@ -207,7 +207,7 @@ impl World {
                     let mut ps = PinSpec::new(&format!("PIN{i}"));
                     ps.puk = Some((puk_h, pid));
                     ps.retry_limit = RETRY;
-                    let params = is.pin_params(&ps);
+                    let params = is.pin_params(&ps).unwrap();
                     let pin_h = self.sks.create_pin_policy(&params)?;
                     if matches!(corruption, Some(Corruption::ReplayPinMac)) {
                         let mut again = params.clone();
@@ -217,7 +217,7 @@ impl World {
                     ks = ks.with_pin(pin_h, &format!("PIN{i}"), pin_value.as_bytes());
                 }
                 let kd = if matches!(corruption, Some(Corruption::WrongKeyMac)) && i + 1 == nkeys {
-                    let mut p = is.key_params(&ks);
+                    let mut p = is.key_params(&ks).unwrap();
                     p.mac = support_neg::corrupt(p.mac);
                     self.sks.create_key_entry(&p)?
                 } else {
@@ -226,9 +226,9 @@ impl World {
                 let last = i + 1 == nkeys;
                 if !(matches!(corruption, Some(Corruption::MissingCertificate)) && last) {
                     if matches!(corruption, Some(Corruption::SkipCounter)) && last {
-                        is.mac(Method::SetCertificatePath, b"skipped");
+                        is.mac(Method::SetCertificatePath, b"skipped").unwrap();
                     }
-                    let path = is.certificate_path(&kd.public_key);
+                    let path = is.certificate_path(&kd.public_key).unwrap();
                     is.set_certificate_path(
                         &mut self.sks,
                         kd.key_handle,
@@ -252,9 +252,9 @@ impl World {
             match corruption {
                 Some(Corruption::Abort) => {
                     self.sks.abort_provisioning_session(is.handle)?;
-                    return Err(airtight_proto::sks::SksError::no_session(
-                        "aborted by the test",
-                    ));
+                    return Err(
+                        airtight_proto::sks::SksError::no_session("aborted by the test").into(),
+                    );
                 }
                 Some(Corruption::WrongCloseMac) => {
                     let nonce = [7u8; 32];
@@ -265,7 +265,9 @@ impl World {
                         &nonce,
                     )
                     .unwrap();
-                    let mac = support_neg::corrupt(is.mac(Method::CloseProvisioningSession, &data));
+                    let mac = support_neg::corrupt(
+                        is.mac(Method::CloseProvisioningSession, &data).unwrap(),
+                    );
                     self.sks
                         .close_provisioning_session(is.handle, &nonce, &mac)?;
                 }
@@ -274,7 +276,8 @@ impl World {
                 }
             }
             Ok(made)
-        })();
+        })()
+        .map_err(EmuError::into_sks);
         match (corruption, result) {
             (None, Ok(made)) => self.keys.extend(made),
             (None, Err(e)) => panic!("an honest provisioning failed: {e}"),
@@ -418,7 +421,7 @@ proptest! {
         actions in proptest::collection::vec(action(), 1..14),
     ) {
         let mut w = World {
-            sks: support::card(seed),
+            sks: airtight_testkit::card(seed),
             keys: Vec::new(),
             dangling: Vec::new(),
             seed: seed * 1000,

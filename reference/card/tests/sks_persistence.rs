@@ -3,8 +3,6 @@
 //! before the wrong-PIN answer (a power cut right after cannot reset it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 
 use airtight_card::env::ManualClock;
@@ -12,7 +10,8 @@ use airtight_card::store::{CrashPolicy, SimFs};
 use airtight_card::{CardConfig, ReferenceSks, Storage, TEST_TIME};
 use airtight_pki::DeviceKeyKind;
 use airtight_proto::sks::{KeyHandle, ProvisioningHandle, SecureKeyStore, SksErrorCode};
-use support::{Issuer, KeySpec, PinSpec, expect_code, uri};
+use airtight_testkit::emulator::{Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::expect_code;
 
 fn config(storage: Storage, seed: u64) -> CardConfig {
     let mut c = CardConfig::test_device(

@@ -3,8 +3,6 @@
 //! changes, biometric combinations, device PIN, export and delete protection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use airtight_card::ReferenceSks;
 use airtight_proto::policy::{
     AppUsage, BiometricProtection, DeleteProtection, ExportProtection, Grouping, PassphraseFormat,
@@ -13,7 +11,8 @@ use airtight_proto::policy::{
 use airtight_proto::sks::{
     KeyHandle, ProtectionStatus, PukPolicyHandle, SecureKeyStore, SksErrorCode,
 };
-use support::{Issuer, KeySpec, PinSpec, Provisioned, expect_code, uri};
+use airtight_testkit::emulator::{EmuError, Issuer, KeySpec, PinSpec, Provisioned, uri};
+use airtight_testkit::expect_code;
 
 fn sign(
     sks: &mut ReferenceSks,
@@ -31,7 +30,7 @@ fn provision(
     grouping: Grouping,
     puk_retry: u16,
     keys: &[(AppUsage, &[u8])],
-) -> Result<Vec<Provisioned>, airtight_proto::sks::SksError> {
+) -> Result<Vec<Provisioned>, EmuError> {
     let mut is = Issuer::new(seed);
     is.create_session(sks)?;
     let puk = is.create_puk(
@@ -59,7 +58,7 @@ fn provision(
 fn grouping_rules_at_key_creation() {
     // [SKS-KEY-005] [POL-GRP-001] [POL-GRP-002] [POL-GRP-003] [POL-GRP-005] [POL-APP-001]
     use AppUsage::*;
-    let mut sks = support::card(1);
+    let mut sks = airtight_testkit::card(1);
     expect_code(
         provision(
             &mut sks,
@@ -151,7 +150,7 @@ fn shared_error_counter_lock_out_and_puk_unlock() {
     // [SKS-USR-003] [SKS-USR-004] [SKS-MGT-003] [SKS-IMP-008] [POL-GRP-006] [POL-PIN-004]
     // [POL-PIN-005] [POL-PUK-004] [SKS-ENU-003]
     use AppUsage::*;
-    let mut sks = support::card(2);
+    let mut sks = airtight_testkit::card(2);
     let keys = provision(
         &mut sks,
         10,
@@ -225,7 +224,7 @@ fn shared_error_counter_lock_out_and_puk_unlock() {
 #[test]
 fn puk_retry_limit_zero_never_locks() {
     // [POL-PUK-004] (retry limit 0: no lock-out; the delay is configured to 0 in tests)
-    let mut sks = support::card(3);
+    let mut sks = airtight_testkit::card(3);
     let keys = provision(
         &mut sks,
         20,
@@ -253,7 +252,7 @@ fn puk_retry_limit_zero_never_locks() {
 #[test]
 fn change_and_set_pin() {
     // [SKS-MGT-004] [SKS-MGT-005] [POL-PIN-002] [POL-PIN-008] [POL-GRP-006] [POL-FMT-006]
-    let mut sks = support::card(4);
+    let mut sks = airtight_testkit::card(4);
     let keys = provision(
         &mut sks,
         30,
@@ -394,7 +393,7 @@ fn pin_format_and_patterns_at_key_creation() {
         (PassphraseFormat::Numeric, &[], b"123456789", false),
     ];
     for (i, (format, patterns, pin, ok)) in cases.iter().enumerate() {
-        let mut sks = support::card(5);
+        let mut sks = airtight_testkit::card(5);
         let mut is = Issuer::new(40 + i as u64);
         is.create_session(&mut sks).unwrap();
         let mut ps = PinSpec::new("PIN.1");
@@ -416,7 +415,7 @@ fn pin_format_and_patterns_at_key_creation() {
 #[test]
 fn preset_pin_is_decrypted() {
     // [SKS-KEY-003] [POL-USR-002]
-    let mut sks = support::card(6);
+    let mut sks = airtight_testkit::card(6);
     let mut is = Issuer::new(50);
     is.create_session(&mut sks).unwrap();
     let mut ps = PinSpec::new("PIN.1");
@@ -440,7 +439,7 @@ fn preset_pin_is_decrypted() {
 fn biometric_device_pin_and_redundant_authorization() {
     // [POL-BIO-002] [POL-BIO-003] [POL-BIO-004] [POL-BIO-005] [POL-BIO-006] [POL-DEV-003]
     // [SKS-KEY-011]
-    let mut sks = support::card(7);
+    let mut sks = airtight_testkit::card(7);
     let mut is = Issuer::new(60);
     is.create_session(&mut sks).unwrap();
     let pin = is.create_pin(&mut sks, &PinSpec::new("PIN.1")).unwrap();
@@ -504,7 +503,7 @@ fn biometric_device_pin_and_redundant_authorization() {
 #[test]
 fn export_and_delete_protection() {
     // [SKS-MGT-001] [SKS-MGT-002] [POL-PRT-002] [POL-PRT-003]
-    let mut sks = support::card(8);
+    let mut sks = airtight_testkit::card(8);
     let mut is = Issuer::new(70);
     is.create_session(&mut sks).unwrap();
     let puk = is

@@ -3,8 +3,6 @@
 //! `sessionKeyLimit` accounting, imports, extensions, post-operations and KMK roll-over.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use airtight_card::ReferenceSks;
 use airtight_pki::DeviceKeyKind;
 use airtight_proto::keys::{HashAlg, PrivateKey, SignatureAlgorithm};
@@ -14,9 +12,10 @@ use airtight_proto::sks::{
     ExtensionSubType, KeyBackup, KeyHandle, ProtectionStatus, ProvisioningHandle, SecureKeyStore,
     SksErrorCode,
 };
+use airtight_testkit::emulator::{self, EmuError, Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::expect_code;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use support::{Issuer, KeySpec, PinSpec, expect_code, uri};
 
 struct Case {
     alg: &'static str,
@@ -106,7 +105,7 @@ fn provision_and_sign(sks: &mut ReferenceSks, seed: u64, privacy: bool, case: &C
             b"data to sign",
         )
         .unwrap();
-    support::public_key(&key.public_key)
+    airtight_testkit::public_key(&key.public_key)
         .verify(case.sig, b"data to sign", &sig)
         .unwrap();
     let attrs = sks.get_key_attributes(key.handle).unwrap();
@@ -125,7 +124,7 @@ fn provision_and_sign(sks: &mut ReferenceSks, seed: u64, privacy: bool, case: &C
 #[test]
 fn every_key_type_e2es_p256_device() {
     // [SKS-SES-005] [SKS-KEY-006] [SKS-KEY-010] [CRY-KAT-003]
-    let mut sks = support::card(11);
+    let mut sks = airtight_testkit::card(11);
     for (i, c) in cases().iter().enumerate() {
         provision_and_sign(&mut sks, 100 + i as u64, false, c);
     }
@@ -133,7 +132,7 @@ fn every_key_type_e2es_p256_device() {
 
 #[test]
 fn every_key_type_privacy_mode() {
-    let mut sks = support::card(12);
+    let mut sks = airtight_testkit::card(12);
     for (i, c) in cases().iter().enumerate() {
         provision_and_sign(&mut sks, 200 + i as u64, true, c);
     }
@@ -154,7 +153,7 @@ fn rsa2048_device_and_rsa2048_key() {
 
 /// Runs one fixed provisioning and returns every byte the card produced.
 fn transcript(card_seed: u64) -> Vec<Vec<u8>> {
-    let mut sks = support::card(card_seed);
+    let mut sks = airtight_testkit::card(card_seed);
     let mut is = Issuer::new(5);
     let res = is.create_session(&mut sks).unwrap();
     let pin = is.create_pin(&mut sks, &PinSpec::new("PIN.1")).unwrap();
@@ -164,7 +163,7 @@ fn transcript(card_seed: u64) -> Vec<Vec<u8>> {
             &KeySpec::new("Key.1", uri::P256).with_pin(pin, "PIN.1", b"1234"),
         )
         .unwrap();
-    let path = is.certificate_path(&key.public_key);
+    let path = is.certificate_path(&key.public_key).unwrap();
     is.set_certificate_path(&mut sks, key.key_handle, "Key.1", &key.public_key, &path)
         .unwrap();
     let close = is.close(&mut sks).unwrap();
@@ -210,7 +209,7 @@ fn a_seed_and_a_fixed_clock_reproduce_every_byte() {
 #[test]
 fn session_key_limit_accounting() {
     for (limit, ok) in [(6u16, true), (5, false)] {
-        let mut sks = support::card(20);
+        let mut sks = airtight_testkit::card(20);
         let mut is = Issuer::new(20);
         is.session_key_limit = limit;
         is.create_session(&mut sks).unwrap();
@@ -231,7 +230,7 @@ fn session_key_limit_accounting() {
     }
     // A preset PIN needs 7.
     for (limit, ok) in [(7u16, true), (6, false)] {
-        let mut sks = support::card(21);
+        let mut sks = airtight_testkit::card(21);
         let mut is = Issuer::new(21);
         is.session_key_limit = limit;
         is.create_session(&mut sks).unwrap();
@@ -241,14 +240,14 @@ fn session_key_limit_accounting() {
         let mut ks = KeySpec::new("Key.1", uri::P256).with_pin(pin, "PIN.1", b"1234");
         ks.preset_pin = true;
         is.provision_key(&mut sks, &ks).unwrap();
-        let r = is.close(&mut sks);
+        let r = is.close(&mut sks).map_err(EmuError::into_sks);
         assert_eq!(r.is_ok(), ok, "limit {limit}: {r:?}");
     }
 }
 
 #[test]
 fn symmetric_key_import_hmac_and_aes() {
-    let mut sks = support::card(30);
+    let mut sks = airtight_testkit::card(30);
     let mut is = Issuer::new(30);
     is.create_session(&mut sks).unwrap();
     let mut spec = KeySpec::new("Key.1", uri::P256);
@@ -344,7 +343,7 @@ fn symmetric_key_import_hmac_and_aes() {
 
 #[test]
 fn private_key_import_rsa_decrypt_and_export() {
-    let mut sks = support::card(31);
+    let mut sks = airtight_testkit::card(31);
     let mut is = Issuer::new(31);
     is.create_session(&mut sks).unwrap();
     let imported =
@@ -356,7 +355,7 @@ fn private_key_import_rsa_decrypt_and_export() {
     let kd = is.create_key(&mut sks, &spec).unwrap();
     // The certificate certifies the imported key, not the generated one.
     let imported_spki = imported.public_key().to_spki_der().unwrap();
-    let path = is.certificate_path(&imported_spki);
+    let path = is.certificate_path(&imported_spki).unwrap();
     is.set_certificate_path(&mut sks, kd.key_handle, "Key.1", &kd.public_key, &path)
         .unwrap();
     is.import_private_key(&mut sks, kd.key_handle, &path[0], &pkcs8)
@@ -389,7 +388,7 @@ fn private_key_import_rsa_decrypt_and_export() {
 
 #[test]
 fn ecdh_key_agreement() {
-    let mut sks = support::card(32);
+    let mut sks = airtight_testkit::card(32);
     let mut is = Issuer::new(32);
     is.create_session(&mut sks).unwrap();
     let mut spec = KeySpec::new("Key.1", uri::P256);
@@ -411,7 +410,7 @@ fn ecdh_key_agreement() {
         )
         .unwrap();
     let expected =
-        airtight_proto::keys::ecdh_z(&peer, &support::public_key(&k.public_key)).unwrap();
+        airtight_proto::keys::ecdh_z(&peer, &airtight_testkit::public_key(&k.public_key)).unwrap();
     assert_eq!(z.as_slice(), expected.as_slice());
     // [CRY-ALG-013] A peer point off its curve, or a peer on another supported curve, fails
     // in the key agreement with ERROR_CRYPTO (the Java reference's code for a failed ECDH).
@@ -446,7 +445,7 @@ fn ecdh_key_agreement() {
 
 #[test]
 fn extensions_property_bags_and_logotypes() {
-    let mut sks = support::card(33);
+    let mut sks = airtight_testkit::card(33);
     let mut is = Issuer::new(33);
     is.create_session(&mut sks).unwrap();
     let k = is
@@ -553,7 +552,7 @@ fn extensions_property_bags_and_logotypes() {
 }
 
 /// Provisions one PIN-protected key (shared grouping) in an updatable session; returns the key.
-fn updatable_session(sks: &mut ReferenceSks, seed: u64) -> (support::Provisioned, PrivateKey) {
+fn updatable_session(sks: &mut ReferenceSks, seed: u64) -> (emulator::Provisioned, PrivateKey) {
     let mut is = Issuer::new(seed).with_kmk(seed);
     let kmk = is.key_management_key.clone().unwrap();
     is.create_session(sks).unwrap();
@@ -576,7 +575,7 @@ fn updatable_session(sks: &mut ReferenceSks, seed: u64) -> (support::Provisioned
 
 #[test]
 fn post_update_key_takes_over_the_handle_and_the_pin() {
-    let mut sks = support::card(40);
+    let mut sks = airtight_testkit::card(40);
     let (old, kmk) = updatable_session(&mut sks, 40);
     let mut is = Issuer::new(41).with_kmk(41);
     is.create_session(&mut sks).unwrap();
@@ -612,7 +611,7 @@ fn post_update_key_takes_over_the_handle_and_the_pin() {
             b"m",
         )
         .unwrap();
-    support::public_key(&new.public_key)
+    airtight_testkit::public_key(&new.public_key)
         .verify(SignatureAlgorithm::Ecdsa(HashAlg::Sha384), b"m", &sig)
         .unwrap();
     expect_code(sks.get_key_attributes(new.handle), SksErrorCode::NoKey);
@@ -633,7 +632,7 @@ fn post_update_key_takes_over_the_handle_and_the_pin() {
 
 #[test]
 fn post_clone_unlock_and_delete() {
-    let mut sks = support::card(42);
+    let mut sks = airtight_testkit::card(42);
     let (old, kmk) = updatable_session(&mut sks, 42);
     // Block the PIN (3 tries).
     for _ in 0..3 {
@@ -724,13 +723,13 @@ fn post_clone_unlock_and_delete() {
 
 #[test]
 fn post_operation_rules() {
-    let mut sks = support::card(45);
+    let mut sks = airtight_testkit::card(45);
     let (old, kmk) = updatable_session(&mut sks, 45);
     // A wrong KMK: ERROR_OPTION (the Java code for a signature that does not verify).
     let mut is = Issuer::new(46);
     is.create_session(&mut sks).unwrap();
     expect_code(
-        is.post_delete_or_unlock(&mut sks, old.handle, old.ee(), &support::kmk(999), true),
+        is.post_delete_or_unlock(&mut sks, old.handle, old.ee(), &emulator::kmk(999), true),
         SksErrorCode::Option,
     );
     expect_code(
@@ -821,19 +820,19 @@ fn post_operation_rules() {
 
 #[test]
 fn kmk_roll_over() {
-    let mut sks = support::card(60);
+    let mut sks = airtight_testkit::card(60);
     let (old, kmk) = updatable_session(&mut sks, 60);
     let session = sks
         .enumerate_provisioning_sessions(ProvisioningHandle::NONE, false)
         .unwrap()
         .unwrap()
         .provisioning_handle;
-    let new_kmk = support::kmk(61);
+    let new_kmk = emulator::kmk(61);
     let data = session1::roll_over_signed_data(&new_kmk.public_key()).unwrap();
     let auth = session1::sign_kmk_authorization(&kmk, &data).unwrap();
     let new_spki = new_kmk.public_key().to_spki_der().unwrap();
     // Signed by another key: refused [SKS-KMK-002]
-    let bad = session1::sign_kmk_authorization(&support::kmk(62), &data).unwrap();
+    let bad = session1::sign_kmk_authorization(&emulator::kmk(62), &data).unwrap();
     expect_code(
         sks.update_key_management_key(session, &new_spki, &bad),
         SksErrorCode::Option,
@@ -864,7 +863,7 @@ fn kmk_roll_over() {
 #[test]
 fn enumerate_provisioning_sessions_open_and_closed() {
     // [SKS-SES-021] [SKS-SES-021]
-    let mut sks = support::card(70);
+    let mut sks = airtight_testkit::card(70);
     let mut a = Issuer::new(70);
     a.create_session(&mut sks).unwrap();
     a.provision_key(&mut sks, &KeySpec::new("K", uri::P256))
@@ -889,7 +888,7 @@ fn enumerate_provisioning_sessions_open_and_closed() {
         .unwrap()
         .unwrap();
     assert_eq!(closed.provisioning_handle, a.handle);
-    assert_eq!(closed.issuer_uri, support::ISSUER_URI);
+    assert_eq!(closed.issuer_uri, emulator::ISSUER_URI);
     // A session that closes without keys is not kept.
     b.close(&mut sks).unwrap();
     assert!(
@@ -927,7 +926,7 @@ fn odd_rsa_exponents_fail_cleanly() {
         ),
         (vec![0x03], None),
     ] {
-        let mut sks = support::card(80);
+        let mut sks = airtight_testkit::card(80);
         let mut is = Issuer::new(80);
         is.create_session(&mut sks).unwrap();
         let mut ks = KeySpec::new("K", uri::RSA1024_EXP);
@@ -947,7 +946,7 @@ fn odd_rsa_exponents_fail_cleanly() {
 #[test]
 fn post_operations_in_privacy_mode_use_the_anonymous_device_id() {
     // [SKS-PST-001] [SKS-PST-003]: the authorization is bound to DeviceID "Anonymous".
-    let mut sks = support::card(90);
+    let mut sks = airtight_testkit::card(90);
     let mut is = Issuer::new(90).with_kmk(90);
     is.privacy_enabled = true;
     let kmk = is.key_management_key.clone().unwrap();

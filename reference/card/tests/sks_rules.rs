@@ -3,8 +3,6 @@
 //! card's report).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use airtight_card::store::SimFs;
 use airtight_card::{CardConfig, ReferenceSks, Storage};
 use airtight_pki::DeviceKeyKind;
@@ -18,12 +16,13 @@ use airtight_proto::sks::{
     ExtensionSubType, KeyHandle, MAX_LENGTH_CRYPTO_DATA, MAX_LENGTH_EXTENSION_DATA,
     PinPolicyHandle, ProvisioningHandle, SecureKeyStore, SksErrorCode,
 };
+use airtight_testkit::emulator::{self, EmuError, Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::expect_code;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use support::{Issuer, KeySpec, PinSpec, expect_code, uri};
 
 fn session(seed: u64) -> (ReferenceSks, Issuer) {
-    let mut sks = support::card(seed);
+    let mut sks = airtight_testkit::card(seed);
     let mut is = Issuer::new(seed);
     is.create_session(&mut sks).unwrap();
     (sks, is)
@@ -42,7 +41,7 @@ fn open_sessions(sks: &mut ReferenceSks) -> usize {
 #[test]
 fn device_info() {
     // [SKS-DEV-001] [SKS-DEV-003] [SKS-DEV-004] [SKS-DEV-005] [SKS-LIM-002]
-    let mut sks = support::card(1);
+    let mut sks = airtight_testkit::card(1);
     let a = sks.get_device_info().unwrap();
     let b = sks.get_device_info().unwrap();
     assert_eq!(a, b);
@@ -53,7 +52,7 @@ fn device_info() {
     airtight_pki::verify_path(
         &a.certificate_path,
         &[airtight_pki::fixtures::device_trust_anchor()],
-        support::TEST_NOW,
+        emulator::TEST_NOW,
     )
     .expect("the device path chains to the test device CA");
     for u in [
@@ -101,7 +100,7 @@ fn client_session_id_and_session_storage() {
 #[test]
 fn session_creation_arguments() {
     // [SKS-SES-002] [SKS-LIM-004] [SKS-ERR-010]
-    let mut sks = support::card(3);
+    let mut sks = airtight_testkit::card(3);
     let mut bad = |f: &dyn Fn(&mut Issuer)| {
         let mut is = Issuer::new(3);
         f(&mut is);
@@ -118,20 +117,20 @@ fn session_creation_arguments() {
     // ephemeral curve, a KMK that is not RSA-1024/2048 or EC on a supported curve.
     let mut is = Issuer::new(3);
     let eph = PrivateKey::generate_ec(Curve::P256, &mut ChaCha20Rng::seed_from_u64(1));
-    let mut p = is.session_params(&eph);
+    let mut p = is.session_params(&eph).unwrap();
     p.session_key_algorithm = "https://webpki.github.io/sks/algorithm#session.2".into();
     expect_code(sks.create_provisioning_session(&p), SksErrorCode::Option);
-    let mut p = is.session_params(&eph);
+    let mut p = is.session_params(&eph).unwrap();
     let ed = PrivateKey::generate_ed25519(&mut ChaCha20Rng::seed_from_u64(2));
     p.server_ephemeral_key = ed.public_key().to_spki_der().unwrap();
     expect_code(sks.create_provisioning_session(&p), SksErrorCode::Option);
-    let mut p = is.session_params(&eph);
+    let mut p = is.session_params(&eph).unwrap();
     p.key_management_key = Some(ed.public_key().to_spki_der().unwrap());
     expect_code(sks.create_provisioning_session(&p), SksErrorCode::Option);
-    let mut p = is.session_params(&eph);
+    let mut p = is.session_params(&eph).unwrap();
     p.key_management_key = Some(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
     expect_code(sks.create_provisioning_session(&p), SksErrorCode::Option);
-    let mut p = is.session_params(&eph);
+    let mut p = is.session_params(&eph).unwrap();
     p.server_certificate = vec![0; MAX_LENGTH_CRYPTO_DATA + 1];
     expect_code(sks.create_provisioning_session(&p), SksErrorCode::Option);
     // A P-384 server key gives a P-384 session.
@@ -160,7 +159,7 @@ fn namespace_and_ids() {
         SksErrorCode::Option,
     );
     // Ids are per session.
-    let mut sks = support::card(7);
+    let mut sks = airtight_testkit::card(7);
     for s in [70, 71] {
         let mut is = Issuer::new(s);
         is.create_session(&mut sks).unwrap();
@@ -590,11 +589,13 @@ fn certificate_path_rules() {
         .create_key(&mut sks, &KeySpec::new("K", uri::P256))
         .unwrap();
     let other = PrivateKey::generate_ec(Curve::P256, &mut ChaCha20Rng::seed_from_u64(3));
-    let path = is.certificate_path(&other.public_key().to_spki_der().unwrap());
+    let path = is
+        .certificate_path(&other.public_key().to_spki_der().unwrap())
+        .unwrap();
     is.set_certificate_path(&mut sks, kd.key_handle, "K", &kd.public_key, &path)
         .unwrap();
     let spki = other.public_key().to_spki_der().unwrap();
-    let path2 = is.certificate_path(&spki);
+    let path2 = is.certificate_path(&spki).unwrap();
     expect_code(
         is.set_certificate_path(&mut sks, kd.key_handle, "K", &spki, &path2),
         SksErrorCode::Option,
@@ -632,7 +633,7 @@ fn import_rules() {
             .provision_key(&mut sks, &KeySpec::new("K", uri::P256))
             .unwrap();
         let data = session1::import_key_data(k.ee(), &ct).unwrap();
-        let mac = is.mac(Method::ImportSymmetricKey, &data);
+        let mac = is.mac(Method::ImportSymmetricKey, &data).unwrap();
         let e = expect_code(
             sks.import_symmetric_key(k.handle, &ct, &mac),
             SksErrorCode::Crypto,
@@ -762,7 +763,7 @@ fn extension_rules() {
 fn mac_is_checked_first_and_closed_sessions_take_no_calls() {
     // [CRY-MAC-023] [SKS-ERR-004] [SKS-SES-013] [SKS-SES-010] [SKS-CLS-006] [SKS-ERR-005]
     let (mut sks, mut is) = session(60);
-    let mut params = is.pin_params(&PinSpec::new("PIN"));
+    let mut params = is.pin_params(&PinSpec::new("PIN")).unwrap();
     params.mac[0] ^= 1;
     expect_code(sks.create_pin_policy(&params), SksErrorCode::Mac);
     let (mut sks, mut is) = session(61);
@@ -800,7 +801,7 @@ fn mac_is_checked_first_and_closed_sessions_take_no_calls() {
 #[test]
 fn post_operation_multiplicity_and_clone_grouping() {
     // [SKS-PST-001] [SKS-PST-007] [SKS-PST-008] [SKS-PST-011] [POL-PRT-005] [POL-OBJ-005]
-    let mut sks = support::card(64);
+    let mut sks = airtight_testkit::card(64);
     let mut is = Issuer::new(64).with_kmk(64);
     let kmk = is.key_management_key.clone().unwrap();
     is.create_session(&mut sks).unwrap();
@@ -882,7 +883,7 @@ fn post_operation_multiplicity_and_clone_grouping() {
     // A forged MAC on a post-operation.
     let mut is5 = Issuer::new(68);
     is5.create_session(&mut sks).unwrap();
-    let auth = is5.authorization(&kmk, target.ee());
+    let auth = is5.authorization(&kmk, target.ee()).unwrap();
     expect_code(
         sks.post_delete_key(is5.handle, target.handle, &auth, &[0; 32]),
         SksErrorCode::Mac,
@@ -1045,7 +1046,7 @@ fn close_is_atomic_under_power_loss_at_every_write_point() {
         is2.post_delete_or_unlock(&mut sks, old.handle, old.ee(), &kmk, true)
             .unwrap();
         fs.crash_at(point);
-        let closed = is2.close(&mut sks).is_ok();
+        let closed = is2.close(&mut sks).map_err(EmuError::into_sks).is_ok();
         drop(sks);
         for policy in [CrashPolicy::DropUnsynced, CrashPolicy::KeepAll] {
             let mut sks = ReferenceSks::open(config(fs.after_crash(policy))).unwrap();
@@ -1128,7 +1129,7 @@ fn resource_bounds() {
     let kd = is
         .create_key(&mut sks, &KeySpec::new("A", uri::P256))
         .unwrap();
-    let mut path = is.certificate_path(&kd.public_key);
+    let mut path = is.certificate_path(&kd.public_key).unwrap();
     path.push(path[1].clone());
     expect_code(
         is.set_certificate_path(&mut sks, kd.key_handle, "A", &kd.public_key, &path),
@@ -1289,14 +1290,14 @@ fn grouping_none_keeps_values_and_counters_apart() {
 #[test]
 fn roll_over_failure_changes_nothing() {
     // [CRY-ROL-003] [SKS-KMK-001] (state checks; a bad newKMK is ERROR_OPTION as in Java)
-    let mut sks = support::card(88);
+    let mut sks = airtight_testkit::card(88);
     let mut is = Issuer::new(88).with_kmk(88);
     let kmk = is.key_management_key.clone().unwrap();
     is.create_session(&mut sks).unwrap();
     is.provision_key(&mut sks, &KeySpec::new("K", uri::P256))
         .unwrap();
     is.close(&mut sks).unwrap();
-    let new = support::kmk(89);
+    let new = emulator::kmk(89);
     let new_spki = new.public_key().to_spki_der().unwrap();
     let data = session1::roll_over_signed_data(&new.public_key()).unwrap();
     let forged = session1::sign_kmk_authorization(&new, &data).unwrap();
@@ -1344,31 +1345,31 @@ mod garbage {
             let eph = PrivateKey::generate_ec(Curve::P256, &mut ChaCha20Rng::seed_from_u64(1));
             let r: Result<(), airtight_proto::sks::SksError> = match which {
                 0 => {
-                    let mut p = is.session_params(&eph);
+                    let mut p = is.session_params(&eph).unwrap();
                     p.server_ephemeral_key = blob.clone();
                     sks.create_provisioning_session(&p).map(|_| ())
                 }
                 1 => {
-                    let mut p = is.session_params(&eph);
+                    let mut p = is.session_params(&eph).unwrap();
                     p.key_management_key = Some(blob.clone());
                     sks.create_provisioning_session(&p).map(|_| ())
                 }
                 2 => {
                     let kd = is.create_key(&mut sks, &KeySpec::new("K", uri::P256)).unwrap();
-                    is.set_certificate_path(&mut sks, kd.key_handle, "K", &kd.public_key, std::slice::from_ref(&blob))
+                    is.set_certificate_path(&mut sks, kd.key_handle, "K", &kd.public_key, std::slice::from_ref(&blob)).map_err(EmuError::into_sks)
                 }
                 3 => {
                     let k = is.provision_key(&mut sks, &KeySpec::new("K", uri::P256)).unwrap();
-                    is.add_extension(&mut sks, k.handle, k.ee(), "urn:b", ExtensionSubType::PropertyBag, "", &blob)
+                    is.add_extension(&mut sks, k.handle, k.ee(), "urn:b", ExtensionSubType::PropertyBag, "", &blob).map_err(EmuError::into_sks)
                 }
                 4 => {
                     let k = is.provision_key(&mut sks, &KeySpec::new("K", uri::P256)).unwrap();
-                    is.import_private_key(&mut sks, k.handle, k.ee(), &blob)
+                    is.import_private_key(&mut sks, k.handle, k.ee(), &blob).map_err(EmuError::into_sks)
                 }
                 _ => {
                     let k = is.provision_key(&mut sks, &KeySpec::new("K", uri::P256)).unwrap();
                     let data = session1::import_key_data(k.ee(), &blob).unwrap();
-                    let mac = is.mac(Method::ImportSymmetricKey, &data);
+                    let mac = is.mac(Method::ImportSymmetricKey, &data).unwrap();
                     sks.import_symmetric_key(k.handle, &blob, &mac)
                 }
             };

@@ -3,8 +3,6 @@
 //! against the card clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 
 use airtight_card::env::ManualClock;
@@ -13,7 +11,8 @@ use airtight_pki::DeviceKeyKind;
 use airtight_proto::policy::PassphraseFormat;
 use airtight_proto::session1::Method;
 use airtight_proto::sks::{KeyHandle, ProvisioningHandle, SecureKeyStore, SksErrorCode};
-use support::{Issuer, KeySpec, PinSpec, expect_code, uri};
+use airtight_testkit::emulator::{Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::expect_code;
 
 fn no_open_sessions(sks: &mut ReferenceSks) -> bool {
     sks.enumerate_provisioning_sessions(ProvisioningHandle::NONE, true)
@@ -24,7 +23,7 @@ fn no_open_sessions(sks: &mut ReferenceSks) -> bool {
 #[test]
 fn wrong_mac_tears_down_everything_the_session_created() {
     // [SKS-TXN-002] [SKS-IMP-001] [SKS-ERR-004]
-    let mut sks = support::card(1);
+    let mut sks = airtight_testkit::card(1);
     // A committed key that must survive ([SKS-TXN-003]).
     let mut first = Issuer::new(1);
     first.create_session(&mut sks).unwrap();
@@ -47,9 +46,10 @@ fn wrong_mac_tears_down_everything_the_session_created() {
             &KeySpec::new("Key.1", uri::P256).with_pin(pin, "PIN.1", b"1234"),
         )
         .unwrap();
-    let path = is.certificate_path(&key.public_key);
+    let path = is.certificate_path(&key.public_key).unwrap();
     // A MAC computed at the wrong counter value.
-    is.mac(Method::SetCertificatePath, b"skip one counter value");
+    is.mac(Method::SetCertificatePath, b"skip one counter value")
+        .unwrap();
     expect_code(
         is.set_certificate_path(&mut sks, key.key_handle, "Key.1", &key.public_key, &path),
         SksErrorCode::Mac,
@@ -76,10 +76,10 @@ fn wrong_mac_tears_down_everything_the_session_created() {
 
 #[test]
 fn replayed_mac_is_refused() {
-    let mut sks = support::card(3);
+    let mut sks = airtight_testkit::card(3);
     let mut is = Issuer::new(3);
     is.create_session(&mut sks).unwrap();
-    let params = is.pin_params(&PinSpec::new("PIN.1"));
+    let params = is.pin_params(&PinSpec::new("PIN.1")).unwrap();
     sks.create_pin_policy(&params).unwrap();
     let mut again = params.clone();
     again.id = "PIN.2".into();
@@ -91,7 +91,7 @@ fn replayed_mac_is_refused() {
 #[test]
 fn open_session_objects_are_invisible_to_the_user_api() {
     // [SKS-TXN-001] [SKS-MGT-006]
-    let mut sks = support::card(4);
+    let mut sks = airtight_testkit::card(4);
     let mut is = Issuer::new(4);
     is.create_session(&mut sks).unwrap();
     let k = is
@@ -119,7 +119,7 @@ fn open_session_objects_are_invisible_to_the_user_api() {
 #[test]
 fn close_checks_tear_down() {
     // [SKS-CLS-001] a key without certificate
-    let mut sks = support::card(5);
+    let mut sks = airtight_testkit::card(5);
     let mut is = Issuer::new(5);
     is.create_session(&mut sks).unwrap();
     is.create_key(&mut sks, &KeySpec::new("K", uri::P256))
@@ -146,10 +146,10 @@ fn close_checks_tear_down() {
     let other = is
         .create_key(&mut sks, &KeySpec::new("L", uri::P256))
         .unwrap();
-    let path = is.certificate_path(&other.public_key);
+    let path = is.certificate_path(&other.public_key).unwrap();
     is.set_certificate_path(&mut sks, kd.key_handle, "K", &kd.public_key, &path)
         .unwrap();
-    let path2 = is.certificate_path(&other.public_key);
+    let path2 = is.certificate_path(&other.public_key).unwrap();
     is.set_certificate_path(&mut sks, other.key_handle, "L", &other.public_key, &path2)
         .unwrap();
     expect_code(is.close(&mut sks), SksErrorCode::Option);
@@ -191,7 +191,7 @@ fn close_checks_tear_down() {
 #[test]
 fn abort_deletes_the_session() {
     // [SKS-SES-020]
-    let mut sks = support::card(12);
+    let mut sks = airtight_testkit::card(12);
     let mut is = Issuer::new(12);
     is.create_session(&mut sks).unwrap();
     is.provision_key(&mut sks, &KeySpec::new("K", uri::P256))
@@ -233,7 +233,7 @@ fn session_lifetime_is_enforced_by_the_card_clock() {
 #[test]
 fn authorization_errors_do_not_touch_open_sessions() {
     // [SKS-ERR-003]: a wrong PIN in the User API while a session is open.
-    let mut sks = support::card(14);
+    let mut sks = airtight_testkit::card(14);
     let mut a = Issuer::new(14);
     a.create_session(&mut sks).unwrap();
     let pin = a.create_pin(&mut sks, &PinSpec::new("PIN.1")).unwrap();
@@ -266,7 +266,7 @@ fn authorization_errors_do_not_touch_open_sessions() {
 #[test]
 fn too_many_open_sessions() {
     // [SKS-SES-008]
-    let mut sks = support::card(16);
+    let mut sks = airtight_testkit::card(16);
     for i in 0..8 {
         Issuer::new(100 + i).create_session(&mut sks).unwrap();
     }

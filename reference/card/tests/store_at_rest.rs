@@ -10,8 +10,6 @@
 //!   tail left by a real power cut still opens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,9 +19,10 @@ use airtight_pki::DeviceKeyKind;
 use airtight_proto::keys::{Curve, PrivateKey};
 use airtight_proto::policy::{ExportProtection, PassphraseFormat};
 use airtight_proto::sks::{ExtensionSubType, KeyHandle, SecureKeyStore, SksErrorCode};
+use airtight_testkit::emulator::{Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::expect_code;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use support::{Issuer, KeySpec, PinSpec, expect_code, uri};
 
 const PIN_USER: &[u8] = b"73915824";
 const PIN_PRESET: &[u8] = b"55102938";
@@ -95,7 +94,9 @@ fn provision(sks: &mut ReferenceSks) -> (Secrets, KeyHandle) {
     let mut i1 = KeySpec::new("Imp.1", uri::P256);
     i1.export_protection = ExportProtection::None;
     let kd = is.create_key(sks, &i1).unwrap();
-    let path = is.certificate_path(&imported.public_key().to_spki_der().unwrap());
+    let path = is
+        .certificate_path(&imported.public_key().to_spki_der().unwrap())
+        .unwrap();
     is.set_certificate_path(sks, kd.key_handle, "Imp.1", &kd.public_key, &path)
         .unwrap();
     is.import_private_key(sks, kd.key_handle, &path[0], &imported_pkcs8)

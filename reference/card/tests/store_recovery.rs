@@ -3,8 +3,6 @@
 //! `repair_store`, what `airtight card repair --accept-loss` runs), and the passphrase seal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +11,8 @@ use airtight_card::store::StoreError;
 use airtight_card::{CardConfig, CardError, ReferenceSks, Storage, StoreSeal, TEST_TIME};
 use airtight_pki::DeviceKeyKind;
 use airtight_proto::sks::{KeyHandle, SecureKeyStore, SksErrorCode};
-use support::{Issuer, KeySpec, PinSpec, expect_code, uri};
+use airtight_testkit::emulator::{Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::expect_code;
 
 fn config(dir: &Path) -> CardConfig {
     let mut c = CardConfig::test_device(

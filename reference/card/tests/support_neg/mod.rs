@@ -1,21 +1,20 @@
-//! Helpers for the negative, property and crash tests (on top of `tests/support`): a card with
-//! one committed, updatable key (PUK + shared-grouping PIN, KMK), checks of the transactional
-//! teardown after a failing provisioning call, and forging helpers (corrupted MACs, foreign
-//! SubjectPublicKeyInfo encodings).
+//! Conveniences for the negative, property and crash tests (on top of the issuer emulator of
+//! `airtight-testkit`): a card with one committed, updatable key (PUK + shared-grouping PIN,
+//! KMK), checks of the transactional teardown after a failing provisioning call, and forging
+//! helpers (corrupted MACs, foreign SubjectPublicKeyInfo encodings).
 //!
-//! Use: `mod support; mod support_neg;` in a test file.
+//! Use: `mod support_neg;` in a test file.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use airtight_card::ReferenceSks;
 use airtight_proto::keys::PrivateKey;
 use airtight_proto::policy::{Grouping, PassphraseFormat};
-use airtight_proto::session1::{self, Method};
 use airtight_proto::sks::{
     CreatePukPolicyParams, EnumeratedProvisioningSession, KeyHandle, ProvisioningHandle,
     SecureKeyStore, SksError, SksErrorCode,
 };
 
-use crate::support::{self, Issuer, KeySpec, PinSpec, Provisioned, uri};
+use airtight_testkit::emulator::{EmuError, Issuer, KeySpec, PinSpec, Provisioned, uri};
 
 /// The PIN of the committed base key.
 pub const BASE_PIN: &[u8] = b"1234";
@@ -33,7 +32,7 @@ pub struct Base {
 
 /// A card (P-256 test device) holding the [`Base`] key.
 pub fn world(seed: u64) -> (ReferenceSks, Base) {
-    let mut sks = support::card(seed);
+    let mut sks = airtight_testkit::card(seed);
     let base = base_key(&mut sks, seed);
     (sks, base)
 }
@@ -121,20 +120,20 @@ pub fn snapshot(sks: &mut dyn SecureKeyStore) -> Snapshot {
 /// [SKS-TXN-003], [SKS-TXN-004]): the session `handle` is no longer open, a second abort
 /// reports `ERROR_NO_SESSION`, and the committed view equals `before`.
 #[track_caller]
-pub fn fatal<T: std::fmt::Debug>(
+pub fn fatal<T: std::fmt::Debug, E: Into<EmuError>>(
     sks: &mut dyn SecureKeyStore,
     handle: ProvisioningHandle,
     before: &Snapshot,
-    r: Result<T, SksError>,
+    r: Result<T, E>,
     code: SksErrorCode,
 ) -> SksError {
-    let e = support::expect_code(r, code);
+    let e = airtight_testkit::expect_code(r, code);
     assert!(
         !open_handles(sks).contains(&handle),
         "session {handle:?} survived a fatal {code}"
     );
     assert_eq!(&snapshot(sks), before, "a failed session left a trace");
-    support::expect_code(
+    airtight_testkit::expect_code(
         sks.abort_provisioning_session(handle),
         SksErrorCode::NoSession,
     );
@@ -174,28 +173,6 @@ pub fn corrupt(mut mac: Vec<u8>) -> Vec<u8> {
         mac.push(0);
     }
     mac
-}
-
-/// The `createPukPolicy` parameters with a correct MAC (consumes a counter value).
-pub fn puk_params(
-    is: &mut Issuer,
-    id: &str,
-    puk: &[u8],
-    format: PassphraseFormat,
-    retry_limit: u16,
-) -> CreatePukPolicyParams {
-    let encrypted_puk = is.encrypt(puk);
-    let data = session1::create_puk_policy_data(id, &encrypted_puk, format, retry_limit)
-        .unwrap_or_default();
-    let mac = is.mac(Method::CreatePukPolicy, &data);
-    CreatePukPolicyParams {
-        provisioning_handle: is.handle,
-        id: id.to_owned(),
-        encrypted_puk,
-        format: format.into(),
-        retry_limit,
-        mac,
-    }
 }
 
 /// DER length prefix.
@@ -276,7 +253,7 @@ pub fn sign(
 #[track_caller]
 pub fn assert_signs(sks: &mut dyn SecureKeyStore, k: KeyHandle, spki: &[u8], pin: Option<&[u8]>) {
     let sig = sign(sks, k, pin).expect("the committed key signs");
-    support::public_key(spki)
+    airtight_testkit::public_key(spki)
         .verify(
             airtight_proto::keys::SignatureAlgorithm::ES256,
             b"airtight",
