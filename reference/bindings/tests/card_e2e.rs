@@ -11,7 +11,9 @@ use airtight_bindings::shim::{ShimOptions, ShimSks};
 use airtight_bindings::{ApduLimits, ApduSks, LoopbackTransport};
 use airtight_card::ReferenceSks;
 use airtight_proto::sks::{KeyHandle, SecureKeyStore, SksErrorCode};
-use common::{provision, shim_over_pipes, support};
+use airtight_testkit::card;
+use airtight_testkit::emulator::{Issuer, KeySpec, uri};
+use common::{provision, shim_over_pipes};
 
 const SEED: u64 = 0x5eed;
 
@@ -19,9 +21,9 @@ const SEED: u64 = 0x5eed;
 fn apdu_loop_gives_the_same_session_as_the_card() {
     // [APDU-ENC-001] [APDU-CHN-001] [APDU-GR-001] [APDU-ERR-003]
     for privacy in [false, true] {
-        let direct = provision(&mut support::card(SEED), SEED, privacy);
+        let direct = provision(&mut card(SEED), SEED, privacy);
         for limits in [ApduLimits::EXTENDED, ApduLimits::SHORT] {
-            let mut t = LoopbackTransport::new(support::card(SEED));
+            let mut t = LoopbackTransport::new(card(SEED));
             t.limits = limits;
             let mut sks = ApduSks::new(t);
             let through = provision(&mut sks, SEED, privacy);
@@ -33,9 +35,7 @@ fn apdu_loop_gives_the_same_session_as_the_card() {
             );
             // SKS errors from the card arrive unchanged.
             let e = sks.get_key_attributes(KeyHandle(9999)).unwrap_err();
-            let d = support::card(SEED)
-                .get_key_attributes(KeyHandle(9999))
-                .unwrap_err();
+            let d = card(SEED).get_key_attributes(KeyHandle(9999)).unwrap_err();
             assert_eq!((e.code(), e.message()), (d.code(), d.message()));
             assert_eq!(e.code(), SksErrorCode::NoKey);
         }
@@ -46,8 +46,8 @@ fn apdu_loop_gives_the_same_session_as_the_card() {
 fn shim_gives_the_same_session_as_the_card() {
     // [SHIM-ENC-001] [SHIM-ENC-003] [SHIM-ERR-001] [SHIM-END-001]
     for privacy in [false, true] {
-        let direct = provision(&mut support::card(SEED), SEED, privacy);
-        let (mut sks, server) = shim_over_pipes(support::card(SEED));
+        let direct = provision(&mut card(SEED), SEED, privacy);
+        let (mut sks, server) = shim_over_pipes(card(SEED));
         let through = provision(&mut sks, SEED, privacy);
         assert_eq!(through, direct, "privacy {privacy}");
         let e = sks.get_key_attributes(KeyHandle(9999)).unwrap_err();
@@ -64,19 +64,16 @@ fn power_loss_discards_the_open_session() {
     // [APDU-VPC-005] [SKS-IMP-006]: a session interrupted by a power loss leaves nothing.
     use airtight_bindings::abort_open_sessions;
     use airtight_proto::sks::ProvisioningHandle;
-    let mut t = LoopbackTransport::new(support::card(SEED));
+    let mut t = LoopbackTransport::new(card(SEED));
     t.dispatcher
         .set_power_loss_hook(Box::new(|card: &mut ReferenceSks| {
             abort_open_sessions(card)
         }));
     let mut sks = ApduSks::new(t);
-    let mut is = support::Issuer::new(SEED);
+    let mut is = Issuer::new(SEED);
     is.create_session(&mut sks).unwrap();
-    is.create_key(
-        &mut sks,
-        &support::KeySpec::new("Key.1", support::uri::P256),
-    )
-    .unwrap();
+    is.create_key(&mut sks, &KeySpec::new("Key.1", uri::P256))
+        .unwrap();
     assert!(
         sks.enumerate_provisioning_sessions(ProvisioningHandle::NONE, true)
             .unwrap()
@@ -107,7 +104,7 @@ fn shim_process_gives_the_same_session_as_the_card() {
         eprintln!("skipped: the reference-shim example is not built (run the whole cargo test)");
         return;
     };
-    let direct = provision(&mut support::card(SEED), SEED, false);
+    let direct = provision(&mut card(SEED), SEED, false);
     let mut cmd = std::process::Command::new(exe);
     cmd.arg(SEED.to_string());
     let mut sks = ShimSks::spawn(cmd, ShimOptions::default()).unwrap();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use airtight_card::env::ManualClock;
 use airtight_card::{CardConfig, ReferenceSks, TEST_TIME};
 use airtight_proto::sks::{ProtectionStatus, ProvisioningHandle, SecureKeyStore, SksErrorCode};
-use common::support::{Issuer, KeySpec, uri};
+use airtight_testkit::emulator::{Issuer, KeySpec, uri};
 use common::{Binding, through};
 
 const SEED: u64 = 0xde71;
@@ -84,7 +84,7 @@ fn without_the_mode_the_device_pin_path_is_refused() {
         through(binding, card(None), |sks| {
             let (mut is, spec) = session_for_device_pin_key(sks, false);
             let e = is.create_key(sks, &spec).unwrap_err();
-            assert_eq!(e.code(), SksErrorCode::Option, "{binding:?}");
+            assert_eq!(e.code(), Some(SksErrorCode::Option), "{binding:?}: {e}");
             assert!(
                 sks.enumerate_provisioning_sessions(ProvisioningHandle(0), true)
                     .unwrap()

@@ -266,14 +266,14 @@ fn full_provisioning_through_pcscd_equals_the_card() {
     const SEED: u64 = 0x5eed;
     for privacy in [false, true] {
         let t = Instant::now();
-        let direct = common::provision(&mut common::support::card(SEED), SEED, privacy);
+        let direct = common::provision(&mut airtight_testkit::card(SEED), SEED, privacy);
         let in_process = t.elapsed();
 
         let options = VpcdOptions::default();
         let stop = options.stop.clone();
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, VPCD_PORT));
         let handle = thread::spawn(move || {
-            let mut d = ApduDispatcher::new(common::support::card(SEED));
+            let mut d = ApduDispatcher::new(airtight_testkit::card(SEED));
             serve_vpcd(addr, &mut d, &options).unwrap();
             d.into_store()
         });
@@ -323,15 +323,15 @@ fn removal_mid_provisioning_leaves_no_partial_session() {
         });
         (stop, h)
     };
-    let mut d = ApduDispatcher::new(common::support::card(0x5eed));
+    let mut d = ApduDispatcher::new(airtight_testkit::card(0x5eed));
     d.set_power_loss_hook(Box::new(|c: &mut ReferenceSks| abort_open_sessions(c)));
     let (stop, h) = serve(d);
     let mut sks = connect();
-    let mut is = common::support::Issuer::new(0x5eed);
+    let mut is = airtight_testkit::emulator::Issuer::new(0x5eed);
     is.create_session(&mut sks).unwrap();
     is.create_key(
         &mut sks,
-        &common::support::KeySpec::new("Key.1", common::support::uri::P256),
+        &airtight_testkit::emulator::KeySpec::new("Key.1", airtight_testkit::emulator::uri::P256),
     )
     .unwrap();
     // Card removed in the middle of the session.

@@ -15,7 +15,7 @@ use airtight_proto::sks::{
     CreatePukPolicyParams, ExtensionSubType, KeyHandle, ProvisioningHandle, SecureKeyStore,
     SksError, SksErrorCode,
 };
-use common::support::{self, Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::emulator::{Issuer, KeySpec, PinSpec, uri};
 use common::{Binding, shim_over_pipes, through};
 
 const SEED: u64 = 0x0dd5;
@@ -86,7 +86,7 @@ fn puk_call(
     let p = CreatePukPolicyParams {
         provisioning_handle: ph(is, target),
         id: "PUK.1".into(),
-        encrypted_puk: is.encrypt(b"123456"),
+        encrypted_puk: is.encrypt(b"123456").unwrap(),
         format: undefined(form, 0x04),
         retry_limit: 3,
         mac: vec![0; 32],
@@ -100,7 +100,7 @@ fn pin_call(
     target: Target,
     alter: impl FnOnce(&mut airtight_proto::sks::CreatePinPolicyParams),
 ) -> Result<(), SksError> {
-    let mut p = is.pin_params(&PinSpec::new("PIN.1"));
+    let mut p = is.pin_params(&PinSpec::new("PIN.1")).unwrap();
     p.provisioning_handle = ph(is, target);
     alter(&mut p);
     sks.create_pin_policy(&p).map(|_| ())
@@ -112,7 +112,7 @@ fn key_call(
     target: Target,
     alter: impl FnOnce(&mut airtight_proto::sks::CreateKeyEntryParams),
 ) -> Result<(), SksError> {
-    let mut p = is.key_params(&KeySpec::new("Key.1", uri::P256));
+    let mut p = is.key_params(&KeySpec::new("Key.1", uri::P256)).unwrap();
     p.provisioning_handle = ph(is, target);
     alter(&mut p);
     sks.create_key_entry(&p).map(|_| ())
@@ -217,7 +217,7 @@ fn each_case(check: impl Fn(&str, &Row, Form, &mut Issuer, &mut dyn SecureKeySto
         for row in ROWS {
             for form in forms(binding, row) {
                 let what = format!("{binding:?} {} {} {form:?}", row.method, row.member);
-                through(binding, support::card(SEED), |sks| {
+                through(binding, airtight_testkit::card(SEED), |sks| {
                     let mut is = Issuer::new(SEED);
                     is.create_session(sks).unwrap();
                     assert_eq!(open_sessions(sks), vec![is.handle], "{what}");
@@ -262,10 +262,10 @@ fn an_unknown_handle_wins_over_an_undefined_value() {
 fn the_reproduction_through_raw_shim_lines() {
     // [SHIM-ERR-004]: createProvisioningSession, then createPinPolicy with format "hex" gives
     // code 9, and enumerateProvisioningSessions no longer lists the session.
-    let (mut sks, server) = shim_over_pipes(support::card(SEED));
+    let (mut sks, server) = shim_over_pipes(airtight_testkit::card(SEED));
     let mut is = Issuer::new(SEED);
     is.create_session(&mut sks).unwrap();
-    let mut p = is.pin_params(&PinSpec::new("PIN.1"));
+    let mut p = is.pin_params(&PinSpec::new("PIN.1")).unwrap();
     p.format = EnumArg::Undefined(UnknownValue::Name {
         kind: "format",
         name: "hex".into(),

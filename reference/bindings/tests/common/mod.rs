@@ -2,9 +2,6 @@
 //! same seed can be compared across bindings (direct, APDU loop, shim, PC/SC).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../../card/tests/support/mod.rs"]
-pub mod support;
-
 use std::io::BufReader;
 use std::thread;
 
@@ -15,7 +12,7 @@ use airtight_proto::sks::{
     DeviceInfo, KeyAttributes, KeyData, KeyProtectionInfo, ProvisioningSessionResult,
     SecureKeyStore,
 };
-use support::{Issuer, KeySpec, PinSpec, uri};
+use airtight_testkit::emulator::{Issuer, KeySpec, PinSpec, uri};
 
 /// Everything the card returned that the issuer or the user sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +45,7 @@ pub fn provision(sks: &mut dyn SecureKeyStore, seed: u64, privacy: bool) -> Tran
         KeySpec::new("Key.2", uri::RSA1024),
     ] {
         let kd = is.create_key(sks, &spec).unwrap();
-        let path = is.certificate_path(&kd.public_key);
+        let path = is.certificate_path(&kd.public_key).unwrap();
         is.set_certificate_path(sks, kd.key_handle, &spec.id, &kd.public_key, &path)
             .unwrap();
         keys.push(kd);
@@ -65,7 +62,7 @@ pub fn provision(sks: &mut dyn SecureKeyStore, seed: u64, privacy: bool) -> Tran
             b"data to sign",
         )
         .unwrap();
-    support::public_key(&keys[0].public_key)
+    airtight_testkit::public_key(&keys[0].public_key)
         .verify(
             airtight_proto::keys::SignatureAlgorithm::Ecdsa(airtight_proto::keys::HashAlg::Sha256),
             b"data to sign",
