@@ -26,7 +26,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 const SEED: u64 = 0x5eed;
 
 fn card() -> ReferenceSks {
-    common::support::card(SEED)
+    airtight_testkit::card(SEED)
 }
 
 fn loopback(limits: ApduLimits) -> ApduSks<LoopbackTransport<ReferenceSks>> {
