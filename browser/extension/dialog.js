@@ -178,7 +178,11 @@ function onMessage(m) {
       text("done-text", m.message);
       setState("done");
       if (m.url && isWebUrl(m.url) && Number.isInteger(tabId)) {
-        chrome.tabs.update(tabId, { url: m.url }, () => window.close());
+        // An error stays on screen (the issuer's page cannot tell what the middleware saw).
+        chrome.tabs.update(tabId, { url: m.url }, () => {
+          if (m.outcome === "error") fail(m.message);
+          else window.close();
+        });
       } else {
         fail(m.message || "The session ended without a page to show.");
       }

@@ -192,8 +192,9 @@ pub fn result(issuance: &Issuance) -> String {
 pub fn error(e: &ErrorEntry) -> String {
     if e.reason == CANCELLED {
         let body = format!(
-            "<p id=\"reason\">{}</p>\n<p>You cancelled the enrolment; nothing was created in your \
-             key store and nothing was issued.</p>\n<p>Reference <code>{}</code>.</p>\n\
+            "<p id=\"reason\">{}</p>\n<p>The enrolment was cancelled (by you, or by your key \
+             store's middleware when it found a problem: it then says which); nothing was \
+             created in your key store and nothing was issued.</p>\n<p>Reference <code>{}</code>.</p>\n\
              <p><a class=\"button\" href=\"/\">Start again</a></p>",
             escape(&e.reason),
             escape(&e.id)
