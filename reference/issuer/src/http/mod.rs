@@ -741,6 +741,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_desktop_form_equals_the_intent() {
+        // spec/browser.md: the keygen2: URL carries the intent's five parameters.
+        let u = invocation_urls("http://127.0.0.1:18080", "abcDEF0123456789_-xyz");
+        let a = airtight_client::url::parse_invocation(&u.keygen2).unwrap();
+        let b = airtight_client::url::parse_invocation(&u.intent).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(u.invitation, "abcDEF0123456789_-xyz");
+    }
+
+    #[test]
+    fn invitations_are_bounded_and_follow_their_session() {
+        let mut inv = Invitations::default();
+        assert!(!inv.start("unknown", "S"));
+        inv.add("first");
+        assert_eq!(inv.session("first"), Some(None));
+        assert!(inv.start("first", "S1"));
+        assert_eq!(inv.session("first"), Some(Some("S1".to_owned())));
+        for i in 0..Invitations::CAPACITY {
+            inv.add(&format!("i{i}"));
+        }
+        // The oldest is forgotten first; the count never passes the capacity.
+        assert_eq!(inv.session("first"), None);
+        assert_eq!(inv.started.len(), Invitations::CAPACITY);
+        assert_eq!(inv.session("i0"), Some(None));
+    }
+
+    #[test]
     fn invocation_url_carries_every_parameter() {
         let u = invocation_urls("http://127.0.0.1:18080/", "abcDEF0123456789_-xyz");
         assert_eq!(u.url, "http://127.0.0.1:18080/keygen2");
