@@ -26,6 +26,8 @@
       if (!invocation) return;
       ev.preventDefault();
       ev.stopPropagation();
+      // Only a click of the user opens the dialog (a page's script cannot pop it up).
+      if (!ev.isTrusted) return;
       if (invocation.length > MAX_URL || !invocation.toLowerCase().startsWith("keygen2:")) {
         console.warn("airtight: ignored an invocation that is not a keygen2: URL");
         return;

@@ -214,6 +214,29 @@ impl Cdp {
         panic!("no keygen dialog opened within 30 s");
     }
 
+    /// A real (trusted) mouse click in the middle of the element with this id: the extension
+    /// ignores clicks synthesized by page scripts.
+    fn click(&mut self, session: &str, id: &str) {
+        let at = self
+            .eval(
+                session,
+                &format!(
+                    "(() => {{ const r = document.getElementById('{id}').getBoundingClientRect(); \
+                     return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+                ),
+            )
+            .unwrap();
+        let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                Some(session),
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            )
+            .unwrap();
+        }
+    }
+
     fn screenshot(&mut self, session: &str, dir: &Path, name: &str) {
         let Ok(r) = self.call(
             Some(session),
@@ -428,10 +451,18 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
         "the extension's content script",
     );
     cdp.screenshot(&tab, &shots, "landing");
+    // A click synthesized by the page's own script opens nothing.
     cdp.eval(
         &tab,
         "document.getElementById('keygen2-extension').click(), true",
     );
+    std::thread::sleep(Duration::from_millis(500));
+    let targets = cdp.call(None, "Target.getTargets", json!({})).unwrap();
+    assert!(
+        !targets.to_string().contains("dialog.html"),
+        "a scripted click opened the dialog"
+    );
+    cdp.click(&tab, "keygen2-extension");
     let dialog = cdp.dialog(&mut dialogs);
     cdp.wait_for(&dialog, state, &json!("consent"), "the consent dialog");
     cdp.screenshot(&dialog, &shots, "dialog-1-consent");
@@ -501,10 +532,7 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
         &json!("1"),
         "the extension's content script",
     );
-    cdp.eval(
-        &tab,
-        "document.getElementById('keygen2-extension').click(), true",
-    );
+    cdp.click(&tab, "keygen2-extension");
     let dialog = cdp.dialog(&mut dialogs);
     cdp.wait_for(&dialog, state, &json!("consent"), "the consent dialog");
     cdp.eval(
@@ -543,10 +571,7 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
         &json!("1"),
         "the extension's content script",
     );
-    cdp.eval(
-        &tab,
-        "document.getElementById('keygen2-extension').click(), true",
-    );
+    cdp.click(&tab, "keygen2-extension");
     let dialog = cdp.dialog(&mut dialogs);
     cdp.wait_for(&dialog, state, &json!("consent"), "the consent dialog");
     cdp.eval(
@@ -606,10 +631,7 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
         "the extension's content script",
     );
     drop(issuer_process);
-    cdp.eval(
-        &tab,
-        "document.getElementById('keygen2-extension').click(), true",
-    );
+    cdp.click(&tab, "keygen2-extension");
     let dialog = cdp.dialog(&mut dialogs);
     cdp.wait_for(&dialog, state, &json!("failed"), "the failed dialog");
     let text = cdp
