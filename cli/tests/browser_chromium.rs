@@ -378,33 +378,9 @@ fn screenshot_dir() -> PathBuf {
     d
 }
 
-#[test]
-fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
-    if !Path::new(CHROMIUM).exists() {
-        println!("SKIPPED: {CHROMIUM} is absent (install it with scripts/chromium.sh)");
-        return;
-    }
-    let started = Instant::now();
-    let work = tempfile::tempdir().unwrap();
-    let profile = work.path().join("profile");
-    let card = work.path().join("card");
-    let data = work.path().join("issuer");
-    let shots = screenshot_dir();
-    let extension = Path::new(env!("CARGO_MANIFEST_DIR")).join("../browser/extension");
-    let extension = std::fs::canonicalize(extension).unwrap();
-    let hosts = profile.join("NativeMessagingHosts");
-    let ran = airtight(&[
-        "browser",
-        "install",
-        "--manifest-dir",
-        hosts.to_str().unwrap(),
-        "--card-dir",
-        card.to_str().unwrap(),
-    ]);
-    assert!(ran.ok(), "{}", ran.both());
-    let (issuer_process, base) = issuer(&data);
-
-    let _chromium = Killed(
+/// Starts headless Chromium with the extension on `profile` and connects to its DevTools.
+fn launch(profile: &Path, extension: &Path) -> (Killed, Cdp) {
+    let chromium = Killed(
         Command::new(CHROMIUM)
             .arg("--headless=new")
             .arg("--no-sandbox")
@@ -435,10 +411,40 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
     let mut lines = text.lines();
     let port: u16 = lines.next().unwrap().trim().parse().unwrap();
     let path = lines.next().unwrap().trim().to_owned();
-    let mut cdp = Cdp {
+    let cdp = Cdp {
         ws: Ws::connect(port, &path),
         next: 0,
     };
+    (chromium, cdp)
+}
+
+#[test]
+fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
+    if !Path::new(CHROMIUM).exists() {
+        println!("SKIPPED: {CHROMIUM} is absent (install it with scripts/chromium.sh)");
+        return;
+    }
+    let started = Instant::now();
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("profile");
+    let card = work.path().join("card");
+    let data = work.path().join("issuer");
+    let shots = screenshot_dir();
+    let extension = Path::new(env!("CARGO_MANIFEST_DIR")).join("../browser/extension");
+    let extension = std::fs::canonicalize(extension).unwrap();
+    let hosts = profile.join("NativeMessagingHosts");
+    let ran = airtight(&[
+        "browser",
+        "install",
+        "--manifest-dir",
+        hosts.to_str().unwrap(),
+        "--card-dir",
+        card.to_str().unwrap(),
+    ]);
+    assert!(ran.ok(), "{}", ran.both());
+    let (issuer_process, base) = issuer(&data);
+
+    let (_chromium, mut cdp) = launch(&profile, &extension);
     let mut dialogs = Vec::new();
     let state = "document.body ? document.body.dataset.state : null";
 
@@ -651,4 +657,140 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
         started.elapsed().as_secs_f64(),
         shots.display()
     );
+}
+
+/// A card pulled mid-session through the browser path: the host uses the card in pcscd's
+/// `Virtual PCD 00 00` (`airtight card serve --vpcd`, which drops its connection after a fixed
+/// number of APDUs). The dialog reports the card gone, the tab shows the issuer's page for the
+/// ended session, and after reinsertion the card has no open provisioning session. Needs the
+/// `pcsc` feature and `AIRTIGHT_PCSC=1` (`scripts/pcsc-stack.sh`); skips otherwise.
+#[cfg(feature = "pcsc")]
+#[test]
+fn card_pulled_mid_session_in_chromium() {
+    use airtight_bindings::ApduSks;
+    use airtight_bindings::pcsc::{PcscTransport, ReaderSelector};
+    use airtight_proto::sks::{ProvisioningHandle, SecureKeyStore};
+    const READER: &str = "Virtual PCD 00 00";
+    if !Path::new(CHROMIUM).exists() {
+        println!("SKIPPED: {CHROMIUM} is absent (install it with scripts/chromium.sh)");
+        return;
+    }
+    if std::env::var("AIRTIGHT_PCSC").as_deref() != Ok("1") {
+        println!("SKIPPED: set AIRTIGHT_PCSC=1 with pcscd running (scripts/pcsc-stack.sh)");
+        return;
+    }
+    let serve = |card: &Path, drop_after: Option<u64>| -> Killed {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["card", "serve", "--vpcd", "127.0.0.1:35963", "--card-dir"])
+            .arg(card);
+        if let Some(n) = drop_after {
+            cmd.args(["--drop-after-apdus", &n.to_string()]);
+        }
+        let child = Killed(
+            cmd.env_remove("RUST_LOG")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        // Ready = one SELECT answered through pcscd (bounded).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(t) = PcscTransport::connect_within(
+                &ReaderSelector::Name(READER.into()),
+                Duration::from_secs(2),
+            ) {
+                let mut sks = ApduSks::new(t);
+                if sks.select().is_ok() {
+                    sks.into_transport().disconnect();
+                    return child;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the virtual card is not ready in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("profile");
+    let card = work.path().join("card");
+    let data = work.path().join("issuer");
+    let shots = screenshot_dir();
+    let extension =
+        std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../browser/extension"))
+            .unwrap();
+    let ran = airtight(&[
+        "browser",
+        "install",
+        "--manifest-dir",
+        profile.join("NativeMessagingHosts").to_str().unwrap(),
+        "--reader",
+        READER,
+    ]);
+    assert!(ran.ok(), "{}", ran.both());
+    let (_issuer, base) = issuer(&data);
+    let (_chromium, mut cdp) = launch(&profile, &extension);
+    let state = "document.body ? document.body.dataset.state : null";
+    // The readiness SELECT, then the host's SELECT, getDeviceInfo and
+    // createProvisioningSession are answered; the card vanishes at the next APDU.
+    let card_serve = serve(&card, Some(4));
+    let tab = cdp.open(&format!("{base}/"));
+    cdp.wait_for(
+        &tab,
+        "document.documentElement.getAttribute('data-keygen2-extension')",
+        &json!("1"),
+        "the extension's content script",
+    );
+    cdp.click(&tab, "keygen2-extension");
+    let dialog = cdp.dialog(&mut Vec::new());
+    cdp.wait_for(&dialog, state, &json!("consent"), "the consent dialog");
+    cdp.eval(
+        &dialog,
+        "document.getElementById('consent-accept').click(), true",
+    );
+    cdp.wait_for(&dialog, state, &json!("keys"), "the keys dialog");
+    cdp.eval(
+        &dialog,
+        "document.getElementById('keys-accept').click(), true",
+    );
+    cdp.wait_for(&dialog, state, &json!("pin"), "the PIN dialog");
+    cdp.eval(
+        &dialog,
+        "document.getElementById('pin1').value = '1357'; document.getElementById('pin2').value = '1357'; \
+         document.getElementById('pin-ok').click(), true",
+    );
+    cdp.wait_for(&dialog, state, &json!("failed"), "the failed dialog");
+    let why = cdp
+        .eval(
+            &dialog,
+            "document.getElementById('failed-text').textContent",
+        )
+        .unwrap();
+    println!("card pulled: the dialog says {why}");
+    assert!(why.as_str().unwrap().contains("card removed"), "{why}");
+    cdp.screenshot(&dialog, &shots, "dialog-6-card-pulled");
+    cdp.wait_for(
+        &tab,
+        "location.pathname.startsWith('/error/')",
+        &json!(true),
+        "the issuer's page for the ended session",
+    );
+    drop(card_serve);
+    std::thread::sleep(Duration::from_millis(600));
+    // Reinsertion: no open provisioning session, no key.
+    let _card_serve = serve(&card, None);
+    let t =
+        PcscTransport::connect_within(&ReaderSelector::Name(READER.into()), Duration::from_secs(5))
+            .unwrap();
+    let mut sks = ApduSks::new(t);
+    assert!(
+        sks.enumerate_provisioning_sessions(ProvisioningHandle::NONE, true)
+            .unwrap()
+            .is_none(),
+        "an open provisioning session survived the removal"
+    );
+    sks.into_transport().disconnect();
 }
