@@ -10,6 +10,8 @@
 #   criterion/        short criterion runs of the airtight-card `sks` bench (summary.md/json)
 #   index.html        links to all of them, with each step's result and time
 #   screenshot/       card-in-process and issuer-loopback report.html rendered by headless chromium
+#   browser/          the browser path in headless Chromium (cli/tests/browser_chromium.rs): the
+#                     keygen dialog's states, the landing, result and cancel pages (PNG)
 #   timings.txt       wall time of every step
 #
 #   bash scripts/publish-reports.sh [OUTDIR]
@@ -77,7 +79,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # No stale report may survive from an earlier run.
 rm -rf "$OUT"/card-in-process "$OUT"/card-pcsc "$OUT"/card-shim "$OUT"/issuer-loopback \
-  "$OUT"/vectors "$OUT"/criterion "$OUT"/screenshot "$OUT"/logs "$OUT"/index.html
+  "$OUT"/vectors "$OUT"/criterion "$OUT"/screenshot "$OUT"/browser "$OUT"/logs "$OUT"/index.html
 TIMINGS=$OUT/timings.txt
 : >"$TIMINGS"
 STATUS_FILE=$OUT/.status
@@ -227,6 +229,16 @@ screenshot() {
   case "$dom" in *'<section id="summary">'*) ;; *) echo "the DOM has no summary" >&2; return 1 ;; esac
 }
 
+# The browser end-to-end test (a debug build, as scripts/test.sh runs it) with its screenshots
+# written into browser/; skipped like the screenshot step.
+browser() {
+  local dir=$OUT/browser
+  mkdir -p "$dir"
+  AIRTIGHT_SCREENSHOT_DIR=$dir bash scripts/chromium.sh \
+    cargo test --locked -q -p airtight-cli --test browser_chromium -- --nocapture
+  case "$(ls "$dir")" in *result-page.png*) ;; *) echo "no screenshots in $dir (Chromium absent?)" | tee "$dir/SKIPPED.txt"; return 1 ;; esac
+}
+
 index() {
   python3 - "$OUT" <<'PY'
 import html, json, os, sys
@@ -263,6 +275,10 @@ for sub, title, step, links in [
     ("vectors", "Test vectors: airtight-vectors report", "vectors", [("report.txt", "text"), ("report.json", "JSON")]),
     ("criterion", "Criterion benches of airtight-card (short run)", "criterion", [("summary.md", "summary"), ("summary.json", "JSON")]),
     ("screenshot", "Screenshot of the in-process card report (headless chromium)", "screenshot", [("card-in-process.png", "PNG")]),
+    ("browser", "The browser path in headless Chromium: keygen dialog and issuer pages", "browser",
+     [(f, f[:-4]) for f in ["landing.png", "dialog-1-consent.png", "dialog-2-keys.png", "dialog-3-pin-refused.png",
+                            "result-page.png", "cancel-page.png", "dialog-4-issuer-down.png", "dialog-5-tampered.png",
+                            "tampered-page.png"]]),
 ]:
     secs, result = status.get(step, ("-", "not run"))
     l = " · ".join(f"<a href='{sub}/{f}'>{t}</a>" for f, t in links if os.path.exists(os.path.join(out, sub, f)))
@@ -291,6 +307,7 @@ step issuer_loopback issuer_loopback
 step vectors vectors
 if [ "${PUBLISH_SKIP_BENCH:-0}" != 1 ]; then step criterion criterion; fi
 if [ "${PUBLISH_SKIP_SCREENSHOT:-0}" != 1 ]; then step screenshot screenshot; fi
+if [ "${PUBLISH_SKIP_SCREENSHOT:-0}" != 1 ]; then step browser browser; fi
 index
 rm -f "$STATUS_FILE"
 echo "publish-reports: $OUT/index.html"

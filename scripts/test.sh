@@ -16,5 +16,11 @@ bash scripts/pcsc-stack.sh cargo test --locked -p airtight-bindings --features p
 echo "== the airtight CLI through real PC/SC: card serve --vpcd, enroll/card --reader, card removal"
 bash scripts/pcsc-stack.sh cargo test --locked -p airtight-cli --features pcsc --test pcsc_cli -- --test-threads=1
 
+echo "== the browser path in real headless Chromium (installs Debian's chromium if missing)"
+bash scripts/chromium.sh cargo test --locked -p airtight-cli --test browser_chromium -- --nocapture
+
+echo "== the browser path with the card in pcscd's virtual reader, pulled mid-session"
+bash scripts/pcsc-stack.sh bash scripts/chromium.sh cargo test --locked -p airtight-cli --features pcsc --test browser_chromium card_pulled -- --nocapture
+
 echo "== published reports: the harness against every reference target, vectors, benches (reports/)"
 bash scripts/publish-reports.sh reports

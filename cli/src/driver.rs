@@ -77,7 +77,7 @@ pub struct Enrolled {
 }
 
 /// Resolves a `Location` against the URL that answered.
-fn absolute(base: &str, location: &str) -> String {
+pub(crate) fn absolute(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
         return location.to_owned();
     }
@@ -283,7 +283,7 @@ fn cut(m: &str) -> String {
 
 /// GETs the cancel URL (with the invocation's session cookie) so the issuer does not wait for
 /// a session the middleware gave up; returns the `Location` it redirects to.
-fn end_issuer_session(cancel_url: &str, cookie: Option<&str>) -> Option<String> {
+pub(crate) fn end_issuer_session(cancel_url: &str, cookie: Option<&str>) -> Option<String> {
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .http_status_as_error(false)

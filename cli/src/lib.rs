@@ -21,12 +21,16 @@
 //!   [--only PREFIX]... [--quiet]`: the conformance harness (exit 1 when a case fails)
 //! - `demo`
 //!
-//! Modules: [`driver`] (blocking HTTP driver of the middleware), [`card`] (the file-backed
+//! - `browser-host`, `browser install|uninstall|open-url`: the browser path (extension in
+//!   `browser/extension/`, native-messaging host, `keygen2:` scheme handler)
+//!
+//! Modules: [`browser`] (the native-messaging host and its installation), [`driver`] (blocking HTTP driver of the middleware), [`card`] (the file-backed
 //! reference card), [`source`] (which card: directory, PC/SC reader or shim; and serving a card
 //! through vpcd or as a shim), [`issuer`] (server and listing), [`harness`] (the conformance
 //! harness), [`demo`], [`pin`] (PINs from the environment or the terminal, hidden).
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod card;
 pub mod demo;
 pub mod driver;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use airtight_cli::source::{self, CardSource};
-use airtight_cli::{CliError, card, demo, driver, harness, issuer};
+use airtight_cli::{CliError, browser, card, demo, driver, harness, issuer};
 use airtight_client::engine::Middleware;
 use airtight_client::pin::PinProblem;
 use airtight_client::ui::{
@@ -97,11 +97,140 @@ enum Command {
         #[arg(long, value_name = "D")]
         work_dir: Option<PathBuf>,
     },
+    /// The native-messaging host of the browser extension: Chromium starts it (through the
+    /// launcher `browser install` writes) with the caller's origin as the argument and speaks
+    /// length-prefixed JSON on stdin/stdout (`spec/browser.md`).
+    BrowserHost {
+        #[command(flatten)]
+        card: BrowserCard,
+        /// Another extension origin allowed to call the host (`chrome-extension://ID/`;
+        /// repeatable; the airtight extension is always allowed).
+        #[arg(long, value_name = "ORIGIN")]
+        allow_origin: Vec<String>,
+        /// The caller's origin (Chromium's first argument).
+        origin: Option<String>,
+        /// Further arguments a browser may add (ignored).
+        #[arg(hide = true)]
+        rest: Vec<String>,
+    },
+    /// The browser path: register the native-messaging host (and the keygen2: scheme
+    /// handler), or run an invocation from a keygen2: link.
+    Browser {
+        #[command(subcommand)]
+        command: BrowserCommand,
+    },
     /// Prints a shell completion script, e.g. `airtight completions bash >
     /// ~/.local/share/bash-completion/completions/airtight`.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// The card and trust options of the browser commands.
+#[derive(Debug, clap::Args)]
+struct BrowserCard {
+    /// The card directory, created on first use (default: $AIRTIGHT_CARD_DIR, else
+    /// ./airtight-card).
+    #[arg(long, value_name = "D")]
+    card_dir: Option<PathBuf>,
+    /// Use the card in the PC/SC reader with exactly this name (needs the `pcsc` feature).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["reader_atr", "shim"])]
+    reader: Option<String>,
+    /// Use the first card in any PC/SC reader with this ATR (hex; needs the `pcsc` feature).
+    #[arg(long, value_name = "HEX", conflicts_with = "shim")]
+    reader_atr: Option<String>,
+    /// Use the SKS shim process started by this command line.
+    #[arg(long, value_name = "COMMAND LINE")]
+    shim: Option<String>,
+    /// PEM file of certificates trusted for `https://` issuers (repeatable).
+    #[arg(long, value_name = "PEM")]
+    trust_anchor: Vec<PathBuf>,
+}
+
+impl BrowserCard {
+    fn source(&self) -> Result<CardSource, airtight_cli::CliError> {
+        let dir = self.card_dir.clone().unwrap_or_else(card::default_dir);
+        CardSource::from_options(
+            &dir,
+            self.reader.clone(),
+            self.reader_atr.clone(),
+            self.shim.clone(),
+        )
+    }
+
+    /// The card options as words for the launcher.
+    fn words(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        let pairs = [
+            ("--reader", &self.reader),
+            ("--reader-atr", &self.reader_atr),
+            ("--shim", &self.shim),
+        ];
+        for (flag, v) in pairs {
+            if let Some(v) = v {
+                w.extend([flag.to_owned(), v.clone()]);
+            }
+        }
+        if w.is_empty() {
+            let dir = self.card_dir.clone().unwrap_or_else(card::default_dir);
+            w.extend(["--card-dir".to_owned(), dir.display().to_string()]);
+        }
+        w
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum BrowserCommand {
+    /// Writes the native-messaging host manifest and its launcher (for the card given here),
+    /// a copy of the extension to load, and with --scheme-handler a .desktop file for
+    /// keygen2: links; prints how to load the extension.
+    Install {
+        /// For this user (the default): ~/.config/chromium/NativeMessagingHosts.
+        #[arg(long, conflicts_with = "system")]
+        user: bool,
+        /// For every user: /etc/chromium/native-messaging-hosts (root).
+        #[arg(long)]
+        system: bool,
+        /// Write the manifest (and the rest, beside it) into this folder instead, e.g. a
+        /// browser profile's <user-data-dir>/NativeMessagingHosts.
+        #[arg(long, value_name = "DIR")]
+        manifest_dir: Option<PathBuf>,
+        /// Also register a keygen2: scheme handler (.desktop file, x-scheme-handler/keygen2)
+        /// running `airtight browser open-url` in a terminal.
+        #[arg(long)]
+        scheme_handler: bool,
+        /// Another extension origin allowed to call the host (repeatable).
+        #[arg(long, value_name = "ORIGIN")]
+        allow_origin: Vec<String>,
+        #[command(flatten)]
+        card: BrowserCard,
+    },
+    /// Removes what `browser install` wrote (same --user/--system/--manifest-dir).
+    Uninstall {
+        /// For this user (the default).
+        #[arg(long, conflicts_with = "system")]
+        user: bool,
+        /// For every user.
+        #[arg(long)]
+        system: bool,
+        /// The folder given to `install --manifest-dir`.
+        #[arg(long, value_name = "DIR")]
+        manifest_dir: Option<PathBuf>,
+    },
+    /// Runs the invocation of a keygen2: link (what the scheme handler runs), asking for
+    /// consent and PINs on the terminal; the issuer's page follows the session by itself.
+    OpenUrl {
+        /// The keygen2:?cookie=…&init=…&url=…&cncl=…&ver=… URL.
+        url: String,
+        #[command(flatten)]
+        card: BrowserCard,
+        /// Accept the consent dialogs without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Take user-defined PINs from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        pin_env: Option<String>,
     },
 }
 
@@ -669,21 +798,10 @@ fn enroll(
             driver::short_url(url)
         )));
     }
-    let mut options = airtight_client::http::HttpOptions::default();
-    for f in trust_anchors {
-        let pem = std::fs::read_to_string(f)
-            .map_err(|e| CliError::Io(format!("{}: {e}", f.display())))?;
-        let ders: Vec<Vec<u8>> = airtight_pki::pem::decode_all(&pem)
-            .map_err(|e| CliError::Config(format!("{}: {e}", f.display())))?
-            .into_iter()
-            .filter(|(label, _)| label == airtight_pki::pem::CERTIFICATE)
-            .map(|(_, der)| der)
-            .collect();
-        if ders.is_empty() {
-            return Err(CliError::Config(format!("{}: no certificate", f.display())));
-        }
-        options.trust_anchors.extend(ders);
-    }
+    let options = airtight_client::http::HttpOptions {
+        trust_anchors: browser::load_trust_anchors(trust_anchors)?,
+        ..Default::default()
+    };
     let pins = match (pin_env, pin_file) {
         (Some(v), _) => PinSource::Repeat(airtight_cli::pin::from_env(&v, "PIN")?),
         (None, Some(f)) => {
@@ -1319,6 +1437,81 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let mut out = stdout.lock();
             demo::run(&mut out, work_dir.as_deref()).map(|_| ())
         }
+        Command::BrowserHost {
+            card,
+            allow_origin,
+            origin,
+            rest: _,
+        } => {
+            let mut allowed = vec![browser::extension_origin()];
+            allowed.extend(allow_origin);
+            let opts = browser::HostOptions {
+                source: card.source()?,
+                allowed_origins: allowed,
+                trust_anchors: browser::load_trust_anchors(&card.trust_anchor)?,
+                answer_timeout: browser::ANSWER_TIMEOUT,
+            };
+            browser::run_host(
+                origin.as_deref(),
+                std::io::stdin(),
+                std::io::stdout(),
+                &opts,
+            )
+        }
+        Command::Browser { command } => match command {
+            BrowserCommand::Install {
+                user: _,
+                system,
+                manifest_dir,
+                scheme_handler,
+                allow_origin,
+                card,
+            } => {
+                card.source()?;
+                let paths = browser::install_paths(system, manifest_dir.as_deref())?;
+                let args = browser::HostArgs {
+                    card: card.words(),
+                    trust_anchors: card.trust_anchor.clone(),
+                    extra_origins: allow_origin,
+                };
+                out(&browser::install(&paths, &args, scheme_handler)?)
+            }
+            BrowserCommand::Uninstall {
+                user: _,
+                system,
+                manifest_dir,
+            } => {
+                let paths = browser::install_paths(system, manifest_dir.as_deref())?;
+                out(&browser::uninstall(&paths)?)
+            }
+            BrowserCommand::OpenUrl {
+                url,
+                card,
+                yes,
+                pin_env,
+            } => {
+                init_tracing("warn");
+                let result = enroll(
+                    &url,
+                    &card.source()?,
+                    yes,
+                    pin_env,
+                    None,
+                    &card.trust_anchor,
+                );
+                if let Err(e) = &result {
+                    note(&format!("airtight: {e}"));
+                }
+                note("the issuer's page in the browser shows the result by itself");
+                if airtight_cli::pin::can_prompt() {
+                    // A terminal the scheme handler opened would otherwise vanish at once.
+                    note("press Enter to close");
+                    let mut line = String::new();
+                    let _ = std::io::stdin().read_line(&mut line);
+                }
+                result
+            }
+        },
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             let mut script = Vec::new();

@@ -182,6 +182,7 @@ pub struct HttpDriver {
     options: HttpOptions,
     cookies: Vec<(String, String)>,
     transcript: Vec<(Direction, Vec<u8>)>,
+    progress: Option<std::sync::mpsc::Sender<(Direction, String)>>,
 }
 
 /// The session context for an invocation: `issuerUri` = the POST URL, the origin shown to the
@@ -238,7 +239,23 @@ impl HttpDriver {
             options,
             cookies: Vec::new(),
             transcript: Vec::new(),
+            progress: None,
         }
+    }
+
+    /// Reports every KeyGen2 message as it crosses (its direction and `@qualifier`) on
+    /// `progress`, e.g. for a progress display (the browser host's "Creating keys").
+    pub fn with_progress(mut self, progress: std::sync::mpsc::Sender<(Direction, String)>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn record(&mut self, direction: Direction, body: &[u8]) {
+        if let Some(p) = &self.progress {
+            // A receiver that went away only stops the reports.
+            let _ = p.send((direction, qualifier_of(body)));
+        }
+        self.transcript.push((direction, body.to_vec()));
     }
 
     /// DER of the TLS server certificate bound into the session (captured with the
@@ -560,7 +577,7 @@ impl HttpDriver {
             Err(e) => return Err(on_error(mw, e)),
         };
         loop {
-            self.transcript.push((Direction::Issuer, body.clone()));
+            self.record(Direction::Issuer, &body);
             let response = match mw.handle_bytes(&body) {
                 Ok(r) => r,
                 Err(error) => {
@@ -573,8 +590,7 @@ impl HttpDriver {
                     return Err(DriverError::Client { error, cancelled });
                 }
             };
-            self.transcript
-                .push((Direction::Middleware, response.clone()));
+            self.record(Direction::Middleware, &response);
             let answer = self
                 .exchange("POST", &post_url, Some(&response), !mw.is_done(), true)
                 .map_err(|e| match e {

@@ -1,6 +1,6 @@
 //! Invocation URLs ([KG2-URL-001]-[KG2-URL-004]): a plain `http(s)://` init URL, or the
 //! `intent://keygen2?cookie=…&init=…&url=…&cncl=…&ver=…#Intent;…;end` form (also with the
-//! `webpkiproxy:`, `w3cpay:` and `qrcode:` schemes).
+//! `webpkiproxy:`, `w3cpay:` and `qrcode:` schemes, and the desktop `keygen2:?…` form).
 
 use percent_encoding::percent_decode_str;
 use thiserror::Error;
@@ -115,7 +115,15 @@ pub fn parse_invocation(input: &str) -> Result<Invocation, UrlError> {
         });
     }
     let lower = input.to_ascii_lowercase();
-    let known = ["intent://", "webpkiproxy://", "w3cpay://", "qrcode://"];
+    // `keygen2:` is the desktop form (a browser extension or a scheme handler,
+    // `spec/browser.md`): the same five parameters.
+    let known = [
+        "intent://",
+        "webpkiproxy://",
+        "w3cpay://",
+        "qrcode://",
+        "keygen2:",
+    ];
     if !known.iter().any(|k| lower.starts_with(k)) {
         return Err(UrlError::UnknownForm(clip(input, 80)));
     }
@@ -184,5 +192,29 @@ mod tests {
         assert!(text.contains("100006 bytes in all"), "{text}");
         assert_eq!(clip("short", 10), "short");
         assert_eq!(clip("été", 2), "ét… (5 bytes in all)");
+    }
+
+    #[test]
+    fn the_desktop_form_has_the_same_parameters() {
+        let inv = parse_invocation(
+            "keygen2:?cookie=s%3Dabc&init=http%3A%2F%2F127.0.0.1%3A8080%2Fkeygen2%3Finit%3Dtrue\
+             &url=http%3A%2F%2F127.0.0.1%3A8080%2Fkeygen2\
+             &cncl=http%3A%2F%2F127.0.0.1%3A8080%2Fkeygen2%3Fabort%3Dtrue&ver=1-1",
+        );
+        let inv = inv.ok();
+        assert_eq!(
+            inv.as_ref().map(|i| i.init_url.as_str()),
+            Some("http://127.0.0.1:8080/keygen2?init=true")
+        );
+        assert_eq!(
+            inv.as_ref().and_then(|i| i.cookie.as_deref()),
+            Some("s=abc")
+        );
+        assert_eq!(
+            parse_invocation(
+                "keygen2:?cookie=&init=http%3A%2F%2Fa%2F&url=http%3A%2F%2Fa%2F&ver=1-1"
+            ),
+            Err(UrlError::Missing("cncl"))
+        );
     }
 }

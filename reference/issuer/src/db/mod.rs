@@ -721,6 +721,19 @@ impl Store {
             .next())
     }
 
+    /// The newest error recorded for the session `handle` (its error page), if any.
+    pub fn error_of_session(&self, handle: &str) -> Result<Option<String>, DbError> {
+        Ok(self
+            .lock()?
+            .query_row(
+                "SELECT id FROM errors WHERE session_handle = ?1 ORDER BY at DESC, rowid DESC \
+                 LIMIT 1",
+                params![handle],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Every session, oldest first, without its engine state.
     pub fn session_summaries(&self) -> Result<Vec<SessionSummary>, DbError> {
         let conn = self.lock()?;

@@ -160,6 +160,9 @@ pub(super) async fn landing(State(app): State<Arc<AppState>>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "no randomness").into_response();
     };
     let urls = invocation_urls(&app.base_url, &handle);
+    if let Ok(mut inv) = app.invitations.lock() {
+        inv.add(&handle);
+    }
     Html(pages::landing(&urls)).into_response()
 }
 
@@ -232,6 +235,10 @@ fn start(app: &AppState, cookie: Option<String>) -> Reply {
     if let Err(e) = app.store.insert_session(&handle, &state, now) {
         return fail(app, None, Some(&handle), &format!("store: {e}"));
     }
+    // The landing page whose invitation this was can now follow the session.
+    if let (Some(invitation), Ok(mut inv)) = (&cookie, app.invitations.lock()) {
+        inv.start(invitation, &handle);
+    }
     tracing::info!(
         session = %handle,
         server_session_id = %state.server_session_id,
@@ -253,7 +260,7 @@ fn cancel(app: &AppState, cookie: Option<String>) -> Reply {
         );
     };
     match app.store.load_session(&handle) {
-        Ok(Some(s)) => fail(app, Some(&s), None, "[KG2-URL-003] cancelled by the user"),
+        Ok(Some(s)) => fail(app, Some(&s), None, pages::CANCELLED),
         Ok(None) => fail(
             app,
             None,
@@ -473,6 +480,72 @@ fn step(
 fn server_session_id(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     v.get("serverSessionId")?.as_str().map(str::to_owned)
+}
+
+/// `GET /status/<invitation>`: where the session started with a landing page's invitation
+/// stands, as JSON `{"state": "waiting"|"running"|"done"|"failed", "location": …}`; 404 with
+/// `"state": "unknown"` for an invitation this issuer does not know (or forgot).
+pub(super) async fn status(
+    State(app): State<Arc<AppState>>,
+    Path(invitation): Path<String>,
+) -> Response {
+    let started = app
+        .invitations
+        .lock()
+        .ok()
+        .and_then(|i| i.session(&invitation));
+    let json = |code: StatusCode, v: serde_json::Value| {
+        let mut r = (
+            code,
+            [(header::CONTENT_TYPE, "application/json")],
+            v.to_string(),
+        )
+            .into_response();
+        no_store(&mut r);
+        r
+    };
+    let handle = match started {
+        None => {
+            return json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"state": "unknown"}),
+            );
+        }
+        Some(None) => return json(StatusCode::OK, serde_json::json!({"state": "waiting"})),
+        Some(Some(h)) => h,
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let s = app.store.load_session(&handle)?;
+        let error = match s.as_ref().map(|s| s.status) {
+            Some(SessionStatus::Failed) => app.store.error_of_session(&handle)?,
+            _ => None,
+        };
+        Ok::<_, crate::db::DbError>((s.map(|s| s.status), error, handle))
+    });
+    match task.await {
+        Ok(Ok((Some(SessionStatus::Done), _, handle))) => json(
+            StatusCode::OK,
+            serde_json::json!({"state": "done", "location": format!("/result/{handle}")}),
+        ),
+        Ok(Ok((Some(SessionStatus::Failed), error, _))) => json(
+            StatusCode::OK,
+            serde_json::json!({
+                "state": "failed",
+                "location": error.map(|id| format!("/error/{id}")),
+            }),
+        ),
+        Ok(Ok((Some(SessionStatus::Open) | None, _, _))) => {
+            json(StatusCode::OK, serde_json::json!({"state": "running"}))
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "status");
+            json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"state": "unknown"}),
+            )
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// `GET /result/<id>`.

@@ -3,7 +3,8 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /` | landing page: an enrol link carrying the invocation URL (plain and `intent://keygen2?…`) |
+//! | `GET /` | landing page: the invocation in three forms (the browser extension's `data-keygen2` element, a `keygen2:` link for the desktop scheme handler, the Android `intent://keygen2?…` link; `spec/browser.md`), following `/status/<invitation>` |
+//! | `GET /status/<invitation>` | JSON: the state of the session started with this landing page's invitation (`waiting`, `running`, `done`, `failed`) and the page to show (`location`) |
 //! | `GET /keygen2?init=true` | starts a session and returns the InvocationRequest ([KG2-HTP-001], [KG2-HTP-003]) |
 //! | `POST /keygen2` | one middleware message in (`application/json`), the next request out ([KG2-HTP-002]) |
 //! | `GET /keygen2?abort=true` | the cancel URL ([KG2-URL-003]): ends the session |
@@ -232,6 +233,48 @@ pub struct AppState {
     clock: Clock,
     rng: Mutex<ChaCha20Rng>,
     base_url: String,
+    invitations: Mutex<Invitations>,
+}
+
+/// The invitations of the landing pages served (the invocation's cookie value) and the
+/// session each one started, so that a landing page can follow its session
+/// (`GET /status/<invitation>`). Kept in memory, at most [`Invitations::CAPACITY`] (the
+/// oldest are forgotten first).
+#[derive(Debug, Default)]
+pub struct Invitations {
+    order: std::collections::VecDeque<String>,
+    started: std::collections::HashMap<String, Option<String>>,
+}
+
+impl Invitations {
+    /// How many invitations are remembered.
+    pub const CAPACITY: usize = 10_000;
+
+    fn add(&mut self, invitation: &str) {
+        while self.order.len() >= Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.started.remove(&old);
+            }
+        }
+        self.order.push_back(invitation.to_owned());
+        self.started.insert(invitation.to_owned(), None);
+    }
+
+    /// Records that `invitation` started the session `handle`; false if it is not known.
+    fn start(&mut self, invitation: &str, handle: &str) -> bool {
+        match self.started.get_mut(invitation) {
+            Some(s) => {
+                *s = Some(handle.to_owned());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `None`: unknown; `Some(None)`: not used yet; `Some(Some(h))`: started session `h`.
+    fn session(&self, invitation: &str) -> Option<Option<String>> {
+        self.started.get(invitation).cloned()
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -266,6 +309,7 @@ impl AppState {
             clock: system_clock(),
             rng: Mutex::new(rng),
             base_url: base_url.trim_end_matches('/').to_owned(),
+            invitations: Mutex::new(Invitations::default()),
         })
     }
 
@@ -336,6 +380,10 @@ pub struct InvocationUrls {
     pub cookie: String,
     /// The whole `intent://keygen2?…` invocation URL ([KG2-URL-001]).
     pub intent: String,
+    /// The desktop form `keygen2:?…` with the same five parameters (`spec/browser.md`).
+    pub keygen2: String,
+    /// The invitation (the cookie value), which names the status URL.
+    pub invitation: String,
 }
 
 /// Query-component encoding: everything but unreserved characters.
@@ -353,9 +401,8 @@ pub fn invocation_urls(base_url: &str, handle: &str) -> InvocationUrls {
     let cancel = format!("{url}?abort=true");
     let cookie = format!("{COOKIE_NAME}={handle}");
     let enc = |s: &str| utf8_percent_encode(s, QUERY).to_string();
-    let intent = format!(
-        "intent://keygen2?cookie={}&init={}&url={}&cncl={}&ver={}-{}\
-         #Intent;scheme=webpkiproxy;package=org.webpki.mobile.android;end",
+    let query = format!(
+        "cookie={}&init={}&url={}&cncl={}&ver={}-{}",
         enc(&cookie),
         enc(&init),
         enc(&url),
@@ -363,12 +410,17 @@ pub fn invocation_urls(base_url: &str, handle: &str) -> InvocationUrls {
         PROXY_VERSIONS.0,
         PROXY_VERSIONS.1
     );
+    let intent = format!(
+        "intent://keygen2?{query}#Intent;scheme=webpkiproxy;package=org.webpki.mobile.android;end"
+    );
     InvocationUrls {
         init,
         url,
         cancel,
         cookie,
         intent,
+        keygen2: format!("keygen2:?{query}"),
+        invitation: handle.to_owned(),
     }
 }
 
@@ -395,6 +447,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             KEYGEN2_PATH,
             get(handlers::get_keygen2).post(handlers::post_keygen2),
         )
+        .route("/status/{invitation}", get(handlers::status))
         .route("/result/{id}", get(handlers::result_page))
         .route("/error/{id}", get(handlers::error_page))
         .fallback(handlers::not_found)
@@ -686,6 +739,33 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn the_desktop_form_equals_the_intent() {
+        // spec/browser.md: the keygen2: URL carries the intent's five parameters.
+        let u = invocation_urls("http://127.0.0.1:18080", "abcDEF0123456789_-xyz");
+        let a = airtight_client::url::parse_invocation(&u.keygen2).unwrap();
+        let b = airtight_client::url::parse_invocation(&u.intent).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(u.invitation, "abcDEF0123456789_-xyz");
+    }
+
+    #[test]
+    fn invitations_are_bounded_and_follow_their_session() {
+        let mut inv = Invitations::default();
+        assert!(!inv.start("unknown", "S"));
+        inv.add("first");
+        assert_eq!(inv.session("first"), Some(None));
+        assert!(inv.start("first", "S1"));
+        assert_eq!(inv.session("first"), Some(Some("S1".to_owned())));
+        for i in 0..Invitations::CAPACITY {
+            inv.add(&format!("i{i}"));
+        }
+        // The oldest is forgotten first; the count never passes the capacity.
+        assert_eq!(inv.session("first"), None);
+        assert_eq!(inv.started.len(), Invitations::CAPACITY);
+        assert_eq!(inv.session("i0"), Some(None));
+    }
 
     #[test]
     fn invocation_url_carries_every_parameter() {

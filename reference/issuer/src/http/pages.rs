@@ -1,4 +1,5 @@
-//! The issuer's HTML pages (plain HTML, no scripts) and certificate summaries.
+//! The issuer's HTML pages (plain HTML and CSS; the landing page has one small inline script
+//! that follows its session) and certificate summaries.
 
 use std::fmt::Write as _;
 
@@ -58,27 +59,80 @@ pub fn certificate_summary(der: &[u8]) -> Option<CertificateSummary> {
     })
 }
 
+/// The reason recorded when the user cancels (the cancel URL, [KG2-URL-003]); its error page
+/// is shown as a cancellation.
+pub const CANCELLED: &str = "[KG2-URL-003] cancelled by the user";
+
+/// The pages' style sheet (inline: the pages load nothing else).
+const STYLE: &str = "body{margin:0;font:16px/1.5 system-ui,'Segoe UI',Roboto,'Noto Sans',sans-serif;\
+color:#1d2430;background:#f6f8fb}main{max-width:46rem;margin:2.5rem auto;padding:1.5rem 2rem;\
+background:#fff;border:1px solid #d8dee8;border-radius:14px}h1{font-size:1.6rem;margin:.2rem 0 1rem}\
+h2{font-size:1.15rem}table{border-collapse:collapse}th,td{text-align:left;padding:.25rem .8rem .25rem 0;\
+vertical-align:top}th{color:#5a6577;font-weight:500}code,pre{font:.85rem ui-monospace,'DejaVu Sans Mono',\
+monospace;word-break:break-all;white-space:pre-wrap}.ok{color:#1a7f37}.bad{color:#b42318}\
+.button{display:inline-block;padding:.55rem 1.2rem;border-radius:8px;background:#1f6feb;color:#fff;\
+border:1px solid #1f6feb;font:inherit;text-decoration:none;cursor:pointer}\
+.button.secondary{background:#fff;color:#1f6feb}.forms p{margin:.8rem 0}.muted{color:#5a6577}\
+a{color:#1f6feb}";
+
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{t}</title></head>\n<body>\n<h1>{t}</h1>\n{body}\n</body></html>\n",
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t}</title><style>{STYLE}</style></head>\n<body><main>\n<h1>{t}</h1>\n{body}\n\
+         </main></body></html>\n",
         t = escape(title)
     )
 }
 
-/// The landing page: the enrol link with the invocation URL.
+/// The landing page: the invocation in its three forms (the extension's `data-keygen2`
+/// element, the `keygen2:` link of the desktop scheme handler, the Android intent link), and
+/// a script that follows the session (`/status/<invitation>`) once one of them is used and
+/// then shows the result page.
 pub fn landing(urls: &InvocationUrls) -> String {
     let body = format!(
-        "<p>This airtight reference issuer provisions keys into a Secure Key Store through a \
-         KeyGen2 middleware.</p>\n\
-         <p><a id=\"enrol\" href=\"{intent}\">Enrol</a> (invocation URL for a KeyGen2 proxy)</p>\n\
-         <p>With the airtight middleware:</p>\n<pre>airtight enroll '{intent_text}'</pre>\n\
+        "<p>This airtight reference issuer provisions keys into your Secure Key Store (a smart \
+         card or a key store on this computer) through KeyGen2.</p>\n\
+         <div class=\"forms\">\n\
+         <p><button class=\"button\" id=\"keygen2-extension\" data-keygen2=\"{keygen2}\">Enrol \
+         with the browser extension</button> <span class=\"muted\" id=\"extension-hint\"></span></p>\n\
+         <p><a class=\"button secondary\" id=\"keygen2-link\" href=\"{keygen2}\">Enrol with the desktop \
+         application</a> <span class=\"muted\">(a <code>keygen2:</code> link)</span></p>\n\
+         <p><a id=\"enrol\" href=\"{intent}\" class=\"button secondary\">Enrol on Android</a> \
+         <span class=\"muted\">(a KeyGen2 proxy app)</span></p>\n</div>\n\
+         <p id=\"status\" class=\"muted\" aria-live=\"polite\"></p>\n\
+         <details><summary>With the airtight command line</summary>\n\
+         <pre>airtight enroll '{intent_text}'</pre>\n\
          <p>Plain init URL (the issuer then sets the session cookie itself): \
-         <a id=\"init\" href=\"{init}\">{init_text}</a></p>\n",
+         <a id=\"init\" href=\"{init}\">{init_text}</a></p></details>\n\
+         <script>\n(function () {{\n\
+         var status = document.getElementById('status'), following = false;\n\
+         var hint = document.getElementById('extension-hint');\n\
+         setTimeout(function () {{ if (!document.documentElement.hasAttribute('data-keygen2-extension')) \
+         hint.textContent = '(the airtight extension is not installed)'; }}, 500);\n\
+         function follow() {{\n\
+           if (following) return; following = true;\n\
+           status.textContent = 'Waiting for your key store\\u2026';\n\
+           var tries = 0;\n\
+           (function poll() {{\n\
+             if (++tries > 900) {{ status.textContent = 'Stopped waiting; reload the page to start again.'; return; }}\n\
+             fetch('/status/{invitation}', {{cache: 'no-store'}}).then(function (r) {{ return r.json(); }})\n\
+             .then(function (s) {{\n\
+               if ((s.state === 'done' || s.state === 'failed') && s.location) {{ location.href = s.location; return; }}\n\
+               if (s.state === 'running') status.textContent = 'Creating keys\\u2026';\n\
+               setTimeout(poll, 1000);\n\
+             }}, function () {{ setTimeout(poll, 2000); }});\n\
+           }})();\n\
+         }}\n\
+         ['keygen2-extension', 'keygen2-link', 'enrol'].forEach(function (id) {{\n\
+           document.getElementById(id).addEventListener('click', follow);\n\
+         }});\n}})();\n</script>",
+        keygen2 = escape(&urls.keygen2),
         intent = escape(&urls.intent),
         intent_text = escape(&urls.intent),
         init = escape(&urls.init),
         init_text = escape(&urls.init),
+        invitation = escape(&urls.invitation),
     );
     page("airtight issuer", &body)
 }
@@ -89,8 +143,8 @@ pub fn result(issuance: &Issuance) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
-        "<p id=\"status\">Provisioning completed: the keys below were created on the card, \
-         attested, and certified.</p>\n<table>\n\
+        "<p id=\"status\" class=\"ok\">&#10003; Provisioning completed: the keys below were \
+         created in your key store, attested, and certified.</p>\n<table>\n\
          <tr><th>issuance</th><td>{}</td></tr>\n\
          <tr><th>mode</th><td>{}</td></tr>\n\
          <tr><th>device ID</th><td id=\"device-id\">{}</td></tr>\n\
@@ -130,15 +184,27 @@ pub fn result(issuance: &Issuance) -> String {
             }
         );
     }
-    body.push_str("</ul>\n<p><a href=\"/\">Back</a></p>");
+    body.push_str("</ul>\n<p><a class=\"button secondary\" href=\"/\">Back</a></p>");
     page("Provisioning completed", &body)
 }
 
-/// The error page.
+/// The error page (a cancellation by the user is shown as such).
 pub fn error(e: &ErrorEntry) -> String {
+    if e.reason == CANCELLED {
+        let body = format!(
+            "<p id=\"reason\">{}</p>\n<p>The enrolment was cancelled (by you, or by your key \
+             store's middleware when it found a problem: it then says which); nothing was \
+             created in your key store and nothing was issued.</p>\n<p>Reference <code>{}</code>.</p>\n\
+             <p><a class=\"button\" href=\"/\">Start again</a></p>",
+            escape(&e.reason),
+            escape(&e.id)
+        );
+        return page("Enrolment cancelled", &body);
+    }
     let body = format!(
-        "<p>The provisioning session ended with an error; nothing was issued.</p>\n\
-         <p id=\"reason\">{}</p>\n<p>Error id <code>{}</code>.</p>\n<p><a href=\"/\">Back</a></p>",
+        "<p class=\"bad\">The provisioning session ended with an error; nothing was issued.</p>\n\
+         <p id=\"reason\">{}</p>\n<p>Error id <code>{}</code>.</p>\n\
+         <p><a class=\"button\" href=\"/\">Back</a></p>",
         escape(&e.reason),
         escape(&e.id)
     );
