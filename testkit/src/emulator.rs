@@ -944,6 +944,8 @@ mod tests {
             matches!(&r, Err(e) if e.code() == SksErrorCode::NoSession),
             "{r:?}"
         );
+        let e = SksError::new(SksErrorCode::Mac, "wrong MAC");
+        assert_eq!(EmuError::from(e.clone()).into_sks(), e);
         Ok(())
     }
 
