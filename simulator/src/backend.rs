@@ -9,7 +9,9 @@
 //!
 //! Stability: this file is the contract between the helpers `simcore` and `driver`. It changes
 //! only with a note here.
-//! - v1 (first commit): as below.
+//! - v1 (first commit).
+//! - v2: `SessionSpec::card` (the card's identity within the population: sessions with the
+//!   same value run on the same card, whose store persists between them).
 //!
 //! Refinements of the shared plan (`SIM-PLAN.md`): `middleware` and `end` fill caller-owned
 //! values so that the model mode allocates nothing per event; network loss, duplication and
@@ -114,6 +116,9 @@ pub enum CardClass {
 pub struct SessionSpec {
     /// Session index within the run (also its [`SessionHandle`]).
     pub index: u64,
+    /// The card (identity within the population; equal values = the same card, its store
+    /// kept between sessions). Without a `card_count` in the workload it equals `index`.
+    pub card: u64,
     /// Which issuer (index into the scenario's `[[issuers]]`).
     pub issuer: u16,
     /// Which card profile (index into the scenario's `[[cards]]`).
