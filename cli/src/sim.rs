@@ -110,7 +110,8 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
             let text = read(&scenario)?;
             let parsed = Scenario::parse(&scenario.display().to_string(), &text)
                 .map_err(|e| CliError::Config(e.to_string()))?;
-            let out = out.unwrap_or_else(|| PathBuf::from("sim-out").join(&parsed.configuration.name));
+            let out =
+                out.unwrap_or_else(|| PathBuf::from("sim-out").join(&parsed.configuration.name));
             let job = Job {
                 file: scenario.display().to_string(),
                 text,
@@ -123,7 +124,13 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                 stop_on_violation: false,
             };
             let done = output::run(&job).map_err(err)?;
-            let g = |k: &str, j: &str| done.metrics.get(k).and_then(|v| v.get(j)).cloned().unwrap_or_default();
+            let g = |k: &str, j: &str| {
+                done.metrics
+                    .get(k)
+                    .and_then(|v| v.get(j))
+                    .cloned()
+                    .unwrap_or_default()
+            };
             println!(
                 "{}: seed {}, {} sessions, {} completed, {} failed; virtual {} s in {:.2} s wall (x{:.0}); p50/p99 session {} / {} ms; outputs in {}",
                 parsed.configuration.name,
@@ -131,11 +138,26 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                 g("sessions", "started"),
                 g("sessions", "completed"),
                 g("sessions", "failed"),
-                done.metrics.get("virtual_seconds").cloned().unwrap_or_default(),
-                done.run.get("wall_seconds").and_then(|v| v.as_f64()).unwrap_or(0.0),
-                done.run.get("time_compression").and_then(|v| v.as_f64()).unwrap_or(0.0),
-                done.metrics.pointer("/latency_ms/session/p50").cloned().unwrap_or_default(),
-                done.metrics.pointer("/latency_ms/session/p99").cloned().unwrap_or_default(),
+                done.metrics
+                    .get("virtual_seconds")
+                    .cloned()
+                    .unwrap_or_default(),
+                done.run
+                    .get("wall_seconds")
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0),
+                done.run
+                    .get("time_compression")
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0),
+                done.metrics
+                    .pointer("/latency_ms/session/p50")
+                    .cloned()
+                    .unwrap_or_default(),
+                done.metrics
+                    .pointer("/latency_ms/session/p99")
+                    .cloned()
+                    .unwrap_or_default(),
                 out.display()
             );
             if let Some(v) = &done.result.violation {
@@ -196,20 +218,30 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                 scenario.display(),
                 doc.get("runs").cloned().unwrap_or_default(),
                 failures,
-                out.map(|d| format!("; see {}", d.join("explore.json").display())).unwrap_or_default()
+                out.map(|d| format!("; see {}", d.join("explore.json").display()))
+                    .unwrap_or_default()
             );
-            for s in doc.get("shrunk").and_then(|v| v.as_array()).into_iter().flatten() {
+            for s in doc
+                .get("shrunk")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+            {
                 println!(
                     "  seed {} shrunk to {} faults, {} attackers, {} sessions: {}",
                     s.get("seed").cloned().unwrap_or_default(),
                     s.get("faults").cloned().unwrap_or_default(),
                     s.get("attackers").cloned().unwrap_or_default(),
                     s.get("sessions").cloned().unwrap_or_default(),
-                    s.get("file").and_then(|v| v.as_str()).unwrap_or("(no --out)")
+                    s.get("file")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("(no --out)")
                 );
             }
             if failures > 0 {
-                return Err(CliError::Failed(format!("{failures} seeds violated a property")));
+                return Err(CliError::Failed(format!(
+                    "{failures} seeds violated a property"
+                )));
             }
             Ok(())
         }
@@ -225,7 +257,9 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                 match Scenario::load(&f) {
                     Ok((s, _)) => println!(
                         "  {:<28} {}",
-                        f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                        f.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
                         s.configuration.description
                     ),
                     Err(e) => println!("  {e}"),
@@ -234,7 +268,10 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
             let b = builtin().map_err(|e| CliError::Config(e.to_string()))?;
             println!("Card profiles:");
             for p in &b.profile {
-                println!("  {:<16} {}\n  {:<16} source: {}", p.name, p.description, "", p.source);
+                println!(
+                    "  {:<16} {}\n  {:<16} source: {}",
+                    p.name, p.description, "", p.source
+                );
             }
             println!("Readers:");
             for r in &b.reader {
@@ -243,7 +280,11 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                     r.name,
                     r.bit_rate,
                     r.ifsc,
-                    if r.extended { "extended APDUs" } else { "short APDUs + chaining" },
+                    if r.extended {
+                        "extended APDUs"
+                    } else {
+                        "short APDUs + chaining"
+                    },
                     if r.usb { ", USB CCID" } else { "" }
                 );
             }
@@ -251,7 +292,9 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
         }
         SimCommand::Merge { inputs, out } => {
             if inputs.is_empty() {
-                return Err(CliError::Usage("sim merge: give explore.json files or directories".into()));
+                return Err(CliError::Usage(
+                    "sim merge: give explore.json files or directories".into(),
+                ));
             }
             let doc = explore::merge(&inputs).map_err(err)?;
             explore::write_merged(&doc, &out).map_err(err)?;

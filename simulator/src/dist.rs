@@ -119,7 +119,9 @@ fn finite(name: &str, v: f64) -> Result<f64, DistError> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(DistError(format!("{name} must be a finite number, not {v}")))
+        Err(DistError(format!(
+            "{name} must be a finite number, not {v}"
+        )))
     }
 }
 
@@ -308,9 +310,15 @@ mod tests {
         let n = x.len() as f64;
         let (m, v) = mean_var(x);
         let se_m = (var / n).sqrt();
-        assert!((m - mean).abs() < 5.0 * se_m, "mean {m} vs {mean} (se {se_m})");
+        assert!(
+            (m - mean).abs() < 5.0 * se_m,
+            "mean {m} vs {mean} (se {se_m})"
+        );
         let se_v = ((mu4 - var * var) / n).sqrt();
-        assert!((v - var).abs() < 5.0 * se_v, "variance {v} vs {var} (se {se_v})");
+        assert!(
+            (v - var).abs() < 5.0 * se_v,
+            "variance {v} vs {var} (se {se_v})"
+        );
     }
 
     /// Asserts the empirical CDF at `q` is within 5 binomial SEs of `p`.
@@ -394,7 +402,12 @@ mod tests {
         let x = draws(&s, "g");
         let theta = 2500.0f64;
         // Var = kθ², µ4 = 3k(k+2)θ⁴.
-        check(&x, 5000.0, 2.0 * theta * theta, 3.0 * 2.0 * 4.0 * theta.powi(4));
+        check(
+            &x,
+            5000.0,
+            2.0 * theta * theta,
+            3.0 * 2.0 * 4.0 * theta.powi(4),
+        );
         // For k = 2: P(X ≤ x) = 1 − e^{−x/θ}(1 + x/θ); at x = θ·6.638352: 0.99.
         check_quantile(&x, theta * 6.638_352, 0.99);
         check_quantile(&x, theta * 1.678_347, 0.5);
@@ -470,8 +483,10 @@ mod tests {
             a: Dist,
             b: Dist,
         }
-        let t: T = toml::from_str("a = 3.5\nb = { dist = \"gamma\", shape = 2, mean = 5000, floor = 500 }")
-            .expect("parses");
+        let t: T = toml::from_str(
+            "a = 3.5\nb = { dist = \"gamma\", shape = 2, mean = 5000, floor = 500 }",
+        )
+        .expect("parses");
         assert_eq!(t.a.sampler(), Ok(Sampler::Constant(3.5)));
         assert!(matches!(t.b.sampler(), Ok(Sampler::Gamma { .. })));
     }

@@ -81,7 +81,11 @@ impl<E> Queue<E> {
     /// Schedules `ev` at `t`; returns its sequence number.
     pub fn push(&mut self, t: VTime, ev: E) -> u64 {
         self.seq += 1;
-        self.heap.push(Slot { t, seq: self.seq, ev });
+        self.heap.push(Slot {
+            t,
+            seq: self.seq,
+            ev,
+        });
         self.seq
     }
 
@@ -292,14 +296,26 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
                     for pop in 0..k {
                         self.remaining[u] -= 1;
                         self.pending_arrivals += 1;
-                        self.schedule(um.start, Ev::Arrive { user: u16u, pop: pop as u32 });
+                        self.schedule(
+                            um.start,
+                            Ev::Arrive {
+                                user: u16u,
+                                pop: pop as u32,
+                            },
+                        );
                     }
                 }
                 _ => {
                     self.remaining[u] -= 1;
                     self.pending_arrivals += 1;
                     let t = self.next_arrival(u, um.start);
-                    self.schedule(t, Ev::Arrive { user: u16u, pop: u32::MAX });
+                    self.schedule(
+                        t,
+                        Ev::Arrive {
+                            user: u16u,
+                            pop: u32::MAX,
+                        },
+                    );
                 }
             }
         }
@@ -497,14 +513,26 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
         s.step_sent = now;
         let index = s.spec.index;
         if hold >= timeout {
-            self.schedule(now + timeout, Ev::End { slot, cause: Cause::NetworkPartition });
+            self.schedule(
+                now + timeout,
+                Ev::End {
+                    slot,
+                    cause: Cause::NetworkPartition,
+                },
+            );
             return Ok(());
         }
         let tr = c.net.transit(bytes, &mut s.net);
         s.net_bytes += u64::from(tr.wire_bytes);
         self.m.retransmits += u64::from(tr.retransmits);
         if tr.failed {
-            self.schedule(now + timeout, Ev::End { slot, cause: Cause::Timeout });
+            self.schedule(
+                now + timeout,
+                Ev::End {
+                    slot,
+                    cause: Cause::Timeout,
+                },
+            );
             return Ok(());
         }
         let at = now + hold + tr.delay;
@@ -544,9 +572,7 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
                 continue;
             }
             let load = node.busy as usize + node.queue.len();
-            if best.is_none_or(|b| {
-                load < self.nodes[b].busy as usize + self.nodes[b].queue.len()
-            }) {
+            if best.is_none_or(|b| load < self.nodes[b].busy as usize + self.nodes[b].queue.len()) {
                 best = Some(n);
             }
         }
@@ -584,9 +610,12 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
         };
         let wait = if s.enq > 0 { now - s.enq } else { 0 };
         s.enq = 0;
-        let outcome = self
-            .b
-            .issuer(SessionHandle(s.spec.index), n as u16, s.req, unix_at(start_unix, now))?;
+        let outcome = self.b.issuer(
+            SessionHandle(s.spec.index),
+            n as u16,
+            s.req,
+            unix_at(start_unix, now),
+        )?;
         let im = &c.issuers[self.nodes[n].issuer as usize];
         let svc = im.service_ns(&outcome.cost, &mut s.svc);
         s.outcome = Some(outcome);
@@ -609,7 +638,14 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
             );
             self.trace.emit()?;
         }
-        self.schedule(now + svc, Ev::ServiceDone { node: n as u16, slot, epoch });
+        self.schedule(
+            now + svc,
+            Ev::ServiceDone {
+                node: n as u16,
+                slot,
+                epoch,
+            },
+        );
         Ok(())
     }
 
@@ -636,7 +672,13 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
         s.net_bytes += u64::from(tr.wire_bytes);
         self.m.retransmits += u64::from(tr.retransmits);
         if tr.failed {
-            self.schedule(now + timeout, Ev::End { slot, cause: Cause::Timeout });
+            self.schedule(
+                now + timeout,
+                Ev::End {
+                    slot,
+                    cause: Cause::Timeout,
+                },
+            );
         } else {
             self.schedule(now + tr.delay, Ev::AtClient { slot });
         }
@@ -767,7 +809,13 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
         self.out = out;
         let at = now + t;
         if abandoned {
-            self.schedule(at, Ev::End { slot, cause: Cause::UserAbandoned });
+            self.schedule(
+                at,
+                Ev::End {
+                    slot,
+                    cause: Cause::UserAbandoned,
+                },
+            );
             return Ok(());
         }
         match verdict {
@@ -780,7 +828,13 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
                 }
                 self.schedule(at, Ev::ClientDone { slot });
             }
-            MiddlewareVerdict::Done => self.schedule(at, Ev::End { slot, cause: Cause::Completed }),
+            MiddlewareVerdict::Done => self.schedule(
+                at,
+                Ev::End {
+                    slot,
+                    cause: Cause::Completed,
+                },
+            ),
             MiddlewareVerdict::Aborted(c) => self.schedule(at, Ev::End { slot, cause: c }),
         }
         Ok(())
@@ -809,7 +863,13 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
                 );
                 self.trace.emit()?;
             }
-            self.schedule(now + timeout, Ev::End { slot, cause: Cause::Timeout });
+            self.schedule(
+                now + timeout,
+                Ev::End {
+                    slot,
+                    cause: Cause::Timeout,
+                },
+            );
             return Ok(());
         }
         let bytes = match req {
@@ -838,7 +898,10 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
         if cause == Cause::Completed {
             p.completed += 1;
             Metrics::rec(&mut self.m.session, now - s.started);
-            Metrics::rec(&mut self.m.by_card[s.spec.card_profile as usize], now - s.started);
+            Metrics::rec(
+                &mut self.m.by_card[s.spec.card_profile as usize],
+                now - s.started,
+            );
         } else {
             p.failed += 1;
         }
@@ -847,7 +910,8 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
         Metrics::count(&mut self.m.apdu_bytes, s.apdu_bytes);
         Metrics::count(&mut self.m.net_bytes, s.net_bytes);
         if let Some(k) = facts.attack {
-            self.m.attack(k, facts.attack_outcome, facts.attack_reported);
+            self.m
+                .attack(k, facts.attack_outcome, facts.attack_reported);
         }
         if self.m.track_sightings && cause == Cause::Completed {
             self.m
@@ -889,10 +953,18 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
             self.remaining[s.user as usize] -= 1;
             self.pending_arrivals += 1;
             let think = match &self.c.users[s.user as usize].arrival {
-                ArrivalModel::Population(_, th) => th.sample_ns(&mut self.arrival_rng[s.user as usize]),
+                ArrivalModel::Population(_, th) => {
+                    th.sample_ns(&mut self.arrival_rng[s.user as usize])
+                }
                 _ => 0,
             };
-            self.schedule(now + think, Ev::Arrive { user: s.user, pop: s.pop });
+            self.schedule(
+                now + think,
+                Ev::Arrive {
+                    user: s.user,
+                    pop: s.pop,
+                },
+            );
         }
         Ok(())
     }
@@ -1011,7 +1083,11 @@ fn verdict_name(v: IssuerVerdict) -> String {
 }
 
 /// Runs a compiled scenario on a backend.
-pub fn run<B: Backend + ?Sized>(c: &Compiled, b: &mut B, opts: RunOptions) -> Result<RunResult, SimError> {
+pub fn run<B: Backend + ?Sized>(
+    c: &Compiled,
+    b: &mut B,
+    opts: RunOptions,
+) -> Result<RunResult, SimError> {
     let streams = Streams::new(opts.seed);
     let mut nodes = Vec::new();
     let mut totals = Vec::new();
@@ -1071,7 +1147,9 @@ pub fn run<B: Backend + ?Sized>(c: &Compiled, b: &mut B, opts: RunOptions) -> Re
             .collect(),
         m: Metrics::new(&cards, totals, c.sample_interval, track),
         trace: Trace {
-            out: opts.transcript.map(|w| std::io::BufWriter::with_capacity(1 << 16, w)),
+            out: opts
+                .transcript
+                .map(|w| std::io::BufWriter::with_capacity(1 << 16, w)),
             only: opts.only_session,
             buf: String::with_capacity(256),
         },
@@ -1085,7 +1163,13 @@ pub fn run<B: Backend + ?Sized>(c: &Compiled, b: &mut B, opts: RunOptions) -> Re
     };
     for f in &c.faults {
         if f.kind == FaultKind::IssuerCrash {
-            e.schedule(f.at, Ev::Crash { node: f.node, duration: f.duration });
+            e.schedule(
+                f.at,
+                Ev::Crash {
+                    node: f.node,
+                    duration: f.duration,
+                },
+            );
         }
     }
     e.start_arrivals();
@@ -1102,7 +1186,7 @@ pub fn run<B: Backend + ?Sized>(c: &Compiled, b: &mut B, opts: RunOptions) -> Re
         e.now = t;
         e.seq = seq;
         events += 1;
-        if show && events % 8192 == 0 {
+        if show && events.is_multiple_of(8192) {
             e.progress(started, &mut last, false);
         }
         match ev {
@@ -1145,7 +1229,7 @@ pub fn run<B: Backend + ?Sized>(c: &Compiled, b: &mut B, opts: RunOptions) -> Re
     }
     // Close the last partial interval.
     let end = e.now;
-    if end % c.sample_interval != 0 {
+    if !end.is_multiple_of(c.sample_interval) {
         e.now = end;
         let interval = c.sample_interval as f64;
         for n in 0..e.nodes.len() {

@@ -56,7 +56,11 @@ pub fn swarm(s: &Scenario, seed: u64) -> (Scenario, Vec<String>) {
         k += 1;
         let keep = hash_unit(seed, 0x5a42, 0, k) < 0.5;
         if keep {
-            on.push(format!("fault:{}", f.defect.map_or(f.kind.name().to_string(), |d| format!("{d:?}"))));
+            on.push(format!(
+                "fault:{}",
+                f.defect
+                    .map_or(f.kind.name().to_string(), |d| format!("{d:?}"))
+            ));
         }
         keep
     });
@@ -71,7 +75,13 @@ pub fn swarm(s: &Scenario, seed: u64) -> (Scenario, Vec<String>) {
     (out, on)
 }
 
-fn run_one(s: &Scenario, file: &str, seed: u64, scale: Option<f64>, mode: Mode) -> Result<(Option<Value>, u64), RunError> {
+fn run_one(
+    s: &Scenario,
+    file: &str,
+    seed: u64,
+    scale: Option<f64>,
+    mode: Mode,
+) -> Result<(Option<Value>, u64), RunError> {
     let mut job = Job::new(file, &s.to_toml());
     job.seed = Some(seed);
     job.scale = scale;
@@ -91,7 +101,13 @@ fn fails(s: &Scenario, file: &str, seed: u64, scale: Option<f64>, mode: Mode) ->
 
 /// Shrinks a failing scenario for `seed`: the smallest variant found that still fails, and
 /// the runs it took.
-pub fn shrink(s: &Scenario, file: &str, seed: u64, scale: Option<f64>, mode: Mode) -> (Scenario, u32) {
+pub fn shrink(
+    s: &Scenario,
+    file: &str,
+    seed: u64,
+    scale: Option<f64>,
+    mode: Mode,
+) -> (Scenario, u32) {
     let mut best = s.clone();
     let mut runs = 0u32;
     let mut changed = true;
@@ -139,7 +155,11 @@ pub fn shrink(s: &Scenario, file: &str, seed: u64, scale: Option<f64>, mode: Mod
         for u in 0..best.users.len() {
             while best.users[u].sessions > 1 {
                 let mut c = best.clone();
-                c.users[u].sessions = best.users[u].sessions.div_ceil(2).max(1).min(best.users[u].sessions - 1);
+                c.users[u].sessions = best.users[u]
+                    .sessions
+                    .div_ceil(2)
+                    .max(1)
+                    .min(best.users[u].sessions - 1);
                 runs += 1;
                 if fails(&c, file, seed, scale, mode) {
                     best = c;
@@ -181,7 +201,12 @@ pub fn explore(file: &str, text: &str, o: &ExploreOptions) -> Result<Value, RunE
                         .map(|seed| {
                             let (s, knobs) = swarm(base, seed);
                             let (violation, sessions) = run_one(&s, file, seed, o.scale, o.mode)?;
-                            Ok(SeedResult { seed, knobs, violation, sessions })
+                            Ok(SeedResult {
+                                seed,
+                                knobs,
+                                violation,
+                                sessions,
+                            })
                         })
                         .collect::<Vec<_>>()
                 })
@@ -210,7 +235,10 @@ pub fn explore(file: &str, text: &str, o: &ExploreOptions) -> Result<Value, RunE
             "violation": violation,
         });
         if let Some(dir) = &o.out {
-            std::fs::create_dir_all(dir).map_err(|err| RunError::Io { path: dir.clone(), err })?;
+            std::fs::create_dir_all(dir).map_err(|err| RunError::Io {
+                path: dir.clone(),
+                err,
+            })?;
             let name = format!("repro-seed-{}.toml", r.seed);
             let p = dir.join(&name);
             let prop = violation
@@ -226,7 +254,10 @@ pub fn explore(file: &str, text: &str, o: &ExploreOptions) -> Result<Value, RunE
                 o.mode.name(),
                 small.to_toml()
             );
-            std::fs::write(&p, text).map_err(|err| RunError::Io { path: p.clone(), err })?;
+            std::fs::write(&p, text).map_err(|err| RunError::Io {
+                path: p.clone(),
+                err,
+            })?;
             if let Value::Object(m) = &mut entry {
                 m.insert("file".into(), json!(name));
             }
@@ -251,7 +282,10 @@ pub fn explore(file: &str, text: &str, o: &ExploreOptions) -> Result<Value, RunE
         "shrunk": shrunk,
     });
     if let Some(dir) = &o.out {
-        std::fs::create_dir_all(dir).map_err(|err| RunError::Io { path: dir.clone(), err })?;
+        std::fs::create_dir_all(dir).map_err(|err| RunError::Io {
+            path: dir.clone(),
+            err,
+        })?;
         write_json(&dir.join("explore.json"), &doc)?;
     }
     Ok(doc)
@@ -265,14 +299,29 @@ pub fn merge(inputs: &[PathBuf]) -> Result<Value, RunError> {
     let mut scenario: Option<String> = None;
     let mut mode: Option<String> = None;
     for p in inputs {
-        let file: PathBuf = if p.is_dir() { p.join("explore.json") } else { p.clone() };
-        let text = std::fs::read_to_string(&file).map_err(|err| RunError::Io { path: file.clone(), err })?;
-        let doc: Value = serde_json::from_str(&text)
-            .map_err(|e| RunError::Replay(format!("{}: not an explore.json: {e}", file.display())))?;
+        let file: PathBuf = if p.is_dir() {
+            p.join("explore.json")
+        } else {
+            p.clone()
+        };
+        let text = std::fs::read_to_string(&file).map_err(|err| RunError::Io {
+            path: file.clone(),
+            err,
+        })?;
+        let doc: Value = serde_json::from_str(&text).map_err(|e| {
+            RunError::Replay(format!("{}: not an explore.json: {e}", file.display()))
+        })?;
         if doc.get("schema").and_then(Value::as_str) != Some("airtight-sim-explore/1") {
-            return Err(RunError::Replay(format!("{}: not an explore.json (schema)", file.display())));
+            return Err(RunError::Replay(format!(
+                "{}: not an explore.json (schema)",
+                file.display()
+            )));
         }
-        let name = doc.get("scenario").and_then(Value::as_str).unwrap_or("").to_owned();
+        let name = doc
+            .get("scenario")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         if scenario.as_ref().is_some_and(|s| *s != name) {
             return Err(RunError::Replay(format!(
                 "{}: scenario {name:?} differs from {:?} of the other shards",
@@ -297,7 +346,10 @@ pub fn merge(inputs: &[PathBuf]) -> Result<Value, RunError> {
     results.sort_by_key(seed);
     results.dedup_by_key(|v| seed(v));
     shrunk.sort_by_key(seed);
-    let failures = results.iter().filter(|r| !r.get("violation").is_none_or(Value::is_null)).count();
+    let failures = results
+        .iter()
+        .filter(|r| !r.get("violation").is_none_or(Value::is_null))
+        .count();
     Ok(json!({
         "schema": "airtight-sim-explore/1",
         "scenario": scenario,
@@ -329,7 +381,10 @@ pub fn write_merged(doc: &Value, out: &Path) -> Result<(), RunError> {
     if let Some(parent) = out.parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|err| RunError::Io { path: parent.to_path_buf(), err })?;
+        std::fs::create_dir_all(parent).map_err(|err| RunError::Io {
+            path: parent.to_path_buf(),
+            err,
+        })?;
     }
     write_json(out, doc)
 }

@@ -232,9 +232,9 @@ impl Metrics {
                 continue;
             }
             several += 1;
-            let linked = seen.iter().any(|a| {
-                a.1 != 0 && seen.iter().any(|b| b.0 != a.0 && b.1 == a.1)
-            });
+            let linked = seen
+                .iter()
+                .any(|a| a.1 != 0 && seen.iter().any(|b| b.0 != a.0 && b.1 == a.1));
             if linked {
                 linkable += 1;
             }

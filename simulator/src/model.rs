@@ -141,17 +141,18 @@ impl CallKind {
 
 /// Command and response payload bytes per call (see the module doc for how they were made).
 pub const SKS_PAYLOADS: [(CallKind, u32, u32); 11] = [
-    (CallKind::GetDeviceInfo, 0, 1139),
-    (CallKind::CreateSession, 285, 198),
+    (CallKind::GetDeviceInfo, 0, 2574),
+    (CallKind::CreateSession, 232, 201),
+    // Not in the calibration session (no earlier keys): an empty enumeration, estimated.
     (CallKind::EnumerateKeys, 8, 9),
-    (CallKind::CreatePuk, 86, 4),
-    (CallKind::CreatePin, 73, 4),
-    (CallKind::CreateKeyEc, 221, 159),
-    (CallKind::CreateKeyRsa, 221, 332),
-    (CallKind::CertPathEc, 1038, 0),
-    (CallKind::CertPathRsa, 1220, 0),
-    (CallKind::ImportSymmetric, 86, 0),
-    (CallKind::Close, 72, 32),
+    (CallKind::CreatePuk, 84, 4),
+    (CallKind::CreatePin, 61, 4),
+    (CallKind::CreateKeyEc, 170, 135),
+    (CallKind::CreateKeyRsa, 165, 338),
+    (CallKind::CertPathEc, 1627, 0),
+    (CallKind::CertPathRsa, 1832, 0),
+    (CallKind::ImportSymmetric, 108, 0),
+    (CallKind::Close, 76, 36),
 ];
 
 /// APDUs and bytes of one call with `cmd` command and `resp` response payload bytes under
@@ -454,7 +455,10 @@ impl Backend for ModelBackend {
             && at == step
             && s.attack_outcome == AttackOutcome::None
             && (site == AttackerSite::Network
-                || matches!(kind, AttackKind::SubstituteKey | AttackKind::DowngradePrivacy))
+                || matches!(
+                    kind,
+                    AttackKind::SubstituteKey | AttackKind::DowngradePrivacy
+                ))
         {
             if kind == AttackKind::SubstituteKey
                 && step == Step::KeyCreation
@@ -565,7 +569,12 @@ impl Backend for ModelBackend {
         // A hostile middleware altering a MAC'd card call: the card's MAC check refuses it.
         let card_attack = match (s.attack, s.attack_at) {
             (Some((AttackerSite::Middleware, kind)), Some(at))
-                if at == step && detected(kind) && !matches!(kind, AttackKind::SubstituteKey | AttackKind::DowngradePrivacy) =>
+                if at == step
+                    && detected(kind)
+                    && !matches!(
+                        kind,
+                        AttackKind::SubstituteKey | AttackKind::DowngradePrivacy
+                    ) =>
             {
                 Some(kind)
             }
@@ -667,11 +676,18 @@ impl Backend for ModelBackend {
         facts: &mut SessionFacts,
     ) -> Result<(), BackendError> {
         let defects = self.defects;
-        let s = self.sessions.remove(&session.0).ok_or_else(|| BackendError {
-            backend: "model",
-            message: format!("unknown session {}", session.0),
-        })?;
-        let epoch_now = self.epochs.get(s.spec.issuer as usize).copied().unwrap_or(0);
+        let s = self
+            .sessions
+            .remove(&session.0)
+            .ok_or_else(|| BackendError {
+                backend: "model",
+                message: format!("unknown session {}", session.0),
+            })?;
+        let epoch_now = self
+            .epochs
+            .get(s.spec.issuer as usize)
+            .copied()
+            .unwrap_or(0);
         let completed = cause == Cause::Completed && s.completed;
         let keys = s.spec.keys();
         *facts = SessionFacts::default();
@@ -692,12 +708,13 @@ impl Backend for ModelBackend {
         } else {
             0
         };
-        facts.issuance_lost = completed
-            && epoch_now != s.epoch
-            && defects.has(Defect::IssuerLosesCommits);
+        facts.issuance_lost =
+            completed && epoch_now != s.epoch && defects.has(Defect::IssuerLosesCommits);
         let privacy_leak = s.spec.privacy && defects.has(Defect::CardLeaksDeviceIdInPrivacyMode);
         facts.device_id_visible = !s.spec.privacy || privacy_leak;
-        facts.issuer_visible_id = if facts.device_id_visible && s.at.is_some_and(|a| a > Step::ProvisioningInitialization) {
+        facts.issuer_visible_id = if facts.device_id_visible
+            && s.at.is_some_and(|a| a > Step::ProvisioningInitialization)
+        {
             // A stable hash of the card (its device certificate).
             s.spec.card.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
         } else {
@@ -741,8 +758,13 @@ mod tests {
         // 3 command headers (5 bytes each: CLA INS P1 P2 Lc) + Le on the last + GET RESPONSE (5).
         assert_eq!(to, 600 + 5 * 3 + 1 + 5);
         assert_eq!(from, 300 + 2 * 4);
-        let (apdus, _, _) =
-            apdu_cost(SksMethod::SetCertificatePath, 600, 300, ApduLimits::EXTENDED).expect("ok");
+        let (apdus, _, _) = apdu_cost(
+            SksMethod::SetCertificatePath,
+            600,
+            300,
+            ApduLimits::EXTENDED,
+        )
+        .expect("ok");
         assert_eq!(apdus, 1);
     }
 }

@@ -3,11 +3,15 @@
 
 use airtight_bindings::ApduLimits;
 
-use crate::backend::{AttackKind, AttackerSite, CardCall, CardClass, CardOp, IssuerCost, IssuerOp, MS, SEC, Step, VTime};
+use crate::backend::{
+    AttackKind, AttackerSite, CardCall, CardClass, CardOp, IssuerCost, IssuerOp, MS, SEC, Step,
+    VTime,
+};
 use crate::dist::{Dist, Sampler, ms_to_ns};
 use crate::rng::SimRng;
 use crate::scenario::{
-    Arrival, CompileError, Defect, FaultKind, KeysSpec, ProfileFile, ReaderSpec, Scenario, Service, builtin,
+    Arrival, CompileError, Defect, FaultKind, KeysSpec, ProfileFile, ReaderSpec, Scenario, Service,
+    builtin,
 };
 
 /// The issuer's measured cost per operation, µs (one core). ECDSA P-256 sign 137 µs, verify
@@ -17,16 +21,16 @@ use crate::scenario::{
 /// of the same order as the engine's own criterion benches. A store commit is charged by the
 /// issuer's `store_commit_ms` instead.
 pub const COST_TABLE_US: [f64; IssuerOp::COUNT] = [
-    137.0, // ecdsa_sign
-    321.0, // ecdsa_verify
-    493.0, // ecdh
+    137.0,  // ecdsa_sign
+    321.0,  // ecdsa_verify
+    493.0,  // ecdh
     3200.0, // rsa_sign
-    60.0,  // rsa_verify
-    80.0,  // cert_issue (DER build; its signature is counted as ecdsa_sign)
-    2.0,   // mac
-    5.0,   // encrypt
-    40.0,  // json (parse + serialize one message)
-    0.0,   // store_commit (see store_commit_ms)
+    60.0,   // rsa_verify
+    80.0,   // cert_issue (DER build; its signature is counted as ecdsa_sign)
+    2.0,    // mac
+    5.0,    // encrypt
+    40.0,   // json (parse + serialize one message)
+    0.0,    // store_commit (see store_commit_ms)
 ];
 
 /// A reader link's transfer-time model.
@@ -70,8 +74,12 @@ impl LinkModel {
             return ((bytes + 20.0 * apdus) * 8.0 * self.ns_per_etu) as VTime;
         }
         let ifsc = f64::from(self.ifsc);
-        let extra_to = (f64::from(call.bytes_to_card) / ifsc - apdus).max(0.0).ceil();
-        let extra_from = (f64::from(call.bytes_from_card) / ifsc - apdus).max(0.0).ceil();
+        let extra_to = (f64::from(call.bytes_to_card) / ifsc - apdus)
+            .max(0.0)
+            .ceil();
+        let extra_from = (f64::from(call.bytes_from_card) / ifsc - apdus)
+            .max(0.0)
+            .ceil();
         let blocks = 2.0 * apdus + extra_to + extra_from;
         (((bytes + 4.0 * blocks) * 11.0 + 22.0 * blocks) * self.ns_per_etu) as VTime
     }
@@ -389,7 +397,10 @@ fn prob(p: f64, at: &[&dyn std::fmt::Display]) -> Result<f64, CompileError> {
     if (0.0..=1.0).contains(&p) {
         Ok(p)
     } else {
-        Err(CompileError::new(at, format!("probability {p} is not in [0, 1]")))
+        Err(CompileError::new(
+            at,
+            format!("probability {p} is not in [0, 1]"),
+        ))
     }
 }
 
@@ -397,7 +408,10 @@ fn secs(s: f64, at: &[&dyn std::fmt::Display]) -> Result<VTime, CompileError> {
     if s.is_finite() && s >= 0.0 {
         Ok((s * SEC as f64) as VTime)
     } else {
-        Err(CompileError::new(at, format!("{s} is not a time ≥ 0 in seconds")))
+        Err(CompileError::new(
+            at,
+            format!("{s} is not a time ≥ 0 in seconds"),
+        ))
     }
 }
 
@@ -413,12 +427,18 @@ impl Scenario {
         let c = &self.configuration;
         let cfg: &dyn std::fmt::Display = &"configuration";
         if !(scale > 0.0 && scale.is_finite()) {
-            return Err(CompileError::new(&[cfg, &"scale"], format!("scale {scale} must be > 0")));
+            return Err(CompileError::new(
+                &[cfg, &"scale"],
+                format!("scale {scale} must be > 0"),
+            ));
         }
         let mut readers: Vec<ReaderSpec> = b.reader.clone();
         for (i, r) in self.readers.iter().enumerate() {
             if !(r.bit_rate > 0.0 && r.bit_rate.is_finite()) {
-                return Err(CompileError::new(&[&"readers", &i, &"bit_rate"], "bit_rate must be > 0"));
+                return Err(CompileError::new(
+                    &[&"readers", &i, &"bit_rate"],
+                    "bit_rate must be > 0",
+                ));
             }
             readers.retain(|x| x.name != r.name);
             readers.push(r.clone());
@@ -441,7 +461,11 @@ impl Scenario {
                 let names: Vec<&str> = b.profile.iter().map(|p| p.name.as_str()).collect();
                 return Err(CompileError::new(
                     &[&"cards", &i, &"profile"],
-                    format!("unknown card profile {:?} (built-in: {})", cs.profile, names.join(", ")),
+                    format!(
+                        "unknown card profile {:?} (built-in: {})",
+                        cs.profile,
+                        names.join(", ")
+                    ),
                 ));
             };
             let Some(r) = readers.iter().find(|r| r.name == cs.reader) else {
@@ -451,7 +475,10 @@ impl Scenario {
                 ));
             };
             if !(cs.weight >= 0.0 && cs.weight.is_finite()) {
-                return Err(CompileError::new(&[&"cards", &i, &"weight"], "weight must be ≥ 0"));
+                return Err(CompileError::new(
+                    &[&"cards", &i, &"weight"],
+                    "weight must be ≥ 0",
+                ));
             }
             let mut ops: Vec<Sampler> = vec![Sampler::Constant(0.0); CardOp::COUNT];
             for o in &p.ops {
@@ -486,7 +513,11 @@ impl Scenario {
             duplication: prob(n.duplication, &[&"network", &"duplication"])?,
             reorder: prob(n.reorder, &[&"network", &"reorder"])?,
             reorder_delay: sampler(&n.reorder_delay_ms, &[&"network", &"reorder_delay_ms"])?,
-            ns_per_byte: if n.bandwidth_kbps > 0.0 { 8e6 / n.bandwidth_kbps } else { 0.0 },
+            ns_per_byte: if n.bandwidth_kbps > 0.0 {
+                8e6 / n.bandwidth_kbps
+            } else {
+                0.0
+            },
             rto: ms_to_ns(n.rto_ms.max(1.0)),
         };
         let mut issuers = Vec::new();
@@ -496,7 +527,10 @@ impl Scenario {
         }
         for (i, is) in self.issuers.iter().enumerate() {
             if is.nodes == 0 || is.workers == 0 {
-                return Err(CompileError::new(&[&"issuers", &i], "nodes and workers must be ≥ 1"));
+                return Err(CompileError::new(
+                    &[&"issuers", &i],
+                    "nodes and workers must be ≥ 1",
+                ));
             }
             let service = match &is.service {
                 Service::Named(s) if s == "cost_table" => ServiceModel::CostTable,
@@ -510,8 +544,13 @@ impl Scenario {
             };
             prob(is.keys.discovery, &[&"issuers", &i, &"keys", &"discovery"])?;
             prob(is.keys.privacy, &[&"issuers", &i, &"keys", &"privacy"])?;
-            if is.keys.ec as u16 + is.keys.rsa as u16 == 0 || is.keys.ec as u16 + is.keys.rsa as u16 > 16 {
-                return Err(CompileError::new(&[&"issuers", &i, &"keys"], "1 to 16 keys per session"));
+            if is.keys.ec as u16 + is.keys.rsa as u16 == 0
+                || is.keys.ec as u16 + is.keys.rsa as u16 > 16
+            {
+                return Err(CompileError::new(
+                    &[&"issuers", &i, &"keys"],
+                    "1 to 16 keys per session",
+                ));
             }
             issuers.push(IssuerModel {
                 name: is.name.clone(),
@@ -520,11 +559,16 @@ impl Scenario {
                 service,
                 queue_limit: is.queue_limit,
                 commit: sampler(&is.store_commit_ms, &[&"issuers", &i, &"store_commit_ms"])?,
-                lifetime_s: secs(is.session_lifetime_s, &[&"issuers", &i, &"session_lifetime_s"])? / SEC,
+                lifetime_s: secs(
+                    is.session_lifetime_s,
+                    &[&"issuers", &i, &"session_lifetime_s"],
+                )? / SEC,
                 keys: is.keys.clone(),
                 first_node: nodes,
             });
-            nodes = nodes.checked_add(is.nodes).ok_or_else(|| CompileError::new(&[&"issuers", &i, &"nodes"], "too many nodes"))?;
+            nodes = nodes
+                .checked_add(is.nodes)
+                .ok_or_else(|| CompileError::new(&[&"issuers", &i, &"nodes"], "too many nodes"))?;
         }
         let mut users = Vec::new();
         if self.users.is_empty() {
@@ -538,7 +582,10 @@ impl Scenario {
             }
             for (j, name) in u.issuers.iter().enumerate() {
                 let Some(k) = issuers.iter().position(|x| &x.name == name) else {
-                    return Err(CompileError::new(&[&"users", &i, &"issuers", &j], format!("unknown issuer {name:?}")));
+                    return Err(CompileError::new(
+                        &[&"users", &i, &"issuers", &j],
+                        format!("unknown issuer {name:?}"),
+                    ));
                 };
                 iss.push(k as u16);
             }
@@ -550,7 +597,10 @@ impl Scenario {
                 let mut v = Vec::new();
                 for (j, name) in u.cards.iter().enumerate() {
                     let Some(k) = cards.iter().position(|x| &x.name == name) else {
-                        return Err(CompileError::new(&[&"users", &i, &"cards", &j], format!("unknown card population {name:?}")));
+                        return Err(CompileError::new(
+                            &[&"users", &i, &"cards", &j],
+                            format!("unknown card population {name:?}"),
+                        ));
                     };
                     v.push(k);
                 }
@@ -561,29 +611,53 @@ impl Scenario {
                 cs.push((k as u16, acc));
             }
             if acc <= 0.0 {
-                return Err(CompileError::new(&[&"users", &i, &"cards"], "the card weights sum to 0"));
+                return Err(CompileError::new(
+                    &[&"users", &i, &"cards"],
+                    "the card weights sum to 0",
+                ));
             }
             let arrival = match &u.arrival {
-                Arrival::Poisson { rate_per_s } if *rate_per_s > 0.0 => ArrivalModel::Poisson(rate_per_s / SEC as f64),
-                Arrival::Ramp { from_per_s, to_per_s, over_s }
-                    if *from_per_s >= 0.0 && *to_per_s >= 0.0 && from_per_s.max(*to_per_s) > 0.0 && *over_s >= 0.0 =>
+                Arrival::Poisson { rate_per_s } if *rate_per_s > 0.0 => {
+                    ArrivalModel::Poisson(rate_per_s / SEC as f64)
+                }
+                Arrival::Ramp {
+                    from_per_s,
+                    to_per_s,
+                    over_s,
+                } if *from_per_s >= 0.0
+                    && *to_per_s >= 0.0
+                    && from_per_s.max(*to_per_s) > 0.0
+                    && *over_s >= 0.0 =>
                 {
-                    ArrivalModel::Ramp(from_per_s / SEC as f64, to_per_s / SEC as f64, over_s * SEC as f64)
+                    ArrivalModel::Ramp(
+                        from_per_s / SEC as f64,
+                        to_per_s / SEC as f64,
+                        over_s * SEC as f64,
+                    )
                 }
                 Arrival::Burst { at_s, over_s } => ArrivalModel::Burst(
                     secs(*at_s, &[&"users", &i, &"arrival", &"at_s"])?,
                     secs(*over_s, &[&"users", &i, &"arrival", &"over_s"])?,
                 ),
-                Arrival::Population { concurrency, think_ms } if *concurrency > 0 => {
-                    ArrivalModel::Population(*concurrency, sampler(think_ms, &[&"users", &i, &"arrival", &"think_ms"])?)
-                }
+                Arrival::Population {
+                    concurrency,
+                    think_ms,
+                } if *concurrency > 0 => ArrivalModel::Population(
+                    *concurrency,
+                    sampler(think_ms, &[&"users", &i, &"arrival", &"think_ms"])?,
+                ),
                 _ => {
-                    return Err(CompileError::new(&[&"users", &i, &"arrival"], "rates and concurrency must be > 0"));
+                    return Err(CompileError::new(
+                        &[&"users", &i, &"arrival"],
+                        "rates and concurrency must be > 0",
+                    ));
                 }
             };
             users.push(UserModel {
                 name: u.name.clone(),
-                sessions: ((u.sessions as f64) * scale).round().max(if u.sessions > 0 { 1.0 } else { 0.0 }) as u64,
+                sessions: ((u.sessions as f64) * scale)
+                    .round()
+                    .max(if u.sessions > 0 { 1.0 } else { 0.0 }) as u64,
                 start: secs(u.start_s, &[&"users", &i, &"start_s"])?,
                 arrival,
                 issuers: iss,
@@ -598,28 +672,53 @@ impl Scenario {
         let mut faults = Vec::new();
         let mut defects = Defects::default();
         for (i, f) in self.faults.iter().enumerate() {
-            let probability = prob(f.probability.unwrap_or(0.0), &[&"faults", &i, &"probability"])?;
+            let probability = prob(
+                f.probability.unwrap_or(0.0),
+                &[&"faults", &i, &"probability"],
+            )?;
             let mut node = 0u16;
             if f.kind == FaultKind::IssuerCrash {
                 let k = match &f.issuer {
                     None => 0,
-                    Some(name) => issuers.iter().position(|x| &x.name == name).ok_or_else(|| {
-                        CompileError::new(&[&"faults", &i, &"issuer"], format!("unknown issuer {name:?}"))
-                    })?,
+                    Some(name) => {
+                        issuers
+                            .iter()
+                            .position(|x| &x.name == name)
+                            .ok_or_else(|| {
+                                CompileError::new(
+                                    &[&"faults", &i, &"issuer"],
+                                    format!("unknown issuer {name:?}"),
+                                )
+                            })?
+                    }
                 };
                 let local = f.node.unwrap_or(0);
                 if local >= issuers[k].nodes {
-                    return Err(CompileError::new(&[&"faults", &i, &"node"], format!("issuer {:?} has {} nodes", issuers[k].name, issuers[k].nodes)));
+                    return Err(CompileError::new(
+                        &[&"faults", &i, &"node"],
+                        format!(
+                            "issuer {:?} has {} nodes",
+                            issuers[k].name, issuers[k].nodes
+                        ),
+                    ));
                 }
                 node = issuers[k].first_node + local;
             }
             if matches!(f.kind, FaultKind::IssuerCrash | FaultKind::Partition) && f.at_s.is_none() {
-                return Err(CompileError::new(&[&"faults", &i], format!("{} needs at_s", f.kind.name())));
+                return Err(CompileError::new(
+                    &[&"faults", &i],
+                    format!("{} needs at_s", f.kind.name()),
+                ));
             }
             if f.kind == FaultKind::Deliberate {
                 match f.defect {
                     Some(d) => defects.set(d),
-                    None => return Err(CompileError::new(&[&"faults", &i], "deliberate needs a defect")),
+                    None => {
+                        return Err(CompileError::new(
+                            &[&"faults", &i],
+                            "deliberate needs a defect",
+                        ));
+                    }
                 }
             }
             faults.push(FaultModel {

@@ -24,7 +24,10 @@ pub const PROPERTIES: [(&str, &str); 8] = [
         "completed_keeps_keys",
         "a completed session has its keys both on the card and at the issuer",
     ),
-    ("no_lost_issuance", "no completed issuance is lost across issuer crashes"),
+    (
+        "no_lost_issuance",
+        "no completed issuance is lost across issuer crashes",
+    ),
     ("mac_counters_rise", "MAC counters only rise"),
     (
         "attacks_rejected_or_harmless",
@@ -75,7 +78,9 @@ pub fn check(spec: &SessionSpec, f: &SessionFacts) -> Option<(&'static str, Stri
             ),
         ));
     }
-    if f.cause != Cause::Completed && (f.keys_on_card > 0 || f.issuance_recorded || f.keys_at_issuer > 0) {
+    if f.cause != Cause::Completed
+        && (f.keys_on_card > 0 || f.issuance_recorded || f.keys_at_issuer > 0)
+    {
         return Some((
             "failed_leaves_nothing",
             format!(
@@ -88,7 +93,9 @@ pub fn check(spec: &SessionSpec, f: &SessionFacts) -> Option<(&'static str, Stri
         ));
     }
     if f.cause == Cause::Completed
-        && (!f.issuance_recorded || f.keys_on_card != spec.keys() || f.keys_at_issuer != spec.keys())
+        && (!f.issuance_recorded
+            || f.keys_on_card != spec.keys()
+            || f.keys_at_issuer != spec.keys())
         && !f.issuance_lost
     {
         return Some((
@@ -109,7 +116,10 @@ pub fn check(spec: &SessionSpec, f: &SessionFacts) -> Option<(&'static str, Stri
         ));
     }
     if !f.mac_counters_monotonic {
-        return Some(("mac_counters_rise", "a MAC counter went down or repeated".into()));
+        return Some((
+            "mac_counters_rise",
+            "a MAC counter went down or repeated".into(),
+        ));
     }
     if let Some(kind) = f.attack {
         if f.attack_outcome == AttackOutcome::Succeeded {
@@ -121,7 +131,10 @@ pub fn check(spec: &SessionSpec, f: &SessionFacts) -> Option<(&'static str, Stri
         if f.attack_outcome == AttackOutcome::Rejected && !f.attack_reported {
             return Some((
                 "attacks_rejected_or_harmless",
-                format!("attack {} was rejected silently (not reported)", kind.name()),
+                format!(
+                    "attack {} was rejected silently (not reported)",
+                    kind.name()
+                ),
             ));
         }
     }
@@ -179,9 +192,16 @@ mod tests {
         f.keys_attested = 0;
         cases.push(("keys_attested", f, spec()));
         let mut f = good();
-        f.secrets_seen = SecretsSeen { network: true, ..SecretsSeen::default() };
+        f.secrets_seen = SecretsSeen {
+            network: true,
+            ..SecretsSeen::default()
+        };
         cases.push(("no_secret_in_clear", f, spec()));
-        let f = SessionFacts { cause: Cause::CardRemoved, keys_on_card: 1, ..SessionFacts::default() };
+        let f = SessionFacts {
+            cause: Cause::CardRemoved,
+            keys_on_card: 1,
+            ..SessionFacts::default()
+        };
         cases.push(("failed_leaves_nothing", f, spec()));
         let mut f = good();
         f.keys_on_card = 0;

@@ -235,7 +235,12 @@ pub fn run(job: &Job) -> Result<Done, RunError> {
     if let Some(dir) = &job.out {
         write_json(&dir.join("metrics.json"), &metrics)?;
         write_json(&dir.join("run.json"), &run)?;
-        let html = crate::report::html(&name, &scenario.configuration.description, &metrics, &result.metrics);
+        let html = crate::report::html(
+            &name,
+            &scenario.configuration.description,
+            &metrics,
+            &result.metrics,
+        );
         let p = dir.join("report.html");
         std::fs::write(&p, html).map_err(io(&p))?;
         if let Some(v) = &result.violation {
@@ -268,7 +273,12 @@ pub fn violation_json(v: &Violation) -> Value {
 }
 
 /// Re-runs the seed keeping only the violating session's transcript lines.
-fn minimal_transcript(c: &Compiled, job: &Job, seed: u64, v: &Violation) -> Result<Vec<String>, RunError> {
+fn minimal_transcript(
+    c: &Compiled,
+    job: &Job,
+    seed: u64,
+    v: &Violation,
+) -> Result<Vec<String>, RunError> {
     let mut b = backend(job.mode, c)?;
     let buf = SharedBuf::default();
     engine::run(
@@ -283,7 +293,10 @@ fn minimal_transcript(c: &Compiled, job: &Job, seed: u64, v: &Violation) -> Resu
         },
     )?;
     let bytes = buf.take();
-    Ok(String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect())
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::to_owned)
+        .collect())
 }
 
 /// A cloneable in-memory sink.
@@ -293,7 +306,10 @@ pub struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 impl SharedBuf {
     /// The bytes written so far.
     pub fn take(&self) -> Vec<u8> {
-        self.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 }
 
@@ -332,17 +348,25 @@ pub fn replay(path: &Path) -> Result<u64, RunError> {
         .transpose()
         .map_err(io(&file))?
         .ok_or_else(|| RunError::Replay(format!("{}: empty transcript", file.display())))?;
-    let head: Value = serde_json::from_str(&first)
-        .map_err(|e| RunError::Replay(format!("{}:1: not a transcript header: {e}", file.display())))?;
+    let head: Value = serde_json::from_str(&first).map_err(|e| {
+        RunError::Replay(format!(
+            "{}:1: not a transcript header: {e}",
+            file.display()
+        ))
+    })?;
     let field = |k: &str| head.get(k).cloned().unwrap_or(Value::Null);
     let text = field("scenario_toml")
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| RunError::Replay(format!("{}:1: header has no scenario_toml", file.display())))?;
+        .ok_or_else(|| {
+            RunError::Replay(format!("{}:1: header has no scenario_toml", file.display()))
+        })?;
     let mode = field("mode")
         .as_str()
         .and_then(Mode::parse)
-        .ok_or_else(|| RunError::Replay(format!("{}:1: header has no valid mode", file.display())))?;
+        .ok_or_else(|| {
+            RunError::Replay(format!("{}:1: header has no valid mode", file.display()))
+        })?;
     let job = Job {
         file: field("file").as_str().unwrap_or("transcript").to_owned(),
         text,
@@ -357,14 +381,18 @@ pub fn replay(path: &Path) -> Result<u64, RunError> {
     let scenario = Scenario::parse(&job.file, &job.text)?;
     let seed = job.seed.unwrap_or(scenario.configuration.seed);
     let scale = job.scale.unwrap_or(scenario.configuration.scale);
-    let expect_head = serde_json::to_string(&header(&job, seed, scale, &scenario.configuration.name)).unwrap_or_default();
+    let expect_head =
+        serde_json::to_string(&header(&job, seed, scale, &scenario.configuration.name))
+            .unwrap_or_default();
     if expect_head != first {
         return Err(RunError::Replay(format!(
             "{}:1: header differs from the one this build writes",
             file.display()
         )));
     }
-    let compiled = scenario.compile_scaled(scale).map_err(|e| RunError::Replay(e.message))?;
+    let compiled = scenario
+        .compile_scaled(scale)
+        .map_err(|e| RunError::Replay(e.message))?;
     let tmp = tempfile_path(&file);
     let sink = File::create(&tmp).map_err(io(&tmp))?;
     let mut b = backend(mode, &compiled)?;
@@ -395,7 +423,8 @@ pub fn replay(path: &Path) -> Result<u64, RunError> {
                         "{}:{n}: differs from the re-run at event {}{}",
                         file.display(),
                         describe(&a),
-                        b.map(|b| format!("; the re-run has {}", describe(&b))).unwrap_or_else(|| "; the re-run has no more lines".into())
+                        b.map(|b| format!("; the re-run has {}", describe(&b)))
+                            .unwrap_or_else(|| "; the re-run has no more lines".into())
                     )));
                 }
                 (None, Some(b)) => {
@@ -420,14 +449,22 @@ fn describe(line: &str) -> String {
             v.get("s").map_or("-".into(), |s| s.to_string()),
             v.get("t").map_or("?".into(), |t| t.to_string())
         ),
-        Err(_) => format!("(unparsable line {:?})", line.chars().take(80).collect::<String>()),
+        Err(_) => format!(
+            "(unparsable line {:?})",
+            line.chars().take(80).collect::<String>()
+        ),
     }
 }
 
 fn tempfile_path(near: &Path) -> PathBuf {
     let dir = std::env::temp_dir();
-    let stem = near.file_name().map_or("transcript".into(), |n| n.to_string_lossy().into_owned());
+    let stem = near
+        .file_name()
+        .map_or("transcript".into(), |n| n.to_string_lossy().into_owned());
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    dir.join(format!("airtight-sim-replay-{}-{n}-{stem}", std::process::id()))
+    dir.join(format!(
+        "airtight-sim-replay-{}-{n}-{stem}",
+        std::process::id()
+    ))
 }

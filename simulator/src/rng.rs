@@ -99,6 +99,18 @@ impl Streams {
     }
 }
 
+/// A uniform float in (0, 1) from a hash of (seed, tag, index, k): cheap per-session decisions
+/// (is this session hit by fault `k`?) that do not consume any stream, so adding a knob shifts
+/// no other draw.
+pub fn hash_unit(seed: u64, tag: u64, index: u64, k: u64) -> f64 {
+    let h = splitmix(
+        splitmix(seed ^ tag.rotate_left(32))
+            ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ k.wrapping_mul(0xd1b5_4a32_d192_ed03),
+    );
+    ((h >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,12 +142,4 @@ mod tests {
             assert!(r.below(10) < 10);
         }
     }
-}
-
-/// A uniform float in (0, 1) from a hash of (seed, tag, index, k): cheap per-session decisions
-/// (is this session hit by fault `k`?) that do not consume any stream, so adding a knob shifts
-/// no other draw.
-pub fn hash_unit(seed: u64, tag: u64, index: u64, k: u64) -> f64 {
-    let h = splitmix(splitmix(seed ^ tag.rotate_left(32)) ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ k.wrapping_mul(0xd1b5_4a32_d192_ed03));
-    ((h >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }

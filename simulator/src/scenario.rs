@@ -703,15 +703,14 @@ fn json_of(v: &toml::Value) -> serde_json::Value {
     match v {
         toml::Value::String(s) => serde_json::Value::String(s.clone()),
         toml::Value::Integer(i) => serde_json::Value::from(*i),
-        toml::Value::Float(f) => {
-            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
-        }
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
         toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
         toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
         toml::Value::Array(a) => serde_json::Value::Array(a.iter().map(json_of).collect()),
-        toml::Value::Table(t) => serde_json::Value::Object(
-            t.iter().map(|(k, v)| (k.clone(), json_of(v))).collect(),
-        ),
+        toml::Value::Table(t) => {
+            serde_json::Value::Object(t.iter().map(|(k, v)| (k.clone(), json_of(v))).collect())
+        }
     }
 }
 
@@ -739,7 +738,8 @@ fn validate_schema(file: &str, text: &str, value: &toml::Value) -> Result<(), Sc
                 Err(_) => PathSeg::Key(s.replace("~1", "/").replace("~0", "~")),
             })
             .collect();
-        if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } = err.kind()
+        if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
+            err.kind()
             && let Some(k) = unexpected.first()
         {
             // Point at the unexpected key itself.
