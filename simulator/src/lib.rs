@@ -15,6 +15,8 @@
 pub mod backend;
 pub mod dist;
 pub mod engine;
+// Full mode lives in `simulator/src/full/` (the real engines behind `Backend`); it adds
+// `pub mod full;` here and returns its backend from `output::full_backend`.
 pub mod explore;
 pub mod metrics;
 pub mod model;
