@@ -8,6 +8,13 @@ use airtight_sim::output::{self, Job, Mode, RunError};
 use airtight_sim::scenario::{Scenario, builtin};
 use clap::Subcommand;
 
+/// `println!` that reports a closed stdout as an error (`super::out`) instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {
+        super::out(&format!("{}\n", format_args!($($t)*)))?
+    };
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Runs a scenario: writes metrics.json, run.json, transcript.jsonl and report.html to
@@ -131,7 +138,7 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                     .cloned()
                     .unwrap_or_default()
             };
-            println!(
+            say!(
                 "{}: seed {}, {} sessions, {} completed, {} failed; virtual {} s in {:.2} s wall (x{:.0}); p50/p99 session {} / {} ms; outputs in {}",
                 parsed.configuration.name,
                 done.seed,
@@ -162,7 +169,7 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
             );
             if let Some(v) = &done.result.violation {
                 for l in &done.violation_transcript {
-                    eprintln!("  {l}");
+                    super::note(&format!("  {l}"));
                 }
                 return Err(CliError::Failed(format!(
                     "property {} violated (seed {}, session {}, event {} at t={} ns): {}; {} violations in total, see {}",
@@ -180,7 +187,7 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
         }
         SimCommand::Replay { path } => {
             let n = output::replay(&path).map_err(err)?;
-            println!("replay of {}: {n} lines identical", path.display());
+            say!("replay of {}: {n} lines identical", path.display());
             Ok(())
         }
         SimCommand::Explore {
@@ -213,7 +220,7 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
             };
             let doc = explore::explore(&scenario.display().to_string(), &text, &o).map_err(err)?;
             let failures = doc.get("failures").and_then(|v| v.as_u64()).unwrap_or(0);
-            println!(
+            say!(
                 "explore {}: {} seeds, {} failing{}",
                 scenario.display(),
                 doc.get("runs").cloned().unwrap_or_default(),
@@ -227,7 +234,7 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                 .into_iter()
                 .flatten()
             {
-                println!(
+                say!(
                     "  seed {} shrunk to {} faults, {} attackers, {} sessions: {}",
                     s.get("seed").cloned().unwrap_or_default(),
                     s.get("faults").cloned().unwrap_or_default(),
@@ -252,30 +259,33 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 .collect();
             files.sort();
-            println!("Scenarios in {}:", dir.display());
+            say!("Scenarios in {}:", dir.display());
             for f in files {
                 match Scenario::load(&f) {
-                    Ok((s, _)) => println!(
+                    Ok((s, _)) => say!(
                         "  {:<28} {}",
                         f.file_name()
                             .map(|n| n.to_string_lossy().into_owned())
                             .unwrap_or_default(),
                         s.configuration.description
                     ),
-                    Err(e) => println!("  {e}"),
+                    Err(e) => say!("  {e}"),
                 }
             }
             let b = builtin().map_err(|e| CliError::Config(e.to_string()))?;
-            println!("Card profiles:");
+            say!("Card profiles:");
             for p in &b.profile {
-                println!(
+                say!(
                     "  {:<16} {}\n  {:<16} source: {}",
-                    p.name, p.description, "", p.source
+                    p.name,
+                    p.description,
+                    "",
+                    p.source
                 );
             }
-            println!("Readers:");
+            say!("Readers:");
             for r in &b.reader {
-                println!(
+                say!(
                     "  {:<18} {} bit/s, IFSC {}, {}{}",
                     r.name,
                     r.bit_rate,
@@ -298,7 +308,7 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
             }
             let doc = explore::merge(&inputs).map_err(err)?;
             explore::write_merged(&doc, &out).map_err(err)?;
-            println!(
+            say!(
                 "merged {} shards: {} seeds, {} failing -> {}",
                 inputs.len(),
                 doc.get("runs").cloned().unwrap_or_default(),

@@ -23,7 +23,10 @@ fn headline_table() {
         "| scenario | what it shows | sessions: completed / started | failures by cause | session latency p50 / p99 (s) | more |\n|---|---|---|---|---|---|\n",
     );
     for f in files {
-        let name = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let text = std::fs::read_to_string(&f).expect("read");
         let s = Scenario::parse(&name, &text).expect("parse");
         if name == "million" {
@@ -55,10 +58,16 @@ fn headline_table() {
                 ));
             }
         }
-        if m["linkability"]["cards_at_several_issuers"].as_u64().unwrap_or(0) > 0 {
+        if m["linkability"]["cards_at_several_issuers"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+        {
             more.push(format!(
                 "linkability {} ({} of {} cards seen by several issuers)",
-                m["linkability"]["fraction"], m["linkability"]["linkable"], m["linkability"]["cards_at_several_issuers"]
+                m["linkability"]["fraction"],
+                m["linkability"]["linkable"],
+                m["linkability"]["cards_at_several_issuers"]
             ));
         }
         let rt = m["network"]["retransmits"].as_u64().unwrap_or(0);
@@ -66,18 +75,33 @@ fn headline_table() {
             more.push(format!("{rt} retransmissions"));
         }
         if let Some(Value::Array(nodes)) = m.pointer("/issuer/nodes") {
-            let util: Vec<String> = nodes.iter().map(|n| format!("{}", n["utilisation_mean"])).collect();
-            let qmax = nodes.iter().map(|n| n["queue_max"].as_u64().unwrap_or(0)).max().unwrap_or(0);
+            let util: Vec<String> = nodes
+                .iter()
+                .map(|n| format!("{}", n["utilisation_mean"]))
+                .collect();
+            let qmax = nodes
+                .iter()
+                .map(|n| n["queue_max"].as_u64().unwrap_or(0))
+                .max()
+                .unwrap_or(0);
             more.push(format!("utilisation {}, queue max {qmax}", util.join("/")));
         }
         more.push(format!("{} virtual s", m["virtual_seconds"]));
-        let sec = |p: &str| m.pointer(p).and_then(Value::as_f64).map_or("-".into(), |v| format!("{:.1}", v / 1000.0));
+        let sec = |p: &str| {
+            m.pointer(p)
+                .and_then(Value::as_f64)
+                .map_or("-".into(), |v| format!("{:.1}", v / 1000.0))
+        };
         out.push_str(&format!(
             "| `{name}` | {} | {} / {} | {} | {} / {} | {} |\n",
             s.configuration.description,
             m["sessions"]["completed"],
             m["sessions"]["started"],
-            if fails.is_empty() { "none".into() } else { fails.join(", ") },
+            if fails.is_empty() {
+                "none".into()
+            } else {
+                fails.join(", ")
+            },
             sec("/latency_ms/session/p50"),
             sec("/latency_ms/session/p99"),
             more.join("; ")
