@@ -1,4 +1,4 @@
-//! Model-mode throughput: runs `scenarios/million.toml` (1,000,000 card sessions, no
+//! Model-mode throughput: runs `scenarios/million.toml` (or `$SIM_BENCH_SCENARIO`) (1,000,000 card sessions, no
 //! transcript) once and prints card sessions per minute of wall time, events per second and
 //! the time compression. `SIM_BENCH_SCALE=0.1` runs a tenth. Measure peak memory with
 //! `/usr/bin/time -v` around the bench binary (see simulator/README.md).
@@ -17,15 +17,18 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/million.toml");
-    let text = match std::fs::read_to_string(path) {
+    // SIM_BENCH_SCENARIO=morning-wave measures another shipped scenario (e.g. its time
+    // compression).
+    let name = std::env::var("SIM_BENCH_SCENARIO").unwrap_or_else(|_| "million".into());
+    let path = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{path}: {e}");
             std::process::exit(1);
         }
     };
-    let mut job = Job::new("million.toml", &text);
+    let mut job = Job::new(&name, &text);
     job.scale = Some(scale);
     job.transcript = Some(false);
     let t = Instant::now();
@@ -40,7 +43,7 @@ fn main() {
     let sessions = done.result.sessions as f64;
     let virt = done.result.metrics.end as f64 / 1e9;
     println!(
-        "model mode: {} sessions ({} completed) in {wall:.2} s wall: {:.0} sessions/minute, {:.0} events/s, virtual {virt:.0} s (x{:.0}), violations {}",
+        "model mode, {name}: {} sessions ({} completed) in {wall:.2} s wall: {:.0} sessions/minute, {:.0} events/s, virtual {virt:.0} s (x{:.0}), violations {}",
         done.result.sessions,
         done.result.metrics.completed(),
         sessions / wall * 60.0,

@@ -125,6 +125,7 @@ struct Sess {
     fault_at: [Option<Step>; 4],
     power_index: u32,
     attack: Option<(AttackKind, AttackerSite, Step)>,
+    card_closed: bool,
     net: SimRng,
     card: SimRng,
     user_rng: SimRng,
@@ -443,6 +444,7 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
             fault_at,
             power_index,
             attack,
+            card_closed: false,
             net: self.streams.session("network", index),
             card: self.streams.session("card", index),
             user_rng: self.streams.session("user", index),
@@ -821,6 +823,7 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
         match verdict {
             MiddlewareVerdict::Continue => {
                 if let Some(s) = self.sess(slot) {
+                    s.card_closed |= step == Step::ProvisioningFinalization;
                     s.req = Inbound::Post {
                         step,
                         bytes: request_bytes,
@@ -936,7 +939,10 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
             );
             self.trace.emit()?;
         }
-        if let Some((property, detail)) = oracle::check(&s.spec, &facts) {
+        if cause != Cause::Completed && s.card_closed && facts.keys_on_card > 0 {
+            self.m.orphaned += 1;
+        }
+        if let Some((property, detail)) = oracle::check(&s.spec, &facts, s.card_closed) {
             self.violations += 1;
             if self.violation.is_none() {
                 self.violation = Some(Violation {

@@ -149,6 +149,8 @@ pub struct Metrics {
     pub checked: u64,
     /// Network retransmissions.
     pub retransmits: u64,
+    /// Failed sessions whose keys the card had already closed (orphaned on the card).
+    pub orphaned: u64,
     /// Virtual time at the end.
     pub end: VTime,
 }
@@ -183,6 +185,7 @@ impl Metrics {
             track_sightings,
             checked: 0,
             retransmits: 0,
+            orphaned: 0,
             end: 0,
         }
     }
@@ -334,6 +337,7 @@ impl Metrics {
                 "ended": ended,
                 "completed": self.completed(),
                 "failed": ended - self.completed(),
+                "orphaned_on_card": self.orphaned,
             },
             "virtual_seconds": round3(virtual_s),
             "completion_by_cause": causes,

@@ -700,8 +700,10 @@ impl Backend for ModelBackend {
             facts.keys_at_issuer
         };
         // Rule: an unclosed provisioning session is rolled back by the card (abort or
-        // power-up recovery), so only a closed session leaves keys.
-        facts.keys_on_card = if s.closed && completed {
+        // power-up recovery), so only a closed session leaves keys; a session the card
+        // closed keeps them even when the issuer never records it (the card's close comes
+        // before the issuer's record).
+        facts.keys_on_card = if s.closed {
             keys
         } else if defects.has(Defect::CardKeepsAbortedKeys) {
             s.keys_created
