@@ -7,6 +7,8 @@
 #   card-shim/        airtight harness card --shim "airtight card shim --card-dir D"
 #   issuer-loopback/  airtight harness issuer --reference, with a 4-session 5 s load test
 #   vectors/          airtight-vectors report (report.txt, report.json)
+#   sim-morning-wave/ airtight sim run of the 100,000-card morning wave (model mode, seed 7):
+#                     report.html, metrics.json, run.json (no transcript)
 #   criterion/        short criterion runs of the airtight-card `sks` bench (summary.md/json)
 #   index.html        links to all of them, with each step's result and time
 #   screenshot/       card-in-process and issuer-loopback report.html rendered by headless chromium
@@ -79,7 +81,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # No stale report may survive from an earlier run.
 rm -rf "$OUT"/card-in-process "$OUT"/card-pcsc "$OUT"/card-shim "$OUT"/issuer-loopback \
-  "$OUT"/vectors "$OUT"/criterion "$OUT"/screenshot "$OUT"/browser "$OUT"/logs "$OUT"/index.html
+  "$OUT"/vectors "$OUT"/sim-morning-wave "$OUT"/criterion "$OUT"/screenshot "$OUT"/browser "$OUT"/logs "$OUT"/index.html
 TIMINGS=$OUT/timings.txt
 : >"$TIMINGS"
 STATUS_FILE=$OUT/.status
@@ -138,6 +140,11 @@ card_shim() {
 issuer_loopback() {
   "$BIN" harness issuer --quiet --reference --load-sessions 4 --load-seconds 5 \
     --out "$OUT/issuer-loopback"
+}
+
+sim_wave() {
+  "$BIN" sim run simulator/scenarios/morning-wave.toml --seed 7 --no-transcript \
+    --out "$OUT/sim-morning-wave"
 }
 
 vectors() {
@@ -273,6 +280,7 @@ for sub, title, step in rows:
         f"<td>{secs} s</td><td>{html.escape(result)}</td></tr>")
 for sub, title, step, links in [
     ("vectors", "Test vectors: airtight-vectors report", "vectors", [("report.txt", "text"), ("report.json", "JSON")]),
+    ("sim-morning-wave", "Simulator: 100,000-card morning wave on 3 issuer nodes (model mode, seed 7)", "sim_wave", [("report.html", "report"), ("metrics.json", "metrics"), ("run.json", "wall clock")]),
     ("criterion", "Criterion benches of airtight-card (short run)", "criterion", [("summary.md", "summary"), ("summary.json", "JSON")]),
     ("screenshot", "Screenshot of the in-process card report (headless chromium)", "screenshot", [("card-in-process.png", "PNG")]),
     ("browser", "The browser path in headless Chromium: keygen dialog and issuer pages", "browser",
@@ -305,6 +313,7 @@ step card_pcsc card_pcsc
 step card_shim card_shim
 step issuer_loopback issuer_loopback
 step vectors vectors
+step sim_wave sim_wave
 if [ "${PUBLISH_SKIP_BENCH:-0}" != 1 ]; then step criterion criterion; fi
 if [ "${PUBLISH_SKIP_SCREENSHOT:-0}" != 1 ]; then step screenshot screenshot; fi
 if [ "${PUBLISH_SKIP_SCREENSHOT:-0}" != 1 ]; then step browser browser; fi
