@@ -69,7 +69,9 @@ enum Link {
 pub struct TracedCard {
     link: Link,
     fs: SimFs,
-    config: CardSetup,
+    /// How to reboot the card (`None`: a card given by the caller, whose storage the driver
+    /// does not own, cannot be power-cycled).
+    config: Option<CardSetup>,
     boots: u64,
     removed: bool,
     calls: Vec<SksCallTrace>,
@@ -126,12 +128,34 @@ impl TracedCard {
         Ok(TracedCard {
             link: link(&setup, sks),
             fs,
-            config: setup,
+            config: Some(setup),
             boots: 0,
             removed: false,
             calls: Vec::new(),
             crashed: false,
         })
+    }
+
+    /// A card built by the caller, reached directly (no codec). Power cuts and reboots are not
+    /// available: the driver does not own its storage.
+    pub(crate) fn given(sks: ReferenceSks) -> Self {
+        TracedCard {
+            link: Link::Direct(Box::new(sks)),
+            fs: SimFs::new(),
+            config: None,
+            boots: 0,
+            removed: false,
+            calls: Vec::new(),
+            crashed: false,
+        }
+    }
+
+    /// Gives the reference card back.
+    pub fn into_sks(self) -> ReferenceSks {
+        match self.link {
+            Link::Direct(s) => *s,
+            Link::Apdu(a) => a.into_transport().inner.dispatcher.into_store(),
+        }
     }
 
     /// The card's file system (its store's files).
@@ -179,11 +203,17 @@ impl TracedCard {
     /// Power off and on: what the files hold under `policy` is what the card boots from; open
     /// provisioning sessions (RAM) are gone.
     pub(crate) fn power_cycle(&mut self, policy: CrashPolicy) -> Result<(), CardError> {
+        let Some(config) = &self.config else {
+            // A given card: only its RAM is lost.
+            airtight_bindings::abort_open_sessions(self.sks());
+            self.crashed = false;
+            return Ok(());
+        };
         self.fs = self.fs.after_crash(policy);
         self.boots += 1;
-        let sks = open(&self.config, &self.fs, self.boots)?;
+        let sks = open(config, &self.fs, self.boots)?;
         let removed = self.removed;
-        self.link = link(&self.config, sks);
+        self.link = link(config, sks);
         if let Link::Apdu(a) = &mut self.link {
             a.transport_mut().removed = removed;
         }

@@ -6,8 +6,9 @@
 //! - **Time**: one clock ([`Driver::now_unix`], unix seconds) that the issuer (`now`), the
 //!   middleware (`clientTime`) and the card (its `Clock`) all read; it moves only when told to
 //!   ([`Driver::set_now`], [`Driver::advance`]).
-//! - **Entropy**: one seed; the issuer draws from a ChaCha20 stream derived from it, the card
-//!   from its own (a new one at every boot), so the same seed gives byte-identical sessions.
+//! - **Entropy**: one seed; the issuer draws from the ChaCha20 stream of that seed, the card
+//!   from its own stream derived from it (a new one at every boot), so the same seed gives
+//!   byte-identical sessions.
 //! - **Card**: `ReferenceSks` on a [`SimFs`](airtight_card::store::SimFs), reached directly or
 //!   through the APDU codec of `airtight-bindings` ([`CardPath`]); every SKS call is recorded
 //!   with its APDUs ([`SksCallTrace`]).
@@ -39,9 +40,9 @@ mod tests;
 
 use std::collections::VecDeque;
 
-use airtight_card::TEST_TIME;
 use airtight_card::env::ManualClock;
 use airtight_card::store::CrashPolicy;
+use airtight_card::{ReferenceSks, TEST_TIME};
 use airtight_client::config::{Clock as ClientClock, LocalTime};
 use airtight_client::engine::{Middleware, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
@@ -185,6 +186,7 @@ pub struct Driver {
     store: Store,
     handle: Option<String>,
     live: Option<Live>,
+    last_error: Option<IssuerError>,
     sessions: u32,
     mw: Option<Middleware<DriverSks>>,
     idle_card: Option<TracedCard>,
@@ -231,13 +233,39 @@ impl Driver {
             clock: clock.clone(),
             path: config.card_path,
         })?;
+        Ok(Self::assemble(config, issuer, clock, card)?)
+    }
+
+    /// A driver on a card the caller built (reached directly, whatever `config.card_path`
+    /// says; it keeps its own clock; no power cuts). For tests that prepare a card's state.
+    pub fn with_card(
+        config: DriverConfig,
+        issuer: Issuer,
+        card: ReferenceSks,
+    ) -> Result<Self, DriverError> {
+        let clock = ManualClock::new(config.start_unix);
+        Ok(Self::assemble(
+            config,
+            issuer,
+            clock,
+            TracedCard::given(card),
+        )?)
+    }
+
+    fn assemble(
+        config: DriverConfig,
+        issuer: Issuer,
+        clock: ManualClock,
+        card: TracedCard,
+    ) -> Result<Self, DbError> {
         let mut d = Driver {
-            issuer_rng: ChaCha20Rng::seed_from_u64(derive_seed(config.seed, 1)),
+            issuer_rng: ChaCha20Rng::seed_from_u64(config.seed),
             clock,
             issuer,
             store: Store::in_memory()?,
             handle: None,
             live: None,
+            last_error: None,
             sessions: 0,
             mw: None,
             idle_card: Some(card),
@@ -249,6 +277,14 @@ impl Driver {
         };
         d.secrets = policy_secrets(&d.issuer.policy);
         Ok(d)
+    }
+
+    /// Gives the card back (from the middleware or idle).
+    pub fn into_card(mut self) -> Option<ReferenceSks> {
+        match self.mw.take() {
+            Some(mw) => Some(mw.into_sks().0.into_sks()),
+            None => self.idle_card.take().map(TracedCard::into_sks),
+        }
     }
 
     // ------------------------------------------------------------------ time
@@ -283,6 +319,17 @@ impl Driver {
     /// The issuer's store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The issuer engine's in-memory state of the current session (`None` after a restart,
+    /// until the next message reloads it).
+    pub fn issuer_state(&self) -> Option<&airtight_issuer::SessionState> {
+        self.live.as_ref().map(|l| &l.state)
+    }
+
+    /// The issuer's last refusal, as the engine reported it.
+    pub fn last_issuer_error(&self) -> Option<&IssuerError> {
+        self.last_error.as_ref()
     }
 
     /// The store handle of the current session.
@@ -340,6 +387,7 @@ impl Driver {
             self.issuer
                 .start(self.config.start.clone(), &mut self.issuer_rng, now)?;
         self.sessions += 1;
+        self.last_error = None;
         let handle = format!("s{}", self.sessions);
         self.store.insert_session(&handle, &state, now)?;
         self.handle = Some(handle);
@@ -468,6 +516,7 @@ impl Driver {
             }
             Err(e) => {
                 let reason = e.to_string();
+                self.last_error = Some(e.clone());
                 // A session already closed keeps its stored status.
                 if !matches!(e, IssuerError::SessionClosed(_)) {
                     let id = format!("{handle}-e{version}");

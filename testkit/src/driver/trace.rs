@@ -107,6 +107,11 @@ pub struct StepTrace {
 }
 
 impl StepTrace {
+    /// Who received the step's message.
+    pub fn delivered_to(&self) -> Option<Party> {
+        self.delivered.as_ref().map(|(p, _)| *p)
+    }
+
     /// Number of command APDUs in the step.
     pub fn apdu_count(&self) -> usize {
         self.sks_calls.iter().map(|c| c.apdus.len()).sum()
