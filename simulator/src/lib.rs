@@ -1,0 +1,23 @@
+//! airtight-sim: the deterministic scenario simulator (issue 13). See `simulator/README.md`.
+//!
+//! - [`engine`]: the discrete-event loop (virtual clock, event queue, seeded streams);
+//! - [`backend`]: the seam to what computes a session ([`backend::Backend`]);
+//! - [`model`]: model mode (outcomes predicted by rule);
+//! - [`scenario`] and [`models`]: scenario files and the compiled models;
+//! - [`dist`]: distributions; [`rng`]: seeded streams;
+//! - [`oracle`]: the properties checked after every session;
+//! - [`metrics`], [`output`], [`report`]: `metrics.json`, `run.json`, `report.html`;
+//! - [`explore`]: swarm testing, shrinking, shards and merging;
+//! - [`replay`]: re-running a transcript and comparing it line by line.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod dist;
+pub mod engine;
+pub mod metrics;
+pub mod model;
+pub mod models;
+pub mod oracle;
+pub mod rng;
+pub mod scenario;
