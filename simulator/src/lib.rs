@@ -15,6 +15,7 @@
 pub mod backend;
 pub mod dist;
 pub mod engine;
+pub mod full;
 pub mod metrics;
 pub mod model;
 pub mod models;

@@ -33,6 +33,8 @@ pub struct RecordingTransport {
     /// Every exchange since the last [`RecordingTransport::take_log`].
     log: Vec<Apdu>,
     removed: bool,
+    /// A hostile middleware alters the first data byte of the next MAC'd call's first APDU.
+    tamper_macd: bool,
 }
 
 impl CardTransport for RecordingTransport {
@@ -40,6 +42,17 @@ impl CardTransport for RecordingTransport {
         if self.removed {
             return Err(TransportError::CardRemoved("removed by the driver".into()));
         }
+        let mut apdu = apdu.to_vec();
+        let macd = apdu
+            .get(1)
+            .and_then(|ins| airtight_bindings::apdu::method_of_ins(*ins));
+        if self.tamper_macd && macd.is_some_and(|m| m.mac_name().is_some()) && apdu.len() > 7 {
+            // The first data byte (short: offset 5; extended: offset 7).
+            let at = if apdu[4] == 0 { 7 } else { 5 };
+            apdu[at] ^= 0x01;
+            self.tamper_macd = false;
+        }
+        let apdu = apdu.as_slice();
         let resp = self.inner.transmit(apdu)?;
         self.log.push(Apdu {
             command: apdu.to_vec(),
@@ -116,6 +129,7 @@ fn link(setup: &CardSetup, sks: ReferenceSks) -> Link {
                 inner: lb,
                 log: Vec::new(),
                 removed: false,
+                tamper_macd: false,
             })))
         }
     }
@@ -155,6 +169,23 @@ impl TracedCard {
         match self.link {
             Link::Direct(s) => *s,
             Link::Apdu(a) => a.into_transport().inner.dispatcher.into_store(),
+        }
+    }
+
+    /// The clock the card reads (`None` for a card given by the caller).
+    pub fn clock(&self) -> Option<&ManualClock> {
+        self.config.as_ref().map(|c| &c.clock)
+    }
+
+    /// A hostile middleware alters the next MAC'd call on its way to the card (APDU path
+    /// only). Returns false on the direct path.
+    pub fn tamper_next_macd_call(&mut self) -> bool {
+        match &mut self.link {
+            Link::Apdu(a) => {
+                a.transport_mut().tamper_macd = true;
+                true
+            }
+            Link::Direct(_) => false,
         }
     }
 

@@ -252,6 +252,29 @@ impl Driver {
         )?)
     }
 
+    /// A driver on a card taken from another driver ([`Driver::take_card`]): the card keeps
+    /// its store, and the driver adopts its clock (set to `config.start_unix`).
+    pub fn with_traced_card(
+        config: DriverConfig,
+        issuer: Issuer,
+        card: TracedCard,
+    ) -> Result<Self, DriverError> {
+        let clock = card
+            .clock()
+            .cloned()
+            .unwrap_or_else(|| ManualClock::new(config.start_unix));
+        clock.set(config.start_unix);
+        Ok(Self::assemble(config, issuer, clock, card)?)
+    }
+
+    /// Takes the card out of the driver (from the middleware or idle), to use it in another.
+    pub fn take_card(&mut self) -> Option<TracedCard> {
+        match self.mw.take() {
+            Some(mw) => Some(mw.into_sks().0),
+            None => self.idle_card.take(),
+        }
+    }
+
     fn assemble(
         config: DriverConfig,
         issuer: Issuer,
