@@ -17,6 +17,8 @@ use airtight_proto::policy::PassphraseFormat;
 use airtight_proto::sks::SecureKeyStore;
 use clap::{Parser, Subcommand};
 
+mod sim;
+
 /// `println!` that reports a closed stdout as an error instead of panicking.
 macro_rules! outln {
     ($($t:tt)*) => {
@@ -34,6 +36,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The scenario simulator: many cards, faults and attackers in virtual time.
+    Sim {
+        #[command(subcommand)]
+        command: sim::SimCommand,
+    },
     /// The reference issuer.
     Issuer {
         #[command(subcommand)]
@@ -1198,6 +1205,7 @@ fn symmetric(dir: &Path, a: SymmetricArgs, encrypt: bool) -> Result<(), CliError
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Sim { command } => sim::run(command),
         Command::Issuer { command } => match command {
             IssuerCommand::Serve {
                 bind,

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use airtight_bindings::ApduLimits;
 use airtight_sim::backend::{
-    Backend, CardClass, Inbound, IssuerVerdict, MiddlewareOutcome, MiddlewareVerdict,
-    SessionFacts, SessionSpec,
+    Backend, CardClass, Inbound, IssuerVerdict, MiddlewareOutcome, MiddlewareVerdict, SessionFacts,
+    SessionSpec,
 };
 use airtight_sim::full::FullBackend;
 use airtight_sim::rng::SimRng;

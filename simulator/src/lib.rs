@@ -8,17 +8,20 @@
 //! - [`oracle`]: the properties checked after every session;
 //! - [`metrics`], [`output`], [`report`]: `metrics.json`, `run.json`, `report.html`;
 //! - [`explore`]: swarm testing, shrinking, shards and merging;
-//! - [`replay`]: re-running a transcript and comparing it line by line.
+//! - [`output::replay`]: re-running a transcript and comparing it line by line.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod backend;
 pub mod dist;
 pub mod engine;
+pub mod explore;
 pub mod full;
 pub mod metrics;
 pub mod model;
 pub mod models;
 pub mod oracle;
+pub mod output;
+pub mod report;
 pub mod rng;
 pub mod scenario;

@@ -220,12 +220,54 @@ pub struct FullBackend {
     sessions: BTreeMap<u64, Session>,
     /// Cards between their sessions (by `SessionSpec::card`).
     cards: BTreeMap<u64, TracedCard>,
+    /// The issuer's deliberate faults (from the scenario's defects).
+    issuer_faults: airtight_issuer::Faults,
 }
 
 impl FullBackend {
-    /// An empty backend.
+    /// An empty backend, every party honest.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A backend with the scenario's deliberate defects switched on in the real parties.
+    /// `issuer_accepts_unattested_keys` is the issuer's `AcceptBadKeyAttestation` fault and
+    /// needs the crate feature `faults`; the other defects have no real counterpart in the
+    /// engines yet and are refused with an error naming them (run them in model mode).
+    pub fn with_defects(defects: crate::models::Defects) -> Result<Self, BackendError> {
+        use crate::scenario::Defect;
+        #[cfg_attr(not(any(test, feature = "faults")), allow(unused_mut))]
+        let mut b = Self::default();
+        for d in [
+            Defect::IssuerAcceptsUnattestedKeys,
+            Defect::IssuerLosesCommits,
+            Defect::MiddlewareLeaksPin,
+            Defect::CardKeepsAbortedKeys,
+            Defect::CardLeaksDeviceIdInPrivacyMode,
+        ] {
+            if !defects.has(d) {
+                continue;
+            }
+            match d {
+                #[cfg(any(test, feature = "faults"))]
+                Defect::IssuerAcceptsUnattestedKeys => {
+                    b.issuer_faults = airtight_issuer::Faults::one(
+                        airtight_issuer::IssuerFault::AcceptBadKeyAttestation,
+                    );
+                }
+                other => {
+                    return Err(err(format!(
+                        "defect {other:?} is not available in full mode{}",
+                        if other == Defect::IssuerAcceptsUnattestedKeys {
+                            " without the airtight-sim feature `faults`"
+                        } else {
+                            " (model mode predicts it)"
+                        }
+                    )));
+                }
+            }
+        }
+        Ok(b)
     }
 
     fn get(&mut self, h: SessionHandle) -> Result<&mut Session, BackendError> {
@@ -338,7 +380,8 @@ impl Backend for FullBackend {
         config.start_unix = spec.start_unix;
         config.user_pins = "1357\n".repeat(4);
         let policy = policy_of(spec, seed);
-        let issuer = test_issuer(&config.issuer_uri, policy);
+        let mut issuer = test_issuer(&config.issuer_uri, policy);
+        issuer.faults = self.issuer_faults.clone();
         let mut driver = match self.cards.remove(&spec.card) {
             Some(card) => Driver::with_traced_card(config, issuer, card),
             None => Driver::with_issuer(config, issuer),

@@ -5,6 +5,7 @@
 
 use super::*;
 use airtight_bindings::ApduLimits;
+use std::collections::BTreeMap;
 
 fn spec(index: u64) -> SessionSpec {
     SessionSpec {
@@ -285,4 +286,122 @@ fn a_card_keeps_its_keys_between_its_sessions() {
     t.card = 40;
     let again = run(&mut b, &t, Step::Invocation, Hook::None);
     assert_eq!(again.facts.issuer_visible_id, o.facts.issuer_visible_id);
+}
+
+/// The end events of a transcript: session index -> (cause, virtual end time in ns).
+fn ends(transcript: &str) -> BTreeMap<u64, (String, u64)> {
+    transcript
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["e"] == "end")
+        .map(|v| {
+            (
+                v["s"].as_u64().unwrap(),
+                (
+                    v["cause"].as_str().unwrap().to_owned(),
+                    v["t"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn run_mode(
+    file: &std::path::Path,
+    mode: crate::output::Mode,
+    tag: &str,
+) -> BTreeMap<u64, (String, u64)> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    let total: f64 = v["users"]
+        .as_array()
+        .map(|u| {
+            u.iter()
+                .filter_map(|x| x.get("sessions")?.as_integer())
+                .sum::<i64>()
+        })
+        .unwrap_or(12) as f64;
+    let dir = std::env::temp_dir().join(format!(
+        "airtight-sim-full-{}-{tag}-{}",
+        std::process::id(),
+        mode.name()
+    ));
+    let mut job = crate::output::Job::new(&file.display().to_string(), &text);
+    job.mode = mode;
+    job.scale = Some((4.0 / total).min(1.0));
+    job.transcript = Some(true);
+    job.out = Some(dir.clone());
+    crate::output::run(&job).unwrap();
+    let t = std::fs::read_to_string(dir.join("transcript.jsonl")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    ends(&t)
+}
+
+/// For every shipped scenario at small scale (about four sessions), full and model mode
+/// give the same outcome for every session, and each session's virtual end time agrees within
+/// 10 % (card APDU sizes differ a little with real signatures and certificates; user, network
+/// and card-time draws are the same streams in both modes).
+#[test]
+fn full_and_model_mode_agree_on_every_shipped_scenario() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in &files {
+        let tag = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let model = run_mode(f, crate::output::Mode::Model, &tag);
+        let full = run_mode(f, crate::output::Mode::Full, &tag);
+        assert_eq!(
+            model.keys().collect::<Vec<_>>(),
+            full.keys().collect::<Vec<_>>(),
+            "{tag}: sessions"
+        );
+        for (s, (cause, t)) in &model {
+            let (fcause, ft) = &full[s];
+            assert_eq!(cause, fcause, "{tag}: session {s}");
+            let diff = (*ft as f64 - *t as f64).abs();
+            assert!(
+                diff <= 0.10 * *t as f64,
+                "{tag}: session {s} ends at {ft} ns in full mode, {t} ns in model mode"
+            );
+        }
+    }
+}
+
+/// The issuer's deliberate `AcceptBadKeyAttestation` fault (scenario defect
+/// `issuer_accepts_unattested_keys`) against a relay that substitutes the generated key: the
+/// faulty issuer certifies the attacker's key, and the card refuses the certificate
+/// (`setCertificatePath` for a key it did not generate), so nothing is issued. Without the
+/// fault the issuer refuses the KeyCreationResponse and the card is never asked.
+#[test]
+fn a_key_certified_without_attestation_is_refused_by_the_card() {
+    let mut defects = crate::models::Defects::default();
+    defects.set(crate::scenario::Defect::IssuerAcceptsUnattestedKeys);
+    let attack = Hook::Attack(AttackerSite::Network, AttackKind::SubstituteKey);
+    for faulty in [false, true] {
+        let mut b = if faulty {
+            FullBackend::with_defects(defects).unwrap()
+        } else {
+            FullBackend::new()
+        };
+        let o = run(&mut b, &spec(50), Step::KeyCreation, attack);
+        assert_eq!(o.cause, Cause::AttackDetected, "faulty: {faulty}");
+        assert!(!o.facts.issuance_recorded, "faulty: {faulty}");
+        assert_eq!(o.facts.keys_on_card, 0);
+        let cert_calls = o
+            .calls
+            .iter()
+            .filter(|c| c.method == SksMethod::SetCertificatePath)
+            .count();
+        assert_eq!(cert_calls, usize::from(faulty), "faulty: {faulty}");
+    }
+    // The other defects have no counterpart in the real engines: refused by name.
+    let mut other = crate::models::Defects::default();
+    other.set(crate::scenario::Defect::CardKeepsAbortedKeys);
+    let e = FullBackend::with_defects(other).unwrap_err();
+    assert!(e.message.contains("CardKeepsAbortedKeys"), "{e}");
 }
