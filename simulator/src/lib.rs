@@ -18,6 +18,7 @@ pub mod engine;
 // Full mode lives in `simulator/src/full/` (the real engines behind `Backend`); it adds
 // `pub mod full;` here and returns its backend from `output::full_backend`.
 pub mod explore;
+pub mod full;
 pub mod metrics;
 pub mod model;
 pub mod models;

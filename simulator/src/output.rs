@@ -141,11 +141,11 @@ pub fn backend(mode: Mode, c: &Compiled) -> Result<Box<dyn Backend>, RunError> {
     }
 }
 
-// Hook for full mode (`simulator/src/full/`, added by the driver work): until it lands, full
-// mode is refused with a clear error.
-fn full_backend(_c: &Compiled) -> Result<Box<dyn Backend>, RunError> {
-    Err(RunError::Mode(
-        "full mode is not built into this binary yet (simulator/src/full/)".into(),
+// Full mode (`simulator/src/full/`): the real engines through the test kit's driver.
+fn full_backend(c: &Compiled) -> Result<Box<dyn Backend>, RunError> {
+    Ok(Box::new(
+        crate::full::FullBackend::with_defects(c.defects)
+            .map_err(|e| RunError::Sim(SimError::Backend(e)))?,
     ))
 }
 

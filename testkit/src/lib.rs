@@ -24,6 +24,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod driver;
 pub mod emulator;
 
 use airtight_card::ReferenceSks;

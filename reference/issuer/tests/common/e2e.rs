@@ -1,15 +1,15 @@
 //! In-process sessions: engine <-> middleware (`airtight-client`) <-> reference card
-//! (`airtight-card`), with a hook to tamper with each middleware message on its way back.
+//! (`airtight-card`), run by the shared driver of `airtight-testkit`, with a hook to tamper
+//! with each middleware message on its way back.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use airtight_card::{ReferenceSks, TEST_TIME};
 use airtight_client::config::{FixedClock, LocalTime};
 use airtight_client::engine::{Middleware, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
-use airtight_issuer::{
-    IssuanceRecord, Issuer, IssuerError, Next, Policy, SessionState, StartRequest,
-};
+use airtight_issuer::{IssuanceRecord, Issuer, IssuerError, Policy, SessionState, StartRequest};
 use airtight_proto::keys::{Curve, PrivateKey};
+use airtight_testkit::driver::{Driver, DriverConfig, Party, StepOutcome};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -22,13 +22,9 @@ pub fn kmk(seed: u64) -> PrivateKey {
     PrivateKey::generate_ec(Curve::P256, &mut ChaCha20Rng::seed_from_u64(seed))
 }
 
-/// An issuer with the test issuer CA, the test device anchor and a KMK.
+/// An issuer with the test issuer CA, the test device anchor and a KMK (`kmk(7)`).
 pub fn issuer(policy: Policy) -> Issuer {
-    let mut iss = Issuer::new(URI, Vec::new(), policy);
-    iss.ca = Some(airtight_pki::fixtures::issuer_ca());
-    iss.device_anchors = vec![airtight_pki::fixtures::device_trust_anchor()];
-    iss.kmk = Some(kmk(7));
-    iss
+    airtight_testkit::driver::test_issuer(URI, policy)
 }
 
 /// A middleware on `card`, accepting everything, entering `pins` for user-defined PINs.
@@ -61,41 +57,47 @@ pub fn run(
     start: StartRequest,
     mut tamper: impl FnMut(usize, Vec<u8>) -> Vec<u8>,
 ) -> Run {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let (mut st, first) = iss.start(start, &mut rng, now).unwrap();
-    let mut mw = middleware(card, pins, now);
-    let mut transcript = vec![first.to_bytes()];
-    let mut req = first.to_bytes();
+    // The shared three-party driver (airtight-testkit): the issuer draws from the ChaCha20
+    // stream of `seed`, the clock is `now`, the card is reached directly.
+    let mut config = DriverConfig::new(seed);
+    config.user_pins = pins.to_owned();
+    config.start_unix = u64::try_from(now).unwrap();
+    config.issuer_uri = URI.to_owned();
+    config.start = start;
+    let mut d = Driver::with_card(config, iss.clone(), card).unwrap();
+    d.begin().unwrap();
+    let mut transcript = Vec::new();
     let mut i = 0;
     loop {
-        let resp = match mw.handle_bytes(&req) {
-            Ok(r) => r,
-            Err(e) => panic!("middleware refused: {e}"),
-        };
-        let resp = tamper(i, resp);
-        i += 1;
-        transcript.push(resp.clone());
-        match iss.handle(&mut st, &resp, &mut rng, now) {
-            Ok(Next::Request(m)) => {
-                req = m.to_bytes();
-                transcript.push(req.clone());
-            }
-            Ok(Next::Done(rec)) => {
+        let t = d.step();
+        let to = t.delivered_to();
+        transcript.push(t.delivered.expect("a message in flight").1);
+        match t.outcome {
+            StepOutcome::Continue => {}
+            StepOutcome::MiddlewareFailed(e) => panic!("middleware refused: {e}"),
+            StepOutcome::Completed(rec) => {
+                let state = d.issuer_state().unwrap().clone();
                 return Run {
                     transcript,
-                    state: st,
-                    result: Ok(rec),
-                    card: Some(mw.into_sks()),
+                    state,
+                    result: Ok(*rec),
+                    card: d.into_card(),
                 };
             }
-            Err(e) => {
+            StepOutcome::IssuerRefused(_) => {
                 return Run {
                     transcript,
-                    state: st,
-                    result: Err(e),
+                    state: d.issuer_state().unwrap().clone(),
+                    result: Err(d.last_issuer_error().unwrap().clone()),
                     card: None,
                 };
             }
+            other => panic!("unexpected step outcome {other:?}"),
+        }
+        // The middleware's answer is in flight to the issuer: the hook may rewrite it.
+        if to == Some(Party::Middleware) {
+            d.tamper_next(|b| tamper(i, b));
+            i += 1;
         }
     }
 }

@@ -1,0 +1,407 @@
+//! The full backend through the `Backend` calls, in the order the engine makes them: honest
+//! shapes complete, each attack is rejected and reported, faults end the session with their
+//! cause and leave no key on the card, and a seed gives the same calls twice.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use airtight_bindings::ApduLimits;
+use std::collections::BTreeMap;
+
+fn spec(index: u64) -> SessionSpec {
+    SessionSpec {
+        index,
+        card: index,
+        issuer: 0,
+        card_profile: 0,
+        card_class: crate::backend::CardClass::Reference,
+        limits: ApduLimits::EXTENDED,
+        ec_keys: 1,
+        rsa_keys: 0,
+        pin: true,
+        puk: false,
+        discovery: false,
+        privacy: false,
+        import_symmetric: false,
+        start_unix: 1_767_225_600, // the reference card's test time
+    }
+}
+
+/// What happens at a step, before the middleware handles the issuer's message of that step.
+#[derive(Clone, Copy)]
+enum Hook {
+    None,
+    Attack(AttackerSite, AttackKind),
+    RemoveCard,
+    PowerLoss(u32),
+    ReaderReset,
+    CrashMiddleware,
+    RestartIssuer,
+}
+
+struct Outcome {
+    cause: Cause,
+    facts: SessionFacts,
+    calls: Vec<CardCall>,
+    bytes: Vec<u32>,
+}
+
+/// The engine's call order for one session, with `hook` applied at `at`.
+fn run(b: &mut FullBackend, spec: &SessionSpec, at: Step, hook: Hook) -> Outcome {
+    let mut rng = SimRng::derive(42, "backend", spec.index);
+    let h = b.begin(spec, &mut rng).unwrap();
+    let mut now = spec.start_unix;
+    let mut req = Inbound::Get;
+    let mut out = MiddlewareOutcome::default();
+    let mut calls = Vec::new();
+    let mut bytes = Vec::new();
+    let cause = loop {
+        let o = b.issuer(h, 0, req, now).unwrap();
+        bytes.push(o.response_bytes);
+        let step = match o.verdict {
+            IssuerVerdict::Continue(s) => s,
+            IssuerVerdict::Completed => break Cause::Completed,
+            IssuerVerdict::Refused(c) => break c,
+        };
+        if step == at {
+            match hook {
+                Hook::None => {}
+                Hook::Attack(site, kind) => b.tamper(h, site, kind).unwrap(),
+                Hook::RemoveCard => b.remove_card(h).unwrap(),
+                Hook::PowerLoss(i) => b.power_loss(h, i).unwrap(),
+                Hook::ReaderReset => b.reader_reset(h).unwrap(),
+                Hook::CrashMiddleware => b.crash_middleware(h).unwrap(),
+                Hook::RestartIssuer => b.restart_issuer(0).unwrap(),
+            }
+        }
+        now += 1;
+        b.middleware(h, now, &mut out).unwrap();
+        calls.extend(out.card_calls.iter().copied());
+        match out.verdict {
+            MiddlewareVerdict::Continue => {}
+            MiddlewareVerdict::Done => break Cause::Completed,
+            MiddlewareVerdict::Aborted(c) => break c,
+        }
+        if matches!(hook, Hook::Attack(_, AttackKind::Drop)) && step == at {
+            // The engine times the session out; the issuer never sees the answer.
+            break Cause::Timeout;
+        }
+        bytes.push(out.request_bytes);
+        req = Inbound::Post {
+            step,
+            bytes: out.request_bytes,
+        };
+        now += 1;
+    };
+    let mut facts = SessionFacts::default();
+    b.end(h, cause, &mut facts).unwrap();
+    Outcome {
+        cause,
+        facts,
+        calls,
+        bytes,
+    }
+}
+
+#[test]
+fn honest_shapes_complete_with_their_keys_on_the_card() {
+    let mut b = FullBackend::new();
+    type Shape = (&'static str, fn(&mut SessionSpec));
+    let shapes: [Shape; 5] = [
+        ("default", |_| {}),
+        ("two keys, PUK", |s| {
+            s.ec_keys = 2;
+            s.puk = true;
+        }),
+        ("no PIN, import", |s| {
+            s.pin = false;
+            s.import_symmetric = true;
+        }),
+        ("privacy", |s| s.privacy = true),
+        ("short APDUs", |s| s.limits = ApduLimits::SHORT),
+    ];
+    for (i, (name, f)) in shapes.iter().enumerate() {
+        let mut s = spec(i as u64);
+        f(&mut s);
+        let o = run(&mut b, &s, Step::Invocation, Hook::None);
+        assert_eq!(o.cause, Cause::Completed, "{name}");
+        let f = o.facts;
+        assert!(f.issuance_recorded, "{name}");
+        assert_eq!(f.keys_at_issuer, s.keys(), "{name}");
+        assert_eq!(f.keys_attested, s.keys(), "{name}");
+        assert_eq!(f.keys_on_card, s.keys(), "{name}");
+        assert_eq!(f.secrets_seen, SecretsSeenDefault::none(), "{name}");
+        assert!(f.mac_counters_monotonic && f.mac_counter_max > 0, "{name}");
+        assert_eq!(f.device_id_visible, !s.privacy, "{name}");
+        assert_eq!(f.issuer_visible_id != 0, !s.privacy, "{name}");
+        assert!(o.calls.iter().all(|c| c.apdus > 0), "{name}");
+        let writes: u32 = o
+            .calls
+            .iter()
+            .map(|c| u32::from(c.ops.get(CardOp::StoreWrite)))
+            .sum();
+        assert!(writes > 0, "{name}: the close commits");
+    }
+}
+
+struct SecretsSeenDefault;
+impl SecretsSeenDefault {
+    fn none() -> crate::backend::SecretsSeen {
+        crate::backend::SecretsSeen::default()
+    }
+}
+
+#[test]
+fn a_seed_gives_the_same_calls_and_sizes() {
+    let go = || {
+        let mut b = FullBackend::new();
+        let o = run(&mut b, &spec(3), Step::Invocation, Hook::None);
+        (o.calls, o.bytes)
+    };
+    assert_eq!(go(), go());
+}
+
+#[test]
+fn every_attack_is_rejected_or_harmless_and_reported() {
+    let network = [
+        AttackKind::Tamper,
+        AttackKind::Replay,
+        AttackKind::Reorder,
+        AttackKind::SubstituteKey,
+    ];
+    for kind in network {
+        for at in [Step::ProvisioningInitialization, Step::KeyCreation] {
+            let mut b = FullBackend::new();
+            let o = run(
+                &mut b,
+                &spec(10),
+                at,
+                Hook::Attack(AttackerSite::Network, kind),
+            );
+            let f = o.facts;
+            assert_eq!(o.cause, Cause::AttackDetected, "{kind:?} at {at:?}");
+            assert_eq!(
+                f.attack_outcome,
+                AttackOutcome::Rejected,
+                "{kind:?} at {at:?}"
+            );
+            assert!(f.attack_reported, "{kind:?} at {at:?}");
+            assert!(!f.issuance_recorded && f.keys_on_card == 0, "{kind:?}");
+        }
+    }
+    // A hostile middleware altering a MAC'd card call: the card refuses it.
+    for kind in [AttackKind::Tamper, AttackKind::Replay, AttackKind::Reorder] {
+        let mut b = FullBackend::new();
+        let o = run(
+            &mut b,
+            &spec(11),
+            Step::KeyCreation,
+            Hook::Attack(AttackerSite::Middleware, kind),
+        );
+        assert_eq!(o.cause, Cause::AttackDetected, "{kind:?}");
+        assert_eq!(o.facts.attack_outcome, AttackOutcome::Rejected);
+        assert_eq!(o.facts.keys_on_card, 0);
+    }
+    // Privacy downgrade: the session attestation covers the mode.
+    let mut s = spec(12);
+    s.privacy = true;
+    let mut b = FullBackend::new();
+    let o = run(
+        &mut b,
+        &s,
+        Step::Invocation,
+        Hook::Attack(AttackerSite::Network, AttackKind::DowngradePrivacy),
+    );
+    assert_eq!(o.cause, Cause::AttackDetected);
+    assert_eq!(o.facts.attack_outcome, AttackOutcome::Rejected);
+    // Dropping: the session times out, nothing is issued.
+    let mut b = FullBackend::new();
+    let o = run(
+        &mut b,
+        &spec(13),
+        Step::KeyCreation,
+        Hook::Attack(AttackerSite::Network, AttackKind::Drop),
+    );
+    assert_eq!(o.facts.attack_outcome, AttackOutcome::Rejected);
+    assert!(!o.facts.issuance_recorded);
+    // Stealing secrets (PUK and imported key on the wire): only ciphertext passes by.
+    let mut s = spec(14);
+    s.puk = true;
+    s.import_symmetric = true;
+    let mut b = FullBackend::new();
+    let o = run(
+        &mut b,
+        &s,
+        Step::ProvisioningFinalization,
+        Hook::Attack(AttackerSite::Network, AttackKind::StealSecrets),
+    );
+    assert_eq!(o.cause, Cause::Completed);
+    assert_eq!(o.facts.attack_outcome, AttackOutcome::Harmless);
+    assert!(!o.facts.secrets_seen.attacker && !o.facts.secrets_seen.network);
+}
+
+#[test]
+fn faults_end_the_session_with_their_cause_and_leave_no_key() {
+    let cases = [
+        (Hook::RemoveCard, Step::KeyCreation, Cause::CardRemoved),
+        (Hook::ReaderReset, Step::KeyCreation, Cause::ReaderReset),
+        (
+            Hook::PowerLoss(0),
+            Step::ProvisioningFinalization,
+            Cause::PowerLoss,
+        ),
+        (
+            Hook::CrashMiddleware,
+            Step::KeyCreation,
+            Cause::MiddlewareCrash,
+        ),
+    ];
+    for (i, (hook, at, want)) in cases.into_iter().enumerate() {
+        let mut b = FullBackend::new();
+        let o = run(&mut b, &spec(20 + i as u64), at, hook);
+        assert_eq!(o.cause, want);
+        assert!(!o.facts.issuance_recorded);
+        assert_eq!(o.facts.keys_on_card, 0, "{want:?}");
+    }
+    // An issuer restart mid-session: the stored state carries the session on.
+    let mut b = FullBackend::new();
+    let o = run(&mut b, &spec(30), Step::KeyCreation, Hook::RestartIssuer);
+    assert_eq!(o.cause, Cause::Completed);
+    assert!(o.facts.issuance_recorded && !o.facts.issuance_lost);
+}
+
+#[test]
+fn a_card_keeps_its_keys_between_its_sessions() {
+    let mut b = FullBackend::new();
+    let mut s = spec(40);
+    assert_eq!(
+        run(&mut b, &s, Step::Invocation, Hook::None).cause,
+        Cause::Completed
+    );
+    s.index = 41; // same card (s.card = 40)
+    let o = run(&mut b, &s, Step::Invocation, Hook::None);
+    assert_eq!(o.cause, Cause::Completed);
+    assert_eq!(o.facts.keys_on_card, 1, "counted per session");
+    // The same device: the issuer sees the same identifier.
+    let mut t = spec(42);
+    t.card = 40;
+    let again = run(&mut b, &t, Step::Invocation, Hook::None);
+    assert_eq!(again.facts.issuer_visible_id, o.facts.issuer_visible_id);
+}
+
+/// The end events of a transcript: session index -> (cause, virtual end time in ns).
+fn ends(transcript: &str) -> BTreeMap<u64, (String, u64)> {
+    transcript
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["e"] == "end")
+        .map(|v| {
+            (
+                v["s"].as_u64().unwrap(),
+                (
+                    v["cause"].as_str().unwrap().to_owned(),
+                    v["t"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn run_mode(
+    file: &std::path::Path,
+    mode: crate::output::Mode,
+    tag: &str,
+) -> BTreeMap<u64, (String, u64)> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    let total: f64 = v["users"]
+        .as_array()
+        .map(|u| {
+            u.iter()
+                .filter_map(|x| x.get("sessions")?.as_integer())
+                .sum::<i64>()
+        })
+        .unwrap_or(12) as f64;
+    let dir = std::env::temp_dir().join(format!(
+        "airtight-sim-full-{}-{tag}-{}",
+        std::process::id(),
+        mode.name()
+    ));
+    let mut job = crate::output::Job::new(&file.display().to_string(), &text);
+    job.mode = mode;
+    job.scale = Some((4.0 / total).min(1.0));
+    job.transcript = Some(true);
+    job.out = Some(dir.clone());
+    crate::output::run(&job).unwrap();
+    let t = std::fs::read_to_string(dir.join("transcript.jsonl")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    ends(&t)
+}
+
+/// For every shipped scenario at small scale (about four sessions), full and model mode
+/// give the same outcome for every session, and each session's virtual end time agrees within
+/// 10 % (card APDU sizes differ a little with real signatures and certificates; user, network
+/// and card-time draws are the same streams in both modes).
+#[test]
+fn full_and_model_mode_agree_on_every_shipped_scenario() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in &files {
+        let tag = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let model = run_mode(f, crate::output::Mode::Model, &tag);
+        let full = run_mode(f, crate::output::Mode::Full, &tag);
+        assert_eq!(
+            model.keys().collect::<Vec<_>>(),
+            full.keys().collect::<Vec<_>>(),
+            "{tag}: sessions"
+        );
+        for (s, (cause, t)) in &model {
+            let (fcause, ft) = &full[s];
+            assert_eq!(cause, fcause, "{tag}: session {s}");
+            let diff = (*ft as f64 - *t as f64).abs();
+            assert!(
+                diff <= 0.10 * *t as f64,
+                "{tag}: session {s} ends at {ft} ns in full mode, {t} ns in model mode"
+            );
+        }
+    }
+}
+
+/// The issuer's deliberate `AcceptBadKeyAttestation` fault (scenario defect
+/// `issuer_accepts_unattested_keys`) against a relay that substitutes the generated key: the
+/// faulty issuer certifies the attacker's key, and the card refuses the certificate
+/// (`setCertificatePath` for a key it did not generate), so nothing is issued. Without the
+/// fault the issuer refuses the KeyCreationResponse and the card is never asked.
+#[test]
+fn a_key_certified_without_attestation_is_refused_by_the_card() {
+    let mut defects = crate::models::Defects::default();
+    defects.set(crate::scenario::Defect::IssuerAcceptsUnattestedKeys);
+    let attack = Hook::Attack(AttackerSite::Network, AttackKind::SubstituteKey);
+    for faulty in [false, true] {
+        let mut b = if faulty {
+            FullBackend::with_defects(defects).unwrap()
+        } else {
+            FullBackend::new()
+        };
+        let o = run(&mut b, &spec(50), Step::KeyCreation, attack);
+        assert_eq!(o.cause, Cause::AttackDetected, "faulty: {faulty}");
+        assert!(!o.facts.issuance_recorded, "faulty: {faulty}");
+        assert_eq!(o.facts.keys_on_card, 0);
+        let cert_calls = o
+            .calls
+            .iter()
+            .filter(|c| c.method == SksMethod::SetCertificatePath)
+            .count();
+        assert_eq!(cert_calls, usize::from(faulty), "faulty: {faulty}");
+    }
+    // The other defects have no counterpart in the real engines: refused by name.
+    let mut other = crate::models::Defects::default();
+    other.set(crate::scenario::Defect::CardKeepsAbortedKeys);
+    let e = FullBackend::with_defects(other).unwrap_err();
+    assert!(e.message.contains("CardKeepsAbortedKeys"), "{e}");
+}
