@@ -287,7 +287,7 @@ pub fn current() -> CryptoProvider {
 /// Encodes a raw r‖s signature (two halves of equal length) as a DER `ECDSA-Sig-Value`, without
 /// judging the values (zero or out-of-range integers are left for the verifier to reject).
 pub(crate) fn raw_ecdsa_to_der(raw: &[u8]) -> Option<Vec<u8>> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return None;
     }
     let (r, s) = raw.split_at(raw.len() / 2);

@@ -230,7 +230,7 @@ proptest! {
             // Whatever garbage decrypts (or fails to) the same way everywhere.
             let garbage: Vec<u8> = data.iter().chain(key.iter()).copied()
                 .take(16 * (1 + data.len() / 32)).collect();
-            if garbage.len() >= 16 && garbage.len() % 16 == 0 {
+            if garbage.len() >= 16 && garbage.len().is_multiple_of(16) {
                 prop_assert_eq!(
                     b.aes256_cbc_decrypt(&key, &iv, &garbage).map(|v| v.to_vec()),
                     first.aes256_cbc_decrypt(&key, &iv, &garbage).map(|v| v.to_vec())
