@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 echo "== cargo test (workspace)"
 cargo test --workspace --locked
 
+echo "== the pure-Rust crypto backend (airtight-proto with RustCrypto as the default provider)"
+cargo test --locked -p airtight-proto --no-default-features --features rustcrypto
+
 echo "== vectors are what the generators produce"
 cargo run --locked -q -p airtight-vectors -- regen --check
 

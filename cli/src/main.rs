@@ -692,6 +692,15 @@ enum HarnessCommand {
 }
 
 /// Writes to stdout; a closed stdout is an I/O error, not a panic.
+/// Long-running servers (issuer, served cards) sign ECDSA with the crypto backend's own signer
+/// (aws-lc-rs: random nonces); every other command keeps RFC 6979 signatures, so its output is
+/// reproducible (ARCHITECTURE.md, "Crypto backends").
+fn server_crypto() {
+    let fast = airtight_proto::crypto::get_default().with_deterministic_ecdsa(false);
+    // Only fails if a provider is already installed, which then stays.
+    let _ = fast.install_default();
+}
+
 fn out(text: &str) -> Result<(), CliError> {
     let mut o = std::io::stdout().lock();
     o.write_all(text.as_bytes())
@@ -1237,11 +1246,13 @@ fn card_command(dir: &Path, command: CardCommand) -> Result<(), CliError> {
             test,
         } => {
             init_tracing("warn");
+            server_crypto();
             let pin = test.device_pin()?;
             source::serve_vpcd_card(dir, vpcd, drop_after_apdus, pin, &mut |m| note(m))
         }
         CardCommand::Shim { test } => {
             init_tracing("warn");
+            server_crypto();
             source::serve_shim_card(dir, test.device_pin()?)
         }
         CardCommand::Repair { accept_loss } => out(&source::repair_card(
@@ -1338,6 +1349,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 tls_key,
             } => {
                 init_tracing("info");
+                server_crypto();
                 let tls = match (tls_cert, tls_key) {
                     (Some(c), Some(k)) => Some(issuer::load_tls(&c, &k)?),
                     _ => None,

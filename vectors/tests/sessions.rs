@@ -13,6 +13,7 @@
 //!    the fields the protocol leaves to end-to-end checks, makes the issuer reject the answer).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use airtight_proto::crypto::CryptoProvider;
 use std::collections::BTreeSet;
 
 use airtight_issuer::{Next, SessionState};
@@ -270,6 +271,13 @@ fn replay_issuer(t: &Transcript) -> (Vec<Vec<u8>>, Result<sessions::Outcome, Str
 
 #[test]
 fn the_issuer_replays_every_transcript_byte_for_byte() {
+    // Once per crypto backend (issue 14: differential replay).
+    for p in CryptoProvider::all() {
+        p.scope(the_issuer_replays_every_transcript_byte_for_byte_on_current_backend);
+    }
+}
+
+fn the_issuer_replays_every_transcript_byte_for_byte_on_current_backend() {
     // [KG2-ENC-004] [KG2-KCR-003] [KG2-ISS-003]
     for (name, ts) in scenarios() {
         for t in &ts {
@@ -331,6 +339,13 @@ fn replay_card(
 
 #[test]
 fn the_card_and_middleware_replay_every_transcript_byte_for_byte() {
+    // Once per crypto backend (issue 14: differential replay).
+    for p in CryptoProvider::all() {
+        p.scope(the_card_and_middleware_replay_every_transcript_byte_for_byte_on_current_backend);
+    }
+}
+
+fn the_card_and_middleware_replay_every_transcript_byte_for_byte_on_current_backend() {
     for (name, ts) in scenarios() {
         let (card, clock) = build_card(&ts[0].card).unwrap();
         let mut card = Some(card);

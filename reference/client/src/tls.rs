@@ -61,7 +61,7 @@ pub fn client_config(anchors: &[Vec<u8>]) -> Result<Arc<ClientConfig>, TlsFailur
             .add(CertificateDer::from(a.clone()))
             .map_err(|e| TlsFailure::Certificate(format!("unusable trust anchor: {e}")))?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(transport)?

@@ -25,6 +25,7 @@ mod common;
 use airtight_issuer::policy::{KeyPolicy, PinPolicy};
 use airtight_issuer::{Issuer, IssuerError, Next, Policy, StartRequest};
 use airtight_pki::{AnchorOptions, TrustAnchor};
+use airtight_proto::crypto::CryptoProvider;
 use airtight_proto::messages::{KeyGen2Message, Message};
 use common::{Recorded, RecordedSecrets, sessions};
 
@@ -77,6 +78,13 @@ fn adopt_rest(
 
 #[test]
 fn every_recorded_session_is_accepted_with_adopted_requests() {
+    // Once per crypto backend (issue 14: differential replay).
+    for p in CryptoProvider::all() {
+        p.scope(every_recorded_session_is_accepted_with_adopted_requests_on_current_backend);
+    }
+}
+
+fn every_recorded_session_is_accepted_with_adopted_requests_on_current_backend() {
     let all = sessions();
     assert_eq!(all.len(), 18, "{all:?}");
     for name in &all {
@@ -223,6 +231,13 @@ fn multiple_keys_policy() -> Policy {
 
 #[test]
 fn own_requests_equal_the_recorded_ones_byte_for_byte() {
+    // Once per crypto backend (issue 14: differential replay).
+    for p in CryptoProvider::all() {
+        p.scope(own_requests_equal_the_recorded_ones_byte_for_byte_on_current_backend);
+    }
+}
+
+fn own_requests_equal_the_recorded_ones_byte_for_byte_on_current_backend() {
     for (name, policy) in [
         ("e2es-ec-device", simple_policy(false)),
         ("e2es-rsa-device", simple_policy(false)),

@@ -1,19 +1,26 @@
 //! Key material: signing keys (P-256, P-384, P-521, RSA), public keys parsed from
 //! SubjectPublicKeyInfo DER, and the X.509 signature algorithms.
 //!
-//! Everything random comes from a caller-supplied [`rand_core::CryptoRng`]; ECDSA signatures are
-//! deterministic (RFC 6979), RSA signatures are PKCS#1 v1.5 (deterministic by construction). The
-//! same seed therefore gives the same keys and the same signatures, byte for byte.
+//! The keys are `airtight-proto`'s one key type (`airtight_proto::keys`) and every signature
+//! and verification goes through its crypto seam (`airtight_proto::crypto`: aws-lc-rs by
+//! default, RustCrypto for pure-Rust builds). Everything random comes from a caller-supplied
+//! [`rand_core::CryptoRng`]; ECDSA signatures are deterministic (RFC 6979) unless the current
+//! crypto provider has `deterministic_ecdsa` off, RSA signatures are PKCS#1 v1.5
+//! (deterministic by construction). The same seed therefore gives the same keys and the same
+//! signatures, byte for byte.
 
 use core::fmt;
 
+use airtight_proto::keys::{
+    HashAlg, KeyError as ProtoKeyError, PrivateKey as ProtoPrivateKey, PublicKey as ProtoPublicKey,
+    SignatureAlgorithm as ProtoAlg, ecdsa_der_to_raw, ecdsa_raw_to_der,
+};
 use der::asn1::{Any, ObjectIdentifier};
-use pkcs8::{DecodePrivateKey, EncodePrivateKey, PrivateKeyInfoRef};
+use pkcs8::{DecodePrivateKey, PrivateKeyInfoRef};
 use rand_core::CryptoRng;
 use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
 use sha2::Digest as _;
-use signature::hazmat::{PrehashSigner, PrehashVerifier};
-use spki::{AlgorithmIdentifierOwned, DecodePublicKey, EncodePublicKey, SubjectPublicKeyInfoRef};
+use spki::{AlgorithmIdentifierOwned, DecodePublicKey, SubjectPublicKeyInfoRef};
 use zeroize::Zeroizing;
 
 use der::Decode as _;
@@ -197,21 +204,6 @@ impl SignatureAlgorithm {
         }
     }
 
-    fn pkcs1_scheme(&self) -> Pkcs1v15Sign {
-        match self {
-            SignatureAlgorithm::RsaSha384 | SignatureAlgorithm::EcdsaSha384 => {
-                Pkcs1v15Sign::new::<sha2::Sha384>()
-            }
-            SignatureAlgorithm::RsaSha512 | SignatureAlgorithm::EcdsaSha512 => {
-                Pkcs1v15Sign::new::<sha2::Sha512>()
-            }
-            SignatureAlgorithm::RsaSha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
-            SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::EcdsaSha256 => {
-                Pkcs1v15Sign::new::<sha2::Sha256>()
-            }
-        }
-    }
-
     /// True when this algorithm can be used with a key of `kind`.
     pub fn fits(&self, kind: KeyKind) -> bool {
         self.is_ecdsa() == kind.is_ec()
@@ -241,19 +233,15 @@ pub enum EcdsaEncoding {
     Raw,
 }
 
-/// A private signing key.
+/// A private signing key: the one key type of `airtight-proto` (`keys::PrivateKey`), with the
+/// public half derived once and held beside it. Every signature goes through the crypto seam
+/// (`airtight_proto::crypto`), like the engines' own.
 ///
 /// The inner keys zeroize themselves on drop. `Debug` prints the kind only.
 #[derive(Clone)]
-pub enum SigningKey {
-    /// ECDSA P-256.
-    P256(p256::ecdsa::SigningKey),
-    /// ECDSA P-384.
-    P384(p384::ecdsa::SigningKey),
-    /// ECDSA P-521.
-    P521(p521::ecdsa::SigningKey),
-    /// RSA (any supported size).
-    Rsa(Box<RsaPrivateKey>),
+pub struct SigningKey {
+    key: ProtoPrivateKey,
+    public: ProtoPublicKey,
 }
 
 impl fmt::Debug for SigningKey {
@@ -262,46 +250,73 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-macro_rules! ec_sign {
-    ($key:expr, $curve:ty, $prehash:expr, $enc:expr) => {{
-        let sig: ecdsa::Signature<$curve> =
-            $key.sign_prehash($prehash).map_err(|_| KeyError::Sign)?;
-        Ok(match $enc {
-            EcdsaEncoding::Der => sig.to_der().as_bytes().to_vec(),
-            EcdsaEncoding::Raw => sig.to_bytes().to_vec(),
-        })
-    }};
+impl From<ProtoPrivateKey> for SigningKey {
+    fn from(key: ProtoPrivateKey) -> Self {
+        let public = key.public_key();
+        SigningKey { key, public }
+    }
+}
+
+/// The proto hash and signature algorithm of an X.509 algorithm (`None` for SHA-1, which only
+/// the `rsa` crate path handles).
+fn proto_alg(alg: SignatureAlgorithm) -> Option<ProtoAlg> {
+    Some(match alg {
+        SignatureAlgorithm::EcdsaSha256 => ProtoAlg::Ecdsa(HashAlg::Sha256),
+        SignatureAlgorithm::EcdsaSha384 => ProtoAlg::Ecdsa(HashAlg::Sha384),
+        SignatureAlgorithm::EcdsaSha512 => ProtoAlg::Ecdsa(HashAlg::Sha512),
+        SignatureAlgorithm::RsaSha256 => ProtoAlg::RsaPkcs1(HashAlg::Sha256),
+        SignatureAlgorithm::RsaSha384 => ProtoAlg::RsaPkcs1(HashAlg::Sha384),
+        SignatureAlgorithm::RsaSha512 => ProtoAlg::RsaPkcs1(HashAlg::Sha512),
+        SignatureAlgorithm::RsaSha1 => return None,
+    })
+}
+
+fn kind_of(key: &ProtoPublicKey) -> KeyKind {
+    match key {
+        ProtoPublicKey::P256(_) => KeyKind::P256,
+        ProtoPublicKey::P384(_) => KeyKind::P384,
+        ProtoPublicKey::P521(_) => KeyKind::P521,
+        ProtoPublicKey::Rsa(k) => KeyKind::Rsa { bits: rsa_bits(k) },
+        // Not constructible through this crate (no Ed25519 in X.509 here).
+        ProtoPublicKey::Ed25519(_) => KeyKind::P256,
+    }
 }
 
 impl SigningKey {
-    /// Generates a fresh key of `kind` from `rng` (deterministic for a deterministic `rng`).
+    /// Generates a fresh key of `kind` from `rng` (deterministic for a deterministic `rng`:
+    /// the scalar or the primes come from `rng` exactly as before the crypto seam).
     pub fn generate<R: CryptoRng + ?Sized>(kind: KeyKind, rng: &mut R) -> Result<Self, KeyError> {
         use elliptic_curve_generate::Generate as _;
-        Ok(match kind {
-            KeyKind::P256 => SigningKey::P256(p256::ecdsa::SigningKey::generate_from_rng(rng)),
-            KeyKind::P384 => SigningKey::P384(p384::ecdsa::SigningKey::generate_from_rng(rng)),
-            KeyKind::P521 => SigningKey::P521(p521::ecdsa::SigningKey::generate_from_rng(rng)),
+        let key = match kind {
+            KeyKind::P256 => ProtoPrivateKey::P256(p256::SecretKey::from(
+                p256::ecdsa::SigningKey::generate_from_rng(rng).as_nonzero_scalar(),
+            )),
+            KeyKind::P384 => ProtoPrivateKey::P384(p384::SecretKey::from(
+                p384::ecdsa::SigningKey::generate_from_rng(rng).as_nonzero_scalar(),
+            )),
+            KeyKind::P521 => ProtoPrivateKey::P521(p521::SecretKey::from(
+                p521::ecdsa::SigningKey::generate_from_rng(rng).as_nonzero_scalar(),
+            )),
             KeyKind::Rsa { bits } => {
                 if !(1024..=8192).contains(&bits) || bits % 8 != 0 {
                     return Err(KeyError::RsaSize(bits));
                 }
                 let key =
                     RsaPrivateKey::new(rng, bits as usize).map_err(|_| KeyError::Generation)?;
-                SigningKey::Rsa(Box::new(key))
+                ProtoPrivateKey::Rsa(Box::new(key))
             }
-        })
+        };
+        Ok(key.into())
+    }
+
+    /// The key as `airtight-proto`'s key type.
+    pub fn as_proto(&self) -> &ProtoPrivateKey {
+        &self.key
     }
 
     /// The key's kind (for RSA, the modulus size in bits).
     pub fn kind(&self) -> KeyKind {
-        match self {
-            SigningKey::P256(_) => KeyKind::P256,
-            SigningKey::P384(_) => KeyKind::P384,
-            SigningKey::P521(_) => KeyKind::P521,
-            SigningKey::Rsa(k) => KeyKind::Rsa {
-                bits: rsa_bits(k.as_public_key()),
-            },
-        }
+        kind_of(&self.public)
     }
 
     /// Imports a PKCS#8 `PrivateKeyInfo` (DER). EC keys must name their curve.
@@ -311,7 +326,7 @@ impl SigningKey {
         let p8 = |e: pkcs8::Error| KeyError::Pkcs8(e.to_string());
         if alg == OID_RSA_ENCRYPTION {
             let key = RsaPrivateKey::from_pkcs8_der(der).map_err(p8)?;
-            return Ok(SigningKey::Rsa(Box::new(key)));
+            return Ok(ProtoPrivateKey::Rsa(Box::new(key)).into());
         }
         if alg != OID_EC_PUBLIC_KEY {
             return Err(KeyError::UnsupportedKey(alg.to_string()));
@@ -320,30 +335,26 @@ impl SigningKey {
             .algorithm
             .parameters_oid()
             .map_err(|e| KeyError::Pkcs8(e.to_string()))?;
-        match curve {
-            c if c == OID_P256 => Ok(SigningKey::P256(
-                p256::ecdsa::SigningKey::from_pkcs8_der(der).map_err(p8)?,
-            )),
-            c if c == OID_P384 => Ok(SigningKey::P384(
-                p384::ecdsa::SigningKey::from_pkcs8_der(der).map_err(p8)?,
-            )),
-            c if c == OID_P521 => Ok(SigningKey::P521(
-                p521::ecdsa::SigningKey::from_pkcs8_der(der).map_err(p8)?,
-            )),
-            other => Err(KeyError::UnsupportedKey(format!("EC curve {other}"))),
-        }
+        let key = match curve {
+            c if c == OID_P256 => {
+                ProtoPrivateKey::P256(p256::SecretKey::from_pkcs8_der(der).map_err(p8)?)
+            }
+            c if c == OID_P384 => {
+                ProtoPrivateKey::P384(p384::SecretKey::from_pkcs8_der(der).map_err(p8)?)
+            }
+            c if c == OID_P521 => {
+                ProtoPrivateKey::P521(p521::SecretKey::from_pkcs8_der(der).map_err(p8)?)
+            }
+            other => return Err(KeyError::UnsupportedKey(format!("EC curve {other}"))),
+        };
+        Ok(key.into())
     }
 
     /// Exports the key as PKCS#8 `PrivateKeyInfo` DER (zeroized on drop).
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let doc = match self {
-            SigningKey::P256(k) => k.to_pkcs8_der(),
-            SigningKey::P384(k) => k.to_pkcs8_der(),
-            SigningKey::P521(k) => k.to_pkcs8_der(),
-            SigningKey::Rsa(k) => k.to_pkcs8_der(),
-        }
-        .map_err(|e| KeyError::Encoding(e.to_string()))?;
-        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+        self.key
+            .to_pkcs8_der()
+            .map_err(|e| KeyError::Encoding(e.to_string()))
     }
 
     /// Imports a PEM `PRIVATE KEY` block (PKCS#8).
@@ -370,35 +381,25 @@ impl SigningKey {
     /// The public key as X.509 SubjectPublicKeyInfo DER (named curve and uncompressed point for
     /// EC, `rsaEncryption` with NULL parameters for RSA).
     pub fn public_key_spki_der(&self) -> Result<Vec<u8>, KeyError> {
-        let doc = match self {
-            SigningKey::P256(k) => k.verifying_key().to_public_key_der(),
-            SigningKey::P384(k) => k.verifying_key().to_public_key_der(),
-            SigningKey::P521(k) => k.verifying_key().to_public_key_der(),
-            SigningKey::Rsa(k) => k.as_public_key().to_public_key_der(),
-        }
-        .map_err(|e| KeyError::Encoding(e.to_string()))?;
-        Ok(doc.as_bytes().to_vec())
+        self.public
+            .to_spki_der()
+            .map_err(|e| KeyError::Encoding(e.to_string()))
     }
 
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
-        match self {
-            SigningKey::P256(k) => PublicKey::P256(*k.verifying_key()),
-            SigningKey::P384(k) => PublicKey::P384(*k.verifying_key()),
-            SigningKey::P521(k) => PublicKey::P521(*k.verifying_key()),
-            SigningKey::Rsa(k) => PublicKey::Rsa(Box::new(k.to_public_key())),
-        }
+        PublicKey(self.public.clone())
     }
 
     /// The signature algorithm a certificate signed by this key uses by default:
     /// ecdsa-with-SHA256 (P-256), ecdsa-with-SHA384 (P-384), ecdsa-with-SHA512 (P-521),
     /// sha256WithRSAEncryption (RSA).
     pub fn default_signature_algorithm(&self) -> SignatureAlgorithm {
-        match self {
-            SigningKey::P256(_) => SignatureAlgorithm::EcdsaSha256,
-            SigningKey::P384(_) => SignatureAlgorithm::EcdsaSha384,
-            SigningKey::P521(_) => SignatureAlgorithm::EcdsaSha512,
-            SigningKey::Rsa(_) => SignatureAlgorithm::RsaSha256,
+        match self.kind() {
+            KeyKind::P256 => SignatureAlgorithm::EcdsaSha256,
+            KeyKind::P384 => SignatureAlgorithm::EcdsaSha384,
+            KeyKind::P521 => SignatureAlgorithm::EcdsaSha512,
+            KeyKind::Rsa { .. } => SignatureAlgorithm::RsaSha256,
         }
     }
 
@@ -418,7 +419,8 @@ impl SigningKey {
         self.sign_encoded(alg, data, EcdsaEncoding::Raw)
     }
 
-    /// Signs `data` with `alg` and the chosen ECDSA encoding.
+    /// Signs `data` with `alg` and the chosen ECDSA encoding, on the current crypto provider
+    /// (ECDSA is RFC 6979 unless the provider says otherwise).
     pub fn sign_encoded(
         &self,
         alg: SignatureAlgorithm,
@@ -431,29 +433,34 @@ impl SigningKey {
                 key: self.kind(),
             });
         }
-        let prehash = alg.digest(data);
-        match self {
-            SigningKey::P256(k) => ec_sign!(k, p256::NistP256, &prehash, encoding),
-            SigningKey::P384(k) => ec_sign!(k, p384::NistP384, &prehash, encoding),
-            SigningKey::P521(k) => ec_sign!(k, p521::NistP521, &prehash, encoding),
-            SigningKey::Rsa(k) => k
-                .sign(alg.pkcs1_scheme(), &prehash)
-                .map_err(|_| KeyError::Sign),
+        let Some(proto) = proto_alg(alg) else {
+            // sha1WithRSAEncryption: legacy fixtures only, on the `rsa` crate.
+            let ProtoPrivateKey::Rsa(k) = &self.key else {
+                return Err(KeyError::Sign);
+            };
+            return k
+                .sign(Pkcs1v15Sign::new::<sha1::Sha1>(), &alg.digest(data))
+                .map_err(|_| KeyError::Sign);
+        };
+        let sig = self.key.sign(proto, data).map_err(|_| KeyError::Sign)?;
+        match (encoding, self.public.curve()) {
+            (EcdsaEncoding::Der, Some(curve)) => {
+                ecdsa_raw_to_der(curve, &sig).map_err(|_| KeyError::Sign)
+            }
+            _ => Ok(sig),
         }
     }
 }
 
-/// A public key parsed from SubjectPublicKeyInfo DER.
+/// A public key parsed from SubjectPublicKeyInfo DER: `airtight-proto`'s key type, parsed with
+/// this crate's X.509 rules (any DER form the certificate holds, RSA 1024..=8192 bits).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PublicKey {
-    /// ECDSA P-256.
-    P256(p256::ecdsa::VerifyingKey),
-    /// ECDSA P-384.
-    P384(p384::ecdsa::VerifyingKey),
-    /// ECDSA P-521.
-    P521(p521::ecdsa::VerifyingKey),
-    /// RSA (1024..=8192 bits).
-    Rsa(Box<RsaPublicKey>),
+pub struct PublicKey(ProtoPublicKey);
+
+impl From<ProtoPublicKey> for PublicKey {
+    fn from(key: ProtoPublicKey) -> Self {
+        PublicKey(key)
+    }
 }
 
 /// Why a signature did not verify.
@@ -475,18 +482,6 @@ pub enum VerifyError {
     Mismatch,
 }
 
-macro_rules! ec_verify {
-    ($vk:expr, $curve:ty, $prehash:expr, $sig:expr, $enc:expr) => {{
-        let sig: ecdsa::Signature<$curve> = match $enc {
-            EcdsaEncoding::Der => ecdsa::Signature::<$curve>::from_der($sig),
-            EcdsaEncoding::Raw => ecdsa::Signature::<$curve>::from_slice($sig),
-        }
-        .map_err(|_| VerifyError::MalformedSignature)?;
-        $vk.verify_prehash($prehash, &sig)
-            .map_err(|_| VerifyError::Mismatch)
-    }};
-}
-
 impl PublicKey {
     /// Parses SubjectPublicKeyInfo DER (strict DER; EC keys must use a named curve we support,
     /// RSA moduli must be 1024..=8192 bits).
@@ -497,7 +492,7 @@ impl PublicKey {
         let sp = |e: spki::Error| KeyError::Spki(e.to_string());
         if alg == OID_RSA_ENCRYPTION {
             let key = RsaPublicKey::from_public_key_der(der).map_err(sp)?;
-            return Ok(PublicKey::Rsa(Box::new(key)));
+            return Ok(PublicKey(ProtoPublicKey::Rsa(key)));
         }
         if alg != OID_EC_PUBLIC_KEY {
             return Err(KeyError::UnsupportedKey(alg.to_string()));
@@ -506,40 +501,35 @@ impl PublicKey {
             .algorithm
             .parameters_oid()
             .map_err(|e| KeyError::Spki(e.to_string()))?;
-        match curve {
-            c if c == OID_P256 => Ok(PublicKey::P256(
-                p256::ecdsa::VerifyingKey::from_public_key_der(der).map_err(sp)?,
-            )),
-            c if c == OID_P384 => Ok(PublicKey::P384(
-                p384::ecdsa::VerifyingKey::from_public_key_der(der).map_err(sp)?,
-            )),
-            c if c == OID_P521 => Ok(PublicKey::P521(
-                p521::ecdsa::VerifyingKey::from_public_key_der(der).map_err(sp)?,
-            )),
-            other => Err(KeyError::UnsupportedKey(format!("EC curve {other}"))),
-        }
+        Ok(PublicKey(match curve {
+            c if c == OID_P256 => {
+                ProtoPublicKey::P256(p256::PublicKey::from_public_key_der(der).map_err(sp)?)
+            }
+            c if c == OID_P384 => {
+                ProtoPublicKey::P384(p384::PublicKey::from_public_key_der(der).map_err(sp)?)
+            }
+            c if c == OID_P521 => {
+                ProtoPublicKey::P521(p521::PublicKey::from_public_key_der(der).map_err(sp)?)
+            }
+            other => return Err(KeyError::UnsupportedKey(format!("EC curve {other}"))),
+        }))
+    }
+
+    /// The key as `airtight-proto`'s key type.
+    pub fn as_proto(&self) -> &ProtoPublicKey {
+        &self.0
     }
 
     /// The SubjectPublicKeyInfo DER of this key.
     pub fn to_spki_der(&self) -> Result<Vec<u8>, KeyError> {
-        let doc = match self {
-            PublicKey::P256(k) => k.to_public_key_der(),
-            PublicKey::P384(k) => k.to_public_key_der(),
-            PublicKey::P521(k) => k.to_public_key_der(),
-            PublicKey::Rsa(k) => k.to_public_key_der(),
-        }
-        .map_err(|e| KeyError::Encoding(e.to_string()))?;
-        Ok(doc.as_bytes().to_vec())
+        self.0
+            .to_spki_der()
+            .map_err(|e| KeyError::Encoding(e.to_string()))
     }
 
     /// The key's kind.
     pub fn kind(&self) -> KeyKind {
-        match self {
-            PublicKey::P256(_) => KeyKind::P256,
-            PublicKey::P384(_) => KeyKind::P384,
-            PublicKey::P521(_) => KeyKind::P521,
-            PublicKey::Rsa(k) => KeyKind::Rsa { bits: rsa_bits(k) },
-        }
+        kind_of(&self.0)
     }
 
     /// Verifies an X.509-form signature (DER ECDSA, PKCS#1 v1.5 RSA).
@@ -552,7 +542,7 @@ impl PublicKey {
         self.verify_encoded(alg, data, signature, EcdsaEncoding::Der)
     }
 
-    /// Verifies a signature with the chosen ECDSA encoding.
+    /// Verifies a signature with the chosen ECDSA encoding, on the current crypto provider.
     pub fn verify_encoded(
         &self,
         alg: SignatureAlgorithm,
@@ -566,15 +556,31 @@ impl PublicKey {
                 key: self.kind(),
             });
         }
-        let prehash = alg.digest(data);
-        match self {
-            PublicKey::P256(vk) => ec_verify!(vk, p256::NistP256, &prehash, signature, encoding),
-            PublicKey::P384(vk) => ec_verify!(vk, p384::NistP384, &prehash, signature, encoding),
-            PublicKey::P521(vk) => ec_verify!(vk, p521::NistP521, &prehash, signature, encoding),
-            PublicKey::Rsa(k) => k
-                .verify(alg.pkcs1_scheme(), &prehash, signature)
-                .map_err(|_| VerifyError::Mismatch),
-        }
+        let Some(proto) = proto_alg(alg) else {
+            let ProtoPublicKey::Rsa(k) = &self.0 else {
+                return Err(VerifyError::Mismatch);
+            };
+            return k
+                .verify(
+                    Pkcs1v15Sign::new::<sha1::Sha1>(),
+                    &alg.digest(data),
+                    signature,
+                )
+                .map_err(|_| VerifyError::Mismatch);
+        };
+        let raw;
+        let signature = match (encoding, self.0.curve()) {
+            (EcdsaEncoding::Der, Some(curve)) => {
+                raw = ecdsa_der_to_raw(curve, signature)
+                    .map_err(|_| VerifyError::MalformedSignature)?;
+                &raw[..]
+            }
+            _ => signature,
+        };
+        self.0.verify(proto, data, signature).map_err(|e| match e {
+            ProtoKeyError::MalformedSignature(_) => VerifyError::MalformedSignature,
+            _ => VerifyError::Mismatch,
+        })
     }
 }
 

@@ -163,6 +163,9 @@ pub struct TrustAnchor {
     spki_der: Vec<u8>,
     subject: String,
     certificate_der: Option<Vec<u8>>,
+    /// The anchor's key, parsed once (paths are checked against it without DER work); `None`
+    /// if it does not parse, which then fails where a path uses it.
+    key: Option<PublicKey>,
     /// Relaxations for paths ending at this anchor.
     pub options: AnchorOptions,
 }
@@ -174,9 +177,11 @@ impl TrustAnchor {
         let cert = Certificate::from_der(der).map_err(|e| PathError::BadAnchor(e.to_string()))?;
         let tbs = cert.tbs_certificate();
         let enc = |e: der::Error| PathError::BadAnchor(e.to_string());
+        let spki_der = tbs.subject_public_key_info().to_der().map_err(enc)?;
         Ok(TrustAnchor {
             subject_der: tbs.subject().to_der().map_err(enc)?,
-            spki_der: tbs.subject_public_key_info().to_der().map_err(enc)?,
+            key: PublicKey::from_spki_der(&spki_der).ok(),
+            spki_der,
             subject: tbs.subject().to_string(),
             certificate_der: Some(der.to_vec()),
             options: AnchorOptions::default(),
@@ -200,8 +205,10 @@ impl TrustAnchor {
     pub fn from_name_and_key(subject_der: &[u8], spki_der: &[u8]) -> Result<Self, PathError> {
         let name = x509_cert::name::Name::from_der(subject_der)
             .map_err(|e| PathError::BadAnchor(e.to_string()))?;
-        PublicKey::from_spki_der(spki_der).map_err(|e| PathError::BadAnchor(e.to_string()))?;
+        let key =
+            PublicKey::from_spki_der(spki_der).map_err(|e| PathError::BadAnchor(e.to_string()))?;
         Ok(TrustAnchor {
+            key: Some(key),
             subject_der: subject_der.to_vec(),
             spki_der: spki_der.to_vec(),
             subject: name.to_string(),
@@ -374,6 +381,15 @@ fn check_signature(index: usize, child: &Parsed<'_>, issuer_spki: &[u8]) -> Resu
         index,
         reason: e.to_string(),
     })?;
+    check_signature_with(index, child, &key)
+}
+
+/// Checks the signature of `child` (at `index`) with an already parsed key.
+fn check_signature_with(
+    index: usize,
+    child: &Parsed<'_>,
+    key: &PublicKey,
+) -> Result<(), PathError> {
     key.verify(child.alg, child.tbs_der, &child.signature)
         .map_err(|_| PathError::BadSignature { index })
 }
@@ -470,12 +486,24 @@ pub fn verify_path(
                 });
             }
         }
-        check_signature(index, child, &issuer.spki_der)?;
+        if anchor_in_path
+            && issuer_index == last_index
+            && let Some(key) = &anchor.key
+        {
+            // The issuer is the anchor's own certificate (its subject and key are the anchor's,
+            // checked above): use the key parsed once.
+            check_signature_with(index, child, key)?;
+        } else {
+            check_signature(index, child, &issuer.spki_der)?;
+        }
     }
 
     // Rule 5, second half.
     if !anchor_in_path {
-        check_signature(last_index, last, &anchor.spki_der)?;
+        match &anchor.key {
+            Some(key) => check_signature_with(last_index, last, key)?,
+            None => check_signature(last_index, last, &anchor.spki_der)?,
+        }
     }
 
     let leaf = &parsed[0];

@@ -10,12 +10,11 @@ use elliptic_curve::Generate;
 use pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rand_core::CryptoRng;
 use rsa::traits::PublicKeyParts;
-use sha2::Digest;
-use signature::hazmat::{PrehashSigner, PrehashVerifier};
 use spki::{DecodePublicKey, EncodePublicKey};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use crate::crypto;
 use crate::jwk::Jwk;
 
 mod oids {
@@ -175,13 +174,9 @@ pub enum HashAlg {
 }
 
 impl HashAlg {
-    /// The digest of `data`.
+    /// The digest of `data` (on the current crypto provider).
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            HashAlg::Sha256 => sha2::Sha256::digest(data).to_vec(),
-            HashAlg::Sha384 => sha2::Sha384::digest(data).to_vec(),
-            HashAlg::Sha512 => sha2::Sha512::digest(data).to_vec(),
-        }
+        crypto::current().backend.digest(self.into(), data)
     }
 }
 
@@ -452,35 +447,37 @@ impl PublicKey {
         }
     }
 
-    /// Verifies `sig` over `data` (ECDSA: raw r‖s at the curve's field length).
+    /// Verifies `sig` over `data` (ECDSA: raw r‖s at the curve's field length) on the current
+    /// crypto provider. Ed25519 is verified strictly (`ed25519-dalek`'s `verify_strict`:
+    /// non-canonical and small-order inputs are rejected) whatever the provider.
     pub fn verify(&self, alg: SignatureAlgorithm, data: &[u8], sig: &[u8]) -> Result<(), KeyError> {
         let mismatch = || KeyError::AlgorithmMismatch {
             alg: alg.jose_name(),
             key: self.key_type().name(),
         };
+        let backend = crypto::current().backend;
         match (alg, self) {
             (SignatureAlgorithm::RsaPkcs1(h), PublicKey::Rsa(k)) => {
-                let digest = h.digest(data);
-                k.verify(pkcs1_scheme(h), &digest, sig)
-                    .map_err(|_| KeyError::BadSignature)
+                backend.rsa_verify(k, h, data, sig)
             }
             (SignatureAlgorithm::Ecdsa(h), ec) => {
-                let digest = h.digest(data);
-                macro_rules! ecdsa_verify {
-                    ($krate:ident, $k:expr) => {{
-                        let s = $krate::ecdsa::Signature::from_slice(sig)
-                            .map_err(|_| KeyError::MalformedSignature("raw r‖s"))?;
-                        $krate::ecdsa::VerifyingKey::from($k)
-                            .verify_prehash(&digest, &s)
-                            .map_err(|_| KeyError::BadSignature)
-                    }};
+                let (Some(curve), Some(point)) = (ec.curve(), ec.ec_uncompressed()) else {
+                    return Err(mismatch());
+                };
+                // r and s in [1, n-1], checked here so every backend reports the same error.
+                let malformed = |_| KeyError::MalformedSignature("raw r‖s");
+                match curve {
+                    Curve::P256 => {
+                        p256::ecdsa::Signature::from_slice(sig).map_err(malformed)?;
+                    }
+                    Curve::P384 => {
+                        p384::ecdsa::Signature::from_slice(sig).map_err(malformed)?;
+                    }
+                    Curve::P521 => {
+                        p521::ecdsa::Signature::from_slice(sig).map_err(malformed)?;
+                    }
                 }
-                match ec {
-                    PublicKey::P256(k) => ecdsa_verify!(p256, k),
-                    PublicKey::P384(k) => ecdsa_verify!(p384, k),
-                    PublicKey::P521(k) => ecdsa_verify!(p521, k),
-                    _ => Err(mismatch()),
-                }
+                backend.ecdsa_verify(curve, &point, h, data, sig)
             }
             (SignatureAlgorithm::Ed25519, PublicKey::Ed25519(k)) => {
                 let s = ed25519_dalek::Signature::from_slice(sig)
@@ -490,14 +487,6 @@ impl PublicKey {
             }
             _ => Err(mismatch()),
         }
-    }
-}
-
-fn pkcs1_scheme(h: HashAlg) -> rsa::Pkcs1v15Sign {
-    match h {
-        HashAlg::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
-        HashAlg::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
-        HashAlg::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
     }
 }
 
@@ -674,11 +663,35 @@ impl PrivateKey {
 
     /// The key's type.
     pub fn key_type(&self) -> KeyType {
-        self.public_key().key_type()
+        match self {
+            PrivateKey::P256(_) => KeyType::Ec(Curve::P256),
+            PrivateKey::P384(_) => KeyType::Ec(Curve::P384),
+            PrivateKey::P521(_) => KeyType::Ec(Curve::P521),
+            PrivateKey::Rsa(k) => KeyType::Rsa {
+                bits: k.n().bits_vartime() as usize,
+            },
+            PrivateKey::Ed25519(_) => KeyType::Ed25519,
+        }
     }
 
-    /// The matching public key.
+    /// The curve and the private scalar (field-length big endian) of an EC key.
+    pub fn ec_scalar(&self) -> Option<(Curve, Zeroizing<Vec<u8>>)> {
+        Some(match self {
+            PrivateKey::P256(k) => (Curve::P256, Zeroizing::new(k.to_bytes().to_vec())),
+            PrivateKey::P384(k) => (Curve::P384, Zeroizing::new(k.to_bytes().to_vec())),
+            PrivateKey::P521(k) => (Curve::P521, Zeroizing::new(k.to_bytes().to_vec())),
+            _ => return None,
+        })
+    }
+
+    /// The matching public key (an EC public key is derived on the current crypto provider).
     pub fn public_key(&self) -> PublicKey {
+        if let Some((curve, d)) = self.ec_scalar()
+            && let Ok(point) = crypto::current().backend.ec_public_point(curve, &d)
+            && let Ok(public) = PublicKey::ec_from_uncompressed(curve, &point)
+        {
+            return public;
+        }
         match self {
             PrivateKey::P256(k) => PublicKey::P256(k.public_key()),
             PrivateKey::P384(k) => PublicKey::P384(k.public_key()),
@@ -688,61 +701,40 @@ impl PrivateKey {
         }
     }
 
-    /// Signs `data`. ECDSA is deterministic (RFC 6979) and returns raw r‖s; RSA PKCS#1 v1.5 and
+    /// Signs `data` on the current crypto provider. ECDSA returns raw r‖s and is deterministic
+    /// (RFC 6979) unless the provider has `deterministic_ecdsa` off; RSA PKCS#1 v1.5 and
     /// Ed25519 are deterministic by construction.
     pub fn sign(&self, alg: SignatureAlgorithm, data: &[u8]) -> Result<Vec<u8>, KeyError> {
         let mismatch = || KeyError::AlgorithmMismatch {
             alg: alg.jose_name(),
             key: self.key_type().name(),
         };
+        let provider = crypto::current();
         match (alg, self) {
             (SignatureAlgorithm::RsaPkcs1(h), PrivateKey::Rsa(k)) => {
-                let digest = h.digest(data);
-                k.sign(pkcs1_scheme(h), &digest)
-                    .map_err(|_| KeyError::Encoding("RSA signing failed"))
+                provider.backend.rsa_sign(k, h, data)
             }
             (SignatureAlgorithm::Ecdsa(h), ec) => {
-                let digest = h.digest(data);
-                macro_rules! ecdsa_sign {
-                    ($krate:ident, $k:expr) => {{
-                        let sk = $krate::ecdsa::SigningKey::from($k);
-                        let s: $krate::ecdsa::Signature = sk
-                            .sign_prehash(&digest)
-                            .map_err(|_| KeyError::Encoding("ECDSA signing failed"))?;
-                        Ok(s.to_bytes().to_vec())
-                    }};
-                }
-                match ec {
-                    PrivateKey::P256(k) => ecdsa_sign!(p256, k),
-                    PrivateKey::P384(k) => ecdsa_sign!(p384, k),
-                    PrivateKey::P521(k) => ecdsa_sign!(p521, k),
-                    _ => Err(mismatch()),
-                }
+                let (curve, d) = ec.ec_scalar().ok_or_else(mismatch)?;
+                provider.ecdsa_sign(curve, &d, h, data)
             }
             (SignatureAlgorithm::Ed25519, PrivateKey::Ed25519(k)) => {
-                use signature::Signer;
-                Ok(k.sign(data).to_bytes().to_vec())
+                Ok(provider.backend.ed25519_sign(k.as_bytes(), data))
             }
             _ => Err(mismatch()),
         }
     }
 }
 
-/// ECDH (SP800-56A ECC CDH): the x-coordinate of the shared point at full field length
-/// (facts §3.2 item 3).
+/// ECDH (SP800-56A ECC CDH) on the current crypto provider: the x-coordinate of the shared
+/// point at full field length (facts §3.2 item 3).
 pub fn ecdh_z(private: &PrivateKey, peer: &PublicKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    Ok(Zeroizing::new(match (private, peer) {
-        (PrivateKey::P256(k), PublicKey::P256(p)) => {
-            k.diffie_hellman(p).raw_secret_bytes().to_vec()
-        }
-        (PrivateKey::P384(k), PublicKey::P384(p)) => {
-            k.diffie_hellman(p).raw_secret_bytes().to_vec()
-        }
-        (PrivateKey::P521(k), PublicKey::P521(p)) => {
-            k.diffie_hellman(p).raw_secret_bytes().to_vec()
-        }
-        _ => return Err(KeyError::EcdhMismatch),
-    }))
+    let (curve, d) = private.ec_scalar().ok_or(KeyError::EcdhMismatch)?;
+    if peer.curve() != Some(curve) {
+        return Err(KeyError::EcdhMismatch);
+    }
+    let point = peer.ec_uncompressed().ok_or(KeyError::EcdhMismatch)?;
+    crypto::current().backend.ecdh(curve, &d, &point)
 }
 
 /// An ephemeral EC key pair for session.1 on `curve`.
@@ -765,14 +757,22 @@ pub fn certificate_public_key(cert_der: &[u8]) -> Result<PublicKey, KeyError> {
     PublicKey::from_spki_der(&certificate_spki_der(cert_der)?)
 }
 
-/// SHA-256.
+/// SHA-256 (on the current crypto provider).
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    sha2::Sha256::digest(data).into()
+    let mut out = [0u8; 32];
+    out.copy_from_slice(
+        &crypto::current()
+            .backend
+            .digest(crypto::Digest::Sha256, data),
+    );
+    out
 }
 
-/// SHA-1 (device IDs only).
+/// SHA-1 (device IDs only; on the current crypto provider).
 pub fn sha1(data: &[u8]) -> [u8; 20] {
-    sha1::Sha1::digest(data).into()
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&crypto::current().backend.digest(crypto::Digest::Sha1, data));
+    out
 }
 
 /// The SKS algorithm URI prefix (`https://webpki.github.io/sks/algorithm#`).

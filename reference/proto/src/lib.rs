@@ -2,6 +2,7 @@
 //! functions and typed values. No I/O lives here.
 //!
 //! Module map:
+//! - [`crypto`]: the crypto backend seam (aws-lc-rs by default, RustCrypto for pure-Rust builds).
 //! - [`codec`]: the SKS binary serialization (`L()`, ushort, uint, blob) and Base64URL.
 //! - [`jwk`]: the KeyGen2/JSF public-key object (a JWK subset) as a typed value.
 //! - [`keys`]: typed public keys, SubjectPublicKeyInfo DER, raw r‖s ECDSA, signature checks.
@@ -14,6 +15,7 @@
 
 pub mod alg;
 pub mod codec;
+pub mod crypto;
 pub mod jwk;
 pub mod keys;
 pub mod messages;

@@ -158,7 +158,7 @@ impl TlsIdentity {
     /// The rustls server configuration (HTTP/1.1 only).
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, ServerError> {
         use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let chain = self
             .chain
             .iter()

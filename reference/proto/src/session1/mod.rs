@@ -31,16 +31,12 @@ pub use mac::{
 };
 pub use propbag::{Property, PropertyBagError, encode_property_bag, parse_property_bag};
 
-use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
 use crate::codec::{TooLong, Writer};
 use crate::keys::{KeyError, KeyType, PrivateKey, PublicKey, SignatureAlgorithm};
-
-/// HMAC-SHA256.
-pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// `KDF_ANONYMOUS`: the DeviceID in privacy mode (facts §3.2 item 5).
 pub const KDF_ANONYMOUS: &str = "Anonymous";
@@ -145,11 +141,7 @@ pub fn derive_session_key(
 
 /// HMAC-SHA256 with an arbitrary key (keys over 64 bytes are hashed, RFC 2104).
 pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // An HMAC accepts keys of any length, so this cannot fail.
-    let mut m = <HmacSha256 as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
-    m.update(data);
-    m.finalize().into_bytes().into()
+    crate::crypto::current().backend.hmac_sha256(key, data)
 }
 
 /// Constant-time equality of two byte strings (lengths are not secret): the one comparison of
