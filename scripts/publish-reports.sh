@@ -138,7 +138,8 @@ card_shim() {
 }
 
 issuer_loopback() {
-  "$BIN" harness issuer --quiet --reference --load-sessions 4 --load-seconds 5 \
+  # A short open-loop load (wrk2-style: a fixed start rate, latency from the scheduled start).
+  "$BIN" harness issuer --quiet --reference --load-rate 50 --load-connections 8 --load-seconds 5 \
     --out "$OUT/issuer-loopback"
 }
 

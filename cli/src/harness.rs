@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use airtight_harness::case::Verdict;
+use airtight_harness::issuer::load::{LoadPlan, Pacing};
 use airtight_harness::issuer::reference::{self, ReferenceOptions};
 use airtight_harness::runner::Listed;
 use airtight_harness::{Report, RunOptions, TargetConfig, reports, runner, target};
@@ -65,6 +66,8 @@ pub struct CardOptions {
 pub struct IssuerOptions {
     /// The issuer URL (overrides `[target] url`).
     pub url: Option<String>,
+    /// More nodes of the same issuer: the load test spreads its sessions over `url` and these.
+    pub more_urls: Vec<String>,
     /// Start the reference issuer on 127.0.0.1 (random port, in-memory store, short
     /// lifetime and timeouts: [`ReferenceOptions::default`]) and target it.
     pub reference: bool,
@@ -72,8 +75,23 @@ pub struct IssuerOptions {
     pub tls: bool,
     /// PEM files trusted for an `https://` issuer (added to `[issuer] trust_anchors`).
     pub trust_anchors: Vec<String>,
-    /// Load test: concurrent sessions and seconds.
-    pub load: Option<(usize, f64)>,
+    /// Load test: its pacing and seconds.
+    pub load: Option<(LoadMode, f64)>,
+}
+
+/// How the load test paces its sessions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadMode {
+    /// Closed loop: this many sessions at a time (`--load-sessions`).
+    Closed(usize),
+    /// Open loop: `rate` session starts per second over `connections` client threads
+    /// (`--load-rate`, `--load-connections`).
+    Open {
+        /// Session starts per second.
+        rate: f64,
+        /// Client threads.
+        connections: usize,
+    },
 }
 
 /// Reads and validates `--config`. A missing or unreadable file is an i/o error (exit 3), a file
@@ -358,11 +376,24 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
                 .into(),
         ));
     }
-    if let Some((n, secs)) = o.load
-        && (n == 0 || !(secs > 0.0 && secs.is_finite()))
-    {
+    if let Some((mode, secs)) = o.load {
+        let bad = match mode {
+            LoadMode::Closed(n) => n == 0,
+            LoadMode::Open { rate, connections } => {
+                connections == 0 || !(rate > 0.0 && rate.is_finite())
+            }
+        };
+        if bad || !(secs > 0.0 && secs.is_finite()) {
+            return Err(CliError::Usage(
+                "--load-sessions, --load-rate and --load-connections must be positive, and \
+                 --load-seconds too"
+                    .into(),
+            ));
+        }
+    }
+    if o.reference && !o.more_urls.is_empty() {
         return Err(CliError::Usage(
-            "--load-sessions must be at least 1 and --load-seconds positive".into(),
+            "--url and --reference exclude each other".into(),
         ));
     }
     let reference_options = ReferenceOptions {
@@ -419,12 +450,32 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
             r.server.base_url()
         ));
     }
+    let mut extra_targets = Vec::new();
+    for u in &o.more_urls {
+        match airtight_harness::issuer_target(u, &config) {
+            Ok(t) => extra_targets.push(t),
+            Err(e) => {
+                if let Some(r) = reference {
+                    let _ = r.server.shutdown();
+                }
+                return Err(CliError::Usage(format!("--url {u}: {e}")));
+            }
+        }
+    }
+    let load = o.load.map(|(mode, seconds)| LoadPlan {
+        pacing: match mode {
+            LoadMode::Closed(concurrency) => Pacing::Closed { concurrency },
+            LoadMode::Open { rate, connections } => Pacing::Open { rate, connections },
+        },
+        seconds,
+        extra_targets,
+    });
     let options = RunOptions {
         filter: common.only.clone(),
         perf_sessions: 0,
         progress: !common.quiet,
         seed: common.seed,
-        load: o.load,
+        load,
         notes: Vec::new(),
     };
     let report = airtight_harness::run_issuer(&url, &config, &options);
@@ -550,15 +601,21 @@ pub fn summary(kind: &str, report: &Report) -> String {
         ));
     }
     if let Some(l) = &report.load {
+        let pacing = match l.pacing {
+            Pacing::Closed { concurrency } => format!("{concurrency} concurrent sessions"),
+            Pacing::Open { rate, connections } => {
+                format!("open loop at {rate} sessions/s over {connections} connections")
+            }
+        };
+        let nodes = if l.urls.len() > 1 {
+            format!(" on {} nodes", l.urls.len())
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            "load: {} concurrent sessions for {:.0} s: {} completed, {} failed, {:.1} sessions/s, \
+            "load: {pacing}{nodes} for {:.0} s: {} completed, {} failed, {:.1} sessions/s, \
              {:.1} requests/s",
-            l.concurrency,
-            l.seconds,
-            l.sessions,
-            l.errors,
-            l.sessions_per_second,
-            l.requests_per_second
+            l.seconds, l.sessions, l.errors, l.sessions_per_second, l.requests_per_second
         ));
         if let Some(st) = &l.session {
             text.push_str(&format!(
@@ -571,6 +628,34 @@ pub fn summary(kind: &str, report: &Report) -> String {
             ));
         }
         text.push('\n');
+        if let Some(p) = &l.session_percentiles {
+            text.push_str(&format!(
+                "load: session latency (HdrHistogram{}) p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, \
+                 p99.9 {:.1} ms, max {:.1} ms\n",
+                if matches!(l.pacing, Pacing::Open { .. }) {
+                    ", from the scheduled start"
+                } else {
+                    ""
+                },
+                p.p50_us as f64 / 1000.0,
+                p.p90_us as f64 / 1000.0,
+                p.p99_us as f64 / 1000.0,
+                p.p999_us as f64 / 1000.0,
+                p.max_us as f64 / 1000.0
+            ));
+        }
+        for (step, p) in &l.steps {
+            text.push_str(&format!(
+                "load: step {step}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({})\n",
+                p.p50_us as f64 / 1000.0,
+                p.p99_us as f64 / 1000.0,
+                p.max_us as f64 / 1000.0,
+                p.n
+            ));
+        }
+        for (cause, n) in &l.errors_by_cause {
+            text.push_str(&format!("load: {n} failed: {cause}\n"));
+        }
     }
     for n in &report.notes {
         text.push_str(&format!("note: {n}\n"));

@@ -668,9 +668,11 @@ enum HarnessCommand {
         #[command(flatten)]
         common: HarnessCommon,
         /// The issuer's invocation URL: `intent://keygen2?…` (cookie, init, url, cncl) or the
-        /// plain init URL (e.g. http://127.0.0.1:8080/keygen2?init=true).
+        /// plain init URL (e.g. http://127.0.0.1:8080/keygen2?init=true). Repeat it for
+        /// several nodes of one issuer: the cases run against the first, the load test
+        /// spreads its sessions over all of them.
         #[arg(long, value_name = "URL", conflicts_with = "reference")]
-        url: Option<String>,
+        url: Vec<String>,
         /// Start the reference issuer on 127.0.0.1 (random port, in-memory store, 5 s session
         /// lifetime, 1 s / 2 s header / request timeouts) and run against it.
         #[arg(long)]
@@ -682,11 +684,20 @@ enum HarnessCommand {
         /// [issuer] trust_anchors).
         #[arg(long = "trust-anchor", value_name = "FILE")]
         trust_anchor: Vec<String>,
-        /// Load test after the cases: this many concurrent honest sessions...
-        #[arg(long, value_name = "N", requires = "load_seconds")]
+        /// Load test after the cases, closed loop: this many concurrent honest sessions, back
+        /// to back...
+        #[arg(long, value_name = "N", group = "load", requires = "load_seconds")]
         load_sessions: Option<usize>,
+        /// ...or open loop (wrk2-style, coordinated omission corrected): this many session
+        /// starts per second on a fixed schedule...
+        #[arg(long, value_name = "R", group = "load", requires = "load_seconds")]
+        load_rate: Option<f64>,
+        /// ...(open loop) over this many client threads, each with keep-alive connections
+        /// (default 16)...
+        #[arg(long, value_name = "N", requires = "load_rate")]
+        load_connections: Option<usize>,
         /// ...for this many seconds.
-        #[arg(long, value_name = "T", requires = "load_sessions")]
+        #[arg(long, value_name = "T", requires = "load")]
         load_seconds: Option<f64>,
     },
 }
@@ -1437,18 +1448,32 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     tls,
                     trust_anchor,
                     load_sessions,
+                    load_rate,
+                    load_connections,
                     load_seconds,
-                } => harness::issuer(
-                    &mut out,
-                    &common.into(),
-                    &harness::IssuerOptions {
-                        url,
-                        reference,
-                        tls,
-                        trust_anchors: trust_anchor,
-                        load: load_sessions.zip(load_seconds),
-                    },
-                ),
+                } => {
+                    let mode = match (load_sessions, load_rate) {
+                        (Some(n), _) => Some(harness::LoadMode::Closed(n)),
+                        (None, Some(rate)) => Some(harness::LoadMode::Open {
+                            rate,
+                            connections: load_connections.unwrap_or(16),
+                        }),
+                        (None, None) => None,
+                    };
+                    let mut urls = url.into_iter();
+                    harness::issuer(
+                        &mut out,
+                        &common.into(),
+                        &harness::IssuerOptions {
+                            url: urls.next(),
+                            more_urls: urls.collect(),
+                            reference,
+                            tls,
+                            trust_anchors: trust_anchor,
+                            load: mode.zip(load_seconds),
+                        },
+                    )
+                }
             }
         }
         Command::Demo { work_dir } => {

@@ -24,9 +24,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Base seed (cases derive their own from it and their id).
     pub seed: u64,
-    /// Issuer runs: after the cases, a load test of this many concurrent sessions for this
-    /// many seconds (`None`: no load test).
-    pub load: Option<(usize, f64)>,
+    /// Issuer runs: after the cases, this load test (`None`: no load test).
+    pub load: Option<crate::issuer::load::LoadPlan>,
     /// Notes for the report from whoever set the run up (e.g. the features a foreign target
     /// was assumed to declare).
     pub notes: Vec<String>,

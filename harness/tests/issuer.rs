@@ -607,7 +607,7 @@ fn issuer_reports_with_a_load_test_validate_against_the_schema() {
     let running = reference::start(&options).expect("reference issuer");
     let run = RunOptions {
         filter: vec!["issuer.init.attestation-flipped".into()],
-        load: Some((2, 1.0)),
+        load: Some(airtight_harness::issuer::load::LoadPlan::closed(2, 1.0)),
         ..RunOptions::default()
     };
     let report = airtight_harness::run_issuer(&running.invocation_url, &config(&options), &run);

@@ -242,6 +242,17 @@ pub fn build(
     headers: &[(String, String)],
     body: Option<&[u8]>,
 ) -> RawRequest {
+    build_with(method, url, headers, body, false)
+}
+
+/// [`build`], optionally without `Connection: close` (for [`exchange_pooled`]).
+pub fn build_with(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+    keep_alive: bool,
+) -> RawRequest {
     let mut s = format!(
         "{method} {} HTTP/1.1\r\nHost: {}\r\n",
         url.target, url.authority
@@ -255,7 +266,11 @@ pub fn build(
     if let Some(b) = body {
         s.push_str(&format!("Content-Length: {}\r\n", b.len()));
     }
-    s.push_str("Connection: close\r\n\r\n");
+    s.push_str(if keep_alive {
+        "\r\n"
+    } else {
+        "Connection: close\r\n\r\n"
+    });
     let mut bytes = s.into_bytes();
     if let Some(b) = body {
         bytes.extend_from_slice(b);
@@ -410,6 +425,82 @@ pub fn exchange(
         resp.server_certificate = cert;
     }
     Ok(r)
+}
+
+/// Keep-alive connections of one client thread (the load generator's), at most one per
+/// origin.
+#[derive(Default)]
+pub struct Pool {
+    conns: Vec<(String, Conn, Option<Vec<u8>>)>,
+    /// Connections opened so far.
+    pub opened: usize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("idle", &self.conns.len())
+            .field("opened", &self.opened)
+            .finish()
+    }
+}
+
+impl Pool {
+    fn take(&mut self, origin: &str) -> Option<(Conn, Option<Vec<u8>>)> {
+        let i = self.conns.iter().position(|(o, _, _)| o == origin)?;
+        let (_, c, cert) = self.conns.swap_remove(i);
+        Some((c, cert))
+    }
+}
+
+/// Whether the server keeps the connection open after this answer.
+fn keeps_open(r: &Response) -> bool {
+    !r.headers_named("connection")
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+}
+
+/// Sends a request built with `keep_alive` ([`build_with`]) over a kept connection to its
+/// origin when there is one (else a new one), and keeps the connection for the next request
+/// unless the server closes it. A kept connection the server closed meanwhile (nothing
+/// written, or closed without an answer) is replaced by a new one once.
+pub fn exchange_pooled(
+    pool: &mut Pool,
+    req: &RawRequest,
+    timeout: Duration,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<Option<Response>, HttpError> {
+    let origin = req.url.origin();
+    if let Some((mut conn, cert)) = pool.take(&origin) {
+        let sent = conn.write_all(&req.bytes).and_then(|()| conn.flush());
+        if sent.is_ok() {
+            match read_response(&mut conn, timeout) {
+                Ok(Some(r)) => return Ok(Some(finish_pooled(pool, origin, conn, cert, r))),
+                // Closed idle by the server: once more on a new connection.
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let (mut conn, cert) = connect(&req.url, tls, timeout)?;
+    pool.opened += 1;
+    conn.write_all(&req.bytes)
+        .and_then(|()| conn.flush())
+        .map_err(|e| HttpError::Io(e.to_string()))?;
+    Ok(read_response(&mut conn, timeout)?.map(|r| finish_pooled(pool, origin, conn, cert, r)))
+}
+
+fn finish_pooled(
+    pool: &mut Pool,
+    origin: String,
+    conn: Conn,
+    cert: Option<Vec<u8>>,
+    mut r: Response,
+) -> Response {
+    r.server_certificate = cert.clone();
+    if keeps_open(&r) {
+        pool.conns.push((origin, conn, cert));
+    }
+    r
 }
 
 /// Reads one answer (until the server closes, or the declared length is read).

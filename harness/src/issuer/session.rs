@@ -156,6 +156,8 @@ pub struct Session {
     pub sent: Vec<Vec<u8>>,
     /// Bind this certificate instead of the server's into the session (hostile cases).
     pub bind_certificate: Option<Vec<u8>>,
+    /// Keep-alive connections ([`Session::with_pool`]); `None`: one connection per request.
+    pool: Option<http::Pool>,
 }
 
 impl std::fmt::Debug for Session {
@@ -230,7 +232,20 @@ impl Session {
             received: Vec::new(),
             sent: Vec::new(),
             bind_certificate: None,
+            pool: None,
         })
+    }
+
+    /// Sends the session's well-formed requests over the keep-alive connections of `pool`
+    /// (the load generator's: one pool per client thread, reused from session to session).
+    pub fn with_pool(mut self, pool: http::Pool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Takes the keep-alive connections back (for the next session).
+    pub fn take_pool(&mut self) -> Option<http::Pool> {
+        self.pool.take()
     }
 
     /// The target.
@@ -291,7 +306,12 @@ impl Session {
         pace: Pace,
     ) -> Result<Option<Response>, HttpError> {
         let t = Instant::now();
-        let r = http::exchange(req, pace, self.target.timeout, self.target.tls.as_ref());
+        let r = match (&mut self.pool, pace) {
+            (Some(pool), Pace::Normal) => {
+                http::exchange_pooled(pool, req, self.target.timeout, self.target.tls.as_ref())
+            }
+            _ => http::exchange(req, pace, self.target.timeout, self.target.tls.as_ref()),
+        };
         let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
         let result = match &r {
             Ok(Some(resp)) => resp.summary(),
@@ -321,7 +341,7 @@ impl Session {
 
     /// `GET url` with the session's cookies.
     pub fn get(&mut self, url: &Url) -> Step<Response> {
-        let req = http::build("GET", url, &self.headers(false), None);
+        let req = http::build_with("GET", url, &self.headers(false), None, self.pool.is_some());
         match self.send_raw("GET", url.target.clone(), &req, Pace::Normal) {
             Ok(Some(r)) => Ok(r),
             Ok(None) => Err(Stop::fail(format!(
@@ -345,7 +365,13 @@ impl Session {
 
     fn post_marked(&mut self, body: &[u8], tampered: bool) -> Result<Option<Response>, HttpError> {
         let url = self.target.post_url.clone();
-        let req = http::build("POST", &url, &self.headers(true), Some(body));
+        let req = http::build_with(
+            "POST",
+            &url,
+            &self.headers(true),
+            Some(body),
+            self.pool.is_some(),
+        );
         self.sent.push(body.to_vec());
         let what = format!(
             "{}{} ({} B)",

@@ -105,8 +105,8 @@ impl Driver for IssuerDriver {
                 "the harness was built without optimizations (debug): its load figures understate the issuer; use a release build for figures to publish".into(),
             );
         }
-        if let (Ok(t), Some((n, secs))) = (&self.target, options.load) {
-            match load::run_load(t, &self.profile, n, secs, options.seed ^ 0x10ad) {
+        if let (Ok(t), Some(plan)) = (&self.target, &options.load) {
+            match load::run_plan(t, &self.profile, plan, options.seed ^ 0x10ad) {
                 Ok(l) => extras.load = Some(l),
                 Err(e) => extras.notes.push(format!("load test: {e}")),
             }

@@ -523,8 +523,15 @@ pub fn to_html(r: &Report) -> String {
     if let Some(l) = &r.load {
         let _ = write!(
             s,
-            "<section id=\"load\"><h2>Load</h2><p>{} concurrent middleware sessions for {:.0} s (measured {:.1} s): <b>{}</b> sessions completed, <b>{}</b> failed; <b>{:.1}</b> sessions/s, <b>{:.1}</b> HTTP requests/s.</p>",
-            l.concurrency,
+            "<section id=\"load\"><h2>Load</h2><p>{} against {} for {:.0} s (measured {:.1} s): <b>{}</b> sessions completed, <b>{}</b> failed; <b>{:.1}</b> sessions/s, <b>{:.1}</b> HTTP requests/s.</p>",
+            match l.pacing {
+                crate::issuer::load::Pacing::Closed { concurrency } =>
+                    format!("Closed loop: {concurrency} concurrent middleware sessions"),
+                crate::issuer::load::Pacing::Open { rate, connections } => format!(
+                    "Open loop (wrk2-style, latency from the scheduled start): {rate} sessions/s over {connections} keep-alive client threads"
+                ),
+            },
+            esc(&l.urls.join(", ")),
             l.seconds,
             l.elapsed_seconds,
             l.sessions,
@@ -540,6 +547,32 @@ pub fn to_html(r: &Report) -> String {
             s.push_str(&stats_row("one HTTP request", st));
         }
         s.push_str("</tbody></table>");
+        if l.session_percentiles.is_some() || !l.steps.is_empty() {
+            s.push_str("<h3>Percentiles (HdrHistogram, ms)</h3><table><thead><tr><th>latency</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr></thead><tbody>");
+            let row = |name: &str, p: &crate::issuer::load::Percentiles| {
+                let ms = |v: u64| format!("{:.2}", v as f64 / 1000.0);
+                format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(name),
+                    p.n,
+                    ms(p.p50_us),
+                    ms(p.p90_us),
+                    ms(p.p99_us),
+                    ms(p.p999_us),
+                    ms(p.max_us)
+                )
+            };
+            if let Some(p) = &l.session_percentiles {
+                s.push_str(&row("whole session", p));
+            }
+            for (step, p) in &l.steps {
+                s.push_str(&row(&format!("step: {step}"), p));
+            }
+            s.push_str("</tbody></table>");
+        }
+        for (cause, n) in &l.errors_by_cause {
+            let _ = write!(s, "<p class=\"err\">{n} failed: {}</p>", esc(cause));
+        }
         if let Some(st) = &l.session {
             s.push_str("<h3>Whole-session latency under load, in order</h3>");
             s.push_str(&sample_chart("whole-session latency under load", st));

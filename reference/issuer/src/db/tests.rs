@@ -236,3 +236,68 @@ fn expired_open_sessions_are_ended_and_wiped() {
     // Nothing left to expire.
     assert_eq!(s.expire_open_sessions(NOW - 7_200, NOW).unwrap(), 0);
 }
+
+/// Durability rules: a completion flushes the log to disk before it returns; the other writes
+/// (a new session, a step, a failure, an error record) do not wait for the disk.
+#[test]
+fn only_completions_wait_for_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open_dir(dir.path()).unwrap();
+    let a = state(31);
+    let b = state(32);
+    s.insert_session("a", &a, NOW).unwrap();
+    s.insert_session("b", &b, NOW).unwrap();
+    s.update_session("a", 1, &a, NOW).unwrap();
+    s.fail_session("b", None, &b, "E1", "refused", NOW).unwrap();
+    s.record_error("E2", None, "unknown session", NOW).unwrap();
+    assert_eq!(
+        s.flush_count(),
+        0,
+        "a step or a failure waited for the disk"
+    );
+    s.complete_session("a", 2, &a, &record(&a.server_session_id), NOW)
+        .unwrap();
+    assert_eq!(s.flush_count(), 1, "a completion returned before its flush");
+    // A commit already covered by a flush does not flush again (group commit).
+    let c = state(33);
+    s.insert_session("c", &c, NOW).unwrap();
+    let (_, commit) = s
+        .commit_completion("c", 1, &c, &record(&c.server_session_id), NOW)
+        .unwrap();
+    s.wait_durable(commit).unwrap();
+    s.wait_durable(commit).unwrap();
+    assert_eq!(s.flush_count(), 2);
+    drop(s);
+    // What was completed is there after reopening.
+    let s = Store::open_dir(dir.path()).unwrap();
+    assert_eq!(s.issuances().unwrap().len(), 2);
+    assert_eq!(s.session_counts().unwrap(), (0, 2, 1));
+}
+
+/// Group commit: completions from many threads at once are all durable when they return,
+/// with at most one flush each.
+#[test]
+fn concurrent_completions_share_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(Store::open_dir(dir.path()).unwrap());
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..5u64 {
+                    let st = state(100 + t * 10 + i);
+                    let h = format!("h{t}-{i}");
+                    s.insert_session(&h, &st, NOW).unwrap();
+                    s.complete_session(&h, 1, &st, &record(&st.server_session_id), NOW)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(s.issuances().unwrap().len(), 40);
+    let flushes = s.flush_count();
+    assert!((1..=40).contains(&flushes), "{flushes} flushes");
+}
