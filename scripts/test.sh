@@ -16,5 +16,8 @@ bash scripts/pcsc-stack.sh cargo test --locked -p airtight-bindings --features p
 echo "== the airtight CLI through real PC/SC: card serve --vpcd, enroll/card --reader, card removal"
 bash scripts/pcsc-stack.sh cargo test --locked -p airtight-cli --features pcsc --test pcsc_cli -- --test-threads=1
 
+echo "== fuzz smoke: every fuzz target for a few seconds (fuzz/README.md; long runs: scripts/fuzz.sh)"
+bash scripts/fuzz.sh --smoke
+
 echo "== published reports: the harness against every reference target, vectors, benches (reports/)"
 bash scripts/publish-reports.sh reports
