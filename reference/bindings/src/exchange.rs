@@ -320,8 +320,17 @@ mod tests {
         let (mut ex, _) =
             Exchange::start(SksMethod::GetDeviceInfo, &[], ApduLimits::SHORT).unwrap();
         assert_eq!(ex.on_response(&[0x90, 0x00]), Ok(Step::Done(Vec::new())));
-        for late in [&[][..], &[0x90][..], &[0x90, 0x00][..], &[1, 2, 0x61, 0x00][..]] {
-            assert_eq!(ex.on_response(late), Err(ExchangeError::Finished), "{late:?}");
+        for late in [
+            &[][..],
+            &[0x90][..],
+            &[0x90, 0x00][..],
+            &[1, 2, 0x61, 0x00][..],
+        ] {
+            assert_eq!(
+                ex.on_response(late),
+                Err(ExchangeError::Finished),
+                "{late:?}"
+            );
         }
     }
 }
