@@ -613,11 +613,11 @@ proptest! {
         fs.fail_at(k, airtight_card::store::SimFault::NoSpace);
         let r = op(&mut sks, st);
         let ctx = format!("{name}: ENOSPC at write point {k}/{}", u.n);
-        if let Err(e) = &r {
-            if u.result.is_ok() || e.code() != SksErrorCode::Authorization {
-                prop_assert_eq!(e.code(), SksErrorCode::Storage, "{}: {}", ctx, e);
-                prop_assert!(e.message().contains("no space left"), "{}: unclear error {}", ctx, e);
-            }
+        if let Err(e) = &r
+            && (u.result.is_ok() || e.code() != SksErrorCode::Authorization)
+        {
+            prop_assert_eq!(e.code(), SksErrorCode::Storage, "{}: {}", ctx, e);
+            prop_assert!(e.message().contains("no space left"), "{}: unclear error {}", ctx, e);
         }
         drop(sks);
         let mut sks = open_seeded(&fs.after_crash(policy), 4343)
