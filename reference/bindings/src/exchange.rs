@@ -219,6 +219,10 @@ impl Exchange {
     }
 
     fn step(&mut self, rapdu: &[u8]) -> Result<Step, ExchangeError> {
+        // A finished exchange refuses every response, malformed ones included.
+        if matches!(self.state, State::Finished) {
+            return Err(ExchangeError::Finished);
+        }
         let (data, sw) = apdu::split_response(rapdu)?;
         match self.state {
             State::Finished => Err(ExchangeError::Finished),
@@ -302,4 +306,31 @@ pub fn decode_error_text(data: &[u8]) -> Option<String> {
     let b = r.l().ok()?;
     r.finish().ok()?;
     String::from_utf8(b.to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Found by the `apdu_exchange` fuzz target: after the end, a response without a status
+    /// word was reported as a malformed APDU instead of "exchange already finished".
+    #[test]
+    fn a_finished_exchange_refuses_every_response_as_finished() {
+        let (mut ex, _) =
+            Exchange::start(SksMethod::GetDeviceInfo, &[], ApduLimits::SHORT).unwrap();
+        assert_eq!(ex.on_response(&[0x90, 0x00]), Ok(Step::Done(Vec::new())));
+        for late in [
+            &[][..],
+            &[0x90][..],
+            &[0x90, 0x00][..],
+            &[1, 2, 0x61, 0x00][..],
+        ] {
+            assert_eq!(
+                ex.on_response(late),
+                Err(ExchangeError::Finished),
+                "{late:?}"
+            );
+        }
+    }
 }

@@ -20,6 +20,8 @@ mod support_neg;
 
 use std::sync::Arc;
 
+use proptest::prelude::*;
+
 use airtight_card::env::ManualClock;
 use airtight_card::store::{CrashPolicy, SimFs};
 use airtight_card::{CardConfig, ReferenceSks, Storage, TEST_TIME};
@@ -509,4 +511,163 @@ fn crash_at_every_write_point_when_the_operation_compacts_the_store() {
     // rewrites, renames, directory syncs) before its own commit.
     let fewer: Vec<CrashPolicy> = policies().into_iter().take(5).collect();
     run_all(true, &fewer);
+}
+
+/// What one operation does without a power cut, from the starting state: its write points and
+/// the views before and after.
+struct Uncut {
+    n: u64,
+    before: View,
+    after: View,
+    result: Result<(), SksError>,
+}
+
+fn uncut(fs0: &SimFs, st: &Start, op: Op) -> Uncut {
+    let fs = fs0.after_crash(CrashPolicy::KeepAll);
+    let mut sks = open(&fs).unwrap();
+    let before = view(&mut sks);
+    let wp0 = fs.write_points();
+    let result = op(&mut sks, st);
+    let n = fs.write_points() - wp0;
+    let after = view(&mut sks);
+    Uncut {
+        n,
+        before,
+        after,
+        result,
+    }
+}
+
+/// [`start`], built once per thread (the property tests start every case from it).
+fn start_once() -> &'static (SimFs, Start) {
+    thread_local! {
+        static START: &'static (SimFs, Start) = Box::leak(Box::new(start()));
+    }
+    START.with(|s| *s)
+}
+
+fn arb_policy() -> impl Strategy<Value = CrashPolicy> {
+    prop_oneof![
+        2 => Just(CrashPolicy::KeepAll),
+        1 => Just(CrashPolicy::DropUnsynced),
+        1 => (any::<u64>(), any::<bool>(), any::<bool>()).prop_map(|(seed, garbage, reorder)| {
+            CrashPolicy::Torn { seed, garbage, reorder }
+        }),
+    ]
+}
+
+fn disk_bytes(fs: &SimFs) -> usize {
+    use airtight_card::store::Vfs;
+    fs.list()
+        .unwrap()
+        .iter()
+        .map(|n| fs.peek(n).map_or(0, |c| c.len()))
+        .sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    /// [SKS-IMP-007] Not only the enumerated crash points: the power goes at any write point of
+    /// any persistent operation, and inside that write at any byte offset (`SimFs::crash_inside`:
+    /// exactly that prefix of the write reaches the disk under `KeepAll`). The card reopens with
+    /// no open session, holding exactly the state before or the state after the operation, and
+    /// its committed keys work.
+    #[test]
+    fn a_power_cut_at_any_byte_of_any_write_leaves_the_old_or_the_new_state(
+        which in any::<prop::sample::Index>(),
+        point in any::<u64>(),
+        offset in any::<usize>(),
+        policy in arb_policy(),
+    ) {
+        let ops = operations();
+        let (name, op, pins) = &ops[which.index(ops.len())];
+        let (fs0, st) = start_once();
+        let u = uncut(fs0, st, *op);
+        let k = 1 + point % u.n;
+        let fs = fs0.after_crash(CrashPolicy::KeepAll);
+        let mut sks = open(&fs).unwrap();
+        fs.crash_inside(k, offset);
+        let r = op(&mut sks, st);
+        prop_assert!(fs.has_crashed(), "{}: write point {} of {} never came", name, k, u.n);
+        prop_assert!(r.is_err(), "{}: success reported across a power cut", name);
+        drop(sks);
+        let ctx = format!("{name}: write point {k}/{}, offset {offset}, {policy:?}", u.n);
+        let mut sks = open_seeded(&fs.after_crash(policy), 4242)
+            .unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
+        prop_assert!(support_neg::open_handles(&mut sks).is_empty(), "{}: open session", ctx);
+        let v = view(&mut sks);
+        prop_assert!(v == u.before || v == u.after, "{}: partial state", ctx);
+        keys_work(&mut sks, &v, pins);
+    }
+
+    /// [SKS-IMP-007] ENOSPC on any one write point of any persistent operation: the operation
+    /// either completes or fails with a clear `ERROR_STORAGE` that names the full disk; either
+    /// way nothing committed is lost (a reboot finds the state before or after) and the card
+    /// goes on working once there is space.
+    #[test]
+    fn no_space_at_any_write_point_is_a_clear_error_and_loses_nothing(
+        which in any::<prop::sample::Index>(),
+        point in any::<u64>(),
+        policy in arb_policy(),
+    ) {
+        let ops = operations();
+        let (name, op, pins) = &ops[which.index(ops.len())];
+        let (fs0, st) = start_once();
+        let u = uncut(fs0, st, *op);
+        let k = 1 + point % u.n;
+        let fs = fs0.after_crash(CrashPolicy::KeepAll);
+        let mut sks = open(&fs).unwrap();
+        fs.fail_at(k, airtight_card::store::SimFault::NoSpace);
+        let r = op(&mut sks, st);
+        let ctx = format!("{name}: ENOSPC at write point {k}/{}", u.n);
+        if let Err(e) = &r
+            && (u.result.is_ok() || e.code() != SksErrorCode::Authorization)
+        {
+            prop_assert_eq!(e.code(), SksErrorCode::Storage, "{}: {}", ctx, e);
+            prop_assert!(e.message().contains("no space left"), "{}: unclear error {}", ctx, e);
+        }
+        drop(sks);
+        let mut sks = open_seeded(&fs.after_crash(policy), 4343)
+            .unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
+        let v = view(&mut sks);
+        prop_assert!(v == u.before || v == u.after, "{}: partial state", ctx);
+        if r.is_ok() {
+            prop_assert!(v == u.after, "{}: a reported success was lost", ctx);
+        }
+        keys_work(&mut sks, &v, pins);
+    }
+}
+
+/// [SKS-IMP-007] A full disk (every write fails with ENOSPC): every persistent operation fails
+/// with `ERROR_STORAGE` naming the full disk, the card's state, in memory and after a reboot,
+/// is the state before, and once space comes back the same operation succeeds as it does on a
+/// disk with room.
+#[test]
+fn a_full_disk_fails_every_persistent_operation_cleanly_and_loses_nothing() {
+    let (fs0, st) = start();
+    for (name, op, pins) in operations() {
+        let u = uncut(&fs0, &st, op);
+        let fs = fs0.after_crash(CrashPolicy::KeepAll);
+        let mut sks = open(&fs).unwrap();
+        fs.set_capacity(Some(disk_bytes(&fs)));
+        let e = op(&mut sks, &st).expect_err(name);
+        assert_eq!(e.code(), SksErrorCode::Storage, "{name}: {e}");
+        assert!(e.message().contains("no space left"), "{name}: {e}");
+        assert_eq!(view(&mut sks), u.before, "{name}: memory changed");
+        drop(sks);
+        for policy in [CrashPolicy::DropUnsynced, CrashPolicy::KeepAll] {
+            let mut sks = open_seeded(&fs.after_crash(policy), 4444).unwrap();
+            assert_eq!(view(&mut sks), u.before, "{name}: {policy:?}");
+            keys_work(&mut sks, &u.before, &pins);
+        }
+        fs.set_capacity(None);
+        let mut sks = open(&fs).unwrap();
+        let again = op(&mut sks, &st);
+        assert_eq!(
+            again.map_err(|e| e.code()),
+            u.result.as_ref().map(|_| ()).map_err(SksError::code),
+            "{name}: after space came back"
+        );
+    }
 }

@@ -425,6 +425,36 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Not only whole write points: the power goes at any write point of the run (`point` is
+    /// taken modulo their number) and inside it at any byte offset (`SimFs::crash_inside`:
+    /// under `KeepAll` exactly that prefix of the interrupted write survives). The store
+    /// reopens with the state of the last commit that returned or the one in flight, nothing
+    /// lost, and keeps working.
+    #[test]
+    fn a_power_cut_at_any_byte_of_any_write(
+        steps in prop::collection::vec(arb_step(), 1..12),
+        point in any::<u64>(),
+        offset in any::<usize>(),
+        policy in arb_policy(),
+    ) {
+        let clean = SimFs::new();
+        run(&clean, &steps);
+        let k = 1 + point % clean.write_points();
+        let fs = SimFs::new();
+        fs.crash_inside(k, offset);
+        let r = run(&fs, &steps);
+        prop_assert!(fs.has_crashed(), "write point {} never came", k);
+        let what = format!("cut inside write point {k}/{} at offset {offset} {policy:?}", clean.write_points());
+        let after = fs.after_crash(policy);
+        if let Some((recovered, _)) = check_recovery(&after, &r, &what) {
+            check_usable(&after.after_crash(CrashPolicy::KeepAll), &recovered, &what);
+        }
+    }
+}
+
 /// Run `steps` with transient faults armed; return the set of states a reopen may find.
 /// A step that fails with a transient error is *undecided*: it may surface after a crash,
 /// until a later step succeeds (the store repairs before writing again).

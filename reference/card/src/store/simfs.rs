@@ -110,6 +110,9 @@ struct SimState {
     pending: Vec<DirOp>,
     write_points: u64,
     crash_at: Option<u64>,
+    /// With `crash_at`: the write or append cut there is torn after this many bytes (modulo
+    /// its length plus one).
+    crash_offset: Option<usize>,
     crashed: bool,
     faults: BTreeMap<u64, SimFault>,
     capacity: Option<usize>,
@@ -140,6 +143,14 @@ impl SimState {
                 detail: "injected I/O error".to_owned(),
             }),
             None => Ok(Step::Run),
+        }
+    }
+
+    /// The bytes of `data` that a write or append interrupted by the crash leaves.
+    fn torn<'d>(&self, step: &Step, data: &'d [u8]) -> &'d [u8] {
+        match (step, self.crash_offset) {
+            (Step::Crash, Some(off)) => &data[..off % (data.len() + 1)],
+            _ => data,
         }
     }
 
@@ -217,6 +228,18 @@ impl SimFs {
     pub fn crash_at(&self, n: u64) {
         let mut st = self.lock();
         st.crash_at = Some(st.write_points + n);
+        st.crash_offset = None;
+    }
+
+    /// Arm a crash at the `n`-th write point counted from now that tears the operation: when
+    /// that write point is a `write` or an `append`, only the first `offset % (len + 1)` bytes
+    /// of its `len` data bytes reach the file before the power goes (any other operation is
+    /// cut as by [`SimFs::crash_at`]). With [`CrashPolicy::KeepAll`] exactly those bytes
+    /// survive, so every byte offset of every write is a reachable crash position.
+    pub fn crash_inside(&self, n: u64, offset: usize) {
+        let mut st = self.lock();
+        st.crash_at = Some(st.write_points + n);
+        st.crash_offset = Some(offset);
     }
 
     /// Make the `n`-th write point counted from now fail with `fault` and no effect.
@@ -374,6 +397,7 @@ impl Vfs for SimFs {
         check_name(name)?;
         let mut st = self.lock();
         let step = st.step(name)?;
+        let data = st.torn(&step, data);
         let existing = st.dir.get(name).copied();
         if matches!(step, Step::Run) {
             let freed = existing.map_or(0, |i| st.inodes[i].volatile.len());
@@ -401,6 +425,7 @@ impl Vfs for SimFs {
         check_name(name)?;
         let mut st = self.lock();
         let step = st.step(name)?;
+        let data = st.torn(&step, data);
         let ino = st.ino(name)?;
         if matches!(step, Step::Run) {
             st.check_space(name, data.len(), 0)?;
@@ -547,6 +572,42 @@ mod tests {
         assert!(fs.has_crashed());
         // The interrupted fsync made nothing durable.
         assert_eq!(fs.after_crash(CrashPolicy::DropUnsynced).peek("a"), None);
+    }
+
+    #[test]
+    fn a_crash_inside_a_write_leaves_exactly_the_torn_prefix() {
+        for off in [0usize, 1, 3, 5, 6, 13] {
+            let fs = SimFs::new();
+            fs.write("j", b"HEAD").unwrap();
+            fs.fsync("j").unwrap();
+            fs.fsync_dir().unwrap();
+            fs.crash_inside(1, off);
+            assert_eq!(fs.append("j", b"12345"), Err(VfsError::Crashed));
+            let want = &b"HEAD12345"[..4 + off % 6];
+            assert_eq!(
+                fs.after_crash(CrashPolicy::KeepAll).peek("j").unwrap(),
+                want
+            );
+            assert_eq!(
+                fs.after_crash(CrashPolicy::DropUnsynced).peek("j").unwrap(),
+                b"HEAD"
+            );
+            // A rewrite torn at `off`: the new content's prefix only.
+            let fs = SimFs::new();
+            fs.crash_inside(1, off);
+            assert_eq!(fs.write("k", b"abcde"), Err(VfsError::Crashed));
+            let kept = fs.after_crash(CrashPolicy::KeepAll);
+            assert_eq!(kept.peek("k").unwrap(), &b"abcde"[..off % 6]);
+        }
+        // `crash_at` clears a torn offset armed before.
+        let fs = SimFs::new();
+        fs.crash_inside(5, 1);
+        fs.crash_at(1);
+        assert_eq!(fs.write("a", b"xyz"), Err(VfsError::Crashed));
+        assert_eq!(
+            fs.after_crash(CrashPolicy::KeepAll).peek("a").unwrap(),
+            b"xyz"
+        );
     }
 
     #[test]

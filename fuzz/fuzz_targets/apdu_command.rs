@@ -1,0 +1,14 @@
+//! Command APDU parsing (airtight-bindings `apdu::Command::parse`).
+#![no_main]
+
+use airtight_fuzz::{Bound, bounded};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(
+    init: {
+        airtight_fuzz::seeds::emit(airtight_fuzz::targets::apdu_command_seeds());
+    },
+    |data: &[u8]| {
+        bounded(data.len(), Bound::DECODER, || airtight_fuzz::decoders::apdu_command(data));
+    }
+);

@@ -1,0 +1,14 @@
+//! `Message::decode`: any KeyGen2 message, dispatched on `@qualifier`.
+#![no_main]
+
+use airtight_fuzz::{Bound, bounded};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(
+    init: {
+        airtight_fuzz::seeds::emit(airtight_fuzz::seeds::keygen2(None));
+    },
+    |data: &[u8]| {
+        bounded(data.len(), Bound::DECODER, || airtight_fuzz::decoders::keygen2_any(data));
+    }
+);
