@@ -31,7 +31,7 @@ fn headline_table() {
         let s = Scenario::parse(&name, &text).expect("parse");
         if name == "million" {
             out.push_str(&format!(
-                "| `{name}` | {} | see Figures | | | |\n",
+                "| `{name}` | {} | the benchmark (Performance) | | | |\n",
                 s.configuration.description
             ));
             continue;
