@@ -25,8 +25,6 @@ bash scripts/chromium.sh cargo test --locked -p airtight-cli --test browser_chro
 echo "== the browser path with the card in pcscd's virtual reader, pulled mid-session"
 bash scripts/pcsc-stack.sh bash scripts/chromium.sh cargo test --locked -p airtight-cli --features pcsc --test browser_chromium card_pulled -- --nocapture
 
-echo "== fuzz smoke: every fuzz target for a few seconds (fuzz/README.md; long runs: scripts/fuzz.sh)"
-bash scripts/fuzz.sh --smoke
 
 echo "== published reports: the harness against every reference target, vectors, benches (reports/)"
 bash scripts/publish-reports.sh reports
