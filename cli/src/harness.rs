@@ -73,6 +73,8 @@ pub struct IssuerOptions {
     pub reference: bool,
     /// With `reference`: serve it over HTTPS.
     pub tls: bool,
+    /// Run the web-flow cases against the landing page (`url`, or the reference issuer's).
+    pub browser: bool,
     /// PEM files trusted for an `https://` issuer (added to `[issuer] trust_anchors`).
     pub trust_anchors: Vec<String>,
     /// Load test: its pacing and seconds.
@@ -354,7 +356,12 @@ pub fn card(out: &mut dyn Write, common: &Common, o: &CardOptions) -> Result<(),
 /// `harness issuer`.
 pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result<(), CliError> {
     if common.list {
-        return list(out, airtight_harness::issuer_catalog(), &common.only);
+        let catalog = if o.browser {
+            airtight_harness::issuer_browser_catalog()
+        } else {
+            airtight_harness::issuer_catalog()
+        };
+        return list(out, catalog, &common.only);
     }
     let mut config = match &common.config {
         Some(p) => load_config(p)?,
@@ -412,7 +419,13 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
     if let Some(r) = &reference {
         config.issuer.trust_anchor_der = r.trust_anchors.clone();
     }
+    if o.browser && o.load.is_some() {
+        return Err(CliError::Usage(
+            "--browser runs the web-flow cases; the load test goes with the catalog".into(),
+        ));
+    }
     let url = match (&reference, &o.url, &config.target.url) {
+        (Some(r), _, _) if o.browser => format!("{}/", r.server.base_url()),
         (Some(r), _, _) => r.invocation_url.clone(),
         (None, Some(u), _) | (None, None, Some(u)) => u.clone(),
         (None, None, None) => {
@@ -478,7 +491,11 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
         load,
         notes: Vec::new(),
     };
-    let report = airtight_harness::run_issuer(&url, &config, &options);
+    let report = if o.browser {
+        airtight_harness::run_issuer_browser(&url, &config, &options)
+    } else {
+        airtight_harness::run_issuer(&url, &config, &options)
+    };
     if let Some(r) = reference {
         r.server
             .shutdown()

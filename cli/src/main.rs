@@ -680,6 +680,11 @@ enum HarnessCommand {
         /// With --reference: serve it over HTTPS (the test TLS identity) and trust its root.
         #[arg(long)]
         tls: bool,
+        /// Run the web-flow cases instead of the catalog (spec/browser.md §3): --url is then the
+        /// issuer's landing page; the harness reads its keygen2: invocation and plays the
+        /// browser's part over HTTP (no browser or Chromium needed).
+        #[arg(long)]
+        browser: bool,
         /// A PEM file of certificates trusted for an https:// issuer (repeatable; adds to
         /// [issuer] trust_anchors).
         #[arg(long = "trust-anchor", value_name = "FILE")]
@@ -1446,6 +1451,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     url,
                     reference,
                     tls,
+                    browser,
                     trust_anchor,
                     load_sessions,
                     load_rate,
@@ -1469,6 +1475,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                             more_urls: urls.collect(),
                             reference,
                             tls,
+                            browser,
                             trust_anchors: trust_anchor,
                             load: mode.zip(load_seconds),
                         },

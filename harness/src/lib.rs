@@ -99,6 +99,56 @@ pub fn run_issuer(url: &str, config: &TargetConfig, options: &RunOptions) -> Rep
     issuer::run_issuer_cases(target, &cases::issuer::all(), config, options)
 }
 
+/// The issuer web-flow cases (`spec/browser.md` §3): apart from [`issuer_catalog`], because
+/// they need the issuer's landing page.
+pub fn issuer_browser_catalog() -> Vec<issuer::IssuerCase> {
+    cases::issuer::browser::cases()
+}
+
+/// Runs the web-flow cases against the issuer whose landing page is `landing_url`: the harness
+/// loads the page, takes the first `keygen2:` invocation it carries as the target, and runs
+/// [`issuer_browser_catalog`] with the same runner and report as [`run_issuer`]. A page without
+/// a usable invocation fails every case with the reason.
+pub fn run_issuer_browser(
+    landing_url: &str,
+    config: &TargetConfig,
+    options: &RunOptions,
+) -> Report {
+    let target = browser_target(landing_url, config);
+    issuer::run_issuer_cases(target, &issuer_browser_catalog(), config, options)
+}
+
+fn browser_target(
+    landing_url: &str,
+    config: &TargetConfig,
+) -> Result<issuer::IssuerTarget, String> {
+    let landing =
+        issuer::http::Url::parse(landing_url).map_err(|e| format!("--url {landing_url}: {e}"))?;
+    // A provisional target on the landing page's origin, to load the page with the harness's
+    // client (TLS trust included).
+    let mut probe = issuer_target(landing_url, config).map_err(|e| e.to_string())?;
+    probe.landing_url = Some(landing.clone());
+    let log = issuer::WireLog::default();
+    let mut s = issuer::Session::new(&probe, &log, 0, None).map_err(|e| format!("{e:?}"))?;
+    let page = s
+        .get(&landing)
+        .map_err(|e| format!("the landing page: {e:?}"))?;
+    let html = String::from_utf8_lossy(&page.body);
+    let raw = cases::issuer::browser::invocations_in(&html)
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            format!(
+                "the landing page {landing_url} carries no keygen2: invocation ({})",
+                page.summary()
+            )
+        })?;
+    let mut target = issuer_target(&raw, config)
+        .map_err(|e| format!("the landing page's invocation {raw}: {e}"))?;
+    target.landing_url = Some(landing);
+    Ok(target)
+}
+
 /// The issuer load test: `concurrency` honest sessions at a time for `seconds` against the
 /// issuer at `url`.
 pub fn issuer_load(

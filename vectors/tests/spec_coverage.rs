@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const AREAS: &[&str] = &["KG2", "SKS", "CRY", "POL", "APDU", "SHIM"];
+const AREAS: &[&str] = &["KG2", "SKS", "CRY", "POL", "APDU", "SHIM", "BRW"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -139,6 +139,7 @@ pub fn issuer_target(
                 .certificate_path
                 .first(),
         device,
+        landing_url: None,
     })
 }
 

@@ -43,6 +43,8 @@ pub struct IssuerTarget {
     /// The device is the airtight test device (whose CA key the harness holds, so it can
     /// mint expired and other variant device certificates under the same CA).
     pub fixture_device: bool,
+    /// The issuer's landing page (the web-flow cases, `airtight harness issuer --browser`).
+    pub landing_url: Option<Url>,
 }
 
 impl std::fmt::Debug for IssuerTarget {

@@ -34,10 +34,14 @@ pub enum IssuerFault {
     AcceptAnyCapabilities,
     /// Skip the check that a message is the one the session expects next ([KG2-FLW-001]).
     IgnoreMessageOrder,
+    /// The landing page carries no `keygen2:` invocation ([BRW-ISS-001]).
+    LandingWithoutInvocation,
+    /// The cancel URL shows its page but leaves the session open ([BRW-ISS-002]).
+    CancelKeepsSession,
 }
 
 impl IssuerFault {
-    /// Every fault.
+    /// Every fault of the KeyGen2 endpoint (the issuer catalog finds each).
     pub const ALL: [IssuerFault; 14] = [
         IssuerFault::AcceptBadSessionAttestation,
         IssuerFault::AcceptBadKeyAttestation,
@@ -53,6 +57,12 @@ impl IssuerFault {
         IssuerFault::AcceptAnyKeyOrder,
         IssuerFault::AcceptAnyCapabilities,
         IssuerFault::IgnoreMessageOrder,
+    ];
+
+    /// The faults of the web flow (the `--browser` cases find each).
+    pub const WEB: [IssuerFault; 2] = [
+        IssuerFault::LandingWithoutInvocation,
+        IssuerFault::CancelKeepsSession,
     ];
 }
 

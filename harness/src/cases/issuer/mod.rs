@@ -8,10 +8,13 @@
 //! - [`messages`]: the same hostile moves applied to every middleware message (ids, envelope,
 //!   encoding, content type, duplicates, replays, order, size).
 //! - [`attest`]: attestations, keys, device chains, privacy mode, echoes and times.
+//! - [`browser`]: the issuer's web flow (landing page, cancel, result page), apart from the
+//!   catalog: `airtight harness issuer --browser`.
 //! - [`transport`]: HTTP-level moves (slow clients, truncated and oversized bodies, unknown
 //!   sessions, cancel, lifetime).
 
 pub mod attest;
+pub mod browser;
 pub mod messages;
 pub mod transport;
 

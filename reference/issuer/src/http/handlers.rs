@@ -186,6 +186,14 @@ pub(super) async fn landing(State(app): State<Arc<AppState>>) -> Response {
     if let Ok(mut inv) = app.invitations.lock() {
         inv.add(&handle);
     }
+    if app
+        .issuer
+        .faults
+        .has(crate::IssuerFault::LandingWithoutInvocation)
+    {
+        // Deliberate fault (harness self-test builds only): a page without the invocation.
+        return Html(pages::not_found("Enrolment is not offered here.")).into_response();
+    }
     Html(pages::landing(&urls)).into_response()
 }
 
@@ -282,6 +290,15 @@ fn cancel(app: &AppState, cookie: Option<String>) -> Reply {
         );
     };
     match app.store.load_session(&handle) {
+        Ok(Some(_))
+            if app
+                .issuer
+                .faults
+                .has(crate::IssuerFault::CancelKeepsSession) =>
+        {
+            // Deliberate fault (harness self-test builds only): the page, not the end.
+            Reply::Redirect("/".into())
+        }
         Ok(Some(s)) => fail(app, Some(&s), None, pages::CANCELLED),
         Ok(None) => fail(
             app,
