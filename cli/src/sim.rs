@@ -254,7 +254,13 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
         }
         SimCommand::List { dir } => {
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?
+                .map_err(|e| {
+                    CliError::Io(format!(
+                        "{}: {e} (the shipped scenarios are in simulator/scenarios of the \
+                         repository: run from its root or pass --dir)",
+                        dir.display()
+                    ))
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 .collect();

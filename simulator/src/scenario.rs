@@ -549,8 +549,7 @@ pub fn builtin() -> Result<ProfileFile, ScenarioError> {
 }
 
 /// A scenario is unusable; names the file and line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{col}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
     /// File name (as given).
     pub file: String,
@@ -561,6 +560,23 @@ pub struct ScenarioError {
     /// What is wrong.
     pub message: String,
 }
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            // No position (e.g. a required table is missing): the file as a whole.
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.col, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -773,6 +789,14 @@ name = "u"
 sessions = 10
 arrival = { process = "poisson", rate_per_s = 5 }
 "#;
+
+    #[test]
+    fn an_error_without_a_position_names_the_file_only() {
+        let e = ScenarioError::at("s.toml", "", None, "\"issuers\" is missing".into());
+        assert_eq!(e.to_string(), "s.toml: \"issuers\" is missing");
+        let e = ScenarioError::at("s.toml", "a\nb = 1\n", Some(2), "bad".into());
+        assert_eq!(e.to_string(), "s.toml:2:1: bad");
+    }
 
     #[test]
     fn minimal_scenario_parses() {
