@@ -865,12 +865,14 @@ pub fn install(
         write_file(&paths.extension.join(name), text, 0o644)?;
     }
     let mut said = format!(
-        "wrote the host manifest {}\nwrote the host launcher {}\nwrote the extension to {}\n\n\
-         Load the extension once: open chromium://extensions (chrome://extensions), switch on \
+        "wrote the host manifest {}\nwrote the host launcher {} (the card it enrols into: {})\n\
+         wrote the extension to {}\n\n\
+         Load the extension once: open chrome://extensions in Chromium, switch on \
          \"Developer mode\", click \"Load unpacked\" and choose\n  {}\n(its id is {EXTENSION_ID}). \
          Then open an issuer's page and click its enrol link.\n",
         paths.manifest.display(),
         paths.launcher.display(),
+        card_words.join(" "),
         paths.extension.display(),
         paths.extension.display(),
     );
