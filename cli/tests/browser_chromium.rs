@@ -121,12 +121,65 @@ impl Ws {
 }
 
 /// The DevTools protocol over [`Ws`]: commands with ids, events skipped.
+/// The dialog's state (`data-state` of its body).
+const STATE: &str = "document.body ? document.body.dataset.state : null";
+
 struct Cdp {
     ws: Ws,
     next: u64,
 }
 
 impl Cdp {
+    /// Opens the issuer's landing page in a new tab and waits for the extension's content script.
+    fn open_landing(&mut self, base: &str) -> String {
+        let tab = self.open(&format!("{base}/"));
+        self.wait_for(
+            &tab,
+            "document.documentElement.getAttribute('data-keygen2-extension')",
+            &json!("1"),
+            "the extension's content script",
+        );
+        tab
+    }
+
+    /// Clicks the dialog's button `id` (from the page's script: the dialog trusts any click).
+    fn press(&mut self, dialog: &str, id: &str) {
+        self.eval(
+            dialog,
+            &format!("document.getElementById('{id}').click(), true"),
+        );
+    }
+
+    /// Types `pin` twice into the dialog's PIN fields and confirms.
+    fn enter_pin(&mut self, dialog: &str, pin: &str) {
+        self.eval(
+            dialog,
+            &format!(
+                "document.getElementById('pin1').value = '{pin}'; \
+                 document.getElementById('pin2').value = '{pin}'; \
+                 document.getElementById('pin-ok').click(), true"
+            ),
+        );
+    }
+
+    /// Waits for the dialog's failed state and returns what it says.
+    fn failure(&mut self, dialog: &str) -> String {
+        self.wait_for(dialog, STATE, &json!("failed"), "the failed dialog");
+        let why = self.eval(dialog, "document.getElementById('failed-text').textContent");
+        why.and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Consent, keys, then PIN 1357: the enrolment as far as the card.
+    fn accept_with_pin(&mut self, dialog: &str) {
+        self.wait_for(dialog, STATE, &json!("consent"), "the consent dialog");
+        self.press(dialog, "consent-accept");
+        self.wait_for(dialog, STATE, &json!("keys"), "the keys dialog");
+        self.press(dialog, "keys-accept");
+        self.wait_for(dialog, STATE, &json!("pin"), "the PIN dialog");
+        self.enter_pin(dialog, "1357");
+    }
+
     fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
         self.next += 1;
         let id = self.next;
@@ -446,16 +499,9 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
 
     let (_chromium, mut cdp) = launch(&profile, &extension);
     let mut dialogs = Vec::new();
-    let state = "document.body ? document.body.dataset.state : null";
 
     // 1. Enrol: accept, accept the keys, choose a PIN; the tab lands on the result page.
-    let tab = cdp.open(&format!("{base}/"));
-    cdp.wait_for(
-        &tab,
-        "document.documentElement.getAttribute('data-keygen2-extension')",
-        &json!("1"),
-        "the extension's content script",
-    );
+    let tab = cdp.open_landing(&base);
     cdp.screenshot(&tab, &shots, "landing");
     // A click synthesized by the page's own script opens nothing.
     cdp.eval(
@@ -470,25 +516,15 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
     );
     cdp.click(&tab, "keygen2-extension");
     let dialog = cdp.dialog(&mut dialogs);
-    cdp.wait_for(&dialog, state, &json!("consent"), "the consent dialog");
+    cdp.wait_for(&dialog, STATE, &json!("consent"), "the consent dialog");
     cdp.screenshot(&dialog, &shots, "dialog-1-consent");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('consent-accept').click(), true",
-    );
-    cdp.wait_for(&dialog, state, &json!("keys"), "the keys dialog");
+    cdp.press(&dialog, "consent-accept");
+    cdp.wait_for(&dialog, STATE, &json!("keys"), "the keys dialog");
     cdp.screenshot(&dialog, &shots, "dialog-2-keys");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('keys-accept').click(), true",
-    );
-    cdp.wait_for(&dialog, state, &json!("pin"), "the PIN dialog");
+    cdp.press(&dialog, "keys-accept");
+    cdp.wait_for(&dialog, STATE, &json!("pin"), "the PIN dialog");
     // A PIN the policy refuses is stopped in the dialog, before the card sees it.
-    cdp.eval(
-        &dialog,
-        "document.getElementById('pin1').value = '12'; document.getElementById('pin2').value = '12'; \
-         document.getElementById('pin-ok').click(), true",
-    );
+    cdp.enter_pin(&dialog, "12");
     cdp.wait_for(
         &dialog,
         "document.getElementById('pin-problem').textContent.includes('long')",
@@ -496,11 +532,7 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
         "the PIN check in the dialog",
     );
     cdp.screenshot(&dialog, &shots, "dialog-3-pin-refused");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('pin1').value = '1357'; document.getElementById('pin2').value = '1357'; \
-         document.getElementById('pin-ok').click(), true",
-    );
+    cdp.enter_pin(&dialog, "1357");
     cdp.wait_for(
         &tab,
         "location.pathname.startsWith('/result/')",
@@ -531,20 +563,11 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
     let keys_before = keys.stdout.lines().count();
 
     // 2. Cancel in the dialog: the tab lands on the issuer's cancel page, nothing is created.
-    let tab = cdp.open(&format!("{base}/"));
-    cdp.wait_for(
-        &tab,
-        "document.documentElement.getAttribute('data-keygen2-extension')",
-        &json!("1"),
-        "the extension's content script",
-    );
+    let tab = cdp.open_landing(&base);
     cdp.click(&tab, "keygen2-extension");
     let dialog = cdp.dialog(&mut dialogs);
-    cdp.wait_for(&dialog, state, &json!("consent"), "the consent dialog");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('consent-cancel').click(), true",
-    );
+    cdp.wait_for(&dialog, STATE, &json!("consent"), "the consent dialog");
+    cdp.press(&dialog, "consent-cancel");
     cdp.wait_for(
         &tab,
         "document.title",
@@ -570,41 +593,14 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
         &["--bind", &real.to_string(), "--public-url", &proxy],
     );
     tampering_proxy(real, listener);
-    let tab = cdp.open(&format!("{proxy}/"));
-    cdp.wait_for(
-        &tab,
-        "document.documentElement.getAttribute('data-keygen2-extension')",
-        &json!("1"),
-        "the extension's content script",
-    );
+    let tab = cdp.open_landing(&proxy);
     cdp.click(&tab, "keygen2-extension");
     let dialog = cdp.dialog(&mut dialogs);
-    cdp.wait_for(&dialog, state, &json!("consent"), "the consent dialog");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('consent-accept').click(), true",
-    );
-    cdp.wait_for(&dialog, state, &json!("keys"), "the keys dialog");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('keys-accept').click(), true",
-    );
-    cdp.wait_for(&dialog, state, &json!("pin"), "the PIN dialog");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('pin1').value = '1357'; document.getElementById('pin2').value = '1357'; \
-         document.getElementById('pin-ok').click(), true",
-    );
+    cdp.accept_with_pin(&dialog);
     // The middleware ended the issuer's session through the cancel URL; the dialog says why.
-    cdp.wait_for(&dialog, state, &json!("failed"), "the failed dialog");
-    let why = cdp
-        .eval(
-            &dialog,
-            "document.getElementById('failed-text').textContent",
-        )
-        .unwrap();
+    let why = cdp.failure(&dialog);
     println!("tampered session: the dialog says {why}");
-    assert!(why.as_str().unwrap().contains("SKS call"), "{why}");
+    assert!(why.contains("SKS call"), "{why}");
     cdp.screenshot(&dialog, &shots, "dialog-5-tampered");
     cdp.wait_for(
         &tab,
@@ -629,27 +625,12 @@ fn enrol_cancel_tampering_and_issuer_down_in_chromium() {
     assert_eq!(open_sessions(&card), 0, "an SKS session was left open");
 
     // 4. The issuer is down: the dialog says so and stays; the tab stays where it was.
-    let tab = cdp.open(&format!("{base}/"));
-    cdp.wait_for(
-        &tab,
-        "document.documentElement.getAttribute('data-keygen2-extension')",
-        &json!("1"),
-        "the extension's content script",
-    );
+    let tab = cdp.open_landing(&base);
     drop(issuer_process);
     cdp.click(&tab, "keygen2-extension");
     let dialog = cdp.dialog(&mut dialogs);
-    cdp.wait_for(&dialog, state, &json!("failed"), "the failed dialog");
-    let text = cdp
-        .eval(
-            &dialog,
-            "document.getElementById('failed-text').textContent",
-        )
-        .unwrap();
-    assert!(
-        text.as_str().unwrap().contains("cannot reach the issuer"),
-        "{text}"
-    );
+    let text = cdp.failure(&dialog);
+    assert!(text.contains("cannot reach the issuer"), "{text}");
     cdp.screenshot(&dialog, &shots, "dialog-4-issuer-down");
     assert_eq!(cdp.eval(&tab, "location.pathname"), Some(json!("/")));
     println!(
@@ -733,44 +714,16 @@ fn card_pulled_mid_session_in_chromium() {
     assert!(ran.ok(), "{}", ran.both());
     let (_issuer, base) = issuer(&data);
     let (_chromium, mut cdp) = launch(&profile, &extension);
-    let state = "document.body ? document.body.dataset.state : null";
     // The readiness SELECT, then the host's SELECT, getDeviceInfo and
     // createProvisioningSession are answered; the card vanishes at the next APDU.
     let card_serve = serve(&card, Some(4));
-    let tab = cdp.open(&format!("{base}/"));
-    cdp.wait_for(
-        &tab,
-        "document.documentElement.getAttribute('data-keygen2-extension')",
-        &json!("1"),
-        "the extension's content script",
-    );
+    let tab = cdp.open_landing(&base);
     cdp.click(&tab, "keygen2-extension");
     let dialog = cdp.dialog(&mut Vec::new());
-    cdp.wait_for(&dialog, state, &json!("consent"), "the consent dialog");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('consent-accept').click(), true",
-    );
-    cdp.wait_for(&dialog, state, &json!("keys"), "the keys dialog");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('keys-accept').click(), true",
-    );
-    cdp.wait_for(&dialog, state, &json!("pin"), "the PIN dialog");
-    cdp.eval(
-        &dialog,
-        "document.getElementById('pin1').value = '1357'; document.getElementById('pin2').value = '1357'; \
-         document.getElementById('pin-ok').click(), true",
-    );
-    cdp.wait_for(&dialog, state, &json!("failed"), "the failed dialog");
-    let why = cdp
-        .eval(
-            &dialog,
-            "document.getElementById('failed-text').textContent",
-        )
-        .unwrap();
+    cdp.accept_with_pin(&dialog);
+    let why = cdp.failure(&dialog);
     println!("card pulled: the dialog says {why}");
-    assert!(why.as_str().unwrap().contains("card removed"), "{why}");
+    assert!(why.contains("card removed"), "{why}");
     cdp.screenshot(&dialog, &shots, "dialog-6-card-pulled");
     cdp.wait_for(
         &tab,
