@@ -339,7 +339,7 @@ fn removal_mid_provisioning_leaves_no_partial_session() {
     let d = h.join().unwrap();
     thread::sleep(Duration::from_millis(600));
     let e = is.close(&mut sks).unwrap_err();
-    assert_eq!(e.code(), SksErrorCode::NotAvailable, "{e}");
+    assert_eq!(e.code(), Some(SksErrorCode::NotAvailable), "{e}");
     // Re-inserted: no open session, no key.
     let (stop, h) = serve(d);
     let deadline = Instant::now() + Duration::from_secs(10);
