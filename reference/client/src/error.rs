@@ -138,6 +138,11 @@ fn abort_text(a: &AbortStatus) -> String {
     match a {
         AbortStatus::NoSession => "none open".into(),
         AbortStatus::Aborted => "aborted".into(),
+        // The card tears a session down itself after most failures ([SKS-TXN-002]): no
+        // session left to abort is the expected end, not a second failure.
+        AbortStatus::AbortFailed(e) if e.code() == SksErrorCode::NoSession => {
+            "already torn down by the card".into()
+        }
         AbortStatus::AbortFailed(e) => format!("abort failed: {e}"),
     }
 }
@@ -149,5 +154,25 @@ impl ClientError {
             Failure::Sks { call, error } => Some((*call, error.code())),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod abort_text_tests {
+    use super::*;
+
+    #[test]
+    fn a_session_the_card_already_tore_down_is_not_a_second_failure() {
+        let gone = AbortStatus::AbortFailed(SksError::new(
+            SksErrorCode::NoSession,
+            "No such provisioning session: 2",
+        ));
+        assert_eq!(abort_text(&gone), "already torn down by the card");
+        let other = AbortStatus::AbortFailed(SksError::new(SksErrorCode::Storage, "disk full"));
+        assert!(
+            abort_text(&other).starts_with("abort failed: "),
+            "{}",
+            abort_text(&other)
+        );
     }
 }
