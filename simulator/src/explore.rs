@@ -75,6 +75,32 @@ pub fn swarm(s: &Scenario, seed: u64) -> (Scenario, Vec<String>) {
     (out, on)
 }
 
+/// Tries removing each item of one list of `best` (counted by `len`, removed by `remove`),
+/// keeping every removal after which the scenario still fails; counts the runs. True if
+/// anything was removed.
+fn drop_each(
+    best: &mut Scenario,
+    runs: &mut u32,
+    len: impl Fn(&Scenario) -> usize,
+    remove: impl Fn(&mut Scenario, usize),
+    still_fails: impl Fn(&Scenario) -> bool,
+) -> bool {
+    let mut changed = false;
+    let mut i = 0;
+    while i < len(best) {
+        let mut c = best.clone();
+        remove(&mut c, i);
+        *runs += 1;
+        if still_fails(&c) {
+            *best = c;
+            changed = true;
+        } else {
+            i += 1;
+        }
+    }
+    changed
+}
+
 fn run_one(
     s: &Scenario,
     file: &str,
@@ -113,31 +139,26 @@ pub fn shrink(
     let mut changed = true;
     while changed {
         changed = false;
-        // Remove knobs one at a time.
-        let mut i = 0;
-        while i < best.faults.len() {
-            let mut c = best.clone();
-            c.faults.remove(i);
-            runs += 1;
-            if fails(&c, file, seed, scale, mode) {
-                best = c;
-                changed = true;
-            } else {
-                i += 1;
-            }
-        }
-        let mut i = 0;
-        while i < best.attackers.len() {
-            let mut c = best.clone();
-            c.attackers.remove(i);
-            runs += 1;
-            if fails(&c, file, seed, scale, mode) {
-                best = c;
-                changed = true;
-            } else {
-                i += 1;
-            }
-        }
+        // Remove knobs one at a time: faults, then attackers.
+        let still_fails = |c: &Scenario| fails(c, file, seed, scale, mode);
+        changed |= drop_each(
+            &mut best,
+            &mut runs,
+            |c| c.faults.len(),
+            |c, i| {
+                c.faults.remove(i);
+            },
+            still_fails,
+        );
+        changed |= drop_each(
+            &mut best,
+            &mut runs,
+            |c| c.attackers.len(),
+            |c, i| {
+                c.attackers.remove(i);
+            },
+            still_fails,
+        );
         // Network faults off.
         let n = &best.network;
         if n.loss > 0.0 || n.duplication > 0.0 || n.reorder > 0.0 {
