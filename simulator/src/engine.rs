@@ -18,7 +18,7 @@ use crate::backend::{
     UserAction, VTime, unix_at,
 };
 use crate::metrics::{Metrics, NodeTotals};
-use crate::models::{ArrivalModel, Compiled};
+use crate::models::{ArrivalModel, Compiled, Transit};
 use crate::oracle::{self, Violation};
 use crate::rng::{SimRng, Streams, hash_unit};
 use crate::scenario::FaultKind;
@@ -507,7 +507,6 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
                 hold = e - now;
             }
         }
-        let c = self.c;
         let Some(s) = self.sess(slot) else {
             return Ok(());
         };
@@ -524,19 +523,9 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
             );
             return Ok(());
         }
-        let tr = c.net.transit(bytes, &mut s.net);
-        s.net_bytes += u64::from(tr.wire_bytes);
-        self.m.retransmits += u64::from(tr.retransmits);
-        if tr.failed {
-            self.schedule(
-                now + timeout,
-                Ev::End {
-                    slot,
-                    cause: Cause::Timeout,
-                },
-            );
+        let Some(tr) = self.transit(slot, bytes) else {
             return Ok(());
-        }
+        };
         let at = now + hold + tr.delay;
         if self.trace.on(index) {
             let (kind, step) = match req {
@@ -663,28 +652,37 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
         if let Some(next) = self.nodes[n].queue.pop_front() {
             self.start_service(n, next)?;
         }
-        let c = self.c;
-        let now = self.now;
-        let timeout = self.c.client_timeout;
         let Some(s) = self.sess(slot) else {
             return Ok(());
         };
         let bytes = s.outcome.map_or(0, |o| o.response_bytes);
+        if let Some(tr) = self.transit(slot, bytes) {
+            self.schedule(self.now + tr.delay, Ev::AtClient { slot });
+        }
+        Ok(())
+    }
+
+    /// One message of `bytes` over the session's network model: counts its wire bytes and
+    /// retransmissions; a message the network gives up on ends the session at the client's
+    /// timeout (`None`).
+    fn transit(&mut self, slot: u32, bytes: u32) -> Option<Transit> {
+        let c = self.c;
+        let now = self.now;
+        let s = self.sess(slot)?;
         let tr = c.net.transit(bytes, &mut s.net);
         s.net_bytes += u64::from(tr.wire_bytes);
         self.m.retransmits += u64::from(tr.retransmits);
         if tr.failed {
             self.schedule(
-                now + timeout,
+                now + c.client_timeout,
                 Ev::End {
                     slot,
                     cause: Cause::Timeout,
                 },
             );
-        } else {
-            self.schedule(now + tr.delay, Ev::AtClient { slot });
+            return None;
         }
-        Ok(())
+        Some(tr)
     }
 
     fn at_client(&mut self, slot: u32) -> Result<(), SimError> {
