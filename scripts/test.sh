@@ -4,8 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== cargo test (workspace)"
-cargo test --workspace --locked
+# cargo-nextest (on this project's CI machines) runs the test binaries side by side, one process per
+# test, which keeps both cores busy through the long crash-point and self-test tests; doctests go
+# through cargo test. Without nextest, plain cargo test runs the same tests one binary at a time.
+if cargo nextest --version >/dev/null 2>&1; then
+  echo "== cargo nextest run (workspace) and doctests"
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --doc
+else
+  echo "== cargo test (workspace); cargo-nextest is not installed, so test binaries run one at a time"
+  cargo test --workspace --locked
+fi
 
 echo "== the pure-Rust crypto backend (airtight-proto with RustCrypto as the default provider)"
 cargo test --locked -p airtight-proto --no-default-features --features rustcrypto
