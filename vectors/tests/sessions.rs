@@ -17,10 +17,11 @@ use airtight_proto::crypto::CryptoProvider;
 use std::collections::BTreeSet;
 
 use airtight_issuer::{Next, SessionState};
+use airtight_testkit::driver::{Party, StepOutcome};
 use airtight_vectors::format::VectorFile;
 use airtight_vectors::generate::sessions::{
-    self, TO_ISSUER, TO_MIDDLEWARE, Transcript, apply_before, bodies, build_card, build_issuer,
-    build_middleware, issuer_rng, start_request,
+    self, TO_ISSUER, TO_MIDDLEWARE, Transcript, apply_before, bodies, build_card, build_driver,
+    build_issuer, build_middleware, issuer_rng, start_request,
 };
 use airtight_vectors::{schema_path, session_check, sessions_dir};
 use rand_chacha::ChaCha20Rng;
@@ -619,25 +620,25 @@ fn live(
     clock.set(u64::try_from(t.card.clock).unwrap());
     let mut sks = card.take().unwrap();
     apply_before(&mut sks, &t.before).unwrap();
-    let mut mw = build_middleware(sks, &t.issuer, &t.middleware).unwrap();
-    let iss = build_issuer(&t.issuer).unwrap();
-    let mut rng = issuer_rng(&t.issuer).unwrap();
-    let now = t.issuer.now;
-    let (mut st, first) = iss.start(start_request(&t.issuer), &mut rng, now).unwrap();
-    let mut req = first.to_bytes();
-    for i in 0.. {
-        let resp = mw
-            .handle_bytes(&req)
-            .map_err(|e| format!("middleware: {e}"))?;
-        match iss
-            .handle(&mut st, &tamper(i, resp), &mut rng, now)
-            .map_err(|e| format!("issuer: {e}"))?
-        {
-            Next::Request(m) => req = m.to_bytes(),
-            Next::Done(rec) => return Ok(sessions::Outcome::of(&rec)),
+    // The live session runs on the shared three-party driver.
+    let mut d = build_driver(&t.issuer, &t.middleware, sks).unwrap();
+    d.begin().unwrap();
+    let mut i = 0;
+    loop {
+        let step = d.step();
+        match step.outcome {
+            StepOutcome::Continue => {}
+            StepOutcome::Completed(rec) => return Ok(sessions::Outcome::of(&rec)),
+            StepOutcome::MiddlewareFailed(e) => return Err(format!("middleware: {e}")),
+            StepOutcome::IssuerRefused(e) => return Err(format!("issuer: {e}")),
+            other => return Err(format!("driver: {other:?}")),
+        }
+        // The middleware's answer is in flight to the issuer.
+        if step.delivered_to() == Some(Party::Middleware) {
+            d.tamper_next(|b| tamper(i, b));
+            i += 1;
         }
     }
-    unreachable!()
 }
 
 #[test]

@@ -5,10 +5,9 @@
 mod common;
 
 use airtight_card::ReferenceSks;
-use airtight_issuer::{Next, Policy, SessionState, StartRequest};
-use common::e2e::{NOW, issuer, middleware, run_clean};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use airtight_issuer::Policy;
+use airtight_testkit::driver::{Party, StepOutcome};
+use common::e2e::{driver, issuer, run_clean};
 
 #[test]
 fn same_seed_same_clock_same_transcript() {
@@ -35,25 +34,25 @@ fn same_seed_same_clock_same_transcript() {
 fn a_session_survives_an_issuer_restart_at_every_step() {
     let iss = issuer(Policy::default());
     let reference = run_clean(&iss, ReferenceSks::in_memory_for_tests(23), "1357", 23);
-    // The same session, with the state stored as JSON and the issuer rebuilt between steps.
-    let mut rng = ChaCha20Rng::seed_from_u64(23);
-    let (st, first) = iss.start(StartRequest::default(), &mut rng, NOW).unwrap();
-    let mut stored = st.to_json().unwrap();
-    let mut mw = middleware(ReferenceSks::in_memory_for_tests(23), "1357", NOW);
-    let mut transcript = vec![first.to_bytes()];
-    let mut req = first.to_bytes();
+    // The same session on the shared driver, the issuer process restarted (a new engine, its
+    // in-memory state gone, the state reloaded from its store) before every message it gets.
+    let mut d = driver(&iss, ReferenceSks::in_memory_for_tests(23), "1357", 23);
+    let mut transcript = Vec::new();
     let record = loop {
-        let resp = mw.handle_bytes(&req).unwrap();
-        transcript.push(resp.clone());
-        let restarted = issuer(Policy::default());
-        let mut st = SessionState::from_json(&stored).unwrap();
-        match restarted.handle(&mut st, &resp, &mut rng, NOW).unwrap() {
-            Next::Request(m) => {
-                req = m.to_bytes();
-                transcript.push(req.clone());
-                stored = st.to_json().unwrap();
-            }
-            Next::Done(rec) => break rec,
+        if d.in_flight()
+            .next()
+            .is_some_and(|(to, _)| *to == Party::Issuer)
+        {
+            *d.issuer_mut() = issuer(Policy::default());
+            d.restart_issuer();
+            assert!(d.issuer_state().is_none());
+        }
+        let t = d.step();
+        transcript.push(t.delivered.expect("a message in flight").1);
+        match t.outcome {
+            StepOutcome::Continue => {}
+            StepOutcome::Completed(rec) => break *rec,
+            other => panic!("{other:?}"),
         }
     };
     assert_eq!(transcript, reference.transcript);

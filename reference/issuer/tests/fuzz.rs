@@ -8,8 +8,9 @@ mod common;
 use std::sync::OnceLock;
 
 use airtight_card::ReferenceSks;
-use airtight_issuer::{Next, Phase, Policy, SessionState, StartRequest};
-use common::e2e::{NOW, issuer, middleware};
+use airtight_issuer::{Phase, Policy, SessionState};
+use airtight_testkit::driver::{Party, StepOutcome};
+use common::e2e::{NOW, driver, issuer};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -19,17 +20,17 @@ fn steps() -> &'static Vec<(String, Vec<u8>)> {
     static STEPS: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
     STEPS.get_or_init(|| {
         let iss = issuer(Policy::default());
-        let mut rng = ChaCha20Rng::seed_from_u64(40);
-        let (mut st, m) = iss.start(StartRequest::default(), &mut rng, NOW).unwrap();
-        let mut mw = middleware(ReferenceSks::in_memory_for_tests(40), "1357", NOW);
-        let mut req = m.to_bytes();
+        let mut d = driver(&iss, ReferenceSks::in_memory_for_tests(40), "1357", 40);
         let mut out = Vec::new();
         loop {
-            let resp = mw.handle_bytes(&req).unwrap();
-            out.push((st.to_json().unwrap(), resp.clone()));
-            match iss.handle(&mut st, &resp, &mut rng, NOW).unwrap() {
-                Next::Request(m) => req = m.to_bytes(),
-                Next::Done(_) => return out,
+            if let Some((Party::Issuer, body)) = d.in_flight().next() {
+                let state = d.issuer_state().expect("a live session").to_json().unwrap();
+                out.push((state, body.clone()));
+            }
+            match d.step().outcome {
+                StepOutcome::Continue => {}
+                StepOutcome::Completed(_) => return out,
+                other => panic!("{other:?}"),
             }
         }
     })

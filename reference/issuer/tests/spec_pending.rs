@@ -11,25 +11,20 @@ use airtight_issuer::{IssuerError, Next, Phase, Policy, RngEntropy, SessionState
 use airtight_proto::codec::b64url;
 use airtight_proto::keys::{Curve, PrivateKey, PublicKey};
 use airtight_proto::messages::Message;
-use common::e2e::{NOW, edit, issuer, middleware, run};
+use common::e2e::{NOW, driver, edit, issuer, run, step_until};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::Value;
 
-/// Starts a session and answers the InvocationRequest; returns the state right after the
-/// issuer built its ProvisioningInitializationRequest, and that request.
-fn up_to_initialization(
-    iss: &airtight_issuer::Issuer,
-    rng: &mut ChaCha20Rng,
-    seed: u64,
-) -> (SessionState, Message) {
-    let (mut st, first) = iss.start(StartRequest::default(), rng, NOW).unwrap();
-    let mut mw = middleware(ReferenceSks::in_memory_for_tests(seed), "1357", NOW);
-    let resp = mw.handle_bytes(&first.to_bytes()).unwrap();
-    let Next::Request(m) = iss.handle(&mut st, &resp, rng, NOW).unwrap() else {
-        panic!("no initialization request")
-    };
-    (st, m)
+/// Starts a session on the shared driver and answers the InvocationRequest; returns the
+/// state right after the issuer built its ProvisioningInitializationRequest, and that request.
+fn up_to_initialization(iss: &airtight_issuer::Issuer, seed: u64) -> (SessionState, Message) {
+    let mut d = driver(iss, ReferenceSks::in_memory_for_tests(seed), "1357", seed);
+    let req = step_until(&mut d, "ProvisioningInitializationRequest");
+    (
+        d.issuer_state().unwrap().clone(),
+        Message::decode(&req).unwrap(),
+    )
 }
 
 #[test]
@@ -44,10 +39,9 @@ fn fresh_server_ephemeral_key_on_the_configured_curve() {
         let mut p = Policy::default();
         p.session.ephemeral_curve = name.into();
         let iss = issuer(p);
-        let mut rng = ChaCha20Rng::seed_from_u64(31);
         let mut sent = Vec::new();
         for seed in [31, 32] {
-            let (st, m) = up_to_initialization(&iss, &mut rng, seed);
+            let (st, m) = up_to_initialization(&iss, seed);
             let Message::ProvisioningInitializationRequest(req) = m else {
                 panic!("not an initialization request")
             };
@@ -175,18 +169,10 @@ fn certificate_must_carry_the_generated_public_key() {
     // [KG2-ISS-008] the issuer's own finalization request certifies the attested key (adopting
     // it passes); the same request with another key's certificate is refused.
     let iss = issuer(Policy::default());
+    let mut d = driver(&iss, ReferenceSks::in_memory_for_tests(36), "1357", 36);
+    let kc_resp = step_until(&mut d, "KeyCreationResponse");
+    let mut st = d.issuer_state().unwrap().clone();
     let mut rng = ChaCha20Rng::seed_from_u64(36);
-    let (mut st, first) = iss.start(StartRequest::default(), &mut rng, NOW).unwrap();
-    let mut mw = middleware(ReferenceSks::in_memory_for_tests(36), "1357", NOW);
-    let mut req = first.to_bytes();
-    for _ in 0..2 {
-        let resp = mw.handle_bytes(&req).unwrap();
-        let Next::Request(m) = iss.handle(&mut st, &resp, &mut rng, NOW).unwrap() else {
-            panic!("session ended early")
-        };
-        req = m.to_bytes();
-    }
-    let kc_resp = mw.handle_bytes(&req).unwrap();
     let mut copy = st.clone();
     let Next::Request(Message::ProvisioningFinalizationRequest(own)) =
         iss.handle(&mut copy, &kc_resp, &mut rng, NOW).unwrap()

@@ -6,9 +6,10 @@ mod common;
 
 use airtight_card::ReferenceSks;
 use airtight_issuer::policy::KeyPolicy;
-use airtight_issuer::{IssuerError, Next, Phase, Policy, StartRequest};
+use airtight_issuer::{IssuerError, Phase, Policy, StartRequest};
 use airtight_proto::codec::b64url;
-use common::e2e::{NOW, edit, issuer, run};
+use airtight_testkit::driver::{Driver, Party, StepOutcome};
+use common::e2e::{NOW, driver, edit, issuer, run, step_until};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::Value;
@@ -267,30 +268,39 @@ fn capability_answers_must_match_the_query() {
     assert!(matches!(e, IssuerError::Capabilities(_)), "{e}");
 }
 
-/// Drives two sessions side by side and feeds a message of one to the other.
+/// Drives two sessions side by side (two drivers) and feeds a message of one to the other.
 #[test]
 fn response_replayed_from_another_session() {
     // [KG2-FLW-002] / [KG2-ISS-006]
     let iss = issuer(Policy::default());
-    let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let (mut a, ra) = iss.start(StartRequest::default(), &mut rng, NOW).unwrap();
-    let (mut b, _rb) = iss.start(StartRequest::default(), &mut rng, NOW).unwrap();
-    let mut mw = common::e2e::middleware(ReferenceSks::in_memory_for_tests(1), "1357", NOW);
-    let resp_a = mw.handle_bytes(&ra.to_bytes()).unwrap();
-    let e = iss.handle(&mut b, &resp_a, &mut rng, NOW).unwrap_err();
+    let mut a = driver(&iss, ReferenceSks::in_memory_for_tests(1), "1357", 1);
+    let mut b = driver(&iss, ReferenceSks::in_memory_for_tests(2), "1357", 2);
+    let resp_a = step_until(&mut a, "InvocationResponse");
+    // B's own InvocationRequest is lost; A's InvocationResponse reaches B's issuer.
+    b.drop_next();
+    b.inject(Party::Issuer, resp_a.clone());
+    let refused = |d: &mut Driver| {
+        let t = d.step();
+        assert!(
+            matches!(t.outcome, StepOutcome::IssuerRefused(_)),
+            "{:?}",
+            t.outcome
+        );
+        d.last_issuer_error().unwrap().clone()
+    };
+    let e = refused(&mut b);
     assert!(
         matches!(e, IssuerError::ServerSessionIdMismatch { .. }),
         "{e}"
     );
-    assert!(b.is_failed());
+    assert!(b.issuer_state().unwrap().is_failed());
     // A failed session accepts nothing more.
-    let e = iss.handle(&mut b, &resp_a, &mut rng, NOW).unwrap_err();
-    assert_eq!(e, IssuerError::SessionClosed("failed"));
+    b.inject(Party::Issuer, resp_a.clone());
+    assert_eq!(refused(&mut b), IssuerError::SessionClosed("failed"));
     // Session A itself goes on; replaying its InvocationResponse a second time is refused.
-    let Next::Request(_) = iss.handle(&mut a, &resp_a, &mut rng, NOW).unwrap() else {
-        panic!()
-    };
-    let e = iss.handle(&mut a, &resp_a, &mut rng, NOW).unwrap_err();
+    assert_eq!(a.step().outcome, StepOutcome::Continue);
+    a.inject(Party::Issuer, resp_a);
+    let e = refused(&mut a);
     assert!(matches!(e, IssuerError::UnexpectedMessage { .. }), "{e}");
 }
 
@@ -299,31 +309,33 @@ fn initialization_response_replayed_into_another_session() {
     // Both sessions reach the initialization step; A's ProvisioningInitializationResponse is
     // given to B (its serverSessionId names A).
     let iss = issuer(Policy::default());
-    let step = |card_seed: u64| {
-        let mut rng = ChaCha20Rng::seed_from_u64(card_seed);
-        let (mut st, m) = iss.start(StartRequest::default(), &mut rng, NOW).unwrap();
-        let mut mw =
-            common::e2e::middleware(ReferenceSks::in_memory_for_tests(card_seed), "1357", NOW);
-        let r = mw.handle_bytes(&m.to_bytes()).unwrap();
-        let Next::Request(m) = iss.handle(&mut st, &r, &mut rng, NOW).unwrap() else {
-            panic!()
-        };
-        let r = mw.handle_bytes(&m.to_bytes()).unwrap();
-        (st, r)
+    let up_to_init = |seed: u64| {
+        let mut d = driver(&iss, ReferenceSks::in_memory_for_tests(seed), "1357", seed);
+        let init = step_until(&mut d, "ProvisioningInitializationResponse");
+        (d, init)
     };
-    let (_a, init_a) = step(1);
-    let (mut b, _init_b) = step(2);
-    let mut rng = ChaCha20Rng::seed_from_u64(9);
-    let e = iss.handle(&mut b, &init_a, &mut rng, NOW).unwrap_err();
+    let refused = |d: &mut Driver, body: Vec<u8>| {
+        d.inject(Party::Issuer, body);
+        let t = d.step();
+        assert!(
+            matches!(t.outcome, StepOutcome::IssuerRefused(_)),
+            "{:?}",
+            t.outcome
+        );
+        d.last_issuer_error().unwrap().clone()
+    };
+    let (_a, init_a) = up_to_init(1);
+    let (mut b, _init_b) = up_to_init(2);
+    let e = refused(&mut b, init_a.clone());
     assert!(
         matches!(e, IssuerError::ServerSessionIdMismatch { .. }),
         "{e}"
     );
     // Rewriting the serverSessionId does not help: the attestation binds it.
-    let (mut c, _) = step(3);
-    let ssid = c.server_session_id.clone();
+    let (mut c, _) = up_to_init(3);
+    let ssid = c.issuer_state().unwrap().server_session_id.clone();
     let forged = edit(&init_a, |v| v["serverSessionId"] = Value::String(ssid));
-    let e = iss.handle(&mut c, &forged, &mut rng, NOW).unwrap_err();
+    let e = refused(&mut c, forged);
     assert!(
         matches!(
             e,
@@ -356,16 +368,16 @@ fn oversized_body() {
 fn session_lifetime() {
     // [KG2-IMP-006] the initialization response arrives after serverTime + sessionLifeTime.
     let iss = issuer(Policy::default());
-    let mut rng = ChaCha20Rng::seed_from_u64(4);
-    let (mut st, m) = iss.start(StartRequest::default(), &mut rng, NOW).unwrap();
-    let mut mw = common::e2e::middleware(ReferenceSks::in_memory_for_tests(4), "1357", NOW);
-    let r = mw.handle_bytes(&m.to_bytes()).unwrap();
-    let Next::Request(m) = iss.handle(&mut st, &r, &mut rng, NOW).unwrap() else {
-        panic!()
-    };
-    let r = mw.handle_bytes(&m.to_bytes()).unwrap();
-    let late = NOW + 3601;
-    let e = iss.handle(&mut st, &r, &mut rng, late).unwrap_err();
+    let mut d = driver(&iss, ReferenceSks::in_memory_for_tests(4), "1357", 4);
+    step_until(&mut d, "ProvisioningInitializationResponse");
+    d.advance(3601);
+    let t = d.step();
+    assert!(
+        matches!(t.outcome, StepOutcome::IssuerRefused(_)),
+        "{:?}",
+        t.outcome
+    );
+    let e = d.last_issuer_error().unwrap();
     assert!(matches!(e, IssuerError::SessionExpired { .. }), "{e}");
 }
 

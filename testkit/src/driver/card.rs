@@ -77,6 +77,11 @@ enum Link {
     Apdu(Box<ApduSks<RecordingTransport>>),
 }
 
+/// An observer of the card's SKS calls ([`TracedCard::set_tap`]): the call as the middleware
+/// made it, the card's result, and the card itself (to look something up at that moment, e.g.
+/// a key a deferred post-provisioning operation will delete at close).
+pub type CallTap = Box<dyn FnMut(&SksCall, &Result<SksReturn, SksError>, &mut ReferenceSks) + Send>;
+
 /// The card as the middleware sees it: a [`CallSks`] that forwards each call to the reference
 /// card (directly or as APDUs) and records it.
 pub struct TracedCard {
@@ -90,6 +95,7 @@ pub struct TracedCard {
     calls: Vec<SksCallTrace>,
     /// Power was cut at a write point during the last call (set until the card is rebooted).
     crashed: bool,
+    tap: Option<CallTap>,
 }
 
 impl std::fmt::Debug for TracedCard {
@@ -147,6 +153,7 @@ impl TracedCard {
             removed: false,
             calls: Vec::new(),
             crashed: false,
+            tap: None,
         })
     }
 
@@ -161,6 +168,7 @@ impl TracedCard {
             removed: false,
             calls: Vec::new(),
             crashed: false,
+            tap: None,
         }
     }
 
@@ -187,6 +195,11 @@ impl TracedCard {
             }
             Link::Direct(_) => false,
         }
+    }
+
+    /// Calls `tap` after every SKS call from now on (it survives reboots).
+    pub fn set_tap(&mut self, tap: CallTap) {
+        self.tap = Some(tap);
     }
 
     /// The card's file system (its store's files).
@@ -258,6 +271,7 @@ impl CallSks for TracedCard {
         let method: SksMethod = call.method();
         let payload = call.encode_payload().map(|p| p.len()).unwrap_or(0);
         let writes_before = self.fs.write_points();
+        let tapped = self.tap.is_some().then(|| call.clone());
         let (result, apdus) = if self.removed && matches!(self.link, Link::Direct(_)) {
             (
                 Err(SksError::not_available("card removed by the driver")),
@@ -274,6 +288,10 @@ impl CallSks for TracedCard {
         };
         if self.fs.has_crashed() {
             self.crashed = true;
+        }
+        if let (Some(call), Some(mut tap)) = (tapped, self.tap.take()) {
+            tap(&call, &result, self.sks());
+            self.tap = Some(tap);
         }
         self.calls.push(SksCallTrace {
             method,

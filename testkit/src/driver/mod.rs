@@ -6,12 +6,12 @@
 //! - **Time**: one clock ([`Driver::now_unix`], unix seconds) that the issuer (`now`), the
 //!   middleware (`clientTime`) and the card (its `Clock`) all read; it moves only when told to
 //!   ([`Driver::set_now`], [`Driver::advance`]).
-//! - **Entropy**: one seed; the issuer draws from the ChaCha20 stream of that seed, the card
-//!   from its own stream derived from it (a new one at every boot), so the same seed gives
-//!   byte-identical sessions.
+//! - **Entropy**: one seed; the issuer draws from the ChaCha20 stream of that seed (or from an
+//!   [`Entropy`] the caller sets, [`Driver::set_issuer_entropy`]), the card from its own stream
+//!   derived from it (a new one at every boot), so the same seed gives byte-identical sessions.
 //! - **Card**: `ReferenceSks` on a [`SimFs`](airtight_card::store::SimFs), reached directly or
 //!   through the APDU codec of `airtight-bindings` ([`CardPath`]); every SKS call is recorded
-//!   with its APDUs ([`SksCallTrace`]).
+//!   with its APDUs ([`SksCallTrace`]) and can be observed as it happens ([`Driver::tap_card`]).
 //! - **Issuer**: [`airtight_issuer::Issuer`] plus its [`Store`] (in-memory SQLite), used as the
 //!   HTTP layer uses it: the state is stored after every step with the version check, the
 //!   issuance recorded in the same transaction as the final state, a failure stored with its
@@ -47,7 +47,9 @@ use airtight_client::config::{Clock as ClientClock, LocalTime};
 use airtight_client::engine::{Middleware, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
 use airtight_issuer::db::{DbError, SessionStatus, Store};
-use airtight_issuer::{IssuanceRecord, Issuer, IssuerError, Next, Policy, StartRequest};
+use airtight_issuer::{
+    Entropy, IssuanceRecord, Issuer, IssuerError, Next, Policy, RngEntropy, StartRequest,
+};
 use airtight_pki::DeviceKeyKind;
 use airtight_proto::codec::b64url;
 use airtight_proto::keys::{Curve, PrivateKey};
@@ -55,10 +57,11 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 pub use airtight_bindings::ApduLimits;
-pub use card::{CardPath, DriverSks, RecordingTransport, TracedCard};
+pub use card::{CallTap, CardPath, DriverSks, RecordingTransport, TracedCard};
 pub use trace::{Apdu, IssuerOp, Party, SksCallTrace, StepOutcome, StepTrace};
 
-/// The issuer URL of driven sessions (plain HTTP: no TLS certificate is bound).
+/// The issuer URL of driven sessions (plain HTTP: no TLS certificate is bound unless the
+/// issuer is configured with one, see [`Driver::begin`]).
 pub const ISSUER_URI: &str = "http://127.0.0.1:18080/keygen2";
 
 /// Why the driver could not set a party up.
@@ -93,6 +96,8 @@ pub struct DriverConfig {
     pub user_pins: String,
     /// The start time (unix seconds) of the shared clock.
     pub start_unix: u64,
+    /// The middleware's UTC offset in minutes (the zone of its `clientTime`).
+    pub utc_offset_minutes: i16,
     /// The issuer URL (the KDF's `issuerUri`).
     pub issuer_uri: String,
     /// What the issuer knows at the start of each session.
@@ -110,6 +115,7 @@ impl DriverConfig {
             device: DeviceKeyKind::P256,
             user_pins: "1357\n".into(),
             start_unix: TEST_TIME,
+            utc_offset_minutes: 0,
             issuer_uri: ISSUER_URI.into(),
             start: StartRequest::default(),
         }
@@ -129,19 +135,22 @@ pub fn test_issuer(uri: &str, policy: Policy) -> Issuer {
     iss
 }
 
-/// The middleware's `clientTime`: the driver's clock, in UTC.
+/// The middleware's `clientTime`: the driver's clock, in the configured zone.
 #[derive(Debug, Clone)]
-struct VirtualClock(ManualClock);
+struct VirtualClock(ManualClock, i16);
 
 impl ClientClock for VirtualClock {
     fn now(&self) -> LocalTime {
         use airtight_card::env::Clock as _;
         LocalTime {
             unix_seconds: i64::try_from(self.0.now_unix()).unwrap_or(i64::MAX),
-            offset_minutes: 0,
+            offset_minutes: self.1,
         }
     }
 }
+
+/// The issuer's randomness when the caller sets one ([`Driver::set_issuer_entropy`]).
+pub type IssuerEntropy = Box<dyn Entropy + Send>;
 
 /// The issuer's in-memory engine state of the current session.
 #[derive(Debug)]
@@ -183,6 +192,7 @@ pub struct Driver {
     clock: ManualClock,
     issuer: Issuer,
     issuer_rng: ChaCha20Rng,
+    issuer_entropy: Option<IssuerEntropy>,
     store: Store,
     handle: Option<String>,
     live: Option<Live>,
@@ -283,6 +293,7 @@ impl Driver {
     ) -> Result<Self, DbError> {
         let mut d = Driver {
             issuer_rng: ChaCha20Rng::seed_from_u64(config.seed),
+            issuer_entropy: None,
             clock,
             issuer,
             store: Store::in_memory()?,
@@ -333,6 +344,32 @@ impl Driver {
     }
 
     // ------------------------------------------------------------- accessors
+
+    /// The issuer draws from the ChaCha20 stream `rng` from now on (instead of the stream of
+    /// the seed), e.g. one recorded in a transcript.
+    pub fn set_issuer_rng(&mut self, rng: ChaCha20Rng) {
+        self.issuer_rng = rng;
+        self.issuer_entropy = None;
+    }
+
+    /// The issuer draws its choices (session ids, ephemeral keys, IVs, nonces, serials) from
+    /// `entropy` instead of the ChaCha20 stream of the seed: e.g. a recording or pinned one.
+    pub fn set_issuer_entropy(&mut self, entropy: IssuerEntropy) {
+        self.issuer_entropy = Some(entropy);
+    }
+
+    /// Observes every SKS call the card answers from now on, as it happens (`tap` gets the
+    /// call, its result and the card itself, to look something up at that moment). Returns
+    /// false if the driver holds no card.
+    pub fn tap_card(&mut self, tap: CallTap) -> bool {
+        match self.card() {
+            Some(c) => {
+                c.set_tap(tap);
+                true
+            }
+            None => false,
+        }
+    }
 
     /// The issuer's configuration (e.g. to turn on a deliberate fault).
     pub fn issuer_mut(&mut self) -> &mut Issuer {
@@ -406,22 +443,30 @@ impl Driver {
             None => self.idle_card.take().ok_or(DriverError::State("no card"))?,
         };
         let now = self.now_i64();
-        let (state, first) =
-            self.issuer
-                .start(self.config.start.clone(), &mut self.issuer_rng, now)?;
+        let start = self.config.start.clone();
+        let (state, first) = match self.issuer_entropy.as_mut() {
+            Some(e) => self.issuer.start_with(start, &mut **e, now)?,
+            None => self
+                .issuer
+                .start_with(start, &mut RngEntropy(&mut self.issuer_rng), now)?,
+        };
         self.sessions += 1;
         self.last_error = None;
         let handle = format!("s{}", self.sessions);
         self.store.insert_session(&handle, &state, now)?;
         self.handle = Some(handle);
         self.live = Some(Live { version: 1, state });
-        let mw = Middleware::new(
-            airtight_bindings::calls::CallAdapter(card),
-            SessionContext::plain(&self.config.issuer_uri),
-        )
-        .with_ui(Box::new(AutoUi::accept_all()))
-        .with_pin_source(PinSource::from_lines(&self.config.user_pins))
-        .with_clock(Box::new(VirtualClock(self.clock.clone())));
+        // An issuer with a TLS certificate is reached over TLS: the middleware binds the
+        // certificate it sees ([KG2-HTP-010]).
+        let mut context = SessionContext::plain(&self.config.issuer_uri);
+        context.server_certificate = self.issuer.server_certificate.clone();
+        let mw = Middleware::new(airtight_bindings::calls::CallAdapter(card), context)
+            .with_ui(Box::new(AutoUi::accept_all()))
+            .with_pin_source(PinSource::from_lines(&self.config.user_pins))
+            .with_clock(Box::new(VirtualClock(
+                self.clock.clone(),
+                self.config.utc_offset_minutes,
+            )));
         self.mw = Some(mw);
         self.send(Party::Middleware, first.to_bytes());
         Ok(())
@@ -498,9 +543,15 @@ impl Driver {
             },
         };
         let Live { version, mut state } = live;
-        let r = self
-            .issuer
-            .handle(&mut state, body, &mut self.issuer_rng, now);
+        let r = match self.issuer_entropy.as_mut() {
+            Some(e) => self.issuer.handle_with(&mut state, body, &mut **e, now),
+            None => self.issuer.handle_with(
+                &mut state,
+                body,
+                &mut RngEntropy(&mut self.issuer_rng),
+                now,
+            ),
+        };
         if !state.secrets.session_key.is_empty()
             && !self
                 .secrets

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use airtight_proto::keys::{Curve, PrivateKey};
 use airtight_proto::sks::{KeyHandle, SecureKeyStore, SksMethod};
 
 fn driver(seed: u64, path: CardPath) -> Driver {
@@ -286,4 +287,80 @@ fn the_leak_scan_finds_a_secret_put_on_the_network() {
     let leaks = d.leaks();
     assert_eq!(leaks.len(), 1, "{leaks:?}");
     assert_eq!(leaks[0].what, "PUK.1");
+}
+
+/// The issuer's choices from a caller's [`Entropy`]: the ChaCha20 stream of a seed, with a
+/// pinned `serverSessionId`.
+struct PinnedId(ChaCha20Rng);
+
+impl Entropy for PinnedId {
+    fn server_session_id(&mut self) -> String {
+        "pinnedServerSessionId".into()
+    }
+    fn ephemeral_key(&mut self, curve: Curve) -> PrivateKey {
+        RngEntropy(&mut self.0).ephemeral_key(curve)
+    }
+    fn iv(&mut self) -> [u8; 16] {
+        RngEntropy(&mut self.0).iv()
+    }
+    fn close_nonce(&mut self) -> Vec<u8> {
+        RngEntropy(&mut self.0).close_nonce()
+    }
+    fn serial(&mut self) -> Vec<u8> {
+        RngEntropy(&mut self.0).serial()
+    }
+    fn fill(&mut self, out: &mut [u8]) {
+        RngEntropy(&mut self.0).fill(out);
+    }
+}
+
+#[test]
+fn the_issuer_draws_from_the_callers_entropy_and_the_tap_sees_every_card_call() {
+    let mut d = Driver::new(DriverConfig::new(15)).unwrap();
+    d.set_issuer_entropy(Box::new(PinnedId(ChaCha20Rng::seed_from_u64(15))));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tap = std::sync::Arc::clone(&seen);
+    assert!(d.tap_card(Box::new(move |call, result, card| {
+        // The card itself is at hand during the tap.
+        assert!(card.get_device_info().is_ok());
+        tap.lock()
+            .unwrap()
+            .push((call.method(), result.as_ref().map(|r| r.method()).ok()));
+    })));
+    d.begin().unwrap();
+    let run = d.drive();
+    assert!(completed(&run.outcome), "{:?}", run.outcome);
+    let first = String::from_utf8(d.network_log()[0].1.clone()).unwrap();
+    assert!(first.contains("\"pinnedServerSessionId\""), "{first}");
+    // The tap saw every call the step traces record, in order, with its result.
+    let traced: Vec<_> = run
+        .steps
+        .iter()
+        .flat_map(|s| s.sks_calls.iter().map(|c| c.method))
+        .collect();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.iter().map(|(m, _)| *m).collect::<Vec<_>>(), traced);
+    assert!(seen.iter().all(|(m, r)| Some(*m) == *r));
+}
+
+#[test]
+fn an_issuer_certificate_is_bound_and_the_client_zone_is_reported() {
+    let mut c = DriverConfig::new(16);
+    c.utc_offset_minutes = 90;
+    let mut iss = test_issuer(ISSUER_URI, Policy::default());
+    let (_, chain) = airtight_pki::fixtures::tls_server();
+    iss.server_certificate = chain[0].clone();
+    let mut d = Driver::with_issuer(c, iss).unwrap();
+    d.begin().unwrap();
+    // The session attestation covers the server certificate: a middleware that did not bind
+    // the issuer's certificate fails the session.
+    let run = d.drive();
+    assert!(completed(&run.outcome), "{:?}", run.outcome);
+    let init = d
+        .network_log()
+        .iter()
+        .map(|(_, b)| String::from_utf8(b.clone()).unwrap())
+        .find(|m| m.contains("ProvisioningInitializationResponse"))
+        .unwrap();
+    assert!(init.contains("+01:30\""), "{init}");
 }

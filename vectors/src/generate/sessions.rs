@@ -12,8 +12,9 @@
 //! [`build_middleware`] and [`apply_before`] rebuild the three parties from a transcript
 //! (`vectors/tests/sessions.rs` replays every transcript both ways).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use airtight_bindings::{SksCall, SksReturn};
 use airtight_card::env::ManualClock;
 use airtight_card::{CardConfig, ReferenceSks, RngSource, TEST_TIME};
 use airtight_client::config::{FixedClock, LocalTime};
@@ -24,7 +25,7 @@ use airtight_issuer::policy::{
     PostPolicy, PropertyBagPolicy, PropertyPolicy, PukPolicy,
 };
 use airtight_issuer::{
-    Entropy, IssuanceRecord, Issuer, KmkRollover, Next, Policy, RngEntropy, StartRequest,
+    Entropy, IssuanceRecord, Issuer, KmkRollover, Policy, RngEntropy, StartRequest,
 };
 use airtight_proto::codec::b64url;
 use airtight_proto::keys::{Curve, PrivateKey, PublicKey, ecdh_z, sha256};
@@ -34,11 +35,10 @@ use airtight_proto::session1::{
     SessionCrypto,
 };
 use airtight_proto::sks::{
-    CreateKeyEntryParams, CreatePinPolicyParams, CreateProvisioningSessionParams,
-    CreatePukPolicyParams, DeviceInfo, EnumeratedKey, EnumeratedProvisioningSession, Extension,
-    ExtensionSubType, KeyAttributes, KeyData, KeyHandle, KeyProtectionInfo, PinPolicyHandle,
-    ProvisioningHandle, ProvisioningSessionResult, PukPolicyHandle, SecureKeyStore, SksError,
+    CreateProvisioningSessionParams, ExtensionSubType, KeyHandle, PinPolicyHandle,
+    ProvisioningSessionResult, PukPolicyHandle, SecureKeyStore, SksError,
 };
+use airtight_testkit::driver::{Driver, DriverConfig, Party, StepOutcome};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -445,6 +445,28 @@ pub fn build_middleware<S: SecureKeyStore>(
         }))))
 }
 
+/// The three parties of a transcript's session on the shared driver (`airtight-testkit`): the
+/// issuer of `s` drawing from its recorded stream, the middleware of `m`, and `card` (reached
+/// directly; the caller sets its clock). The session is not begun.
+pub fn build_driver(
+    s: &IssuerSetup,
+    m: &MiddlewareSetup,
+    card: ReferenceSks,
+) -> Result<Driver, String> {
+    if m.clock != s.now || m.consent != "accept-all" {
+        return Err("the driver runs one clock for all parties and accepts everything".into());
+    }
+    let mut config = DriverConfig::new(0);
+    config.start_unix = u64::try_from(s.now).map_err(|e| e.to_string())?;
+    config.issuer_uri = s.issuer_uri.clone();
+    config.start = start_request(s);
+    config.user_pins = m.user_pins.join("\n");
+    config.utc_offset_minutes = m.offset_minutes;
+    let mut d = Driver::with_card(config, build_issuer(s)?, card).map_err(|e| e.to_string())?;
+    d.set_issuer_rng(issuer_rng(s)?);
+    Ok(d)
+}
+
 /// Runs the transcript's `before` actions on `card` (errors of the actions themselves, e.g. a
 /// wrong PIN, are expected and ignored).
 pub fn apply_before<S: SecureKeyStore>(card: &mut S, actions: &[CardAction]) -> Result<(), String> {
@@ -483,41 +505,56 @@ pub fn bodies<'a>(t: &'a Transcript, direction: &str) -> Vec<&'a [u8]> {
 
 // ------------------------------------------------------------------------------ recording
 
-/// An [`Entropy`] that hands out the choices of an inner one and remembers them.
-struct RecordingEntropy<E> {
-    inner: E,
+/// The issuer's choices of one session, as [`RecordingEntropy`] handed them out.
+#[derive(Debug, Default)]
+struct Drawn {
     ephemeral: Option<PrivateKey>,
     ivs: Vec<[u8; 16]>,
     close_nonce: Vec<u8>,
     serials: Vec<Vec<u8>>,
 }
 
-impl<E: Entropy> Entropy for RecordingEntropy<E> {
+/// An [`Entropy`] that draws from a ChaCha20 stream and remembers the choices (shared with
+/// the recorder: the driver owns the entropy while the session runs).
+struct RecordingEntropy {
+    rng: ChaCha20Rng,
+    drawn: Arc<Mutex<Drawn>>,
+}
+
+impl RecordingEntropy {
+    fn drawn(&self) -> std::sync::MutexGuard<'_, Drawn> {
+        self.drawn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Entropy for RecordingEntropy {
     fn server_session_id(&mut self) -> String {
-        self.inner.server_session_id()
+        RngEntropy(&mut self.rng).server_session_id()
     }
     fn ephemeral_key(&mut self, curve: Curve) -> PrivateKey {
-        let k = self.inner.ephemeral_key(curve);
-        self.ephemeral = Some(k.clone());
+        let k = RngEntropy(&mut self.rng).ephemeral_key(curve);
+        self.drawn().ephemeral = Some(k.clone());
         k
     }
     fn iv(&mut self) -> [u8; 16] {
-        let iv = self.inner.iv();
-        self.ivs.push(iv);
+        let iv = RngEntropy(&mut self.rng).iv();
+        self.drawn().ivs.push(iv);
         iv
     }
     fn close_nonce(&mut self) -> Vec<u8> {
-        let n = self.inner.close_nonce();
-        self.close_nonce = n.clone();
+        let n = RngEntropy(&mut self.rng).close_nonce();
+        self.drawn().close_nonce = n.clone();
         n
     }
     fn serial(&mut self) -> Vec<u8> {
-        let s = self.inner.serial();
-        self.serials.push(s.clone());
+        let s = RngEntropy(&mut self.rng).serial();
+        self.drawn().serials.push(s.clone());
         s
     }
     fn fill(&mut self, out: &mut [u8]) {
-        self.inner.fill(out);
+        RngEntropy(&mut self.rng).fill(out);
     }
 }
 
@@ -538,7 +575,9 @@ enum CounterStep {
     },
 }
 
-/// What the tracing card saw of one session.
+/// What the card saw of one session: the provisioning calls it answered, with the MAC data of
+/// each rebuilt by `airtight_proto::session1` from the call's parameters. Filled by the
+/// driver's card tap ([`CardTrace::observe`]).
 #[derive(Debug, Default)]
 struct CardTrace {
     create: Option<(CreateProvisioningSessionParams, ProvisioningSessionResult)>,
@@ -558,570 +597,314 @@ struct CardTrace {
     ops: Vec<&'static str>,
     /// The card's device certificate (the E2ES DeviceID).
     device_certificate: Option<Vec<u8>>,
+    /// The first call the trace could not rebuild.
+    error: Option<String>,
 }
 
-/// A [`SecureKeyStore`] that forwards every call and records the provisioning calls, with
-/// the MAC data of each rebuilt by `airtight_proto::session1` from the call's parameters.
-struct TracingSks<S> {
-    inner: S,
-    trace: CardTrace,
+fn rebuilt<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
+    r.map_err(|e| format!("MAC data of a traced call: {e}"))
 }
 
-fn must<T>(r: Result<T, airtight_proto::session1::Session1Error>) -> T {
-    r.unwrap_or_else(|e| panic!("MAC data of a traced call: {e}"))
+/// The certificate of the key `target` (read on the card when the call is made: a deferred
+/// post-provisioning delete removes it at close).
+fn target_certificate(card: &mut ReferenceSks, target: KeyHandle) -> Vec<u8> {
+    card.get_key_attributes(target)
+        .ok()
+        .and_then(|a| a.certificate_path.into_iter().next())
+        .unwrap_or_default()
 }
 
-impl<S: SecureKeyStore> TracingSks<S> {
+impl CardTrace {
     fn key(&self, h: KeyHandle) -> (String, Vec<u8>, Vec<u8>) {
-        self.trace
-            .keys
+        self.keys
             .iter()
             .find(|k| k.0 == h)
             .map(|k| (k.1.clone(), k.2.clone(), k.3.clone()))
             .unwrap_or_default()
     }
+
     fn mac(&mut self, method: Method, id: Option<String>, data: Vec<u8>, mac: &[u8]) {
-        self.trace.ops.push(method.mac_name());
-        self.trace.steps.push(CounterStep::Mac {
+        self.ops.push(method.mac_name());
+        self.steps.push(CounterStep::Mac {
             method,
             id,
             data,
             mac: mac.to_vec(),
         });
     }
-    fn target_certificate(&mut self, target: KeyHandle) -> Vec<u8> {
-        self.inner
-            .get_key_attributes(target)
-            .ok()
-            .and_then(|a| a.certificate_path.into_iter().next())
-            .unwrap_or_default()
-    }
-}
 
-impl<S: SecureKeyStore> SecureKeyStore for TracingSks<S> {
-    fn create_provisioning_session(
+    /// The driver's card tap: records a call the card answered successfully.
+    fn observe(
         &mut self,
-        params: &CreateProvisioningSessionParams,
-    ) -> Result<ProvisioningSessionResult, SksError> {
-        let r = self.inner.create_provisioning_session(params)?;
-        self.trace.create = Some((params.clone(), r.clone()));
-        self.trace.ops.push("createProvisioningSession");
-        Ok(r)
-    }
-
-    fn close_provisioning_session(
-        &mut self,
-        provisioning_handle: ProvisioningHandle,
-        nonce: &[u8],
-        mac: &[u8],
-    ) -> Result<Vec<u8>, SksError> {
-        let r = self
-            .inner
-            .close_provisioning_session(provisioning_handle, nonce, mac)?;
-        let (p, res) = self
-            .trace
-            .create
-            .clone()
-            .unwrap_or_else(|| panic!("no session"));
-        let data = must(session1::close_provisioning_session_data(
-            &res.client_session_id,
-            &p.server_session_id,
-            &p.issuer_uri,
-            nonce,
-        ));
-        self.mac(Method::CloseProvisioningSession, None, data, mac);
-        self.trace.steps.push(CounterStep::Attestation {
-            kind: "close",
-            id: None,
-            data: must(session1::close_attestation_data(nonce)),
-            value: r.clone(),
-        });
-        Ok(r)
-    }
-
-    fn update_key_management_key(
-        &mut self,
-        provisioning_handle: ProvisioningHandle,
-        key_management_key: &[u8],
-        authorization: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner.update_key_management_key(
-            provisioning_handle,
-            key_management_key,
-            authorization,
-        )?;
-        self.trace
-            .roll_overs
-            .push((key_management_key.to_vec(), authorization.to_vec()));
-        Ok(())
-    }
-
-    fn create_puk_policy(
-        &mut self,
-        p: &CreatePukPolicyParams,
-    ) -> Result<PukPolicyHandle, SksError> {
-        let h = self.inner.create_puk_policy(p)?;
-        let data = must(session1::create_puk_policy_data(
-            &p.id,
-            &p.encrypted_puk,
-            SksError::require(&p.format)?,
-            p.retry_limit,
-        ));
-        self.mac(Method::CreatePukPolicy, Some(p.id.clone()), data, &p.mac);
-        self.trace
-            .encrypted
-            .push(("puk", p.id.clone(), p.encrypted_puk.clone()));
-        self.trace.puks.push((h, p.id.clone()));
-        Ok(h)
-    }
-
-    fn create_pin_policy(
-        &mut self,
-        p: &CreatePinPolicyParams,
-    ) -> Result<PinPolicyHandle, SksError> {
-        let h = self.inner.create_pin_policy(p)?;
-        let puk = self
-            .trace
-            .puks
-            .iter()
-            .find(|x| x.0 == p.puk_policy_handle)
-            .map(|x| x.1.clone());
-        let data = must(session1::create_pin_policy_data(&PinPolicyMacInput {
-            id: &p.id,
-            puk_policy_id: puk.as_deref(),
-            user_defined: p.user_defined,
-            user_modifiable: p.user_modifiable,
-            format: SksError::require(&p.format)?,
-            retry_limit: p.retry_limit,
-            grouping: SksError::require(&p.grouping)?,
-            pattern_restrictions: SksError::require(&p.pattern_restrictions)?,
-            min_length: p.min_length,
-            max_length: p.max_length,
-            input_method: SksError::require(&p.input_method)?,
-        }));
-        self.mac(Method::CreatePinPolicy, Some(p.id.clone()), data, &p.mac);
-        self.trace.pins.push((h, p.id.clone(), p.user_defined));
-        Ok(h)
-    }
-
-    fn create_key_entry(&mut self, p: &CreateKeyEntryParams) -> Result<KeyData, SksError> {
-        let r = self.inner.create_key_entry(p)?;
-        let pin = self
-            .trace
-            .pins
-            .iter()
-            .find(|x| x.0 == p.pin_policy_handle)
-            .cloned();
-        let preset = match (&pin, &p.pin_value) {
-            (Some((_, _, false)), Some(v)) => Some(v.to_vec()),
-            (Some((_, _, true)), Some(v)) => {
-                self.trace
-                    .user_pins
-                    .push(String::from_utf8_lossy(v).into_owned());
-                None
-            }
-            _ => None,
-        };
-        let endorsed: Vec<&str> = p.endorsed_algorithms.iter().map(String::as_str).collect();
-        let data = must(session1::create_key_entry_data(&KeyEntryMacInput {
-            id: &p.id,
-            key_entry_algorithm: &p.key_entry_algorithm,
-            server_seed: p.server_seed.as_deref(),
-            pin_policy_id: pin.as_ref().map(|x| x.1.as_str()),
-            encrypted_pin: preset.as_deref(),
-            device_pin_protection: p.device_pin_protection,
-            enable_pin_caching: p.enable_pin_caching,
-            biometric_protection: SksError::require(&p.biometric_protection)?,
-            export_protection: SksError::require(&p.export_protection)?,
-            delete_protection: SksError::require(&p.delete_protection)?,
-            app_usage: SksError::require(&p.app_usage)?,
-            friendly_name: p.friendly_name.as_deref(),
-            key_algorithm: &p.key_algorithm,
-            key_parameters: p.key_parameters.as_deref(),
-            endorsed_algorithms: &endorsed,
-        }));
-        self.mac(Method::CreateKeyEntry, Some(p.id.clone()), data, &p.mac);
-        if let Some(ct) = preset {
-            self.trace.encrypted.push(("presetPin", p.id.clone(), ct));
-            if let Some(last) = self.trace.ops.last_mut() {
-                *last = "createKeyEntryPresetPin";
-            }
+        call: &SksCall,
+        result: &Result<SksReturn, SksError>,
+        card: &mut ReferenceSks,
+    ) {
+        let Ok(ret) = result else { return };
+        if self.error.is_none()
+            && let Err(e) = self.record(call, ret, card)
+        {
+            self.error = Some(e);
         }
-        self.trace.steps.push(CounterStep::Attestation {
-            kind: "key",
-            id: Some(p.id.clone()),
-            data: must(session1::key_attestation_data(&r.public_key, &p.mac)),
-            value: r.attestation.clone(),
-        });
-        self.trace
-            .keys
-            .push((r.key_handle, p.id.clone(), r.public_key.clone(), Vec::new()));
-        Ok(r)
     }
 
-    fn set_certificate_path(
+    fn record(
         &mut self,
-        key_handle: KeyHandle,
-        certificate_path: &[Vec<u8>],
-        mac: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner
-            .set_certificate_path(key_handle, certificate_path, mac)?;
-        let (id, spki, _) = self.key(key_handle);
-        let refs: Vec<&[u8]> = certificate_path.iter().map(Vec::as_slice).collect();
-        let data = must(session1::set_certificate_path_data(&spki, &id, &refs));
-        self.mac(Method::SetCertificatePath, Some(id), data, mac);
-        if let Some(k) = self.trace.keys.iter_mut().find(|k| k.0 == key_handle) {
-            k.3 = certificate_path.first().cloned().unwrap_or_default();
-        }
-        Ok(())
-    }
-
-    fn import_symmetric_key(
-        &mut self,
-        key_handle: KeyHandle,
-        encrypted_key: &[u8],
-        mac: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner
-            .import_symmetric_key(key_handle, encrypted_key, mac)?;
-        let (id, _, ee) = self.key(key_handle);
-        let data = must(session1::import_key_data(&ee, encrypted_key));
-        self.mac(Method::ImportSymmetricKey, Some(id.clone()), data, mac);
-        self.trace
-            .encrypted
-            .push(("symmetricKey", id, encrypted_key.to_vec()));
-        Ok(())
-    }
-
-    fn import_private_key(
-        &mut self,
-        key_handle: KeyHandle,
-        encrypted_key: &[u8],
-        mac: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner
-            .import_private_key(key_handle, encrypted_key, mac)?;
-        let (id, _, ee) = self.key(key_handle);
-        let data = must(session1::import_key_data(&ee, encrypted_key));
-        self.mac(Method::ImportPrivateKey, Some(id.clone()), data, mac);
-        self.trace
-            .encrypted
-            .push(("privateKey", id, encrypted_key.to_vec()));
-        Ok(())
-    }
-
-    fn add_extension(
-        &mut self,
-        key_handle: KeyHandle,
-        type_uri: &str,
-        sub_type: airtight_proto::policy::EnumArg<ExtensionSubType>,
-        qualifier: &str,
-        extension_data: &[u8],
-        mac: &[u8],
-    ) -> Result<(), SksError> {
-        let sub_byte = SksError::require(&sub_type)?.to_byte();
-        self.inner.add_extension(
-            key_handle,
-            type_uri,
-            sub_type,
-            qualifier,
-            extension_data,
-            mac,
-        )?;
-        let (id, _, ee) = self.key(key_handle);
-        let sub = MacSubType::from_byte(sub_byte).unwrap_or(MacSubType::Extension);
-        let data = must(session1::add_extension_data(
-            &ee,
-            type_uri,
-            sub,
-            qualifier,
-            extension_data,
-        ));
-        self.mac(Method::AddExtension, Some(id.clone()), data, mac);
-        if sub_byte == ExtensionSubType::EncryptedExtension.to_byte() {
-            if let Some(last) = self.trace.ops.last_mut() {
-                *last = "addEncryptedExtension";
+        call: &SksCall,
+        ret: &SksReturn,
+        card: &mut ReferenceSks,
+    ) -> Result<(), String> {
+        let enum_arg = |e: SksError| e.to_string();
+        match (call, ret) {
+            (
+                SksCall::CreateProvisioningSession { params },
+                SksReturn::CreateProvisioningSession(r),
+            ) => {
+                self.create = Some((params.clone(), r.clone()));
+                self.ops.push("createProvisioningSession");
             }
-            self.trace
-                .encrypted
-                .push(("encryptedExtension", id, extension_data.to_vec()));
+            (
+                SksCall::CloseProvisioningSession { nonce, mac, .. },
+                SksReturn::CloseProvisioningSession(r),
+            ) => {
+                let (p, res) = self.create.clone().ok_or("close without a session")?;
+                let data = rebuilt(session1::close_provisioning_session_data(
+                    &res.client_session_id,
+                    &p.server_session_id,
+                    &p.issuer_uri,
+                    nonce,
+                ))?;
+                self.mac(Method::CloseProvisioningSession, None, data, mac);
+                self.steps.push(CounterStep::Attestation {
+                    kind: "close",
+                    id: None,
+                    data: rebuilt(session1::close_attestation_data(nonce))?,
+                    value: r.clone(),
+                });
+            }
+            (
+                SksCall::UpdateKeyManagementKey {
+                    key_management_key,
+                    authorization,
+                    ..
+                },
+                _,
+            ) => {
+                self.roll_overs
+                    .push((key_management_key.clone(), authorization.clone()));
+            }
+            (SksCall::CreatePukPolicy { params: p }, SksReturn::CreatePukPolicy(h)) => {
+                let data = rebuilt(session1::create_puk_policy_data(
+                    &p.id,
+                    &p.encrypted_puk,
+                    SksError::require(&p.format).map_err(enum_arg)?,
+                    p.retry_limit,
+                ))?;
+                self.mac(Method::CreatePukPolicy, Some(p.id.clone()), data, &p.mac);
+                self.encrypted
+                    .push(("puk", p.id.clone(), p.encrypted_puk.clone()));
+                self.puks.push((*h, p.id.clone()));
+            }
+            (SksCall::CreatePinPolicy { params: p }, SksReturn::CreatePinPolicy(h)) => {
+                let puk = self
+                    .puks
+                    .iter()
+                    .find(|x| x.0 == p.puk_policy_handle)
+                    .map(|x| x.1.clone());
+                let data = rebuilt(session1::create_pin_policy_data(&PinPolicyMacInput {
+                    id: &p.id,
+                    puk_policy_id: puk.as_deref(),
+                    user_defined: p.user_defined,
+                    user_modifiable: p.user_modifiable,
+                    format: SksError::require(&p.format).map_err(enum_arg)?,
+                    retry_limit: p.retry_limit,
+                    grouping: SksError::require(&p.grouping).map_err(enum_arg)?,
+                    pattern_restrictions: SksError::require(&p.pattern_restrictions)
+                        .map_err(enum_arg)?,
+                    min_length: p.min_length,
+                    max_length: p.max_length,
+                    input_method: SksError::require(&p.input_method).map_err(enum_arg)?,
+                }))?;
+                self.mac(Method::CreatePinPolicy, Some(p.id.clone()), data, &p.mac);
+                self.pins.push((*h, p.id.clone(), p.user_defined));
+            }
+            (SksCall::CreateKeyEntry { params: p }, SksReturn::CreateKeyEntry(r)) => {
+                let pin = self
+                    .pins
+                    .iter()
+                    .find(|x| x.0 == p.pin_policy_handle)
+                    .cloned();
+                let preset = match (&pin, &p.pin_value) {
+                    (Some((_, _, false)), Some(v)) => Some(v.to_vec()),
+                    (Some((_, _, true)), Some(v)) => {
+                        self.user_pins.push(String::from_utf8_lossy(v).into_owned());
+                        None
+                    }
+                    _ => None,
+                };
+                let endorsed: Vec<&str> =
+                    p.endorsed_algorithms.iter().map(String::as_str).collect();
+                let data = rebuilt(session1::create_key_entry_data(&KeyEntryMacInput {
+                    id: &p.id,
+                    key_entry_algorithm: &p.key_entry_algorithm,
+                    server_seed: p.server_seed.as_deref(),
+                    pin_policy_id: pin.as_ref().map(|x| x.1.as_str()),
+                    encrypted_pin: preset.as_deref(),
+                    device_pin_protection: p.device_pin_protection,
+                    enable_pin_caching: p.enable_pin_caching,
+                    biometric_protection: SksError::require(&p.biometric_protection)
+                        .map_err(enum_arg)?,
+                    export_protection: SksError::require(&p.export_protection).map_err(enum_arg)?,
+                    delete_protection: SksError::require(&p.delete_protection).map_err(enum_arg)?,
+                    app_usage: SksError::require(&p.app_usage).map_err(enum_arg)?,
+                    friendly_name: p.friendly_name.as_deref(),
+                    key_algorithm: &p.key_algorithm,
+                    key_parameters: p.key_parameters.as_deref(),
+                    endorsed_algorithms: &endorsed,
+                }))?;
+                self.mac(Method::CreateKeyEntry, Some(p.id.clone()), data, &p.mac);
+                if let Some(ct) = preset {
+                    self.encrypted.push(("presetPin", p.id.clone(), ct));
+                    if let Some(last) = self.ops.last_mut() {
+                        *last = "createKeyEntryPresetPin";
+                    }
+                }
+                self.steps.push(CounterStep::Attestation {
+                    kind: "key",
+                    id: Some(p.id.clone()),
+                    data: rebuilt(session1::key_attestation_data(&r.public_key, &p.mac))?,
+                    value: r.attestation.clone(),
+                });
+                self.keys
+                    .push((r.key_handle, p.id.clone(), r.public_key.clone(), Vec::new()));
+            }
+            (
+                SksCall::SetCertificatePath {
+                    key_handle,
+                    certificate_path,
+                    mac,
+                },
+                _,
+            ) => {
+                let (id, spki, _) = self.key(*key_handle);
+                let refs: Vec<&[u8]> = certificate_path.iter().map(Vec::as_slice).collect();
+                let data = rebuilt(session1::set_certificate_path_data(&spki, &id, &refs))?;
+                self.mac(Method::SetCertificatePath, Some(id), data, mac);
+                if let Some(k) = self.keys.iter_mut().find(|k| k.0 == *key_handle) {
+                    k.3 = certificate_path.first().cloned().unwrap_or_default();
+                }
+            }
+            (
+                SksCall::ImportSymmetricKey {
+                    key_handle,
+                    encrypted_key,
+                    mac,
+                },
+                _,
+            ) => {
+                let (id, _, ee) = self.key(*key_handle);
+                let data = rebuilt(session1::import_key_data(&ee, encrypted_key))?;
+                self.mac(Method::ImportSymmetricKey, Some(id.clone()), data, mac);
+                self.encrypted
+                    .push(("symmetricKey", id, encrypted_key.clone()));
+            }
+            (
+                SksCall::ImportPrivateKey {
+                    key_handle,
+                    encrypted_key,
+                    mac,
+                },
+                _,
+            ) => {
+                let (id, _, ee) = self.key(*key_handle);
+                let data = rebuilt(session1::import_key_data(&ee, encrypted_key))?;
+                self.mac(Method::ImportPrivateKey, Some(id.clone()), data, mac);
+                self.encrypted
+                    .push(("privateKey", id, encrypted_key.clone()));
+            }
+            (
+                SksCall::AddExtension {
+                    key_handle,
+                    type_uri,
+                    sub_type,
+                    qualifier,
+                    extension_data,
+                    mac,
+                },
+                _,
+            ) => {
+                let sub_byte = SksError::require(sub_type).map_err(enum_arg)?.to_byte();
+                let (id, _, ee) = self.key(*key_handle);
+                let sub = MacSubType::from_byte(sub_byte).unwrap_or(MacSubType::Extension);
+                let data = rebuilt(session1::add_extension_data(
+                    &ee,
+                    type_uri,
+                    sub,
+                    qualifier,
+                    extension_data,
+                ))?;
+                self.mac(Method::AddExtension, Some(id.clone()), data, mac);
+                if sub_byte == ExtensionSubType::EncryptedExtension.to_byte() {
+                    if let Some(last) = self.ops.last_mut() {
+                        *last = "addEncryptedExtension";
+                    }
+                    self.encrypted
+                        .push(("encryptedExtension", id, extension_data.clone()));
+                }
+            }
+            (
+                SksCall::PostDeleteKey {
+                    target_key_handle,
+                    authorization,
+                    mac,
+                    ..
+                }
+                | SksCall::PostUnlockKey {
+                    target_key_handle,
+                    authorization,
+                    mac,
+                    ..
+                },
+                _,
+            ) => {
+                let (method, op) = match call {
+                    SksCall::PostDeleteKey { .. } => (Method::PostDeleteKey, "postDeleteKey"),
+                    _ => (Method::PostUnlockKey, "postUnlockKey"),
+                };
+                let data = rebuilt(session1::post_delete_or_unlock_data(authorization))?;
+                self.mac(method, None, data, mac);
+                let cert = target_certificate(card, *target_key_handle);
+                self.post.push((op, cert, authorization.clone()));
+            }
+            (
+                SksCall::PostUpdateKey {
+                    key_handle,
+                    target_key_handle,
+                    authorization,
+                    mac,
+                }
+                | SksCall::PostCloneKeyProtection {
+                    key_handle,
+                    target_key_handle,
+                    authorization,
+                    mac,
+                },
+                _,
+            ) => {
+                let (method, op) = match call {
+                    SksCall::PostUpdateKey { .. } => (Method::PostUpdateKey, "postUpdateKey"),
+                    _ => (Method::PostCloneKeyProtection, "postCloneKeyProtection"),
+                };
+                let (id, _, ee) = self.key(*key_handle);
+                let data = rebuilt(session1::post_update_or_clone_data(&ee, authorization))?;
+                self.mac(method, Some(id), data, mac);
+                let cert = target_certificate(card, *target_key_handle);
+                self.post.push((op, cert, authorization.clone()));
+            }
+            // Everything else leaves no trace in a transcript.
+            _ => {}
         }
         Ok(())
-    }
-
-    fn post_delete_key(
-        &mut self,
-        provisioning_handle: ProvisioningHandle,
-        target_key_handle: KeyHandle,
-        authorization: &[u8],
-        mac: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner
-            .post_delete_key(provisioning_handle, target_key_handle, authorization, mac)?;
-        let data = must(session1::post_delete_or_unlock_data(authorization));
-        self.mac(Method::PostDeleteKey, None, data, mac);
-        let cert = self.target_certificate(target_key_handle);
-        self.trace
-            .post
-            .push(("postDeleteKey", cert, authorization.to_vec()));
-        Ok(())
-    }
-
-    fn post_unlock_key(
-        &mut self,
-        provisioning_handle: ProvisioningHandle,
-        target_key_handle: KeyHandle,
-        authorization: &[u8],
-        mac: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner
-            .post_unlock_key(provisioning_handle, target_key_handle, authorization, mac)?;
-        let data = must(session1::post_delete_or_unlock_data(authorization));
-        self.mac(Method::PostUnlockKey, None, data, mac);
-        let cert = self.target_certificate(target_key_handle);
-        self.trace
-            .post
-            .push(("postUnlockKey", cert, authorization.to_vec()));
-        Ok(())
-    }
-
-    fn post_update_key(
-        &mut self,
-        key_handle: KeyHandle,
-        target_key_handle: KeyHandle,
-        authorization: &[u8],
-        mac: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner
-            .post_update_key(key_handle, target_key_handle, authorization, mac)?;
-        let (id, _, ee) = self.key(key_handle);
-        let data = must(session1::post_update_or_clone_data(&ee, authorization));
-        self.mac(Method::PostUpdateKey, Some(id), data, mac);
-        let cert = self.target_certificate(target_key_handle);
-        self.trace
-            .post
-            .push(("postUpdateKey", cert, authorization.to_vec()));
-        Ok(())
-    }
-
-    fn post_clone_key_protection(
-        &mut self,
-        key_handle: KeyHandle,
-        target_key_handle: KeyHandle,
-        authorization: &[u8],
-        mac: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner
-            .post_clone_key_protection(key_handle, target_key_handle, authorization, mac)?;
-        let (id, _, ee) = self.key(key_handle);
-        let data = must(session1::post_update_or_clone_data(&ee, authorization));
-        self.mac(Method::PostCloneKeyProtection, Some(id), data, mac);
-        let cert = self.target_certificate(target_key_handle);
-        self.trace
-            .post
-            .push(("postCloneKeyProtection", cert, authorization.to_vec()));
-        Ok(())
-    }
-
-    fn get_device_info(&mut self) -> Result<DeviceInfo, SksError> {
-        self.inner.get_device_info()
-    }
-
-    fn update_firmware(&mut self, chunk: &[u8]) -> Result<String, SksError> {
-        self.inner.update_firmware(chunk)
-    }
-
-    fn enumerate_provisioning_sessions(
-        &mut self,
-        provisioning_handle: ProvisioningHandle,
-        provisioning_state: bool,
-    ) -> Result<Option<EnumeratedProvisioningSession>, SksError> {
-        self.inner
-            .enumerate_provisioning_sessions(provisioning_handle, provisioning_state)
-    }
-
-    fn abort_provisioning_session(
-        &mut self,
-        provisioning_handle: ProvisioningHandle,
-    ) -> Result<(), SksError> {
-        self.inner.abort_provisioning_session(provisioning_handle)
-    }
-
-    fn get_key_handle(
-        &mut self,
-        provisioning_handle: ProvisioningHandle,
-        id: &str,
-    ) -> Result<KeyHandle, SksError> {
-        self.inner.get_key_handle(provisioning_handle, id)
-    }
-
-    fn enumerate_keys(&mut self, key_handle: KeyHandle) -> Result<Option<EnumeratedKey>, SksError> {
-        self.inner.enumerate_keys(key_handle)
-    }
-
-    fn get_key_attributes(&mut self, key_handle: KeyHandle) -> Result<KeyAttributes, SksError> {
-        self.inner.get_key_attributes(key_handle)
-    }
-
-    fn get_key_protection_info(
-        &mut self,
-        key_handle: KeyHandle,
-    ) -> Result<KeyProtectionInfo, SksError> {
-        self.inner.get_key_protection_info(key_handle)
-    }
-
-    fn get_extension(
-        &mut self,
-        key_handle: KeyHandle,
-        type_uri: &str,
-    ) -> Result<Extension, SksError> {
-        self.inner.get_extension(key_handle, type_uri)
-    }
-
-    fn set_property(
-        &mut self,
-        key_handle: KeyHandle,
-        type_uri: &str,
-        name: &str,
-        value: &str,
-    ) -> Result<(), SksError> {
-        self.inner.set_property(key_handle, type_uri, name, value)
-    }
-
-    fn delete_key(
-        &mut self,
-        key_handle: KeyHandle,
-        authorization: Option<&[u8]>,
-    ) -> Result<(), SksError> {
-        self.inner.delete_key(key_handle, authorization)
-    }
-
-    fn export_key(
-        &mut self,
-        key_handle: KeyHandle,
-        authorization: Option<&[u8]>,
-    ) -> Result<Zeroizing<Vec<u8>>, SksError> {
-        self.inner.export_key(key_handle, authorization)
-    }
-
-    fn unlock_key(&mut self, key_handle: KeyHandle, authorization: &[u8]) -> Result<(), SksError> {
-        self.inner.unlock_key(key_handle, authorization)
-    }
-
-    fn change_pin(
-        &mut self,
-        key_handle: KeyHandle,
-        authorization: &[u8],
-        new_pin: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner.change_pin(key_handle, authorization, new_pin)
-    }
-
-    fn set_pin(
-        &mut self,
-        key_handle: KeyHandle,
-        authorization: &[u8],
-        new_pin: &[u8],
-    ) -> Result<(), SksError> {
-        self.inner.set_pin(key_handle, authorization, new_pin)
-    }
-
-    fn sign_data(
-        &mut self,
-        key_handle: KeyHandle,
-        algorithm: &str,
-        parameters: Option<&[u8]>,
-        biometric_auth: bool,
-        authorization: Option<&[u8]>,
-        data: &[u8],
-    ) -> Result<Vec<u8>, SksError> {
-        self.inner.sign_data(
-            key_handle,
-            algorithm,
-            parameters,
-            biometric_auth,
-            authorization,
-            data,
-        )
-    }
-
-    fn asymmetric_key_decrypt(
-        &mut self,
-        key_handle: KeyHandle,
-        algorithm: &str,
-        parameters: Option<&[u8]>,
-        biometric_auth: bool,
-        authorization: Option<&[u8]>,
-        data: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, SksError> {
-        self.inner.asymmetric_key_decrypt(
-            key_handle,
-            algorithm,
-            parameters,
-            biometric_auth,
-            authorization,
-            data,
-        )
-    }
-
-    fn key_agreement(
-        &mut self,
-        key_handle: KeyHandle,
-        algorithm: &str,
-        parameters: Option<&[u8]>,
-        biometric_auth: bool,
-        authorization: Option<&[u8]>,
-        public_key: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, SksError> {
-        self.inner.key_agreement(
-            key_handle,
-            algorithm,
-            parameters,
-            biometric_auth,
-            authorization,
-            public_key,
-        )
-    }
-
-    fn perform_hmac(
-        &mut self,
-        key_handle: KeyHandle,
-        algorithm: &str,
-        parameters: Option<&[u8]>,
-        biometric_auth: bool,
-        authorization: Option<&[u8]>,
-        data: &[u8],
-    ) -> Result<Vec<u8>, SksError> {
-        self.inner.perform_hmac(
-            key_handle,
-            algorithm,
-            parameters,
-            biometric_auth,
-            authorization,
-            data,
-        )
-    }
-
-    fn symmetric_key_encrypt(
-        &mut self,
-        key_handle: KeyHandle,
-        algorithm: &str,
-        mode: bool,
-        parameters: Option<&[u8]>,
-        biometric_auth: bool,
-        authorization: Option<&[u8]>,
-        data: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, SksError> {
-        self.inner.symmetric_key_encrypt(
-            key_handle,
-            algorithm,
-            mode,
-            parameters,
-            biometric_auth,
-            authorization,
-            data,
-        )
     }
 }
 
@@ -1628,73 +1411,69 @@ fn record_session(
     let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
         panic!("{} part {part}: {what}: {e}", spec.name)
     };
-    let iss = build_issuer(&issuer).unwrap_or_else(|e| fail("issuer", &e));
-    let mut rng = issuer_rng(&issuer).unwrap_or_else(|e| fail("seed", &e));
-    let mut ent = RecordingEntropy {
-        inner: RngEntropy(&mut rng),
-        ephemeral: None,
-        ivs: Vec::new(),
-        close_nonce: Vec::new(),
-        serials: Vec::new(),
-    };
-    let now = issuer.now;
-    let (mut st, first) = iss
-        .start_with(start_request(&issuer), &mut ent, now)
-        .unwrap_or_else(|e| fail("start", &e));
-    let tracing = TracingSks {
-        inner: sks,
-        trace: CardTrace {
-            device_certificate: card
-                .device_certificate_path
-                .first()
-                .and_then(|c| hex_decode(c)),
-            ..CardTrace::default()
-        },
-    };
-    let mut mw =
-        build_middleware(tracing, &issuer, &middleware).unwrap_or_else(|e| fail("middleware", &e));
-    let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_else(|e| fail("UTF-8", &e));
-    let mut messages = Vec::new();
-    let mut req = first.to_bytes();
-    messages.push(RecordedMessage {
-        direction: TO_MIDDLEWARE.into(),
-        qualifier: first.qualifier().into(),
-        body: text(req.clone()),
-    });
-    let mut session_key = Vec::new();
-    let record = loop {
-        let resp = mw
-            .handle_bytes(&req)
-            .unwrap_or_else(|e| fail("middleware refused", &e));
-        let q = Message::decode(&resp)
-            .map(|m| m.qualifier().to_owned())
-            .unwrap_or_default();
-        messages.push(RecordedMessage {
-            direction: TO_ISSUER.into(),
-            qualifier: q,
-            body: text(resp.clone()),
-        });
-        let next = iss
-            .handle_with(&mut st, &resp, &mut ent, now)
-            .unwrap_or_else(|e| fail("issuer refused", &e));
-        if session_key.is_empty() && !st.secrets.session_key.is_empty() {
-            session_key = st.secrets.session_key.clone();
+    // The shared three-party driver (airtight-testkit) runs the session: the issuer draws from
+    // the recorded seed's stream (its choices remembered), the card is reached directly and
+    // every call it answers is traced, one clock for all three.
+    let rng = issuer_rng(&issuer).unwrap_or_else(|e| fail("seed", &e));
+    let drawn = Arc::new(Mutex::new(Drawn::default()));
+    let trace = Arc::new(Mutex::new(CardTrace {
+        device_certificate: card
+            .device_certificate_path
+            .first()
+            .and_then(|c| hex_decode(c)),
+        ..CardTrace::default()
+    }));
+    let mut d = build_driver(&issuer, &middleware, sks).unwrap_or_else(|e| fail("driver", &e));
+    d.set_issuer_entropy(Box::new(RecordingEntropy {
+        rng,
+        drawn: Arc::clone(&drawn),
+    }));
+    let tap = Arc::clone(&trace);
+    d.tap_card(Box::new(move |call, result, card| {
+        if let Ok(mut t) = tap.lock() {
+            t.observe(call, result, card);
         }
-        match next {
-            Next::Request(m) => {
-                req = m.to_bytes();
-                messages.push(RecordedMessage {
-                    direction: TO_MIDDLEWARE.into(),
-                    qualifier: m.qualifier().into(),
-                    body: text(req.clone()),
-                });
+    }));
+    d.begin().unwrap_or_else(|e| fail("start", &e));
+    let run = d.drive();
+    let record = match run.outcome {
+        StepOutcome::Completed(r) => *r,
+        other => fail("session", &format!("{other:?}")),
+    };
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap_or_else(|e| fail("UTF-8", &e));
+    let messages = d
+        .network_log()
+        .iter()
+        .map(|(to, body)| RecordedMessage {
+            direction: match to {
+                Party::Middleware => TO_MIDDLEWARE,
+                Party::Issuer => TO_ISSUER,
             }
-            Next::Done(r) => break r,
-        }
+            .into(),
+            qualifier: Message::decode(body)
+                .map(|m| m.qualifier().to_owned())
+                .unwrap_or_default(),
+            body: text(body),
+        })
+        .collect();
+    // The engine forgets the session key at close; the driver kept it when it was derived.
+    let session_key = d
+        .secrets()
+        .iter()
+        .find(|s| s.what.starts_with("session key of"))
+        .map(|s| s.bytes.clone())
+        .unwrap_or_default();
+    let key_uses = match d.issuer_state() {
+        Some(st) => st.key_uses,
+        None => fail("issuer", &"no session state"),
     };
-    let key_uses = st.key_uses;
-    let tracing = mw.into_sks();
-    let secrets = derive_secrets(&tracing.trace, &ent, &session_key, key_uses)
+    let sks = d.into_card().unwrap_or_else(|| fail("card", &"gone"));
+    let trace = std::mem::take(&mut *trace.lock().unwrap_or_else(|e| fail("trace", &e)));
+    let drawn = std::mem::take(&mut *drawn.lock().unwrap_or_else(|e| fail("entropy", &e)));
+    if let Some(e) = &trace.error {
+        fail("trace", e);
+    }
+    let secrets = derive_secrets(&trace, &drawn, &session_key, key_uses)
         .unwrap_or_else(|e| fail("secrets", &e));
     let t = Transcript {
         scenario: spec.name.into(),
@@ -1702,7 +1481,7 @@ fn record_session(
         issuer,
         card,
         middleware: MiddlewareSetup {
-            user_pins: tracing.trace.user_pins.clone(),
+            user_pins: trace.user_pins.clone(),
             ..middleware
         },
         before,
@@ -1710,12 +1489,12 @@ fn record_session(
         secrets,
         outcome: Outcome::of(&record),
     };
-    (t, tracing.inner)
+    (t, sks)
 }
 
-fn derive_secrets<E>(
+fn derive_secrets(
     tr: &CardTrace,
-    ent: &RecordingEntropy<E>,
+    ent: &Drawn,
     issuer_session_key: &[u8],
     key_uses: u32,
 ) -> Result<Secrets, String> {

@@ -4,11 +4,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use airtight_card::{ReferenceSks, TEST_TIME};
-use airtight_client::config::{FixedClock, LocalTime};
-use airtight_client::engine::{Middleware, SessionContext};
-use airtight_client::ui::{AutoUi, PinSource};
 use airtight_issuer::{IssuanceRecord, Issuer, IssuerError, Policy, SessionState, StartRequest};
 use airtight_proto::keys::{Curve, PrivateKey};
+use airtight_proto::messages::Message;
 use airtight_testkit::driver::{Driver, DriverConfig, Party, StepOutcome};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -27,15 +25,32 @@ pub fn issuer(policy: Policy) -> Issuer {
     airtight_testkit::driver::test_issuer(URI, policy)
 }
 
-/// A middleware on `card`, accepting everything, entering `pins` for user-defined PINs.
-pub fn middleware(card: ReferenceSks, pins: &str, now: i64) -> Middleware<ReferenceSks> {
-    Middleware::new(card, SessionContext::plain(URI))
-        .with_ui(Box::new(AutoUi::accept_all()))
-        .with_pin_source(PinSource::from_lines(pins))
-        .with_clock(Box::new(FixedClock(LocalTime {
-            unix_seconds: now,
-            offset_minutes: 0,
-        })))
+/// A started session on the shared driver: the issuer `iss` drawing from the ChaCha20 stream
+/// of `seed`, `card` reached directly, the user entering `pins`, the clock at [`NOW`]. The
+/// InvocationRequest is in flight.
+pub fn driver(iss: &Issuer, card: ReferenceSks, pins: &str, seed: u64) -> Driver {
+    let mut config = DriverConfig::new(seed);
+    config.user_pins = pins.to_owned();
+    config.start_unix = TEST_TIME;
+    config.issuer_uri = URI.to_owned();
+    let mut d = Driver::with_card(config, iss.clone(), card).unwrap();
+    d.begin().unwrap();
+    d
+}
+
+/// Steps `d` honestly until the next message in flight has `qualifier`; returns its bytes
+/// (still in flight).
+pub fn step_until(d: &mut Driver, qualifier: &str) -> Vec<u8> {
+    for _ in 0..16 {
+        if let Some((_, b)) = d.in_flight().next()
+            && Message::decode(b).is_ok_and(|m| m.qualifier() == qualifier)
+        {
+            return b.clone();
+        }
+        let t = d.step();
+        assert_eq!(t.outcome, StepOutcome::Continue, "before {qualifier}");
+    }
+    panic!("no {qualifier} within 16 steps")
 }
 
 /// One whole session. `tamper(i, body)` may rewrite the i-th middleware message (0 =
