@@ -1,5 +1,8 @@
-//! The issuer's SQLite store: sessions in progress (the serialized [`SessionState`] after every
-//! step, so that a session survives an issuer restart), every completed issuance (recorded
+//! The issuer's store: the [`IssuerStore`] trait the HTTP layer uses, its PostgreSQL backend
+//! ([`PgStore`], module `postgres`: many issuer nodes on one database) and, below, the SQLite
+//! [`Store`] (the default). The store holds sessions in progress (the serialized
+//! [`SessionState`] after every step, so that a session survives an issuer restart), every
+//! completed issuance (recorded
 //! atomically together with the session's final state), and every error shown on the error
 //! page.
 //!

@@ -484,13 +484,28 @@ fn pg_any_node_serves_any_step_and_a_step_applies_once() {
     assert_eq!(b.update_session("h", v, &st, NOW + 1).unwrap(), 2);
     assert_eq!(a.load_session("h").unwrap().unwrap().version, 2);
     assert_eq!(a.update_session("h", 2, &st, NOW + 2).unwrap(), 3);
-    // Eight racing completions of version 3 on two nodes: exactly one wins.
+    // Six nodes' worth of racing steps from version 3: exactly one applies.
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let st = st.clone();
+            std::thread::spawn(move || s.update_session("h", 3, &st, NOW + 3))
+        })
+        .collect();
+    let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(a.load_session("h").unwrap().unwrap().version, 4);
+    // Eight racing completions of version 4 on two nodes: exactly one wins.
     let rec = record(&st.server_session_id);
     let racers: Vec<_> = (0..8)
         .map(|i| {
             let s = if i % 2 == 0 { a.clone() } else { b.clone() };
             let (st, rec) = (st.clone(), rec.clone());
-            std::thread::spawn(move || s.complete_session("h", 3, &st, &rec, NOW + 3))
+            std::thread::spawn(move || s.complete_session("h", 4, &st, &rec, NOW + 4))
         })
         .collect();
     let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
