@@ -2,9 +2,8 @@
 //! ([`PgStore`], module `postgres`: many issuer nodes on one database) and, below, the SQLite
 //! [`Store`] (the default). The store holds sessions in progress (the serialized
 //! [`SessionState`] after every step, so that a session survives an issuer restart), every
-//! completed issuance (recorded
-//! atomically together with the session's final state), and every error shown on the error
-//! page.
+//! completed issuance (recorded atomically together with the session's final state), and every
+//! error shown on the error page.
 //!
 //! One file under a data directory ([`Store::open_dir`], file [`Store::FILE_NAME`]) or an
 //! in-memory database for tests ([`Store::in_memory`]). The schema is versioned through
