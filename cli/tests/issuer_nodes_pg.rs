@@ -222,11 +222,14 @@ fn audit(
     Ok(Audit { issued, unseen })
 }
 
+/// Issuances recorded so far.
 fn done_count(store: &dyn IssuerStore) -> i64 {
-    store.session_counts().map_or(0, |(_, done, _)| done)
+    store
+        .issuances()
+        .map_or(0, |i| i64::try_from(i.len()).unwrap_or(i64::MAX))
 }
 
-/// Waits (bounded) until `n` sessions are done.
+/// Waits (bounded) until `n` sessions are issued.
 fn wait_done(store: &dyn IssuerStore, n: i64) {
     let started = Instant::now();
     while done_count(store) < n {
@@ -234,7 +237,7 @@ fn wait_done(store: &dyn IssuerStore, n: i64) {
             started.elapsed() < Duration::from_secs(120),
             "no issuances under load"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
