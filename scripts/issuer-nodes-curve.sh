@@ -7,13 +7,13 @@
 #   cargo build --release --locked -p airtight-cli
 #   bash scripts/postgres.sh bash scripts/issuer-nodes-curve.sh target/release/airtight
 #
-# Env: RATE (sessions/s, default 400), CONNECTIONS (default 16), SECONDS (default 10).
+# Env: RATE (sessions/s, default 400), CONNECTIONS (default 16), SECONDS_PER_RUN (default 10).
 set -euo pipefail
 bin=${1:?usage: issuer-nodes-curve.sh PATH/TO/airtight}
 : "${AIRTIGHT_TEST_POSTGRES:?run under scripts/postgres.sh}"
 rate=${RATE:-400}
 connections=${CONNECTIONS:-16}
-seconds=${SECONDS_PER_RUN:-${SECONDS_RUN:-10}}
+seconds=${SECONDS_PER_RUN:-10}
 work=$(mktemp -d "${TMPDIR:-/tmp}/airtight-curve.XXXXXX")
 pids=()
 stop_nodes() {
