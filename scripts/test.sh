@@ -28,6 +28,11 @@ bash scripts/pcsc-stack.sh cargo test --locked -p airtight-bindings --features p
 echo "== the airtight CLI through real PC/SC: card serve --vpcd, enroll/card --reader, card removal"
 bash scripts/pcsc-stack.sh cargo test --locked -p airtight-cli --features pcsc --test pcsc_cli -- --test-threads=1
 
+echo "== the issuer store on PostgreSQL and three issuer nodes on one database (private instance; installs postgresql if missing)"
+# --workspace: the test binaries (and feature set) of the workspace step above, nothing rebuilt.
+bash scripts/postgres.sh bash -c 'cargo test --workspace --locked --lib db::tests:: &&
+  cargo test --workspace --locked --test issuer_nodes_pg -- --test-threads=1'
+
 echo "== the browser path in real headless Chromium (installs Debian's chromium if missing)"
 bash scripts/chromium.sh cargo test --locked -p airtight-cli --test browser_chromium -- --nocapture
 

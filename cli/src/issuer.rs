@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use airtight_issuer::db::{Issuance, SessionStatus, SessionSummary, Store};
+use airtight_issuer::db::{self, Issuance, IssuerStore, SessionStatus, SessionSummary, Store};
 use airtight_issuer::http::pages::certificate_summary;
 use airtight_issuer::http::{self, AppState, ServerConfig, TlsIdentity};
 use airtight_issuer::{Issuer, Policy};
@@ -204,8 +204,10 @@ pub struct ServeOptions {
     pub bind: String,
     /// `--public-url`: the base URL clients use (default from `--bind`).
     pub public_url: Option<String>,
-    /// The data directory.
+    /// The data directory (SQLite store).
     pub data_dir: PathBuf,
+    /// `--db`: a PostgreSQL URL; the store is there instead of in `data_dir`.
+    pub db: Option<String>,
     /// `--policy`; the built-in policy (`reference/issuer/policies/default.toml`) otherwise.
     pub policy: Option<PathBuf>,
     /// The PKI options.
@@ -236,7 +238,7 @@ pub fn serve(opts: &ServeOptions, tls: Option<TlsIdentity>) -> Result<(), CliErr
         let _ = writeln!(std::io::stderr().lock(), "{TEST_PKI_WARNING}");
     }
     let data_dir = &opts.data_dir;
-    if data_dir.exists() && !data_dir.is_dir() {
+    if opts.db.is_none() && data_dir.exists() && !data_dir.is_dir() {
         return Err(CliError::Config(format!(
             "--data-dir {}: this is a file; give a directory (it is created if missing)",
             data_dir.display()
@@ -262,8 +264,11 @@ pub fn serve(opts: &ServeOptions, tls: Option<TlsIdentity>) -> Result<(), CliErr
             .local_addr()
             .map_err(|e| CliError::Io(e.to_string()))?;
         // Only now that the socket is ours is the database created.
-        let store =
-            Arc::new(Store::open_dir(data_dir).map_err(|e| CliError::Store(e.to_string()))?);
+        let store: Arc<dyn IssuerStore> = match &opts.db {
+            Some(url) => db::open_url(url),
+            None => Store::open_dir(data_dir).map(|s| Arc::new(s) as Arc<dyn IssuerStore>),
+        }
+        .map_err(|e| CliError::Store(e.to_string()))?;
         let base = public_url.unwrap_or_else(|| {
             let scheme = if tls.is_some() { "https" } else { "http" };
             match &bind_host {
@@ -488,6 +493,16 @@ pub fn list(data_dir: &Path, all: bool, json: bool) -> Result<String, CliError> 
         )));
     }
     let store = Store::open(&file).map_err(|e| CliError::Store(e.to_string()))?;
+    list_store(&store, all, json)
+}
+
+/// `issuer list --db URL`: [`list`] from a PostgreSQL store.
+pub fn list_db(url: &str, all: bool, json: bool) -> Result<String, CliError> {
+    let store = db::open_url(url).map_err(|e| CliError::Store(e.to_string()))?;
+    list_store(store.as_ref(), all, json)
+}
+
+fn list_store(store: &dyn IssuerStore, all: bool, json: bool) -> Result<String, CliError> {
     let issuances = store
         .issuances()
         .map_err(|e| CliError::Store(e.to_string()))?;

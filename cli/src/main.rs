@@ -254,6 +254,11 @@ enum IssuerCommand {
         /// $AIRTIGHT_DATA_DIR, else ./airtight-data].
         #[arg(long, value_name = "D")]
         data_dir: Option<PathBuf>,
+        /// Keep the store in PostgreSQL instead of SQLite (postgres://USER@HOST:PORT/DB, no
+        /// TLS: loopback or a private network): several `issuer serve` processes with the
+        /// same --db share the sessions, and any of them can serve any step of any session.
+        #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+        db: Option<String>,
         /// The issuance policy (TOML, see reference/issuer/policies/default.toml, which is
         /// also the built-in policy used without this option).
         #[arg(long, value_name = "FILE")]
@@ -294,6 +299,9 @@ enum IssuerCommand {
         /// The data directory [default: $AIRTIGHT_DATA_DIR, else ./airtight-data].
         #[arg(long, value_name = "D")]
         data_dir: Option<PathBuf>,
+        /// List from the PostgreSQL store at this URL instead (as `issuer serve --db`).
+        #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+        db: Option<String>,
         /// Also list the sessions that did not complete, with why.
         #[arg(long)]
         all: bool,
@@ -1355,6 +1363,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             IssuerCommand::Serve {
                 bind,
                 data_dir,
+                db,
                 policy,
                 public_url,
                 device_anchor,
@@ -1374,6 +1383,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     bind,
                     public_url,
                     data_dir: data_dir.unwrap_or_else(issuer::default_data_dir),
+                    db,
                     policy,
                     pki: issuer::Pki {
                         test_pki,
@@ -1386,12 +1396,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             IssuerCommand::List {
                 data_dir,
+                db,
                 all,
                 json,
-            } => {
-                let dir = data_dir.unwrap_or_else(issuer::default_data_dir);
-                out(&issuer::list(&dir, all, json)?)
-            }
+            } => match db {
+                Some(url) => out(&issuer::list_db(&url, all, json)?),
+                None => {
+                    let dir = data_dir.unwrap_or_else(issuer::default_data_dir);
+                    out(&issuer::list(&dir, all, json)?)
+                }
+            },
         },
         Command::Enroll {
             invocation_url,

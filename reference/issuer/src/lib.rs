@@ -7,7 +7,8 @@
 //! - [`state`]: the serializable session state.
 //! - [`entropy`]: injected randomness ([`Entropy`], [`RngEntropy`]).
 //! - [`error`]: [`IssuerError`], one variant per rule.
-//! - [`db`]: the SQLite store (sessions in progress, completed issuances, errors).
+//! - [`db`]: the store (sessions in progress, completed issuances, errors): the
+//!   [`db::IssuerStore`] trait over SQLite ([`db::Store`]) and PostgreSQL ([`db::PgStore`]).
 //! - [`http`]: the axum HTTP server (KeyGen2 HTTP binding, result and error pages).
 #![forbid(unsafe_code)]
 

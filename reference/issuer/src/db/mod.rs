@@ -1,7 +1,9 @@
-//! The issuer's SQLite store: sessions in progress (the serialized [`SessionState`] after every
-//! step, so that a session survives an issuer restart), every completed issuance (recorded
-//! atomically together with the session's final state), and every error shown on the error
-//! page.
+//! The issuer's store: the [`IssuerStore`] trait the HTTP layer uses, its PostgreSQL backend
+//! ([`PgStore`], module `postgres`: many issuer nodes on one database) and, below, the SQLite
+//! [`Store`] (the default). The store holds sessions in progress (the serialized
+//! [`SessionState`] after every step, so that a session survives an issuer restart), every
+//! completed issuance (recorded atomically together with the session's final state), and every
+//! error shown on the error page.
 //!
 //! One file under a data directory ([`Store::open_dir`], file [`Store::FILE_NAME`]) or an
 //! in-memory database for tests ([`Store::in_memory`]). The schema is versioned through
@@ -54,8 +56,11 @@ use zeroize::Zeroize;
 use crate::engine::{IssuanceRecord, IssuedKey};
 use crate::state::SessionState;
 
+mod postgres;
 #[cfg(test)]
 mod tests;
+
+pub use postgres::PgStore;
 
 /// Why the store failed.
 #[derive(Debug, Error)]
@@ -88,6 +93,25 @@ pub enum DbError {
     /// The connection lock was poisoned (a thread panicked while holding it).
     #[error("store lock poisoned")]
     Poisoned,
+    /// PostgreSQL reported an error.
+    #[error("postgresql: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// PostgreSQL could not be reached (down, restarting, or refusing connections) within the
+    /// store's reconnect window.
+    #[error("postgresql at {location} is unavailable: {reason}")]
+    Unavailable {
+        /// The server (URL without its password).
+        location: String,
+        /// The last connection error.
+        reason: String,
+    },
+    /// The URL given for a PostgreSQL store is not usable.
+    #[error("--db {0}")]
+    Url(String),
+    /// The store's own I/O runtime (PostgreSQL backend) could not be started or stopped
+    /// answering.
+    #[error("store runtime: {0}")]
+    Runtime(String),
     /// The write-ahead log could not be flushed to disk: the last completion is recorded but
     /// may not survive a crash.
     #[error("flushing {path} to disk: {source}")]
@@ -190,6 +214,137 @@ pub struct ErrorEntry {
     pub reason: String,
     /// Unix seconds.
     pub at: i64,
+}
+
+/// What the HTTP layer needs of a store, whatever the database: the embedded SQLite
+/// [`Store`] (the default, one issuer process) or [`PgStore`] (PostgreSQL, any number of issuer
+/// processes sharing one database). The methods are synchronous: the HTTP handlers run a
+/// request's store work inline (SQLite: microseconds under a lock); [`PgStore`] drives its
+/// network I/O on a runtime of its own and lets the calling runtime worker step aside while it
+/// waits (`tokio::task::block_in_place`), so both fit behind one `Arc<dyn IssuerStore>`.
+///
+/// The rules every backend keeps (tested against both in `db/tests.rs`):
+///
+/// - **One message is applied once** ([KG2-ISS-006]): every session row carries a version;
+///   [`IssuerStore::update_session`], [`IssuerStore::commit_completion`] and
+///   [`IssuerStore::fail_session`] apply only at the version that was loaded and return
+///   [`DbError::Conflict`] otherwise. A retried store call whose first attempt did land (the
+///   connection was lost before the answer) is recognised and answered as the first one was;
+///   a retried *request* (the same middleware message again) meets the engine's phase check
+///   and is refused, as it is with SQLite.
+/// - **An issuance is recorded atomically with the session's end**, once per session and once
+///   per `serverSessionId` (unique constraints), and is durable before
+///   [`IssuerStore::wait_durable`] returns.
+/// - **A database written by a newer schema is refused** ([`DbError::SchemaTooNew`]).
+pub trait IssuerStore: Send + Sync + std::fmt::Debug {
+    /// Where the database lives (a path, `:memory:`, or a PostgreSQL URL without password).
+    fn location(&self) -> &str;
+    /// The schema version of the open database.
+    fn schema_version(&self) -> Result<u32, DbError>;
+    /// Stores a new session under `handle` (version 1); [`DbError::Conflict`] if the handle or
+    /// the `serverSessionId` is already used.
+    fn insert_session(&self, handle: &str, state: &SessionState, now: i64) -> Result<(), DbError>;
+    /// The session stored under `handle`.
+    fn load_session(&self, handle: &str) -> Result<Option<StoredSession>, DbError>;
+    /// The session with this `serverSessionId`.
+    fn find_by_server_session_id(
+        &self,
+        server_session_id: &str,
+    ) -> Result<Option<StoredSession>, DbError>;
+    /// Stores the state after a step; returns the new version.
+    fn update_session(
+        &self,
+        handle: &str,
+        expected_version: i64,
+        state: &SessionState,
+        now: i64,
+    ) -> Result<i64, DbError>;
+    /// Records a completed issuance and closes the session in one transaction; durable once
+    /// [`IssuerStore::wait_durable`] returns for the [`Commit`]. Returns the issuance id.
+    fn commit_completion(
+        &self,
+        handle: &str,
+        expected_version: i64,
+        state: &SessionState,
+        record: &IssuanceRecord,
+        now: i64,
+    ) -> Result<(i64, Commit), DbError>;
+    /// Waits until the commit `c` is durable (may block for a disk flush: call it off the
+    /// async runtime).
+    fn wait_durable(&self, c: Commit) -> Result<(), DbError>;
+    /// [`IssuerStore::commit_completion`] then [`IssuerStore::wait_durable`].
+    fn complete_session(
+        &self,
+        handle: &str,
+        expected_version: i64,
+        state: &SessionState,
+        record: &IssuanceRecord,
+        now: i64,
+    ) -> Result<i64, DbError> {
+        let (id, commit) = self.commit_completion(handle, expected_version, state, record, now)?;
+        self.wait_durable(commit)?;
+        Ok(id)
+    }
+    /// Ends a session with an error and records the error, in one transaction.
+    fn fail_session(
+        &self,
+        handle: &str,
+        expected_version: Option<i64>,
+        state: &SessionState,
+        error_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), DbError>;
+    /// Records an error that no open session can carry.
+    fn record_error(
+        &self,
+        error_id: &str,
+        session_handle: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), DbError>;
+    /// The error with this id.
+    fn error(&self, id: &str) -> Result<Option<ErrorEntry>, DbError>;
+    /// The newest error recorded for the session `handle`, if any.
+    fn error_of_session(&self, handle: &str) -> Result<Option<String>, DbError>;
+    /// Every recorded issuance, oldest first.
+    fn issuances(&self) -> Result<Vec<Issuance>, DbError>;
+    /// The issuance of the session `handle`.
+    fn issuance_by_handle(&self, handle: &str) -> Result<Option<Issuance>, DbError>;
+    /// Every session, oldest first, without its engine state.
+    fn session_summaries(&self) -> Result<Vec<SessionSummary>, DbError>;
+    /// Number of sessions per status (open, done, failed).
+    fn session_counts(&self) -> Result<(i64, i64, i64), DbError>;
+    /// Ends (failed, secrets wiped) every open session created before `created_before`;
+    /// returns how many.
+    fn expire_open_sessions(&self, created_before: i64, now: i64) -> Result<usize, DbError>;
+}
+
+/// Opens the store named by `--db`: a `postgres://` or `postgresql://` URL opens
+/// [`PgStore`]; anything else is refused with [`DbError::Url`] (the SQLite store is opened
+/// from a data directory, [`Store::open_dir`]).
+pub fn open_url(url: &str) -> Result<std::sync::Arc<dyn IssuerStore>, DbError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::connect(url)?))
+    } else {
+        Err(DbError::Url(format!(
+            "{}: give a postgres://USER@HOST:PORT/DATABASE URL (the SQLite store is the \
+             default: --data-dir)",
+            redact_url(url)
+        )))
+    }
+}
+
+/// `url` without a password (`user:secret@` becomes `user@`).
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..s + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The store. Cheap to share behind an `Arc`; every call takes the connection lock briefly
@@ -885,5 +1040,89 @@ impl Store {
             )?)
         };
         Ok((count("open")?, count("done")?, count("failed")?))
+    }
+}
+
+impl IssuerStore for Store {
+    fn location(&self) -> &str {
+        Store::location(self)
+    }
+    fn schema_version(&self) -> Result<u32, DbError> {
+        Store::schema_version(self)
+    }
+    fn insert_session(&self, handle: &str, state: &SessionState, now: i64) -> Result<(), DbError> {
+        Store::insert_session(self, handle, state, now)
+    }
+    fn load_session(&self, handle: &str) -> Result<Option<StoredSession>, DbError> {
+        Store::load_session(self, handle)
+    }
+    fn find_by_server_session_id(
+        &self,
+        server_session_id: &str,
+    ) -> Result<Option<StoredSession>, DbError> {
+        Store::find_by_server_session_id(self, server_session_id)
+    }
+    fn update_session(
+        &self,
+        handle: &str,
+        expected_version: i64,
+        state: &SessionState,
+        now: i64,
+    ) -> Result<i64, DbError> {
+        Store::update_session(self, handle, expected_version, state, now)
+    }
+    fn commit_completion(
+        &self,
+        handle: &str,
+        expected_version: i64,
+        state: &SessionState,
+        record: &IssuanceRecord,
+        now: i64,
+    ) -> Result<(i64, Commit), DbError> {
+        Store::commit_completion(self, handle, expected_version, state, record, now)
+    }
+    fn wait_durable(&self, c: Commit) -> Result<(), DbError> {
+        Store::wait_durable(self, c)
+    }
+    fn fail_session(
+        &self,
+        handle: &str,
+        expected_version: Option<i64>,
+        state: &SessionState,
+        error_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        Store::fail_session(self, handle, expected_version, state, error_id, reason, now)
+    }
+    fn record_error(
+        &self,
+        error_id: &str,
+        session_handle: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        Store::record_error(self, error_id, session_handle, reason, now)
+    }
+    fn error(&self, id: &str) -> Result<Option<ErrorEntry>, DbError> {
+        Store::error(self, id)
+    }
+    fn error_of_session(&self, handle: &str) -> Result<Option<String>, DbError> {
+        Store::error_of_session(self, handle)
+    }
+    fn issuances(&self) -> Result<Vec<Issuance>, DbError> {
+        Store::issuances(self)
+    }
+    fn issuance_by_handle(&self, handle: &str) -> Result<Option<Issuance>, DbError> {
+        Store::issuance_by_handle(self, handle)
+    }
+    fn session_summaries(&self) -> Result<Vec<SessionSummary>, DbError> {
+        Store::session_summaries(self)
+    }
+    fn session_counts(&self) -> Result<(i64, i64, i64), DbError> {
+        Store::session_counts(self)
+    }
+    fn expire_open_sessions(&self, created_before: i64, now: i64) -> Result<usize, DbError> {
+        Store::expire_open_sessions(self, created_before, now)
     }
 }

@@ -47,11 +47,79 @@ fn record(ssid: &str) -> IssuanceRecord {
     }
 }
 
+/// The backends every store-trait test runs against: SQLite in memory, and PostgreSQL (a fresh
+/// database) when `AIRTIGHT_TEST_POSTGRES` names a server (`scripts/postgres.sh` starts one).
+/// With `AIRTIGHT_REQUIRE_POSTGRES=1` a missing or unreachable server fails the test.
+fn backends() -> Vec<(&'static str, Box<dyn IssuerStore>)> {
+    let mut out: Vec<(&'static str, Box<dyn IssuerStore>)> =
+        vec![("sqlite", Box::new(Store::in_memory().unwrap()))];
+    if let Some(pg) = pg_store() {
+        out.push(("postgres", Box::new(pg)));
+    }
+    out
+}
+
+/// The URL of the test server, if there is one (panics if one is required and missing).
+fn pg_url() -> Option<String> {
+    match std::env::var("AIRTIGHT_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("AIRTIGHT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "AIRTIGHT_REQUIRE_POSTGRES=1 but AIRTIGHT_TEST_POSTGRES names no server \
+                 (run under scripts/postgres.sh)"
+            );
+            eprintln!("PostgreSQL backend not tested: AIRTIGHT_TEST_POSTGRES is not set");
+            None
+        }
+    }
+}
+
+/// A fresh, empty database on the test server; its configuration.
+fn fresh_pg_database() -> Option<tokio_postgres::Config> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let url = pg_url()?;
+    let name = format!(
+        "airtight_t{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("AIRTIGHT_TEST_POSTGRES={url} does not answer: {e}"));
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    });
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.dbname(&name);
+    Some(config)
+}
+
+fn pg_store() -> Option<PgStore> {
+    let config = fresh_pg_database()?;
+    Some(PgStore::with_config(config, 4).unwrap())
+}
+
 #[test]
 fn fresh_database_has_the_current_schema() {
-    let s = Store::in_memory().unwrap();
-    assert_eq!(s.schema_version().unwrap(), Store::SCHEMA_VERSION);
-    assert!(s.issuances().unwrap().is_empty());
+    for (backend, s) in backends() {
+        let s = s.as_ref();
+        eprintln!("backend: {backend}");
+        let want = match backend {
+            "postgres" => PgStore::SCHEMA_VERSION,
+            _ => Store::SCHEMA_VERSION,
+        };
+        assert_eq!(s.schema_version().unwrap(), want);
+        assert!(s.issuances().unwrap().is_empty());
+    }
 }
 
 #[test]
@@ -70,105 +138,117 @@ fn newer_schema_is_refused() {
 
 #[test]
 fn session_round_trip_and_versions() {
-    let s = Store::in_memory().unwrap();
-    let st = state(1);
-    s.insert_session("h1", &st, NOW).unwrap();
-    let got = s.load_session("h1").unwrap().unwrap();
-    assert_eq!(got.state, st);
-    assert_eq!(got.version, 1);
-    assert_eq!(got.status, SessionStatus::Open);
-    let by_id = s
-        .find_by_server_session_id(&st.server_session_id)
-        .unwrap()
-        .unwrap();
-    assert_eq!(by_id.handle, "h1");
-    assert!(s.load_session("nope").unwrap().is_none());
+    for (backend, s) in backends() {
+        let s = s.as_ref();
+        eprintln!("backend: {backend}");
+        let st = state(1);
+        s.insert_session("h1", &st, NOW).unwrap();
+        let got = s.load_session("h1").unwrap().unwrap();
+        assert_eq!(got.state, st);
+        assert_eq!(got.version, 1);
+        assert_eq!(got.status, SessionStatus::Open);
+        let by_id = s
+            .find_by_server_session_id(&st.server_session_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_id.handle, "h1");
+        assert!(s.load_session("nope").unwrap().is_none());
 
-    // [KG2-ISS-006] the same handle or serverSessionId cannot start a second session.
-    assert!(matches!(
-        s.insert_session("h1", &state(2), NOW),
-        Err(DbError::Conflict(_))
-    ));
-    assert!(matches!(
-        s.insert_session("h2", &st, NOW),
-        Err(DbError::Conflict(_))
-    ));
+        // [KG2-ISS-006] the same handle or serverSessionId cannot start a second session.
+        assert!(matches!(
+            s.insert_session("h1", &state(2), NOW),
+            Err(DbError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.insert_session("h2", &st, NOW),
+            Err(DbError::Conflict(_))
+        ));
 
-    // A step applies once: a second writer with the old version loses.
-    assert_eq!(s.update_session("h1", 1, &st, NOW + 1).unwrap(), 2);
-    assert!(matches!(
-        s.update_session("h1", 1, &st, NOW + 1),
-        Err(DbError::Conflict(_))
-    ));
-    assert_eq!(s.load_session("h1").unwrap().unwrap().updated_at, NOW + 1);
+        // A step applies once: a second writer with the old version loses.
+        assert_eq!(s.update_session("h1", 1, &st, NOW + 1).unwrap(), 2);
+        assert!(matches!(
+            s.update_session("h1", 1, &st, NOW + 1),
+            Err(DbError::Conflict(_))
+        ));
+        assert_eq!(s.load_session("h1").unwrap().unwrap().updated_at, NOW + 1);
+    }
 }
 
 #[test]
 fn completion_is_recorded_with_keys_and_closes_the_session() {
-    let s = Store::in_memory().unwrap();
-    let st = state(3);
-    s.insert_session("h", &st, NOW).unwrap();
-    let rec = record(&st.server_session_id);
-    let id = s.complete_session("h", 1, &st, &rec, NOW + 5).unwrap();
-    let all = s.issuances().unwrap();
-    assert_eq!(all.len(), 1);
-    assert_eq!(all[0].id, id);
-    assert_eq!(all[0].record, rec);
-    assert_eq!(s.issuance_by_handle("h").unwrap().unwrap().record, rec);
-    let stored = s.load_session("h").unwrap().unwrap();
-    assert_eq!(stored.status, SessionStatus::Done);
-    // Secrets of a finished session are not kept.
-    assert!(stored.state.secrets.ephemeral_pkcs8.is_empty());
-    assert!(stored.state.secrets.session_key.is_empty());
-    // No second completion, no step after completion.
-    assert!(s.complete_session("h", 2, &st, &rec, NOW).is_err());
-    assert!(s.update_session("h", 2, &st, NOW).is_err());
-    assert_eq!(s.issuances().unwrap().len(), 1);
-    assert_eq!(s.session_counts().unwrap(), (0, 1, 0));
+    for (backend, s) in backends() {
+        let s = s.as_ref();
+        eprintln!("backend: {backend}");
+        let st = state(3);
+        s.insert_session("h", &st, NOW).unwrap();
+        let rec = record(&st.server_session_id);
+        let id = s.complete_session("h", 1, &st, &rec, NOW + 5).unwrap();
+        let all = s.issuances().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].id, id);
+        assert_eq!(all[0].record, rec);
+        assert_eq!(s.issuance_by_handle("h").unwrap().unwrap().record, rec);
+        let stored = s.load_session("h").unwrap().unwrap();
+        assert_eq!(stored.status, SessionStatus::Done);
+        // Secrets of a finished session are not kept.
+        assert!(stored.state.secrets.ephemeral_pkcs8.is_empty());
+        assert!(stored.state.secrets.session_key.is_empty());
+        // No second completion, no step after completion.
+        assert!(s.complete_session("h", 2, &st, &rec, NOW).is_err());
+        assert!(s.update_session("h", 2, &st, NOW).is_err());
+        assert_eq!(s.issuances().unwrap().len(), 1);
+        assert_eq!(s.session_counts().unwrap(), (0, 1, 0));
+    }
 }
 
 #[test]
 fn a_failed_completion_leaves_nothing_behind() {
-    let s = Store::in_memory().unwrap();
-    let a = state(4);
-    let b = state(5);
-    s.insert_session("a", &a, NOW).unwrap();
-    s.insert_session("b", &b, NOW).unwrap();
-    s.complete_session("a", 1, &a, &record(&a.server_session_id), NOW)
-        .unwrap();
-    // The insert of the issuance fails (its serverSessionId is taken) after the session row
-    // was updated inside the transaction: the whole transaction rolls back.
-    assert!(
-        s.complete_session("b", 1, &b, &record(&a.server_session_id), NOW)
-            .is_err()
-    );
-    let b_row = s.load_session("b").unwrap().unwrap();
-    assert_eq!(b_row.status, SessionStatus::Open);
-    assert_eq!(b_row.version, 1);
-    assert_eq!(s.issuances().unwrap().len(), 1);
+    for (backend, s) in backends() {
+        let s = s.as_ref();
+        eprintln!("backend: {backend}");
+        let a = state(4);
+        let b = state(5);
+        s.insert_session("a", &a, NOW).unwrap();
+        s.insert_session("b", &b, NOW).unwrap();
+        s.complete_session("a", 1, &a, &record(&a.server_session_id), NOW)
+            .unwrap();
+        // The insert of the issuance fails (its serverSessionId is taken) after the session row
+        // was updated inside the transaction: the whole transaction rolls back.
+        assert!(
+            s.complete_session("b", 1, &b, &record(&a.server_session_id), NOW)
+                .is_err()
+        );
+        let b_row = s.load_session("b").unwrap().unwrap();
+        assert_eq!(b_row.status, SessionStatus::Open);
+        assert_eq!(b_row.version, 1);
+        assert_eq!(s.issuances().unwrap().len(), 1);
+    }
 }
 
 #[test]
 fn failure_records_the_error_and_ends_the_session() {
-    let s = Store::in_memory().unwrap();
-    let st = state(6);
-    s.insert_session("h", &st, NOW).unwrap();
-    s.fail_session("h", None, &st, "E1", "[KG2-FLW-001] out of order", NOW)
-        .unwrap();
-    let row = s.load_session("h").unwrap().unwrap();
-    assert_eq!(row.status, SessionStatus::Failed);
-    assert_eq!(row.failure.as_deref(), Some("[KG2-FLW-001] out of order"));
-    let e = s.error("E1").unwrap().unwrap();
-    assert_eq!(e.session_handle.as_deref(), Some("h"));
-    assert_eq!(e.reason, "[KG2-FLW-001] out of order");
-    // A failed session takes nothing more, and cannot fail twice.
-    assert!(s.update_session("h", 2, &st, NOW).is_err());
-    assert!(s.fail_session("h", None, &st, "E2", "again", NOW).is_err());
-    assert!(s.error("E2").unwrap().is_none());
-    // Errors without a session.
-    s.record_error("E3", None, "unknown session", NOW).unwrap();
-    assert_eq!(s.error("E3").unwrap().unwrap().session_handle, None);
-    assert!(s.issuances().unwrap().is_empty());
+    for (backend, s) in backends() {
+        let s = s.as_ref();
+        eprintln!("backend: {backend}");
+        let st = state(6);
+        s.insert_session("h", &st, NOW).unwrap();
+        s.fail_session("h", None, &st, "E1", "[KG2-FLW-001] out of order", NOW)
+            .unwrap();
+        let row = s.load_session("h").unwrap().unwrap();
+        assert_eq!(row.status, SessionStatus::Failed);
+        assert_eq!(row.failure.as_deref(), Some("[KG2-FLW-001] out of order"));
+        let e = s.error("E1").unwrap().unwrap();
+        assert_eq!(e.session_handle.as_deref(), Some("h"));
+        assert_eq!(e.reason, "[KG2-FLW-001] out of order");
+        // A failed session takes nothing more, and cannot fail twice.
+        assert!(s.update_session("h", 2, &st, NOW).is_err());
+        assert!(s.fail_session("h", None, &st, "E2", "again", NOW).is_err());
+        assert!(s.error("E2").unwrap().is_none());
+        // Errors without a session.
+        s.record_error("E3", None, "unknown session", NOW).unwrap();
+        assert_eq!(s.error("E3").unwrap().unwrap().session_handle, None);
+        assert!(s.issuances().unwrap().is_empty());
+    }
 }
 
 #[test]
@@ -203,38 +283,42 @@ fn everything_survives_a_reopen_of_the_file() {
 
 #[test]
 fn expired_open_sessions_are_ended_and_wiped() {
-    let s = Store::in_memory().unwrap();
-    let mut old = state(21);
-    // As if the session had reached the session key.
-    old.secrets.ephemeral_pkcs8 = vec![1; 40];
-    old.secrets.session_key = vec![7; 32];
-    s.insert_session("old", &old, NOW - 10_000).unwrap();
-    s.insert_session("new", &state(22), NOW).unwrap();
-    s.insert_session("failed", &state(23), NOW - 10_000)
-        .unwrap();
-    s.fail_session("failed", None, &state(23), "E9", "refused", NOW - 9_000)
-        .unwrap();
-    assert_eq!(s.expire_open_sessions(NOW - 7_200, NOW).unwrap(), 1);
-    let row = s.load_session("old").unwrap().unwrap();
-    assert_eq!(row.status, SessionStatus::Failed);
-    assert!(row.failure.as_deref().unwrap().contains("KG2-IMP-006"));
-    assert!(
-        row.state.secrets.ephemeral_pkcs8.is_empty() && row.state.secrets.session_key.is_empty()
-    );
-    assert_eq!(
-        s.load_session("new").unwrap().unwrap().status,
-        SessionStatus::Open
-    );
-    assert_eq!(
-        s.load_session("failed")
-            .unwrap()
-            .unwrap()
-            .failure
-            .as_deref(),
-        Some("refused")
-    );
-    // Nothing left to expire.
-    assert_eq!(s.expire_open_sessions(NOW - 7_200, NOW).unwrap(), 0);
+    for (backend, s) in backends() {
+        let s = s.as_ref();
+        eprintln!("backend: {backend}");
+        let mut old = state(21);
+        // As if the session had reached the session key.
+        old.secrets.ephemeral_pkcs8 = vec![1; 40];
+        old.secrets.session_key = vec![7; 32];
+        s.insert_session("old", &old, NOW - 10_000).unwrap();
+        s.insert_session("new", &state(22), NOW).unwrap();
+        s.insert_session("failed", &state(23), NOW - 10_000)
+            .unwrap();
+        s.fail_session("failed", None, &state(23), "E9", "refused", NOW - 9_000)
+            .unwrap();
+        assert_eq!(s.expire_open_sessions(NOW - 7_200, NOW).unwrap(), 1);
+        let row = s.load_session("old").unwrap().unwrap();
+        assert_eq!(row.status, SessionStatus::Failed);
+        assert!(row.failure.as_deref().unwrap().contains("KG2-IMP-006"));
+        assert!(
+            row.state.secrets.ephemeral_pkcs8.is_empty()
+                && row.state.secrets.session_key.is_empty()
+        );
+        assert_eq!(
+            s.load_session("new").unwrap().unwrap().status,
+            SessionStatus::Open
+        );
+        assert_eq!(
+            s.load_session("failed")
+                .unwrap()
+                .unwrap()
+                .failure
+                .as_deref(),
+            Some("refused")
+        );
+        // Nothing left to expire.
+        assert_eq!(s.expire_open_sessions(NOW - 7_200, NOW).unwrap(), 0);
+    }
 }
 
 /// Durability rules: a completion flushes the log to disk before it returns; the other writes
@@ -300,4 +384,140 @@ fn concurrent_completions_share_flushes() {
     assert_eq!(s.issuances().unwrap().len(), 40);
     let flushes = s.flush_count();
     assert!((1..=40).contains(&flushes), "{flushes} flushes");
+}
+
+#[test]
+fn db_urls_are_checked_and_passwords_never_shown() {
+    match open_url("mysql://u:secret@127.0.0.1/x") {
+        Err(e @ DbError::Url(_)) => {
+            let text = e.to_string();
+            assert!(text.contains("postgres://"), "{text}");
+            assert!(!text.contains("secret"), "{text}");
+        }
+        other => panic!("expected a URL error, got {other:?}"),
+    }
+    assert_eq!(
+        redact_url("postgres://app:pw@db.internal:5433/issuer"),
+        "postgres://app@db.internal:5433/issuer"
+    );
+    assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+    // Nothing answers on port 9: a clear error after the reconnect window, naming the server.
+    match PgStore::connect("postgres://app:pw@127.0.0.1:9/issuer") {
+        Err(e @ DbError::Unavailable { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("127.0.0.1:9"), "{text}");
+            assert!(!text.contains("pw"), "{text}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+/// Runs `sql` on the test database of `config` (outside any store).
+fn pg_exec(config: &tokio_postgres::Config, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(sql).await.unwrap();
+    });
+}
+
+#[test]
+fn pg_newer_schema_is_refused() {
+    let Some(config) = fresh_pg_database() else {
+        return;
+    };
+    drop(PgStore::with_config(config.clone(), 1).unwrap());
+    pg_exec(
+        &config,
+        "INSERT INTO schema_version (version, applied_at) VALUES (99, 0)",
+    );
+    match PgStore::with_config(config, 1) {
+        Err(DbError::SchemaTooNew {
+            found: 99,
+            supported: PgStore::SCHEMA_VERSION,
+        }) => {}
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+/// Nodes starting together on an empty database migrate it once.
+#[test]
+fn pg_nodes_starting_together_migrate_once() {
+    let Some(config) = fresh_pg_database() else {
+        return;
+    };
+    let nodes: Vec<_> = (0..3)
+        .map(|_| {
+            let c = config.clone();
+            std::thread::spawn(move || PgStore::with_config(c, 1).unwrap())
+        })
+        .collect();
+    let nodes: Vec<PgStore> = nodes.into_iter().map(|t| t.join().unwrap()).collect();
+    for n in &nodes {
+        assert_eq!(n.schema_version().unwrap(), PgStore::SCHEMA_VERSION);
+    }
+    // One row per applied migration: the migration ran once.
+    pg_exec(
+        &config,
+        "DO $$ BEGIN IF (SELECT count(*) FROM schema_version) <> 1 THEN \
+         RAISE EXCEPTION 'migrated more than once'; END IF; END $$",
+    );
+}
+
+/// Two nodes on one database: any node serves any step, and of several nodes applying the
+/// same message to the same version exactly one succeeds ([KG2-ISS-006]).
+#[test]
+fn pg_any_node_serves_any_step_and_a_step_applies_once() {
+    let Some(config) = fresh_pg_database() else {
+        return;
+    };
+    let a = std::sync::Arc::new(PgStore::with_config(config.clone(), 2).unwrap());
+    let b = std::sync::Arc::new(PgStore::with_config(config, 2).unwrap());
+    let st = state(41);
+    a.insert_session("h", &st, NOW).unwrap();
+    // B continues what A started, A continues after B.
+    let v = b.load_session("h").unwrap().unwrap().version;
+    assert_eq!(b.update_session("h", v, &st, NOW + 1).unwrap(), 2);
+    assert_eq!(a.load_session("h").unwrap().unwrap().version, 2);
+    assert_eq!(a.update_session("h", 2, &st, NOW + 2).unwrap(), 3);
+    // Six nodes' worth of racing steps from version 3: exactly one applies.
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let st = st.clone();
+            std::thread::spawn(move || s.update_session("h", 3, &st, NOW + 3))
+        })
+        .collect();
+    let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(a.load_session("h").unwrap().unwrap().version, 4);
+    // Eight racing completions of version 4 on two nodes: exactly one wins.
+    let rec = record(&st.server_session_id);
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let (st, rec) = (st.clone(), rec.clone());
+            std::thread::spawn(move || s.complete_session("h", 4, &st, &rec, NOW + 4))
+        })
+        .collect();
+    let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(DbError::Conflict(_)))),
+        "{results:?}"
+    );
+    assert_eq!(a.issuances().unwrap().len(), 1);
+    assert_eq!(b.session_counts().unwrap(), (0, 1, 0));
+    assert_eq!(b.issuance_by_handle("h").unwrap().unwrap().record, rec);
 }

@@ -1,5 +1,5 @@
 //! The issuer's HTTP server (axum on tokio): the KeyGen2 HTTP binding (`spec/keygen2.md` §5,
-//! §6) in front of the sans-IO [`Issuer`] engine, with the [`Store`] for state.
+//! §6) in front of the sans-IO [`Issuer`] engine, with the [`IssuerStore`] for state.
 //!
 //! | route | what |
 //! |---|---|
@@ -67,7 +67,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use crate::db::{DbError, Store};
+use crate::db::{DbError, IssuerStore};
 use crate::engine::Issuer;
 
 /// The cookie that names a session.
@@ -228,7 +228,7 @@ pub fn system_clock() -> Clock {
 /// Everything a request handler needs.
 pub struct AppState {
     issuer: Issuer,
-    store: Arc<Store>,
+    store: Arc<dyn IssuerStore>,
     config: ServerConfig,
     clock: Clock,
     rng: Mutex<ChaCha20Rng>,
@@ -294,7 +294,7 @@ impl AppState {
     /// once from the operating system; the clock is the system clock.
     pub fn new(
         issuer: Issuer,
-        store: Arc<Store>,
+        store: Arc<dyn IssuerStore>,
         base_url: &str,
         config: ServerConfig,
     ) -> Result<Self, ServerError> {
@@ -326,7 +326,7 @@ impl AppState {
     }
 
     /// The store.
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn IssuerStore> {
         &self.store
     }
 
