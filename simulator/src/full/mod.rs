@@ -232,14 +232,18 @@ impl FullBackend {
 
     /// A backend with the scenario's deliberate defects switched on in the real parties.
     /// `issuer_accepts_unattested_keys` is the issuer's `AcceptBadKeyAttestation` fault and
-    /// needs the crate feature `faults`; the other defects have no real counterpart in the
-    /// engines yet and are refused with an error naming them (run them in model mode).
+    /// `issuer_accepts_privacy_downgrade` its `AcceptPrivacyDowngrade` fault; both need the
+    /// crate feature `faults`. The other defects have no real counterpart in the engines yet
+    /// and are refused with an error naming them (run them in model mode).
     pub fn with_defects(defects: crate::models::Defects) -> Result<Self, BackendError> {
         use crate::scenario::Defect;
         #[cfg_attr(not(any(test, feature = "faults")), allow(unused_mut))]
         let mut b = Self::default();
+        #[cfg(any(test, feature = "faults"))]
+        let mut faults = Vec::new();
         for d in [
             Defect::IssuerAcceptsUnattestedKeys,
+            Defect::IssuerAcceptsPrivacyDowngrade,
             Defect::IssuerLosesCommits,
             Defect::MiddlewareLeaksPin,
             Defect::CardKeepsAbortedKeys,
@@ -251,14 +255,20 @@ impl FullBackend {
             match d {
                 #[cfg(any(test, feature = "faults"))]
                 Defect::IssuerAcceptsUnattestedKeys => {
-                    b.issuer_faults = airtight_issuer::Faults::one(
-                        airtight_issuer::IssuerFault::AcceptBadKeyAttestation,
-                    );
+                    faults.push(airtight_issuer::IssuerFault::AcceptBadKeyAttestation);
+                }
+                #[cfg(any(test, feature = "faults"))]
+                Defect::IssuerAcceptsPrivacyDowngrade => {
+                    faults.push(airtight_issuer::IssuerFault::AcceptPrivacyDowngrade);
                 }
                 other => {
                     return Err(err(format!(
                         "defect {other:?} is not available in full mode{}",
-                        if other == Defect::IssuerAcceptsUnattestedKeys {
+                        if matches!(
+                            other,
+                            Defect::IssuerAcceptsUnattestedKeys
+                                | Defect::IssuerAcceptsPrivacyDowngrade
+                        ) {
                             " without the airtight-sim feature `faults`"
                         } else {
                             " (model mode predicts it)"
@@ -266,6 +276,10 @@ impl FullBackend {
                     )));
                 }
             }
+        }
+        #[cfg(any(test, feature = "faults"))]
+        {
+            b.issuer_faults = airtight_issuer::Faults::of(faults);
         }
         Ok(b)
     }
@@ -757,14 +771,21 @@ impl Backend for FullBackend {
         });
         if let Some((_, kind, _)) = s.attack {
             facts.attack = Some(kind);
-            facts.attack_outcome =
-                if facts.secrets_seen.attacker || facts.keys_attested < facts.keys_at_issuer {
-                    AttackOutcome::Succeeded
-                } else if s.refused_after_attack || (kind == AttackKind::Drop && s.attack_applied) {
-                    AttackOutcome::Rejected
-                } else {
-                    AttackOutcome::Harmless
-                };
+            // A downgrade that went through: the issuer saw the device of a privacy session.
+            let downgraded = kind == AttackKind::DowngradePrivacy
+                && s.attack_applied
+                && s.spec.privacy
+                && facts.device_id_visible;
+            facts.attack_outcome = if facts.secrets_seen.attacker
+                || facts.keys_attested < facts.keys_at_issuer
+                || downgraded
+            {
+                AttackOutcome::Succeeded
+            } else if s.refused_after_attack || (kind == AttackKind::Drop && s.attack_applied) {
+                AttackOutcome::Rejected
+            } else {
+                AttackOutcome::Harmless
+            };
             facts.attack_reported = facts.attack_outcome == AttackOutcome::Rejected
                 && matches!(cause, Cause::AttackDetected | Cause::Timeout);
         }
