@@ -39,7 +39,7 @@ use airtight_testkit::driver::{
 use crate::backend::{
     AttackKind, AttackOutcome, AttackerSite, Backend, BackendError, CardCall, CardOp, CardOps,
     Cause, Inbound, IssuerCost, IssuerOp, IssuerOutcome, IssuerVerdict, MiddlewareOutcome,
-    MiddlewareVerdict, SessionFacts, SessionHandle, SessionSpec, Step, UserAction,
+    MiddlewareVerdict, SessionFacts, SessionHandle, SessionSpec, Step, UserAction, WireApdu,
 };
 use crate::rng::SimRng;
 
@@ -547,6 +547,15 @@ impl Backend for FullBackend {
                     bytes_to_card: len32(c.bytes_to_card()),
                     bytes_from_card: len32(c.bytes_from_card()),
                 });
+                out.wire.push(
+                    c.apdus
+                        .iter()
+                        .map(|a| WireApdu {
+                            command: a.command.clone(),
+                            response: a.response.clone(),
+                        })
+                        .collect(),
+                );
             }
             match &t.outcome {
                 StepOutcome::Continue => {

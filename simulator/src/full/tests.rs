@@ -510,3 +510,68 @@ fn explore_in_full_mode_finds_and_shrinks_the_issuers_privacy_downgrade_fault() 
     let doc = explore(&file, &clean, &o).unwrap();
     assert_eq!(doc["failures"], 0, "{doc}");
 }
+
+/// Full mode's transcript has one line per APDU (command and response in hex, with the
+/// virtual times they were sent and answered) that add up to the SKS call lines; `sim replay`
+/// re-runs it byte for byte, and one changed byte of an APDU fails naming that event.
+#[test]
+fn full_transcript_has_every_apdu_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut job = crate::output::Job::new("smoke", &text);
+    job.mode = crate::output::Mode::Full;
+    job.scale = Some(0.25);
+    job.transcript = Some(true);
+    job.out = Some(dir.path().to_path_buf());
+    crate::output::run(&job).unwrap();
+    let p = dir.path().join("transcript.jsonl");
+    let t = std::fs::read_to_string(&p).unwrap();
+    let lines: Vec<serde_json::Value> = t
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let wire: Vec<&serde_json::Value> = lines.iter().filter(|v| v["e"] == "wire").collect();
+    let calls: u64 = lines
+        .iter()
+        .filter(|v| v["e"] == "apdu")
+        .map(|v| v["apdus"].as_u64().unwrap())
+        .sum();
+    assert!(calls > 0);
+    assert_eq!(wire.len() as u64, calls, "one line per APDU");
+    for w in &wire {
+        let c = w["c"].as_str().unwrap();
+        let r = w["r"].as_str().unwrap();
+        assert!(c.len() >= 8 && c.len() % 2 == 0 && c.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(r.len() >= 4, "a response has its status word: {w}");
+        assert!(w["sent"].as_u64().unwrap() <= w["t"].as_u64().unwrap());
+    }
+    // Each call's last APDU is answered when the call line says the call ended.
+    let mut last_wire_t = None;
+    for v in &lines {
+        if v["e"] == "wire" {
+            last_wire_t = v["t"].as_u64();
+        } else if v["e"] == "apdu" {
+            assert_eq!(last_wire_t, v["t"].as_u64(), "{v}");
+        }
+    }
+    let n = crate::output::replay(dir.path()).unwrap();
+    assert!(n as usize >= wire.len());
+    // Change one hex digit of an APDU in the middle of the file.
+    let mut bytes = std::fs::read(&p).unwrap();
+    let mid = wire.len() / 2;
+    let target = serde_json::to_string(wire[mid]).unwrap();
+    let c = wire[mid]["c"].as_str().unwrap().to_owned();
+    let line_no = t
+        .lines()
+        .position(|l| serde_json::from_str::<serde_json::Value>(l).unwrap() == *wire[mid])
+        .unwrap()
+        + 1;
+    let start: usize = t.lines().take(line_no - 1).map(|l| l.len() + 1).sum();
+    let at = start + t.lines().nth(line_no - 1).unwrap().find(&c).unwrap() + c.len() - 1;
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&p, &bytes).unwrap();
+    let e = crate::output::replay(&p).unwrap_err().to_string();
+    assert!(e.contains(&format!(":{line_no}:")), "{e} ({target})");
+    assert!(e.contains("at event wire of session"), "{e}");
+}
