@@ -222,6 +222,8 @@ pub struct FullBackend {
     cards: BTreeMap<u64, TracedCard>,
     /// The issuer's deliberate faults (from the scenario's defects).
     issuer_faults: airtight_issuer::Faults,
+    /// Drop a session's card when it ends (no later session can use it again).
+    drop_cards: bool,
 }
 
 impl FullBackend {
@@ -282,6 +284,19 @@ impl FullBackend {
             b.issuer_faults = airtight_issuer::Faults::of(faults);
         }
         Ok(b)
+    }
+
+    /// Whether a card outlives its session (for a later session of the same card). Off, the
+    /// card is dropped once the session's facts are taken: full mode's memory then grows with
+    /// the sessions in flight, not with every card ever used. On by default.
+    pub fn keeping_cards(mut self, keep: bool) -> Self {
+        self.drop_cards = !keep;
+        self
+    }
+
+    /// Cards kept between their sessions.
+    pub fn cards_kept(&self) -> usize {
+        self.cards.len()
     }
 
     fn get(&mut self, h: SessionHandle) -> Result<&mut Session, BackendError> {
@@ -798,7 +813,9 @@ impl Backend for FullBackend {
             facts.attack_reported = facts.attack_outcome == AttackOutcome::Rejected
                 && matches!(cause, Cause::AttackDetected | Cause::Timeout);
         }
-        if let Some(card) = s.driver.take_card() {
+        if let Some(card) = s.driver.take_card()
+            && !self.drop_cards
+        {
             self.cards.insert(s.spec.card, card);
         }
         Ok(())

@@ -575,3 +575,21 @@ fn full_transcript_has_every_apdu_and_replays() {
     assert!(e.contains(&format!(":{line_no}:")), "{e} ({target})");
     assert!(e.contains("at event wire of session"), "{e}");
 }
+
+/// Without a card population, a card is dropped once its session's facts are taken (memory
+/// grows with the sessions in flight, not with every card used); with one, it is kept for the
+/// card's next session.
+#[test]
+fn cards_are_kept_only_when_they_can_come_back() {
+    let mut keep = FullBackend::new();
+    run(&mut keep, &spec(70), Step::Invocation, Hook::None);
+    assert_eq!(keep.cards_kept(), 1);
+    let mut drop = FullBackend::new().keeping_cards(false);
+    let o = run(&mut drop, &spec(71), Step::Invocation, Hook::None);
+    assert_eq!(o.cause, Cause::Completed);
+    assert_eq!(
+        o.facts.keys_on_card, 1,
+        "the facts are taken before the card goes"
+    );
+    assert_eq!(drop.cards_kept(), 0);
+}
