@@ -287,8 +287,8 @@ impl FullBackend {
     }
 
     /// Whether a card outlives its session (for a later session of the same card). Off, the
-    /// card is dropped once the session's facts are taken: full mode's memory then grows with
-    /// the sessions in flight, not with every card ever used. On by default.
+    /// card is dropped once the session's facts are taken, so cards do not accumulate over a
+    /// run. On by default.
     pub fn keeping_cards(mut self, keep: bool) -> Self {
         self.drop_cards = !keep;
         self
