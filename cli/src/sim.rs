@@ -84,6 +84,28 @@ pub enum SimCommand {
         #[arg(long, default_value = "explore-merged.json")]
         out: PathBuf,
     },
+    /// Turns the performance section of an `airtight harness card --perf N` report into a
+    /// card profile in the format of simulator/profiles.toml (printed, or written to --out).
+    Calibrate {
+        /// The harness's report.json (or the directory holding it).
+        #[arg(long, value_name = "REPORT")]
+        from: PathBuf,
+        /// Profile name.
+        #[arg(long, default_value = "reference-pcsc")]
+        name: String,
+        /// One-line description of the card and path.
+        #[arg(
+            long,
+            default_value = "airtight reference card measured by the harness"
+        )]
+        description: String,
+        /// Provenance: how the report was made (command, date, build).
+        #[arg(long)]
+        source: String,
+        /// Write the [[profile]] table here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn err(e: RunError) -> CliError {
@@ -321,6 +343,34 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                 doc.get("failures").cloned().unwrap_or_default(),
                 out.display()
             );
+            Ok(())
+        }
+        SimCommand::Calibrate {
+            from,
+            name,
+            description,
+            source,
+            out,
+        } => {
+            let file = if from.is_dir() {
+                from.join("report.json")
+            } else {
+                from
+            };
+            let report: serde_json::Value = serde_json::from_str(&read(&file)?)
+                .map_err(|e| CliError::Config(format!("{}: not JSON: {e}", file.display())))?;
+            let prov = airtight_sim::calibrate::Provenance {
+                name,
+                description,
+                source,
+            };
+            let text = airtight_sim::calibrate::profile_toml(&report, &prov)
+                .map_err(|e| CliError::Config(format!("{}: {e}", file.display())))?;
+            match out {
+                Some(o) => std::fs::write(&o, &text)
+                    .map_err(|e| CliError::Io(format!("{}: {e}", o.display())))?,
+                None => say!("{}", text.trim_end()),
+            }
             Ok(())
         }
     }

@@ -443,6 +443,20 @@ pub struct MiddlewareOutcome {
     pub request_bytes: u32,
     /// The decision.
     pub verdict: MiddlewareVerdict,
+    /// The APDUs that crossed the reader link, as (command, response) pairs, one list per
+    /// entry of `card_calls` (full mode; empty in model mode, which computes no bytes). The
+    /// transcript writes one line per APDU from it.
+    pub wire: Vec<Vec<WireApdu>>,
+}
+
+/// One command APDU and the card's response (data and status word), as they crossed the
+/// reader link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireApdu {
+    /// The command APDU.
+    pub command: Vec<u8>,
+    /// The response APDU.
+    pub response: Vec<u8>,
 }
 
 impl Default for MiddlewareOutcome {
@@ -452,6 +466,7 @@ impl Default for MiddlewareOutcome {
             user: Vec::with_capacity(4),
             request_bytes: 0,
             verdict: MiddlewareVerdict::Continue,
+            wire: Vec::new(),
         }
     }
 }
@@ -463,6 +478,7 @@ impl MiddlewareOutcome {
         self.user.clear();
         self.request_bytes = 0;
         self.verdict = MiddlewareVerdict::Continue;
+        self.wire.clear();
     }
 }
 

@@ -18,7 +18,7 @@ use crate::backend::{
     UserAction, VTime, unix_at,
 };
 use crate::metrics::{Metrics, NodeTotals};
-use crate::models::{ArrivalModel, Compiled, Transit};
+use crate::models::{ArrivalModel, Compiled, Transit, apdu_times};
 use crate::oracle::{self, Violation};
 use crate::rng::{SimRng, Streams, hash_unit};
 use crate::scenario::FaultKind;
@@ -267,6 +267,18 @@ const ATTACK_STEPS: [Step; 3] = [
     Step::KeyCreation,
     Step::ProvisioningFinalization,
 ];
+
+/// Lower-case hex of a byte string (the transcript's APDUs).
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
 
 impl<B: Backend + ?Sized> Engine<'_, B> {
     fn schedule(&mut self, t: VTime, ev: Ev) {
@@ -782,8 +794,41 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
             }
         }
         if !abandoned {
-            for call in &out.card_calls {
-                let d = card.call_ns(call, &mut s.card, &mut s.used_ops);
+            for (ci, call) in out.card_calls.iter().enumerate() {
+                let wire = out.wire.get(ci).filter(|w| tracing && !w.is_empty());
+                let d = match wire {
+                    None => card.call_ns(call, &mut s.card, &mut s.used_ops),
+                    Some(wire) => {
+                        // Full mode: one line per APDU with its virtual times (same draws).
+                        let mut overheads = Vec::with_capacity(wire.len());
+                        let (d, transfer, compute) =
+                            card.call_ns_parts(call, &mut s.card, &mut s.used_ops, |o| {
+                                overheads.push(o)
+                            });
+                        let sizes: Vec<(usize, usize, bool)> = wire
+                            .iter()
+                            .map(|a| {
+                                let get_response = a.command.get(1) == Some(&0xC0);
+                                (a.command.len(), a.response.len(), get_response)
+                            })
+                            .collect();
+                        let times = apdu_times(now + t, d, transfer, compute, &overheads, &sizes);
+                        for (k, (a, (sent, answered))) in wire.iter().zip(times).enumerate() {
+                            let _ = write!(
+                                self.trace.buf,
+                                r#"{{"t":{},"s":{},"e":"wire","n":{},"sent":{},"c":"{}","r":"{}"}}"#,
+                                answered,
+                                index,
+                                k,
+                                sent,
+                                Hex(&a.command),
+                                Hex(&a.response)
+                            );
+                            self.trace.emit()?;
+                        }
+                        d
+                    }
+                };
                 t += d;
                 s.card_ns += d;
                 s.apdus += u64::from(call.apdus);

@@ -267,8 +267,15 @@ pub fn explore(file: &str, text: &str, o: &ExploreOptions) -> Result<Value, RunE
                 .and_then(|v| v.get("property"))
                 .and_then(Value::as_str)
                 .unwrap_or("?");
+            let faults_note = if o.mode == Mode::Full
+                && small.faults.iter().any(|f| f.defect.is_some())
+            {
+                "# (a deliberate issuer fault in full mode: build airtight with `--features sim-faults`)\n"
+            } else {
+                ""
+            };
             let text = format!(
-                "# Shrunk by `airtight sim explore` from {file}, seed {}: property {prop} fails.\n# Reproduce: airtight sim run {} --seed {} --mode {}\n{}",
+                "# Shrunk by `airtight sim explore` from {file}, seed {}: property {prop} fails.\n# Reproduce: airtight sim run {} --seed {} --mode {}\n{faults_note}{}",
                 r.seed,
                 p.display(),
                 r.seed,

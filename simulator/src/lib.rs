@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod calibrate;
 pub mod dist;
 pub mod engine;
 // Full mode lives in `simulator/src/full/` (the real engines behind `Backend`); it adds

@@ -244,7 +244,10 @@ struct ModelSession {
     attack_at: Option<Step>,
     attack_outcome: AttackOutcome,
     attacker_saw_secret: bool,
+    /// A faulty issuer certified a substituted key (the card refuses the certificate).
     substituted: bool,
+    /// A faulty issuer accepted a privacy downgrade (it saw the device certificate).
+    downgraded: bool,
     epoch: u32,
     completed: bool,
 }
@@ -361,6 +364,23 @@ fn next_step(after: Step, spec: &SessionSpec) -> Option<Step> {
     }
 }
 
+/// A privacy downgrade has something to strip: the issuer's InvocationRequest of a
+/// privacy-mode session (the only message carrying `privacyEnabled`).
+fn downgrade_applies(at: Step, spec: &SessionSpec) -> bool {
+    at == Step::Invocation && spec.privacy
+}
+
+/// The answer in which the issuer sees an attack made at step `at`: the same step's, except
+/// a privacy downgrade, which shows in the ProvisioningInitializationResponse (the device
+/// identifier of the session the card created in the other mode).
+fn seen_at(kind: AttackKind, at: Step) -> Step {
+    if kind == AttackKind::DowngradePrivacy && at == Step::Invocation {
+        Step::ProvisioningInitialization
+    } else {
+        at
+    }
+}
+
 /// The attacks a party detects by rule: anything that alters, replays or reorders a MAC'd or
 /// attested message, substitutes a key or flips the privacy flag (covered by the session
 /// attestation) is refused.
@@ -403,6 +423,7 @@ impl Backend for ModelBackend {
                 attack_outcome: AttackOutcome::None,
                 attacker_saw_secret: false,
                 substituted: false,
+                downgraded: false,
                 epoch,
                 completed: false,
             },
@@ -452,7 +473,7 @@ impl Backend for ModelBackend {
         // An attack on the message the issuer now reads (network relay), or on the answer a
         // hostile middleware built, is refused unless a defect lets it through.
         if let (Some((site, kind)), Some(at)) = (s.attack, s.attack_at)
-            && at == step
+            && seen_at(kind, at) == step
             && s.attack_outcome == AttackOutcome::None
             && (site == AttackerSite::Network
                 || matches!(
@@ -464,7 +485,21 @@ impl Backend for ModelBackend {
                 && step == Step::KeyCreation
                 && defects.has(Defect::IssuerAcceptsUnattestedKeys)
             {
+                // Rule: the faulty issuer certifies the substituted key; the card refuses the
+                // certificate at `setCertificatePath` (not the key it generated), so the
+                // session fails there (below, in the middleware) and nothing is issued.
                 s.substituted = true;
+            } else if kind == AttackKind::DowngradePrivacy && !downgrade_applies(at, &s.spec) {
+                // Rule: only the issuer's InvocationRequest of a privacy session carries the
+                // flag; elsewhere there is nothing to strip.
+                s.attack_outcome = AttackOutcome::Harmless;
+            } else if kind == AttackKind::DowngradePrivacy
+                && defects.has(Defect::IssuerAcceptsPrivacyDowngrade)
+            {
+                // Rule: the faulty issuer follows the answer's mode and verifies the
+                // downgraded (E2ES) session: it now sees the device certificate. (The honest
+                // one refuses a device identifier in a privacy session, below.)
+                s.downgraded = true;
                 s.attack_outcome = AttackOutcome::Succeeded;
             } else if detected(kind) {
                 s.attack_outcome = AttackOutcome::Rejected;
@@ -580,10 +615,17 @@ impl Backend for ModelBackend {
             }
             _ => None,
         };
+        let mut refused_cert = false;
         for (i, kind) in kinds.iter().enumerate() {
             let call = self.call(*kind, s.spec.limits);
             out.card_calls.push(call);
             if card_attack.is_some() && i == kinds.len() - 1 {
+                verdict = MiddlewareVerdict::Aborted(Cause::AttackDetected);
+                break;
+            }
+            if s.substituted && matches!(kind, CallKind::CertPathEc | CallKind::CertPathRsa) {
+                // The certificate is for the attacker's key: the card refuses it.
+                refused_cert = true;
                 verdict = MiddlewareVerdict::Aborted(Cause::AttackDetected);
                 break;
             }
@@ -613,7 +655,7 @@ impl Backend for ModelBackend {
             // The armed write index is past this step's writes: it hits no write here.
         }
         let s = self.get(session)?;
-        if card_attack.is_some() {
+        if card_attack.is_some() || refused_cert {
             s.attack_outcome = AttackOutcome::Rejected;
         }
         s.power_loss = None;
@@ -694,11 +736,8 @@ impl Backend for ModelBackend {
         facts.cause = cause;
         facts.issuance_recorded = completed;
         facts.keys_at_issuer = if completed { keys } else { 0 };
-        facts.keys_attested = if s.substituted {
-            keys.saturating_sub(1)
-        } else {
-            facts.keys_at_issuer
-        };
+        // A substituted key never reaches an issuance (the card refuses its certificate).
+        facts.keys_attested = facts.keys_at_issuer;
         // Rule: an unclosed provisioning session is rolled back by the card (abort or
         // power-up recovery), so only a closed session leaves keys; a session the card
         // closed keeps them even when the issuer never records it (the card's close comes
@@ -713,7 +752,7 @@ impl Backend for ModelBackend {
         facts.issuance_lost =
             completed && epoch_now != s.epoch && defects.has(Defect::IssuerLosesCommits);
         let privacy_leak = s.spec.privacy && defects.has(Defect::CardLeaksDeviceIdInPrivacyMode);
-        facts.device_id_visible = !s.spec.privacy || privacy_leak;
+        facts.device_id_visible = !s.spec.privacy || privacy_leak || s.downgraded;
         facts.issuer_visible_id = if facts.device_id_visible
             && s.at.is_some_and(|a| a > Step::ProvisioningInitialization)
         {

@@ -110,10 +110,26 @@ impl CardModel {
     /// Card-side time of one call: per-APDU overhead, transfer, on-card compute. `used` marks
     /// the operations already called in this session (first-call penalty).
     pub fn call_ns(&self, call: &CardCall, rng: &mut SimRng, used: &mut u16) -> VTime {
-        let mut t = self.link.transfer_ns(call);
+        self.call_ns_parts(call, rng, used, |_| {}).0
+    }
+
+    /// [`Self::call_ns`] in its parts, with the same draws: (total, transfer time, on-card
+    /// compute); `per_apdu` gets each APDU's overhead in order.
+    pub fn call_ns_parts(
+        &self,
+        call: &CardCall,
+        rng: &mut SimRng,
+        used: &mut u16,
+        mut per_apdu: impl FnMut(VTime),
+    ) -> (VTime, VTime, VTime) {
+        let transfer = self.link.transfer_ns(call);
+        let mut t = transfer;
         for _ in 0..call.apdus {
-            t += self.per_apdu.sample_ns(rng);
+            let o = self.per_apdu.sample_ns(rng);
+            per_apdu(o);
+            t += o;
         }
+        let before_compute = t;
         for op in CardOp::ALL {
             let n = call.ops.get(op);
             for _ in 0..n {
@@ -126,8 +142,47 @@ impl CardModel {
                 t += ms_to_ns(ms);
             }
         }
-        t
+        (t, transfer, t - before_compute)
     }
+}
+
+/// The virtual times of each APDU of one SKS call that starts at `start` and takes `total`
+/// ns (`transfer` of it on the link, `compute` on the card, `overheads` per APDU): each
+/// APDU's (sent, answered). Transfer time is shared by the APDU's bytes; the compute falls
+/// on the last APDU that is not a GET RESPONSE (the one the card answers after its work);
+/// the last APDU ends at `start + total` exactly.
+pub fn apdu_times(
+    start: VTime,
+    total: VTime,
+    transfer: VTime,
+    compute: VTime,
+    overheads: &[VTime],
+    sizes: &[(usize, usize, bool)],
+) -> Vec<(VTime, VTime)> {
+    let bytes: u128 = sizes.iter().map(|(c, r, _)| (*c + *r) as u128).sum();
+    let work_at = sizes
+        .iter()
+        .rposition(|(_, _, get_response)| !get_response)
+        .unwrap_or(0);
+    let mut at = start;
+    let mut out = Vec::with_capacity(sizes.len());
+    for (k, (c, r, _)) in sizes.iter().enumerate() {
+        let sent = at;
+        if k + 1 == sizes.len() {
+            at = start + total;
+        } else {
+            let share = (u128::from(transfer) * (*c + *r) as u128)
+                .checked_div(bytes)
+                .map_or(0, |x| x as VTime);
+            at += share + overheads.get(k).copied().unwrap_or(0);
+            if k == work_at {
+                at += compute;
+            }
+            at = at.min(start + total);
+        }
+        out.push((sent, at));
+    }
+    out
 }
 
 /// The network model.
@@ -754,5 +809,31 @@ impl Scenario {
             max_virtual: secs(c.max_virtual_s, &[cfg, &"max_virtual_s"])?,
             sample_interval: secs(c.sample_interval_s, &[cfg, &"sample_interval_s"])?.max(MS),
         })
+    }
+}
+
+#[cfg(test)]
+mod apdu_time_tests {
+    use super::apdu_times;
+
+    #[test]
+    fn apdu_times_add_up_and_put_the_work_before_the_get_response() {
+        // Two chained segments, then a GET RESPONSE: 100 ns transfer by bytes, 10 ns per APDU,
+        // 1000 ns of card work on the second (last non-GET RESPONSE) APDU.
+        let sizes = [(100, 2, false), (50, 2, false), (5, 46, true)];
+        let t = apdu_times(5_000, 1_130, 100, 1_000, &[10, 10, 10], &sizes);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[0].0, 5_000);
+        assert_eq!(t[0].1, 5_000 + 10 + 100 * 102 / 205);
+        assert_eq!(t[1].0, t[0].1);
+        assert!(t[1].1 - t[1].0 >= 1_000, "{t:?}");
+        assert_eq!(t[2].0, t[1].1);
+        assert_eq!(t[2].1, 5_000 + 1_130, "the call ends where its line says");
+        assert!(t[2].1 - t[2].0 < 1_000);
+        // One APDU: the whole call.
+        assert_eq!(
+            apdu_times(7, 50, 10, 30, &[10], &[(10, 2, false)]),
+            vec![(7, 57)]
+        );
     }
 }

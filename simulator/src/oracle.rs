@@ -128,6 +128,13 @@ pub fn check(
             "a MAC counter went down or repeated".into(),
         ));
     }
+    // Before the attack check: a downgrade that went through is named by what it broke.
+    if spec.privacy && f.device_id_visible {
+        return Some((
+            "privacy_hides_device",
+            "the issuer saw a device identifier in privacy mode".into(),
+        ));
+    }
     if let Some(kind) = f.attack {
         if f.attack_outcome == AttackOutcome::Succeeded {
             return Some((
@@ -144,12 +151,6 @@ pub fn check(
                 ),
             ));
         }
-    }
-    if spec.privacy && f.device_id_visible {
-        return Some((
-            "privacy_hides_device",
-            "the issuer saw a device identifier in privacy mode".into(),
-        ));
     }
     None
 }

@@ -145,7 +145,10 @@ pub fn backend(mode: Mode, c: &Compiled) -> Result<Box<dyn Backend>, RunError> {
 fn full_backend(c: &Compiled) -> Result<Box<dyn Backend>, RunError> {
     Ok(Box::new(
         crate::full::FullBackend::with_defects(c.defects)
-            .map_err(|e| RunError::Sim(SimError::Backend(e)))?,
+            .map_err(|e| RunError::Sim(SimError::Backend(e)))?
+            // Cards come back only from a workload with a card population (`card_count`);
+            // otherwise every session has its own card, dropped when the session ends.
+            .keeping_cards(c.users.iter().any(|u| u.card_count > 0)),
     ))
 }
 

@@ -449,6 +449,10 @@ pub enum Defect {
     CardKeepsAbortedKeys,
     /// The card sends its device certificate in privacy mode.
     CardLeaksDeviceIdInPrivacyMode,
+    /// The issuer follows the mode of the client's answer instead of the one it asked for,
+    /// so a downgrade of privacy mode on the way is accepted (in full mode: the real issuer's
+    /// `AcceptPrivacyDowngrade` fault).
+    IssuerAcceptsPrivacyDowngrade,
 }
 
 /// `[[faults]]`.

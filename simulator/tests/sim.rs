@@ -140,7 +140,7 @@ fn explore_finds_and_shrinks_an_injected_fault() {
     let doc = explore::explore(&file, &text, &o).expect("explore");
     assert!(doc["failures"].as_u64().expect("n") > 0, "{doc}");
     let s = &doc["shrunk"][0];
-    assert_eq!(s["violation"]["property"], "keys_attested", "{s}");
+    assert_eq!(s["violation"]["property"], "privacy_hides_device", "{s}");
     // Shrunk to the two knobs that matter and fewer sessions.
     assert_eq!(s["attackers"], 1, "{s}");
     assert_eq!(s["faults"], 1, "{s}");
@@ -153,7 +153,7 @@ fn explore_finds_and_shrinks_an_injected_fault() {
     let done = output::run(&job).expect("run");
     assert_eq!(
         done.result.violation.map(|v| v.property),
-        Some("keys_attested")
+        Some("privacy_hides_device")
     );
     // Shards and merge give the same set of results as one run.
     let mut parts = Vec::new();
@@ -177,7 +177,7 @@ fn explore_finds_and_shrinks_an_injected_fault() {
 fn explore_finds_nothing_without_the_defect() {
     let (file, text) = injected();
     let text = text.replace(
-        "kind = \"deliberate\"\ndefect = \"issuer_accepts_unattested_keys\"",
+        "kind = \"deliberate\"\ndefect = \"issuer_accepts_privacy_downgrade\"",
         "kind = \"reader_reset\"\nprobability = 0.1",
     );
     let o = ExploreOptions {
@@ -199,9 +199,9 @@ fn each_deliberate_defect_is_caught_by_the_oracle() {
     // Every defect breaks exactly the property it names, in a scenario that exercises it.
     let cases = [
         (
-            "issuer_accepts_unattested_keys",
-            "[[attackers]]\nkind = \"substitute_key\"\nstep = \"key_creation\"\nfraction = 1.0\n",
-            "keys_attested",
+            "issuer_accepts_privacy_downgrade",
+            "[[attackers]]\nkind = \"downgrade_privacy\"\nsite = \"middleware\"\nstep = \"invocation\"\nfraction = 1.0\n",
+            "privacy_hides_device",
         ),
         ("middleware_leaks_pin", "", "no_secret_in_clear"),
         (
@@ -244,6 +244,21 @@ fn each_deliberate_defect_is_caught_by_the_oracle() {
         let done = output::run(&Job::new(defect, &clean)).expect("run");
         assert_eq!(done.result.violation, None, "{defect} without the defect");
     }
+}
+
+/// The issuer's `issuer_accepts_unattested_keys` defect against a key substitution: the issuer
+/// certifies the attacker's key, but the card refuses that certificate at `setCertificatePath`
+/// (full mode shows it with the real issuer fault and card), so the run holds and every
+/// attack ends as detected. Model mode follows the same rule.
+#[test]
+fn the_card_refuses_a_key_a_faulty_issuer_certified_without_attestation() {
+    let text = "[configuration]\nname = \"d\"\n[[issuers]]\nname = \"a\"\nkeys = { ec = 1, pin = true }\n[[users]]\nname = \"u\"\nsessions = 20\narrival = { process = \"poisson\", rate_per_s = 2 }\n[[attackers]]\nkind = \"substitute_key\"\nstep = \"key_creation\"\nfraction = 1.0\n[[faults]]\nkind = \"deliberate\"\ndefect = \"issuer_accepts_unattested_keys\"\n";
+    let done = output::run(&Job::new("d", text)).expect("run");
+    assert_eq!(done.result.violation, None);
+    let a = &done.metrics["attacks"]["substitute_key"];
+    assert_eq!(a["attempted"], 20, "{a}");
+    assert_eq!(a["rejected"], 20, "{a}");
+    assert_eq!(a["reported"], 20, "{a}");
 }
 
 /// Every shipped scenario, at ≤ 300 sessions: properties hold, attacks are detected.

@@ -95,4 +95,12 @@ impl Faults {
         set.insert(f);
         Faults { set }
     }
+
+    /// A set with the given faults (test builds only).
+    #[cfg(feature = "faults")]
+    pub fn of(faults: impl IntoIterator<Item = IssuerFault>) -> Self {
+        Faults {
+            set: faults.into_iter().collect(),
+        }
+    }
 }

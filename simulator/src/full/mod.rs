@@ -39,7 +39,7 @@ use airtight_testkit::driver::{
 use crate::backend::{
     AttackKind, AttackOutcome, AttackerSite, Backend, BackendError, CardCall, CardOp, CardOps,
     Cause, Inbound, IssuerCost, IssuerOp, IssuerOutcome, IssuerVerdict, MiddlewareOutcome,
-    MiddlewareVerdict, SessionFacts, SessionHandle, SessionSpec, Step, UserAction,
+    MiddlewareVerdict, SessionFacts, SessionHandle, SessionSpec, Step, UserAction, WireApdu,
 };
 use crate::rng::SimRng;
 
@@ -222,6 +222,8 @@ pub struct FullBackend {
     cards: BTreeMap<u64, TracedCard>,
     /// The issuer's deliberate faults (from the scenario's defects).
     issuer_faults: airtight_issuer::Faults,
+    /// Drop a session's card when it ends (no later session can use it again).
+    drop_cards: bool,
 }
 
 impl FullBackend {
@@ -232,14 +234,18 @@ impl FullBackend {
 
     /// A backend with the scenario's deliberate defects switched on in the real parties.
     /// `issuer_accepts_unattested_keys` is the issuer's `AcceptBadKeyAttestation` fault and
-    /// needs the crate feature `faults`; the other defects have no real counterpart in the
-    /// engines yet and are refused with an error naming them (run them in model mode).
+    /// `issuer_accepts_privacy_downgrade` its `AcceptPrivacyDowngrade` fault; both need the
+    /// crate feature `faults`. The other defects have no real counterpart in the engines yet
+    /// and are refused with an error naming them (run them in model mode).
     pub fn with_defects(defects: crate::models::Defects) -> Result<Self, BackendError> {
         use crate::scenario::Defect;
         #[cfg_attr(not(any(test, feature = "faults")), allow(unused_mut))]
         let mut b = Self::default();
+        #[cfg(any(test, feature = "faults"))]
+        let mut faults = Vec::new();
         for d in [
             Defect::IssuerAcceptsUnattestedKeys,
+            Defect::IssuerAcceptsPrivacyDowngrade,
             Defect::IssuerLosesCommits,
             Defect::MiddlewareLeaksPin,
             Defect::CardKeepsAbortedKeys,
@@ -251,14 +257,20 @@ impl FullBackend {
             match d {
                 #[cfg(any(test, feature = "faults"))]
                 Defect::IssuerAcceptsUnattestedKeys => {
-                    b.issuer_faults = airtight_issuer::Faults::one(
-                        airtight_issuer::IssuerFault::AcceptBadKeyAttestation,
-                    );
+                    faults.push(airtight_issuer::IssuerFault::AcceptBadKeyAttestation);
+                }
+                #[cfg(any(test, feature = "faults"))]
+                Defect::IssuerAcceptsPrivacyDowngrade => {
+                    faults.push(airtight_issuer::IssuerFault::AcceptPrivacyDowngrade);
                 }
                 other => {
                     return Err(err(format!(
                         "defect {other:?} is not available in full mode{}",
-                        if other == Defect::IssuerAcceptsUnattestedKeys {
+                        if matches!(
+                            other,
+                            Defect::IssuerAcceptsUnattestedKeys
+                                | Defect::IssuerAcceptsPrivacyDowngrade
+                        ) {
                             " without the airtight-sim feature `faults`"
                         } else {
                             " (model mode predicts it)"
@@ -267,7 +279,24 @@ impl FullBackend {
                 }
             }
         }
+        #[cfg(any(test, feature = "faults"))]
+        {
+            b.issuer_faults = airtight_issuer::Faults::of(faults);
+        }
         Ok(b)
+    }
+
+    /// Whether a card outlives its session (for a later session of the same card). Off, the
+    /// card is dropped once the session's facts are taken, so cards do not accumulate over a
+    /// run. On by default.
+    pub fn keeping_cards(mut self, keep: bool) -> Self {
+        self.drop_cards = !keep;
+        self
+    }
+
+    /// Cards kept between their sessions.
+    pub fn cards_kept(&self) -> usize {
+        self.cards.len()
     }
 
     fn get(&mut self, h: SessionHandle) -> Result<&mut Session, BackendError> {
@@ -533,6 +562,15 @@ impl Backend for FullBackend {
                     bytes_to_card: len32(c.bytes_to_card()),
                     bytes_from_card: len32(c.bytes_from_card()),
                 });
+                out.wire.push(
+                    c.apdus
+                        .iter()
+                        .map(|a| WireApdu {
+                            command: a.command.clone(),
+                            response: a.response.clone(),
+                        })
+                        .collect(),
+                );
             }
             match &t.outcome {
                 StepOutcome::Continue => {
@@ -757,18 +795,27 @@ impl Backend for FullBackend {
         });
         if let Some((_, kind, _)) = s.attack {
             facts.attack = Some(kind);
-            facts.attack_outcome =
-                if facts.secrets_seen.attacker || facts.keys_attested < facts.keys_at_issuer {
-                    AttackOutcome::Succeeded
-                } else if s.refused_after_attack || (kind == AttackKind::Drop && s.attack_applied) {
-                    AttackOutcome::Rejected
-                } else {
-                    AttackOutcome::Harmless
-                };
+            // A downgrade that went through: the issuer saw the device of a privacy session.
+            let downgraded = kind == AttackKind::DowngradePrivacy
+                && s.attack_applied
+                && s.spec.privacy
+                && facts.device_id_visible;
+            facts.attack_outcome = if facts.secrets_seen.attacker
+                || facts.keys_attested < facts.keys_at_issuer
+                || downgraded
+            {
+                AttackOutcome::Succeeded
+            } else if s.refused_after_attack || (kind == AttackKind::Drop && s.attack_applied) {
+                AttackOutcome::Rejected
+            } else {
+                AttackOutcome::Harmless
+            };
             facts.attack_reported = facts.attack_outcome == AttackOutcome::Rejected
                 && matches!(cause, Cause::AttackDetected | Cause::Timeout);
         }
-        if let Some(card) = s.driver.take_card() {
+        if let Some(card) = s.driver.take_card()
+            && !self.drop_cards
+        {
             self.cards.insert(s.spec.card, card);
         }
         Ok(())

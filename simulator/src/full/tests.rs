@@ -405,3 +405,191 @@ fn a_key_certified_without_attestation_is_refused_by_the_card() {
     let e = FullBackend::with_defects(other).unwrap_err();
     assert!(e.message.contains("CardKeepsAbortedKeys"), "{e}");
 }
+
+/// The issuer's deliberate `AcceptPrivacyDowngrade` fault (scenario defect
+/// `issuer_accepts_privacy_downgrade`) against a middleware that strips privacy mode from the
+/// issuer's InvocationRequest: the honest issuer refuses the device identifier the card then
+/// sends (it asked for privacy mode); the faulty one follows the mode of the answer,
+/// completes, and sees the device certificate of a privacy session.
+#[test]
+fn a_privacy_downgrade_is_refused_unless_the_issuer_accepts_it() {
+    let mut defects = crate::models::Defects::default();
+    defects.set(crate::scenario::Defect::IssuerAcceptsPrivacyDowngrade);
+    let attack = Hook::Attack(AttackerSite::Middleware, AttackKind::DowngradePrivacy);
+    let mut s = spec(60);
+    s.privacy = true;
+    let mut honest = FullBackend::new();
+    let o = run(&mut honest, &s, Step::Invocation, attack);
+    assert_eq!(o.cause, Cause::AttackDetected);
+    assert_eq!(o.facts.attack_outcome, AttackOutcome::Rejected);
+    assert!(!o.facts.device_id_visible);
+    let mut faulty = FullBackend::with_defects(defects).unwrap();
+    let o = run(&mut faulty, &s, Step::Invocation, attack);
+    assert_eq!(o.cause, Cause::Completed);
+    assert!(o.facts.device_id_visible && o.facts.issuer_visible_id != 0);
+    assert_eq!(o.facts.attack_outcome, AttackOutcome::Succeeded);
+    assert_eq!(
+        crate::oracle::check(&s, &o.facts, true).map(|(p, _)| p),
+        Some("privacy_hides_device")
+    );
+    // Without the attack the faulty issuer still keeps privacy mode.
+    let mut faulty = FullBackend::with_defects(defects).unwrap();
+    let o = run(&mut faulty, &s, Step::Invocation, Hook::None);
+    assert_eq!(o.cause, Cause::Completed);
+    assert!(!o.facts.device_id_visible);
+}
+
+fn privacy_fault_scenario() -> (String, String) {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/injected-privacy-fault.toml");
+    (
+        p.display().to_string(),
+        std::fs::read_to_string(&p).unwrap(),
+    )
+}
+
+/// Issue 13's "explore finds and shrinks a deliberately injected fault", in full mode against
+/// the real issuer: swarm testing over a few seeds finds one where the issuer's
+/// `AcceptPrivacyDowngrade` fault and the downgrading middleware are both on, shrinks it to
+/// those two knobs and one session, and writes a scenario file that fails the same way on its
+/// own. With the fault taken out, the same seeds find nothing.
+#[test]
+fn explore_in_full_mode_finds_and_shrinks_the_issuers_privacy_downgrade_fault() {
+    use crate::explore::{ExploreOptions, explore};
+    let dir = tempfile::tempdir().unwrap();
+    let (file, text) = privacy_fault_scenario();
+    let o = ExploreOptions {
+        from: 0,
+        to: 4,
+        shard: (0, 1),
+        threads: 2,
+        scale: None,
+        mode: crate::output::Mode::Full,
+        out: Some(dir.path().to_path_buf()),
+        shrink: 1,
+    };
+    let doc = explore(&file, &text, &o).unwrap();
+    assert!(doc["failures"].as_u64().unwrap() > 0, "{doc}");
+    let s = &doc["shrunk"][0];
+    assert_eq!(s["violation"]["property"], "privacy_hides_device", "{s}");
+    assert_eq!(s["attackers"], 1, "{s}");
+    assert_eq!(s["faults"], 1, "{s}");
+    assert_eq!(s["sessions"], 1, "{s}");
+    // The reproducer names exactly the two knobs and fails on its own in full mode.
+    let rtext = std::fs::read_to_string(dir.path().join(s["file"].as_str().unwrap())).unwrap();
+    let repro = crate::scenario::Scenario::parse("repro", &rtext).unwrap();
+    assert_eq!(
+        repro.faults[0].defect,
+        Some(crate::scenario::Defect::IssuerAcceptsPrivacyDowngrade)
+    );
+    assert_eq!(repro.attackers[0].kind, AttackKind::DowngradePrivacy);
+    let mut job = crate::output::Job::new("repro", &rtext);
+    job.seed = s["seed"].as_u64();
+    job.mode = crate::output::Mode::Full;
+    let done = crate::output::run(&job).unwrap();
+    let v = done.result.violation.unwrap();
+    assert_eq!(v.property, "privacy_hides_device");
+    // Model mode predicts the same violation for the same file.
+    job.mode = crate::output::Mode::Model;
+    let done = crate::output::run(&job).unwrap();
+    assert_eq!(
+        done.result.violation.map(|v| v.property),
+        Some("privacy_hides_device")
+    );
+    // The honest issuer: nothing found on the same seeds.
+    let clean = text.replace(
+        "kind = \"deliberate\"\ndefect = \"issuer_accepts_privacy_downgrade\"",
+        "kind = \"card_removed\"\nprobability = 0.1",
+    );
+    assert_ne!(clean, text);
+    let o = ExploreOptions {
+        out: None,
+        shrink: 0,
+        ..o
+    };
+    let doc = explore(&file, &clean, &o).unwrap();
+    assert_eq!(doc["failures"], 0, "{doc}");
+}
+
+/// Full mode's transcript has one line per APDU (command and response in hex, with the
+/// virtual times they were sent and answered) that add up to the SKS call lines; `sim replay`
+/// re-runs it byte for byte, and one changed byte of an APDU fails naming that event.
+#[test]
+fn full_transcript_has_every_apdu_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut job = crate::output::Job::new("smoke", &text);
+    job.mode = crate::output::Mode::Full;
+    job.scale = Some(0.25);
+    job.transcript = Some(true);
+    job.out = Some(dir.path().to_path_buf());
+    crate::output::run(&job).unwrap();
+    let p = dir.path().join("transcript.jsonl");
+    let t = std::fs::read_to_string(&p).unwrap();
+    let lines: Vec<serde_json::Value> = t
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let wire: Vec<&serde_json::Value> = lines.iter().filter(|v| v["e"] == "wire").collect();
+    let calls: u64 = lines
+        .iter()
+        .filter(|v| v["e"] == "apdu")
+        .map(|v| v["apdus"].as_u64().unwrap())
+        .sum();
+    assert!(calls > 0);
+    assert_eq!(wire.len() as u64, calls, "one line per APDU");
+    for w in &wire {
+        let c = w["c"].as_str().unwrap();
+        let r = w["r"].as_str().unwrap();
+        assert!(c.len() >= 8 && c.len() % 2 == 0 && c.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(r.len() >= 4, "a response has its status word: {w}");
+        assert!(w["sent"].as_u64().unwrap() <= w["t"].as_u64().unwrap());
+    }
+    // Each call's last APDU is answered when the call line says the call ended.
+    let mut last_wire_t = None;
+    for v in &lines {
+        if v["e"] == "wire" {
+            last_wire_t = v["t"].as_u64();
+        } else if v["e"] == "apdu" {
+            assert_eq!(last_wire_t, v["t"].as_u64(), "{v}");
+        }
+    }
+    let n = crate::output::replay(dir.path()).unwrap();
+    assert!(n as usize >= wire.len());
+    // Change one hex digit of an APDU in the middle of the file.
+    let mut bytes = std::fs::read(&p).unwrap();
+    let mid = wire.len() / 2;
+    let target = serde_json::to_string(wire[mid]).unwrap();
+    let c = wire[mid]["c"].as_str().unwrap().to_owned();
+    let line_no = t
+        .lines()
+        .position(|l| serde_json::from_str::<serde_json::Value>(l).unwrap() == *wire[mid])
+        .unwrap()
+        + 1;
+    let start: usize = t.lines().take(line_no - 1).map(|l| l.len() + 1).sum();
+    let at = start + t.lines().nth(line_no - 1).unwrap().find(&c).unwrap() + c.len() - 1;
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&p, &bytes).unwrap();
+    let e = crate::output::replay(&p).unwrap_err().to_string();
+    assert!(e.contains(&format!(":{line_no}:")), "{e} ({target})");
+    assert!(e.contains("at event wire of session"), "{e}");
+}
+
+/// Without a card population, a card is dropped once its session's facts are taken (memory
+/// grows with the sessions in flight, not with every card used); with one, it is kept for the
+/// card's next session.
+#[test]
+fn cards_are_kept_only_when_they_can_come_back() {
+    let mut keep = FullBackend::new();
+    run(&mut keep, &spec(70), Step::Invocation, Hook::None);
+    assert_eq!(keep.cards_kept(), 1);
+    let mut drop = FullBackend::new().keeping_cards(false);
+    let o = run(&mut drop, &spec(71), Step::Invocation, Hook::None);
+    assert_eq!(o.cause, Cause::Completed);
+    assert_eq!(
+        o.facts.keys_on_card, 1,
+        "the facts are taken before the card goes"
+    );
+    assert_eq!(drop.cards_kept(), 0);
+}
