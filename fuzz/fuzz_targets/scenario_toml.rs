@@ -9,6 +9,6 @@ fuzz_target!(
         airtight_fuzz::seeds::emit(airtight_fuzz::loaders::scenario_seeds());
     },
     |data: &[u8]| {
-        bounded(data.len(), Bound::DECODER, || airtight_fuzz::loaders::scenario_toml(data));
+        bounded(data.len(), Bound::LOADER, || airtight_fuzz::loaders::scenario_toml(data));
     }
 );
