@@ -53,7 +53,7 @@ def write(path, header, tokens, json_strings):
 msg_schemas = [
     f
     for f in glob.glob("spec/schemas/*.schema.json")
-    if not re.search(r"/(cli-|harness-|shim)", f)
+    if not re.search(r"/(cli-|harness-|shim|sim-)", f)
 ]
 keygen2 = names(msg_schemas) | uris()
 write("fuzz/dict/keygen2.dict", "KeyGen2 JSON member names, enumeration values and URIs", keygen2, True)
@@ -65,3 +65,8 @@ with open("reference/proto/src/sks/method.rs") as fh:
 write("fuzz/dict/shim.dict", "Shim JSON-lines member names and method names", shim, True)
 toml = names(["spec/schemas/harness-target.schema.json"])
 write("fuzz/dict/toml.dict", "Harness target TOML keys and values", toml, False)
+scenario = names(["spec/schemas/sim-scenario.schema.json"])
+write("fuzz/dict/scenario.dict", "Simulator scenario TOML keys and values", scenario, False)
+native = {"type", "start", "invocation", "consent", "accept", "pin", "cancel", "keygen2:?",
+          "intent://keygen2?", "url=", "http://127.0.0.1:18080/keygen2", "true", "false"}
+write("fuzz/dict/native.dict", "Browser native-messaging member names and values", native, True)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every parser and state machine (fuzz/README.md).
 #
-#   bash scripts/fuzz.sh --smoke            # CI: every target for a few seconds, ~3 minutes in all
-#   bash scripts/fuzz.sh [--seconds N] [TARGET...]   # long runs: N seconds per target (default 600)
+#   bash scripts/fuzz.sh --ci               # CI: the CI set (fuzz/targets-ci.txt), 10 s each
+#   bash scripts/fuzz.sh --smoke            # every target for 5 s
+#   bash scripts/fuzz.sh [--seconds N] [--summary FILE] [TARGET...]   # long runs: N s per target
+#                                           # (default 600); FILE gets the table in Markdown
 #
 # Builds fuzz/ (its own workspace) with libFuzzer's coverage instrumentation (the flags
 # cargo-fuzz passes with `-s none`, on the stable toolchain; nothing to install but a C++
@@ -11,29 +13,43 @@
 # target: executions, coverage (edges), corpus size and findings. Exits 1 if any target found a
 # crash, an oracle violation, an allocation over its bound, a timeout or an out-of-memory.
 #
+# `--ci` builds without the feature `full` (no issuer server stack, harness or simulator), so
+# that the build fits CI's budget; see fuzz/README.md, "CI".
+#
 # Environment: FUZZ_OUT (default fuzz/out: logs and crash artifacts), FUZZ_CORPUS (default
-# fuzz/corpus, kept between runs), FUZZ_TIMEOUT (seconds per input before it counts as a
-# finding, default 60).
+# fuzz/corpus, kept between runs), FUZZ_TARGET_DIR (default fuzz/target), FUZZ_TIMEOUT
+# (seconds per input before it counts as a finding, default 60). Inputs in
+# fuzz/regressions/<target>/ (former findings, committed) run first in every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 smoke=0
+ci=0
 seconds=""
+summary=""
 targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) smoke=1 ;;
+        --ci) ci=1 ;;
+        --summary) summary="$2"; shift ;;
+        --summary=*) summary="${1#--summary=}" ;;
         --seconds) seconds="$2"; shift ;;
         --seconds=*) seconds="${1#--seconds=}" ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1") ;;
     esac
     shift
 done
 if [ -z "$seconds" ]; then
-    if [ "$smoke" = 1 ]; then seconds=5; else seconds=600; fi
+    if [ "$ci" = 1 ]; then seconds=10; elif [ "$smoke" = 1 ]; then seconds=5; else seconds=600; fi
+fi
+features=()
+if [ "$ci" = 1 ]; then
+    features=(--no-default-features)
+    [ ${#targets[@]} -gt 0 ] || mapfile -t targets < fuzz/targets-ci.txt
 fi
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < fuzz/targets.txt
 
@@ -60,12 +76,12 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares"
-export CARGO_TARGET_DIR="$root/fuzz/target"
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$root/fuzz/target}"
 echo "== building the fuzz targets (release, instrumented, $host)"
 bin_args=()
 for t in "${targets[@]}"; do bin_args+=(--bin "$t"); done
 nice -n 10 cargo build --locked --release --quiet --manifest-path fuzz/Cargo.toml \
-    --target "$host" "${bin_args[@]}"
+    --target "$host" ${features[@]+"${features[@]}"} "${bin_args[@]}"
 t_built=$(date +%s)
 echo "   built in $((t_built - t0)) s"
 
@@ -74,11 +90,14 @@ dict_of() {
         kg2_*|issuer_session|middleware_session) echo fuzz/dict/keygen2.dict ;;
         shim_line) echo fuzz/dict/shim.dict ;;
         target_toml) echo fuzz/dict/toml.dict ;;
+        scenario_toml) echo fuzz/dict/scenario.dict ;;
+        native_messaging) echo fuzz/dict/native.dict ;;
         *) echo "" ;;
     esac
 }
 
 rows=()
+md=()
 failed=0
 for t in "${targets[@]}"; do
     bin="$CARGO_TARGET_DIR/$host/release/$t"
@@ -93,8 +112,10 @@ for t in "${targets[@]}"; do
     [ -n "$dict" ] && args+=(-dict="$root/$dict")
     ts=$(date +%s)
     set +e
+    dirs=("$corpus")
+    [ -d "fuzz/regressions/$t" ] && dirs+=("$root/fuzz/regressions/$t")
     AIRTIGHT_FUZZ_SEEDS="$corpus" timeout $((seconds + per_input_timeout + 120)) \
-        nice -n 10 "$bin" "${args[@]}" "$corpus" >"$log" 2>&1
+        nice -n 10 "$bin" "${args[@]}" "${dirs[@]}" >"$log" 2>&1
     rc=$?
     set -e
     te=$(date +%s)
@@ -110,6 +131,7 @@ for t in "${targets[@]}"; do
         failed=1
         grep -m3 -E 'oracle violated|panicked|ERROR: libFuzzer|deadly signal|SUMMARY' "$log" | sed 's/^/      /' || true
     fi
+    md+=("| \`$t\` | ${execs:-?} | ${cov:-?} | ${ft:-?} | $files | $((te - ts)) | $found | $verdict |")
     rows+=("$(printf '%-44s %10s %7s %7s %7s %5ss  %s' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$files" "$((te - ts))" "$verdict")")
     echo "   $t: ${execs:-?} executions, ${cov:-?} edges, $verdict"
 done
@@ -119,4 +141,23 @@ echo "== fuzz summary ($seconds s per target; logs and artifacts in $out)"
 printf '%-44s %10s %7s %7s %7s %6s  %s\n' target executions edges features corpus time findings
 for r in "${rows[@]}"; do echo "$r"; done
 echo "== total $(( $(date +%s) - t0 )) s (build $((t_built - t0)) s)"
+if [ -n "$summary" ]; then
+    mkdir -p "$(dirname "$summary")"
+    {
+        echo "# Fuzz run summary"
+        echo
+        echo "Generated by \`scripts/fuzz.sh --seconds $seconds --summary ...\` on $(date -u +%Y-%m-%d) ($host,"
+        echo "$(nproc) cores, one target at a time under \`nice -n 10\`; the corpus kept from earlier runs"
+        echo "counts). Edges and features are libFuzzer's \`cov:\` and \`ft:\` of the last status line;"
+        echo "corpus is the number of inputs in the target's corpus at the end; findings are new crash,"
+        echo "timeout or out-of-memory inputs (fuzz/README.md)."
+        echo
+        echo "| target | executions | edges (cov) | features (ft) | corpus | seconds | findings | verdict |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---|"
+        for r in "${md[@]}"; do echo "$r"; done
+        echo
+        echo "Build $((t_built - t0)) s, total $(( $(date +%s) - t0 )) s."
+    } >"$summary"
+    echo "== summary written to $summary"
+fi
 exit "$failed"

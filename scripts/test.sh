@@ -16,6 +16,9 @@ else
   cargo test --workspace --locked
 fi
 
+echo "== fuzz smoke: the CI set of libFuzzer targets, 10 s each from the seeds, failing on any finding (fuzz/README.md)"
+bash scripts/fuzz.sh --ci
+
 echo "== the pure-Rust crypto backend (airtight-proto with RustCrypto as the default provider)"
 cargo test --locked -p airtight-proto --no-default-features --features rustcrypto
 

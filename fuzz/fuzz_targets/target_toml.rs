@@ -9,6 +9,6 @@ fuzz_target!(
         airtight_fuzz::seeds::emit(airtight_fuzz::seeds::target_tomls());
     },
     |data: &[u8]| {
-        bounded(data.len(), Bound::DECODER, || airtight_fuzz::decoders::target_toml(data));
+        bounded(data.len(), Bound::DECODER, || airtight_fuzz::loaders::target_toml(data));
     }
 );

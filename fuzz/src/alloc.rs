@@ -82,6 +82,12 @@ impl Bound {
         base: 256 << 10,
         per_byte: 64,
     };
+    /// The scenario loader: 2 MiB plus 64 bytes per input byte (each parse builds the JSON
+    /// Schema validator of the scenario schema, about 700 KB whatever the input).
+    pub const LOADER: Bound = Bound {
+        base: 2 << 20,
+        per_byte: 64,
+    };
     /// Stateful targets (a card, an issuer session, a middleware): 16 MiB for the parties
     /// themselves plus 64 bytes per input byte.
     pub const STATEFUL: Bound = Bound {

@@ -296,26 +296,3 @@ pub fn sks_payload(data: &[u8]) {
         );
     }
 }
-
-/// Harness target configuration (TOML): a loaded configuration serializes back to TOML that
-/// loads to the same configuration.
-pub fn target_toml(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let Ok(c) = airtight_harness::config::TargetConfig::from_toml(text) else {
-        return;
-    };
-    let out = toml::to_string(&c);
-    oracle!(
-        out.is_ok(),
-        "a loaded configuration does not serialize: {out:?}"
-    );
-    if let Ok(out) = out {
-        let back = airtight_harness::config::TargetConfig::from_toml(&out);
-        oracle!(
-            back.as_ref().ok() == Some(&c),
-            "TOML round trip: {back:?}\n{out}"
-        );
-    }
-}

@@ -6,10 +6,15 @@
 //! ([`Bound`]).
 
 pub mod alloc;
+#[cfg(feature = "full")]
 pub mod cardkit;
 pub mod decoders;
+#[cfg(feature = "full")]
+pub mod loaders;
+pub mod native;
 pub mod protocols;
 pub mod seeds;
+#[cfg(feature = "full")]
 pub mod sessions;
 pub mod targets;
 

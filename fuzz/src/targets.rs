@@ -1,4 +1,6 @@
 //! Seeds made from the honest in-process session's card calls ([`crate::sessions::honest`]).
+//! Without the feature `full` (the CI set) there is no honest session: these seeds are then
+//! the hand-made ones only.
 
 use airtight_bindings::SksCall;
 use airtight_bindings::apdu::{self, SelectInfo, StatusWord};
@@ -7,7 +9,32 @@ use airtight_proto::sks::{SksErrorCode, SksMethod};
 use serde_json::json;
 
 use crate::join_records;
-use crate::sessions::honest;
+
+/// The card calls of the honest session.
+#[derive(Debug, Default)]
+struct Recorded {
+    /// Provisioning calls, `[method number, APDU payload...]`.
+    card_calls: Vec<Vec<u8>>,
+    /// Their successful results.
+    card_results: Vec<Vec<u8>>,
+    /// User calls on the provisioned card.
+    user_calls: Vec<Vec<u8>>,
+}
+
+#[cfg(feature = "full")]
+fn recorded() -> Recorded {
+    let h = crate::sessions::honest();
+    Recorded {
+        card_calls: h.card_calls.clone(),
+        card_results: h.card_results.clone(),
+        user_calls: h.user_calls.clone(),
+    }
+}
+
+#[cfg(not(feature = "full"))]
+fn recorded() -> Recorded {
+    Recorded::default()
+}
 
 fn split_call(rec: &[u8]) -> Option<(SksMethod, &[u8])> {
     let (&m, p) = rec.split_first()?;
@@ -16,7 +43,7 @@ fn split_call(rec: &[u8]) -> Option<(SksMethod, &[u8])> {
 
 /// Every honest card call (provisioning and user calls).
 fn all_calls() -> Vec<Vec<u8>> {
-    let h = honest();
+    let h = recorded();
     h.card_calls.iter().chain(&h.user_calls).cloned().collect()
 }
 
@@ -65,7 +92,7 @@ pub fn apdu_response_seeds() -> Vec<Vec<u8>> {
             StatusWord::for_sks_error(SksErrorCode::Authorization),
         ),
     ];
-    for r in &honest().card_results {
+    for r in &recorded().card_results {
         out.push(apdu::response(
             r.get(1..).unwrap_or_default(),
             StatusWord::OK,
@@ -77,7 +104,7 @@ pub fn apdu_response_seeds() -> Vec<Vec<u8>> {
 /// Exchanges: each honest call with its honest result as the card's response, in one piece
 /// and split over `61xx` + GET RESPONSE.
 pub fn apdu_exchange_seeds() -> Vec<Vec<u8>> {
-    let h = honest();
+    let h = recorded();
     let mut out = Vec::new();
     for (call, result) in h.card_calls.iter().zip(&h.card_results) {
         let Some((m, p)) = split_call(call) else {
@@ -121,7 +148,7 @@ pub fn apdu_dispatcher_seeds() -> Vec<Vec<u8>> {
 
 /// Call and result payloads of every honest call: `[method, 0 | 1, payload...]`.
 pub fn sks_payload_seeds() -> Vec<Vec<u8>> {
-    let h = honest();
+    let h = recorded();
     let mut out = Vec::new();
     for (kind, list) in [(0u8, all_calls()), (1u8, h.card_results.clone())] {
         for rec in list {
@@ -163,8 +190,9 @@ pub fn shim_seeds() -> Vec<Vec<u8>> {
 
 /// Card call sequences: the honest provisioning on an empty card, the user calls on the
 /// provisioned card, and the same with power cuts at a few write points and offsets.
+#[cfg(feature = "full")]
 pub fn card_seeds() -> Vec<Vec<u8>> {
-    let h = honest();
+    let h = recorded();
     let mut out = Vec::new();
     let mut prov = vec![0u8];
     prov.extend(join_records(&h.card_calls));

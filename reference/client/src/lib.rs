@@ -8,6 +8,8 @@
 //! - [`pin`]: PIN policy checks done before a PIN reaches the card.
 //! - [`discovery`]: lookup-specifier verification and search filters.
 //! - [`url`]: invocation URLs (plain and `intent://keygen2?…`).
+//! - [`native`]: browser native-messaging framing and the extension's messages (the CLI's
+//!   browser host speaks it).
 //! - `http` (default feature): a blocking HTTP driver ([`http::HttpDriver`], [`http::enroll`]):
 //!   plain HTTP through `ureq`, HTTPS through a small rustls client that captures the TLS
 //!   server certificate ([KG2-HTP-010]).
@@ -30,6 +32,7 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod native;
 pub mod pin;
 #[cfg(feature = "http")]
 pub mod tls;
