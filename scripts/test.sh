@@ -16,8 +16,8 @@ else
   cargo test --workspace --locked
 fi
 
-echo "== fuzz smoke: the CI set of libFuzzer targets, 10 s each from the seeds, failing on any finding (fuzz/README.md)"
-bash scripts/fuzz.sh --ci
+echo "== fuzz smoke: the CI set of libFuzzer targets, 5 s each from the seeds, failing on any finding (fuzz/README.md)"
+bash scripts/fuzz.sh --ci --seconds 5 --summary reports/fuzz/ci-summary.md
 
 echo "== the pure-Rust crypto backend (airtight-proto with RustCrypto as the default provider)"
 cargo test --locked -p airtight-proto --no-default-features --features rustcrypto
