@@ -122,9 +122,12 @@ fn benches(c: &mut Criterion) {
     let (requests, responses) = record(&iss, DeviceKeyKind::P256);
     let (rsa_requests, rsa_responses) = record(&iss, DeviceKeyKind::Rsa2048);
 
-    // The mandatory public-key crypto of the issuer's session: ephemeral keygen + ECDH, the
-    // device path validation (the 2-certificate chain against the anchor), the device's
-    // session attestation (one verify) and one end-entity certificate (one ECDSA sign).
+    // The mandatory crypto of the issuer's session: ephemeral keygen + ECDH, the device path
+    // validation (the 2-certificate chain against the anchor), the device's session
+    // attestation (one verify), one end-entity certificate (one ECDSA sign), the device ID
+    // (SHA-256 of the device certificate), the session key (one HMAC) and the session MACs
+    // (createPINPolicy, createKeyEntry and setCertificatePath MACs, the key attestation, the
+    // close MAC and the close attestation: six HMACs over messages of about their size).
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let peer = PrivateKey::generate_ec(Curve::P256, &mut rng).public_key();
     let ca = airtight_pki::fixtures::issuer_ca();
@@ -134,6 +137,7 @@ fn benches(c: &mut Criterion) {
     let device_rsa = airtight_pki::fixtures::device_rsa2048();
     let user_key = PrivateKey::generate_ec(Curve::P256, &mut rng).public_key();
     let spki = user_key.to_spki_der().unwrap();
+    let mac_data = vec![0x5au8; 600];
 
     for (name, p) in providers() {
         let mut g = c.benchmark_group(name);
@@ -165,6 +169,15 @@ fn benches(c: &mut Criterion) {
                             public.verify(alg, b"attestation input", &sig).unwrap();
                             let serial = airtight_pki::Serial::from_u64(7).unwrap();
                             black_box(ca.issue_at(&spki, &profile, &serial, NOW).unwrap());
+                            black_box(airtight_proto::keys::sha256(&path[0]));
+                            let sk = airtight_proto::session1::derive_session_key(
+                                &[7u8; 32], "C-1", "S-1", URI, &[9u8; 32],
+                            )
+                            .unwrap();
+                            let backend = airtight_proto::crypto::current().backend;
+                            for len in [96, 160, 320, 600, 120, 80] {
+                                black_box(backend.hmac_sha256(sk.as_ref(), &mac_data[..len]));
+                            }
                         })
                     })
                 },

@@ -538,17 +538,18 @@ impl Issuer {
         now: i64,
         adopt: Option<&Message>,
     ) -> Result<Next, IssuerError> {
-        let (req, eph) = match adopt {
+        let (req, eph, eph_public) = match adopt {
             Some(Message::ProvisioningInitializationRequest(r)) => {
                 let curve = PublicKey::from_jwk(&r.server_ephemeral_key)
                     .ok()
                     .and_then(|k| k.curve())
                     .ok_or_else(|| adopted("serverEphemeralKey"))?;
                 let eph = e.ephemeral_key(curve);
-                if eph.public_key().to_jwk() != r.server_ephemeral_key {
+                let eph_public = eph.public_key();
+                if eph_public.to_jwk() != r.server_ephemeral_key {
                     return Err(adopted("the pinned ephemeral key is not the recorded one"));
                 }
-                (r.clone(), eph)
+                (r.clone(), eph, eph_public)
             }
             Some(other) => {
                 return Err(adopted(format!(
@@ -558,6 +559,8 @@ impl Issuer {
             }
             None => {
                 let eph = e.ephemeral_key(self.policy.ephemeral_curve()?);
+                // Derived once: a scalar multiplication.
+                let eph_public = eph.public_key();
                 let server_time = IsoTime::server_time(now).ok_or_else(|| policy_err("now"))?;
                 let kmk = self.kmk.as_ref().map(|k| k.public_key());
                 let mut updatable = Vec::new();
@@ -574,11 +577,11 @@ impl Issuer {
                     session_key_algorithm: alg::SESSION_1.into(),
                     session_key_limit: self.policy.session.key_limit,
                     session_life_time: self.policy.session.life_time,
-                    server_ephemeral_key: eph.public_key().to_jwk(),
+                    server_ephemeral_key: eph_public.to_jwk(),
                     key_management_key: kmk.map(|k| k.to_jwk()),
                     updatable_key_management_keys: updatable,
                 };
-                (req, eph)
+                (req, eph, eph_public)
             }
         };
         if req.server_session_id != st.server_session_id {
@@ -598,8 +601,7 @@ impl Issuer {
         st.server_time_unix = req.server_time.unix_seconds();
         st.session_key_limit = req.session_key_limit;
         st.session_life_time = req.session_life_time;
-        st.server_ephemeral_spki = eph
-            .public_key()
+        st.server_ephemeral_spki = eph_public
             .to_spki_der()
             .map_err(session1::Session1Error::from)?;
         st.kmk_spki = req
@@ -685,7 +687,11 @@ impl Issuer {
             .map_err(|e| IssuerError::State(e.to_string()))?;
         let client_eph = PublicKey::from_jwk(&m.client_ephemeral_key)
             .map_err(|e| IssuerError::ClientEphemeralKey(e.to_string()))?;
-        if client_eph.curve().is_none() || client_eph.curve() != server_eph.public_key().curve() {
+        let server_curve = match server_eph.key_type() {
+            KeyType::Ec(c) => Some(c),
+            _ => None,
+        };
+        if client_eph.curve().is_none() || client_eph.curve() != server_curve {
             return Err(IssuerError::ClientEphemeralKey(
                 "not on the curve of serverEphemeralKey".into(),
             ));

@@ -242,6 +242,8 @@ pub enum EcdsaEncoding {
 pub struct SigningKey {
     key: ProtoPrivateKey,
     public: ProtoPublicKey,
+    /// The backend's parsed key, made on the first signature (a CA signs many times).
+    handles: airtight_proto::crypto::KeyHandles,
 }
 
 impl fmt::Debug for SigningKey {
@@ -253,7 +255,11 @@ impl fmt::Debug for SigningKey {
 impl From<ProtoPrivateKey> for SigningKey {
     fn from(key: ProtoPrivateKey) -> Self {
         let public = key.public_key();
-        SigningKey { key, public }
+        SigningKey {
+            key,
+            public,
+            handles: Default::default(),
+        }
     }
 }
 
@@ -442,7 +448,10 @@ impl SigningKey {
                 .sign(Pkcs1v15Sign::new::<sha1::Sha1>(), &alg.digest(data))
                 .map_err(|_| KeyError::Sign);
         };
-        let sig = self.key.sign(proto, data).map_err(|_| KeyError::Sign)?;
+        let sig = self
+            .key
+            .sign_cached(&self.handles, proto, data)
+            .map_err(|_| KeyError::Sign)?;
         match (encoding, self.public.curve()) {
             (EcdsaEncoding::Der, Some(curve)) => {
                 ecdsa_raw_to_der(curve, &sig).map_err(|_| KeyError::Sign)

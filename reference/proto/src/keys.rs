@@ -593,21 +593,16 @@ impl PrivateKey {
                 .parameters
                 .and_then(|p| p.decode_as::<spki::ObjectIdentifier>().ok())
                 .ok_or(KeyError::PrivateKey("EC key without a named curve"))?;
-            if curve_oid == oids::SECP_256_R_1 {
-                Ok(PrivateKey::P256(
-                    p256::SecretKey::from_pkcs8_der(der_bytes).map_err(bad)?,
-                ))
+            let curve = if curve_oid == oids::SECP_256_R_1 {
+                Curve::P256
             } else if curve_oid == oids::SECP_384_R_1 {
-                Ok(PrivateKey::P384(
-                    p384::SecretKey::from_pkcs8_der(der_bytes).map_err(bad)?,
-                ))
+                Curve::P384
             } else if curve_oid == oids::SECP_521_R_1 {
-                Ok(PrivateKey::P521(
-                    p521::SecretKey::from_pkcs8_der(der_bytes).map_err(bad)?,
-                ))
+                Curve::P521
             } else {
-                Err(KeyError::UnsupportedCurve(curve_oid.to_string()))
-            }
+                return Err(KeyError::UnsupportedCurve(curve_oid.to_string()));
+            };
+            ec_from_pkcs8(curve, curve_oid, info.private_key.as_bytes(), der_bytes)
         } else if oid == oids::RSA_ENCRYPTION {
             Ok(PrivateKey::Rsa(Box::new(
                 rsa::RsaPrivateKey::from_pkcs8_der(der_bytes).map_err(bad)?,
@@ -623,6 +618,9 @@ impl PrivateKey {
 
     /// PKCS#8 DER of the key.
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        if let Some((curve, d)) = self.ec_scalar() {
+            return ec_to_pkcs8(curve, &d);
+        }
         let doc = match self {
             PrivateKey::P256(k) => k.to_pkcs8_der(),
             PrivateKey::P384(k) => k.to_pkcs8_der(),
@@ -722,6 +720,99 @@ impl PrivateKey {
                 Ok(provider.backend.ed25519_sign(k.as_bytes(), data))
             }
             _ => Err(mismatch()),
+        }
+    }
+}
+
+fn curve_oid(curve: Curve) -> spki::ObjectIdentifier {
+    match curve {
+        Curve::P256 => oids::SECP_256_R_1,
+        Curve::P384 => oids::SECP_384_R_1,
+        Curve::P521 => oids::SECP_521_R_1,
+    }
+}
+
+/// PKCS#8 of an EC key, the bytes RustCrypto writes (an RFC 5915 `ECPrivateKey` v1 with the
+/// public point and without inner parameters, the curve in the algorithm identifier), with
+/// the public point derived on the current crypto provider instead of in pure Rust.
+fn ec_to_pkcs8(curve: Curve, d: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let encoding = |_| KeyError::Encoding("PKCS#8");
+    let point = crypto::current().backend.ec_public_point(curve, d)?;
+    let inner = Zeroizing::new(
+        sec1::EcPrivateKey {
+            private_key: d,
+            parameters: None,
+            public_key: Some(&point),
+        }
+        .to_der()
+        .map_err(encoding)?,
+    );
+    let oid = curve_oid(curve);
+    let info = pkcs8::PrivateKeyInfoRef::new(
+        pkcs8::AlgorithmIdentifierRef {
+            oid: oids::ID_EC_PUBLIC_KEY,
+            parameters: Some((&oid).into()),
+        },
+        der::asn1::OctetStringRef::new(&inner).map_err(encoding)?,
+    );
+    Ok(Zeroizing::new(info.to_der().map_err(encoding)?))
+}
+
+/// An EC key from the `ECPrivateKey` inside PKCS#8: the inner curve (if named) must be the
+/// outer one, the scalar valid, and an uncompressed public point (if present) the one the
+/// scalar gives on the current crypto provider. A compressed point is left to RustCrypto's
+/// parser (`der_bytes`, the whole PKCS#8).
+fn ec_from_pkcs8(
+    curve: Curve,
+    oid: spki::ObjectIdentifier,
+    inner: &[u8],
+    der_bytes: &[u8],
+) -> Result<PrivateKey, KeyError> {
+    let bad = KeyError::PrivateKey("unacceptable PKCS#8 key");
+    let ec = sec1::EcPrivateKey::from_der(inner).map_err(|_| bad.clone())?;
+    if let Some(sec1::EcParameters::NamedCurve(named)) = ec.parameters
+        && named != oid
+    {
+        return Err(bad);
+    }
+    let pk = ec.public_key;
+    if pk.is_some_and(|p| p.first() != Some(&0x04)) {
+        let key = match curve {
+            Curve::P256 => p256::SecretKey::from_pkcs8_der(der_bytes).map(PrivateKey::P256),
+            Curve::P384 => p384::SecretKey::from_pkcs8_der(der_bytes).map(PrivateKey::P384),
+            Curve::P521 => p521::SecretKey::from_pkcs8_der(der_bytes).map(PrivateKey::P521),
+        };
+        return key.map_err(|_| bad);
+    }
+    let key = match curve {
+        Curve::P256 => p256::SecretKey::from_slice(ec.private_key).map(PrivateKey::P256),
+        Curve::P384 => p384::SecretKey::from_slice(ec.private_key).map(PrivateKey::P384),
+        Curve::P521 => p521::SecretKey::from_slice(ec.private_key).map(PrivateKey::P521),
+    }
+    .map_err(|_| bad.clone())?;
+    if let Some(pk) = pk {
+        let (_, d) = key.ec_scalar().ok_or(bad.clone())?;
+        let ours = crypto::current().backend.ec_public_point(curve, &d)?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(pk, ours.as_slice())) {
+            return Err(bad);
+        }
+    }
+    Ok(key)
+}
+
+impl PrivateKey {
+    /// [`PrivateKey::sign`] through `handles`, the kept backend handles of this key (parsed on
+    /// the first signature, reused after): the same signatures, without parsing the key again
+    /// for each one. `handles` must belong to this key.
+    pub fn sign_cached(
+        &self,
+        handles: &crypto::KeyHandles,
+        alg: SignatureAlgorithm,
+        data: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        match handles.try_sign(self, alg, data)? {
+            Some(sig) => Ok(sig),
+            None => self.sign(alg, data),
         }
     }
 }

@@ -137,6 +137,16 @@ pub(crate) fn rsa_key_pair(
         .map_err(|_| KeyError::BadRsa("aws-lc-rs rejected the RSA key"))
 }
 
+/// A kept key pair of one private key ([`super::KeyHandles`]).
+pub(crate) enum Handle {
+    /// No handle applies (a key or combination aws-lc-rs does not sign).
+    None,
+    /// An ECDSA key pair, for the hash it was made for.
+    Ecdsa(HashAlg, signature::EcdsaKeyPair),
+    /// An RSA key pair.
+    Rsa(signature::RsaKeyPair),
+}
+
 /// Signs with a prepared aws-lc-rs RSA key pair.
 pub(crate) fn rsa_sign_prepared(
     pair: &signature::RsaKeyPair,

@@ -270,6 +270,88 @@ impl CryptoProvider {
     }
 }
 
+/// Backend handles of one private key, made on its first signature and kept, so that a key
+/// that signs many times (a CA, a key-management key) is parsed once: aws-lc-rs parses the key
+/// and derives its public point when a key pair is made, which costs about as much as the
+/// signature itself. Bound to one key: hold it beside that key only and sign through
+/// [`crate::keys::PrivateKey::sign_cached`]. Clones share the handles. Other backends (and
+/// RFC 6979 ECDSA) keep no handles.
+#[derive(Clone, Default)]
+pub struct KeyHandles {
+    #[cfg(feature = "aws-lc")]
+    aws_lc: std::sync::Arc<OnceLock<aws_lc::Handle>>,
+}
+
+impl fmt::Debug for KeyHandles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyHandles(..)")
+    }
+}
+
+impl KeyHandles {
+    /// Signs with the kept handle of `key` when the current provider is aws-lc-rs (making the
+    /// handle on first use); `None` where no handle applies (another backend, RFC 6979 ECDSA,
+    /// a combination aws-lc-rs does not sign, or a hash other than the one of the first
+    /// ECDSA signature), for the caller's ordinary path.
+    #[cfg_attr(not(feature = "aws-lc"), allow(unused_variables))]
+    pub(crate) fn try_sign(
+        &self,
+        key: &crate::keys::PrivateKey,
+        alg: crate::keys::SignatureAlgorithm,
+        data: &[u8],
+    ) -> Result<Option<Vec<u8>>, KeyError> {
+        #[cfg(feature = "aws-lc")]
+        {
+            let provider = current();
+            if provider.backend.name() == AWS_LC.name() {
+                return self.aws_lc_sign(provider, key, alg, data);
+            }
+        }
+        Ok(None)
+    }
+
+    #[cfg(feature = "aws-lc")]
+    fn aws_lc_sign(
+        &self,
+        provider: CryptoProvider,
+        key: &crate::keys::PrivateKey,
+        alg: crate::keys::SignatureAlgorithm,
+        data: &[u8],
+    ) -> Result<Option<Vec<u8>>, KeyError> {
+        use crate::keys::{PrivateKey, SignatureAlgorithm};
+        use aws_lc::Handle;
+        match (alg, key) {
+            (SignatureAlgorithm::RsaPkcs1(h), PrivateKey::Rsa(k)) => {
+                let handle = self.aws_lc.get_or_init(|| match aws_lc::rsa_key_pair(k) {
+                    Ok(Some(pair)) => Handle::Rsa(pair),
+                    _ => Handle::None,
+                });
+                if let Handle::Rsa(pair) = handle {
+                    return aws_lc::rsa_sign_prepared(pair, h, data).map(Some);
+                }
+            }
+            (SignatureAlgorithm::Ecdsa(h), ec) if !provider.deterministic_ecdsa => {
+                let handle = self.aws_lc.get_or_init(|| {
+                    let Some((curve, d)) = ec.ec_scalar() else {
+                        return Handle::None;
+                    };
+                    match aws_lc::ecdsa_key_pair(curve, &d, h) {
+                        Ok(Some(pair)) => Handle::Ecdsa(h, pair),
+                        _ => Handle::None,
+                    }
+                });
+                if let Handle::Ecdsa(made_for, pair) = handle
+                    && *made_for == h
+                {
+                    return aws_lc::ecdsa_sign_prepared(pair, data).map(Some);
+                }
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+}
+
 /// The process default: the installed one, else [`CryptoProvider::build_default`].
 pub fn get_default() -> CryptoProvider {
     INSTALLED

@@ -110,6 +110,14 @@ fn rsa_signatures_agree_and_cross_verify() {
                 .map(|p| p.scope(|| k.sign(alg, b"rsa data").unwrap()))
                 .collect();
             assert!(sigs.windows(2).all(|w| w[0] == w[1]), "{bits} {h:?}");
+            // Through kept handles (made on the first signature, reused after): the same bytes.
+            let handles = KeyHandles::default();
+            for p in CryptoProvider::all() {
+                for _ in 0..2 {
+                    let cached = p.scope(|| k.sign_cached(&handles, alg, b"rsa data").unwrap());
+                    assert_eq!(cached, sigs[0], "{bits} {h:?} {}", p.name());
+                }
+            }
             for p in CryptoProvider::all() {
                 p.scope(|| {
                     k.public_key().verify(alg, b"rsa data", &sigs[0]).unwrap();
@@ -121,6 +129,74 @@ fn rsa_signatures_agree_and_cross_verify() {
                     bad[5] ^= 1;
                     assert!(k.public_key().verify(alg, b"rsa data", &bad).is_err());
                 });
+            }
+        }
+    }
+}
+
+#[test]
+fn kept_ecdsa_handles_sign_for_their_key_and_hash() {
+    for curve in Curve::ALL {
+        let k = PrivateKey::generate_ec(curve, &mut rng(7));
+        let other = PrivateKey::generate_ec(curve, &mut rng(8));
+        let handles = KeyHandles::default();
+        for p in randomized() {
+            p.scope(|| {
+                for h in HASHES {
+                    let alg = SignatureAlgorithm::Ecdsa(h);
+                    for _ in 0..2 {
+                        let sig = k.sign_cached(&handles, alg, b"kept").unwrap();
+                        k.public_key().verify(alg, b"kept", &sig).unwrap();
+                        assert!(other.public_key().verify(alg, b"kept", &sig).is_err());
+                    }
+                }
+            });
+        }
+        // RFC 6979 mode keeps its deterministic signatures.
+        let p = CryptoProvider::build_default();
+        let plain = p.scope(|| k.sign(SignatureAlgorithm::ES256, b"kept").unwrap());
+        let cached = p.scope(|| {
+            k.sign_cached(&handles, SignatureAlgorithm::ES256, b"kept")
+                .unwrap()
+        });
+        assert_eq!(plain, cached);
+    }
+}
+
+#[test]
+fn ec_pkcs8_is_rustcryptos_bytes_on_every_backend() {
+    use pkcs8::{DecodePrivateKey, EncodePrivateKey};
+    for seed in 0..4 {
+        for curve in Curve::ALL {
+            let k = PrivateKey::generate_ec(curve, &mut rng(seed));
+            let reference = match &k {
+                PrivateKey::P256(s) => s.to_pkcs8_der().unwrap().as_bytes().to_vec(),
+                PrivateKey::P384(s) => s.to_pkcs8_der().unwrap().as_bytes().to_vec(),
+                PrivateKey::P521(s) => s.to_pkcs8_der().unwrap().as_bytes().to_vec(),
+                _ => unreachable!(),
+            };
+            for p in CryptoProvider::all() {
+                p.scope(|| {
+                    let der = k.to_pkcs8_der().unwrap();
+                    assert_eq!(
+                        der.as_slice(),
+                        reference.as_slice(),
+                        "{curve:?} {}",
+                        p.name()
+                    );
+                    let back = PrivateKey::from_pkcs8_der(&der).unwrap();
+                    assert_eq!(back.ec_scalar().unwrap().1, k.ec_scalar().unwrap().1);
+                    // A public point that is not the scalar's is refused.
+                    let mut wrong = der.to_vec();
+                    let last = wrong.len() - 1;
+                    wrong[last] ^= 1;
+                    assert!(PrivateKey::from_pkcs8_der(&wrong).is_err(), "{curve:?}");
+                });
+            }
+            // RustCrypto reads the bytes back to the same scalar.
+            if let PrivateKey::P256(s) = &k {
+                let again = p256::SecretKey::from_pkcs8_der(&reference).unwrap();
+                assert_eq!(again.to_bytes(), s.to_bytes());
             }
         }
     }
