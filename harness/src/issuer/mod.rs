@@ -11,6 +11,8 @@
 //! - [`suite`]: the issuer suite and its driver for the one runner ([`run_issuer_cases`]).
 //! - [`load`]: the bounded load test (N concurrent sessions for T seconds).
 
+pub mod crash;
+pub mod hostile;
 pub mod http;
 pub mod load;
 pub mod reference;
