@@ -1056,6 +1056,7 @@ mod summary_tests {
             rules: Default::default(),
             performance: None,
             load: None,
+            crash: None,
             notes: vec!["declared optional features: none".into()],
         };
         r.finish(1500.0);

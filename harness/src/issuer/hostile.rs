@@ -603,7 +603,7 @@ impl Attacker {
 
     fn garbage(&self, rng: &mut rand_chacha::ChaCha20Rng) -> Outcome {
         let n = 1 + usize::try_from(rng.next_u32() % 4096).unwrap_or(0);
-        let body: Vec<u8> = if rng.next_u32() % 2 == 0 {
+        let body: Vec<u8> = if rng.next_u32().is_multiple_of(2) {
             let mut b = vec![0u8; n];
             rng.fill_bytes(&mut b);
             b
@@ -745,11 +745,10 @@ impl Attacker {
         let Some(m) = self.bank.pick(i) else {
             return (true, "skipped: no honest message yet".into());
         };
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             // Into its own session, which has ended.
-            return match self.refusal(self.post(&m.body, m.cookie.as_deref())) {
-                (r, o) => (r, format!("into its finished session: {o}")),
-            };
+            let (r, o) = self.refusal(self.post(&m.body, m.cookie.as_deref()));
+            return (r, format!("into its finished session: {o}"));
         }
         // Into a fresh session of someone else.
         let req = http::build(
