@@ -5,7 +5,9 @@
 #   card-pcsc/        airtight harness card --transport pcsc: the CLI's file-backed card served
 #                     into pcscd's "Virtual PCD 00 00" by `airtight card serve --vpcd`
 #   card-shim/        airtight harness card --shim "airtight card shim --card-dir D"
-#   issuer-loopback/  airtight harness issuer --reference, with a 4-session 5 s load test
+#   issuer-loopback/  airtight harness issuer --reference, with a 5 s open-loop load test run
+#                     twice (honest alone, then beside 30 % hostile traffic) and 3 rounds of
+#                     crash under load (SIGKILL of airtight issuer serve, restart, audit)
 #   vectors/          airtight-vectors report (report.txt, report.json)
 #   sim-morning-wave/ airtight sim run of the 100,000-card morning wave (model mode, seed 7):
 #                     report.html, metrics.json, run.json (no transcript)
@@ -138,9 +140,11 @@ card_shim() {
 }
 
 issuer_loopback() {
-  # A short open-loop load (wrk2-style: a fixed start rate, latency from the scheduled start).
+  # A short open-loop load (wrk2-style: a fixed start rate, latency from the scheduled start),
+  # alone and beside 30 % hostile traffic (garbage, oversized, slowloris, replay, flood), then
+  # 3 SIGKILL-and-restart rounds of `airtight issuer serve` under load and the store's audit.
   "$BIN" harness issuer --quiet --reference --load-rate 50 --load-connections 8 --load-seconds 5 \
-    --out "$OUT/issuer-loopback"
+    --hostile 0.3 --crash-under-load 3 --out "$OUT/issuer-loopback"
 }
 
 sim_wave() {
@@ -270,7 +274,7 @@ rows = [
     ("card-in-process", "Card harness, reference SKS in process (with performance mode)", "card_in_process"),
     ("card-pcsc", "Card harness through pcscd + vpcd (airtight card serve --vpcd)", "card_pcsc"),
     ("card-shim", "Card harness through the JSON-lines shim (airtight card shim)", "card_shim"),
-    ("issuer-loopback", "Issuer harness, reference issuer on 127.0.0.1", "issuer_loopback"),
+    ("issuer-loopback", "Issuer harness, reference issuer on 127.0.0.1: load alone and beside hostile traffic, crash under load", "issuer_loopback"),
 ]
 items = []
 for sub, title, step in rows:

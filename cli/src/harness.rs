@@ -11,6 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use airtight_harness::case::Verdict;
+use airtight_harness::issuer::crash::{CrashPlan, CrashReport, run_crash_under_load};
+use airtight_harness::issuer::hostile::{HostileKind, HostilePlan};
 use airtight_harness::issuer::load::{LoadPlan, Pacing};
 use airtight_harness::issuer::reference::{self, ReferenceOptions};
 use airtight_harness::runner::Listed;
@@ -79,6 +81,17 @@ pub struct IssuerOptions {
     pub trust_anchors: Vec<String>,
     /// Load test: its pacing and seconds.
     pub load: Option<(LoadMode, f64)>,
+    /// Hostile load: this share of all attempts is hostile (the load runs twice: honest
+    /// alone, then beside the hostile traffic).
+    pub hostile: Option<f64>,
+    /// The hostile kinds to send (all when empty).
+    pub hostile_kinds: Vec<String>,
+    /// The issuer's process id, for its memory over the hostile load (`--reference`: this
+    /// process).
+    pub issuer_pid: Option<u32>,
+    /// Crash under load: this many SIGKILL-and-restart rounds of `airtight issuer serve` on
+    /// one store, then the audit.
+    pub crash_rounds: Option<usize>,
 }
 
 /// How the load test paces its sessions.
@@ -398,6 +411,36 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
             ));
         }
     }
+    if let Some(f) = o.hostile {
+        if !(f > 0.0 && f < 1.0) {
+            return Err(CliError::Usage(
+                "--hostile is the hostile share of all attempts: 0 < F < 1 (e.g. 0.3)".into(),
+            ));
+        }
+        if o.load.is_none() {
+            return Err(CliError::Usage(
+                "--hostile runs beside a load test: add --load-rate R (or --load-sessions N) and \
+                 --load-seconds T"
+                    .into(),
+            ));
+        }
+    }
+    if let Some(k) = o
+        .hostile_kinds
+        .iter()
+        .find(|k| HostileKind::parse(k).is_none())
+    {
+        let names: Vec<&str> = HostileKind::ALL.iter().map(|k| k.as_str()).collect();
+        return Err(CliError::Usage(format!(
+            "--hostile-kinds: unknown kind {k:?} (one of {})",
+            names.join(", ")
+        )));
+    }
+    if o.crash_rounds == Some(0) {
+        return Err(CliError::Usage(
+            "--crash-under-load needs at least one round".into(),
+        ));
+    }
     if o.reference && !o.more_urls.is_empty() {
         return Err(CliError::Usage(
             "--url and --reference exclude each other".into(),
@@ -434,12 +477,15 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
             ));
         }
     };
-    if let Err(e) = airtight_harness::issuer_target(&url, &config) {
-        if let Some(r) = reference {
-            let _ = r.server.shutdown();
+    let first_target = match airtight_harness::issuer_target(&url, &config) {
+        Ok(t) => t,
+        Err(e) => {
+            if let Some(r) = reference {
+                let _ = r.server.shutdown();
+            }
+            return Err(CliError::Usage(format!("--url {url}: {e}")));
         }
-        return Err(CliError::Usage(format!("--url {url}: {e}")));
-    }
+    };
     if o.reference && config.issuer.slow_client_ms.is_none() {
         config.issuer.slow_client_ms = Some(reference_options.slow_client_ms());
     }
@@ -482,7 +528,25 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
         },
         seconds,
         extra_targets,
+        hostile: None,
     });
+    let load = match (load, o.hostile) {
+        (Some(mut plan), Some(fraction)) => {
+            let mut h = HostilePlan::new(fraction, &first_target);
+            if !o.hostile_kinds.is_empty() {
+                h.kinds = o
+                    .hostile_kinds
+                    .iter()
+                    .filter_map(|k| HostileKind::parse(k))
+                    .collect();
+            }
+            h.issuer_pid = o.issuer_pid.or(o.reference.then(std::process::id));
+            h.in_process = o.reference && o.issuer_pid.is_none();
+            plan.hostile = Some(h);
+            Some(plan)
+        }
+        (plan, _) => plan,
+    };
     let options = RunOptions {
         filter: common.only.clone(),
         perf_sessions: 0,
@@ -501,7 +565,124 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
             .shutdown()
             .map_err(|e| CliError::Io(format!("reference issuer shutdown: {e}")))?;
     }
-    finish(out, "issuer", &report, common.out.as_deref())
+    let mut report = report;
+    if let Some(rounds) = o.crash_rounds {
+        let (rate, connections) = match o.load {
+            Some((LoadMode::Open { rate, connections }, _)) => (rate, connections),
+            _ => (50.0, 8),
+        };
+        let plan = CrashPlan {
+            rounds,
+            seed: common.seed,
+            rate,
+            connections,
+            ..CrashPlan::default()
+        };
+        if !common.quiet {
+            note(&format!(
+                "crash under load: {rounds} SIGKILL rounds of airtight issuer serve at {rate} sessions/s"
+            ));
+        }
+        let mut crash_config = TargetConfig::default();
+        crash_config.target.transport = "http".into();
+        let crash = run_crash_under_load(&plan, &crash_config, &spawn_issuer_serve);
+        if !crash.passed {
+            report.notes.push(format!(
+                "crash under load FAILED: {}",
+                crash_failure(&crash)
+            ));
+        }
+        report.crash = Some(crash);
+    }
+    let failed = finish(out, "issuer", &report, common.out.as_deref());
+    let hostile_open = report
+        .load
+        .as_ref()
+        .and_then(|l| l.hostile.as_ref())
+        .is_some_and(|h| !h.all_refused());
+    let crash_failed = report.crash.as_ref().is_some_and(|c| !c.passed);
+    match failed {
+        Ok(()) if hostile_open || crash_failed => Err(CliError::Failed(format!(
+            "the issuer run failed:{}{}",
+            if hostile_open {
+                " hostile attempts were not refused (see the load section);"
+            } else {
+                ""
+            },
+            if crash_failed {
+                " the crash-under-load audit failed"
+            } else {
+                ""
+            }
+        ))),
+        other => other,
+    }
+}
+
+/// Why a crash-under-load run failed, in one line.
+fn crash_failure(c: &CrashReport) -> String {
+    let a = &c.audit;
+    let mut parts = Vec::new();
+    if let Some(e) = &c.error {
+        parts.push(e.clone());
+    }
+    if !a.lost.is_empty() {
+        parts.push(format!("{} completed issuance(s) lost", a.lost.len()));
+    }
+    if !a.duplicates.is_empty() {
+        parts.push(format!("recorded twice: {}", a.duplicates.join(", ")));
+    }
+    if !a.half.is_empty() {
+        parts.push(format!("half sessions: {}", a.half.join(", ")));
+    }
+    if c.resumed_errors > 0 {
+        parts.push(format!(
+            "{} session(s) failed after the last restart",
+            c.resumed_errors
+        ));
+    }
+    parts.join("; ")
+}
+
+/// Starts `airtight issuer serve --test-pki` (this executable) on 127.0.0.1 with `data_dir`;
+/// returns it and its init URL once it prints it (bounded: 60 s).
+fn spawn_issuer_serve(data_dir: &Path) -> Result<(std::process::Child, String), String> {
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().map_err(|e| format!("this executable: {e}"))?;
+    let mut child = std::process::Command::new(exe)
+        .args(["issuer", "serve", "--test-pki", "--bind", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "error")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start airtight issuer serve: {e}"))?;
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err("airtight issuer serve: no stdout".into());
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !sent && let Some(url) = line.strip_prefix("enrol with: airtight enroll ") {
+                let _ = tx.send(url.trim().to_owned());
+                sent = true;
+            }
+        }
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(url) => Ok((child, url)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err("airtight issuer serve did not print its URL within 60 s".into())
+        }
+    }
 }
 
 fn note(text: &str) {
@@ -673,6 +854,14 @@ pub fn summary(kind: &str, report: &Report) -> String {
         for (cause, n) in &l.errors_by_cause {
             text.push_str(&format!("load: {n} failed: {cause}\n"));
         }
+        if let Some(h) = &l.hostile {
+            for line in h.summary_lines(l) {
+                text.push_str(&format!("load: {line}\n"));
+            }
+        }
+    }
+    if let Some(c) = &report.crash {
+        text.push_str(&format!("crash under load: {}\n", c.summary_line()));
     }
     for n in &report.notes {
         text.push_str(&format!("note: {n}\n"));
@@ -867,6 +1056,7 @@ mod summary_tests {
             rules: Default::default(),
             performance: None,
             load: None,
+            crash: None,
             notes: vec!["declared optional features: none".into()],
         };
         r.finish(1500.0);

@@ -712,6 +712,30 @@ enum HarnessCommand {
         /// ...for this many seconds.
         #[arg(long, value_name = "T", requires = "load")]
         load_seconds: Option<f64>,
+        /// Hostile load: this share of all attempts is hostile (0 < F < 1; e.g. 0.3). The load
+        /// test runs twice, honest alone and then beside garbage and oversized bodies,
+        /// slowloris heads, replays of other sessions' messages and floods of session starts;
+        /// every hostile attempt must be refused.
+        #[arg(long, value_name = "F", requires = "load")]
+        hostile: Option<f64>,
+        /// The hostile kinds to send (comma-separated; default all): garbage, oversized,
+        /// slowloris, replay, flood.
+        #[arg(
+            long,
+            value_name = "KINDS",
+            value_delimiter = ',',
+            requires = "hostile"
+        )]
+        hostile_kinds: Vec<String>,
+        /// The issuer's process id: its resident memory is sampled over the hostile load
+        /// (with --reference the issuer runs in this process, which is sampled).
+        #[arg(long, value_name = "PID", requires = "hostile")]
+        issuer_pid: Option<u32>,
+        /// Crash under load: N times, SIGKILL `airtight issuer serve --test-pki` at a random
+        /// moment (seeded by --seed) of an open-loop load and restart it on the same store;
+        /// then audit the store (nothing lost, nothing twice, no half session).
+        #[arg(long, value_name = "N", requires = "reference")]
+        crash_under_load: Option<usize>,
     },
 }
 
@@ -1471,6 +1495,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     load_rate,
                     load_connections,
                     load_seconds,
+                    hostile,
+                    hostile_kinds,
+                    issuer_pid,
+                    crash_under_load,
                 } => {
                     let mode = match (load_sessions, load_rate) {
                         (Some(n), _) => Some(harness::LoadMode::Closed(n)),
@@ -1492,6 +1520,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                             browser,
                             trust_anchors: trust_anchor,
                             load: mode.zip(load_seconds),
+                            hostile,
+                            hostile_kinds,
+                            issuer_pid,
+                            crash_rounds: crash_under_load,
                         },
                     )
                 }

@@ -297,6 +297,7 @@ pub(crate) fn finish_report(f: Finished<'_>) -> Report {
         rules: Default::default(),
         performance: f.performance,
         load: f.load,
+        crash: None,
         notes: f.notes,
     };
     report.finish(f.elapsed_ms);

@@ -126,7 +126,7 @@ impl Url {
         }
     }
 
-    fn socket_addr(&self) -> Result<SocketAddr, HttpError> {
+    pub(crate) fn socket_addr(&self) -> Result<SocketAddr, HttpError> {
         let with_port = if self.authority.rsplit_once(':').is_some_and(|(_, p)| {
             !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !self.authority.ends_with(']')
         }) {
@@ -282,13 +282,13 @@ pub fn build_with(
 }
 
 /// The connection: plain TCP or TLS over TCP.
-enum Conn {
+pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
 }
 
 impl Conn {
-    fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             Conn::Plain(s) => s,
             Conn::Tls(t) => &t.sock,
@@ -331,7 +331,7 @@ impl Write for Conn {
 
 /// Connects (and for `https://` completes the handshake, bounded by `timeout`); returns the
 /// connection and the server's end-entity certificate.
-fn connect(
+pub(crate) fn connect(
     url: &Url,
     tls: Option<&Arc<ClientConfig>>,
     timeout: Duration,
@@ -504,7 +504,10 @@ fn finish_pooled(
 }
 
 /// Reads one answer (until the server closes, or the declared length is read).
-fn read_response(s: &mut Conn, timeout: Duration) -> Result<Option<Response>, HttpError> {
+pub(crate) fn read_response(
+    s: &mut Conn,
+    timeout: Duration,
+) -> Result<Option<Response>, HttpError> {
     let deadline = Instant::now() + timeout;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];

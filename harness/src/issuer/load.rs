@@ -67,6 +67,8 @@ pub struct LoadPlan {
     pub seconds: f64,
     /// More issuers (nodes) sharing the load with the run's target, round-robin.
     pub extra_targets: Vec<IssuerTarget>,
+    /// Hostile traffic: run the load twice, alone and beside it ([`super::hostile`]).
+    pub hostile: Option<super::hostile::HostilePlan>,
 }
 
 impl LoadPlan {
@@ -76,6 +78,7 @@ impl LoadPlan {
             pacing: Pacing::Closed { concurrency },
             seconds,
             extra_targets: Vec::new(),
+            hostile: None,
         }
     }
 }
@@ -100,7 +103,7 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Option<Self> {
+    pub(crate) fn of(h: &Histogram<u64>) -> Option<Self> {
         (!h.is_empty()).then(|| Percentiles {
             n: h.len(),
             mean_us: h.mean(),
@@ -154,6 +157,9 @@ pub struct LoadReport {
     /// (for audits after a run: each must be recorded exactly once).
     #[serde(skip)]
     pub completed: Vec<String>,
+    /// The same honest load beside hostile traffic, when the plan has some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostile: Option<Box<super::hostile::HostileReport>>,
 }
 
 /// Why a load run could not start.
@@ -191,12 +197,28 @@ fn histogram() -> Result<Histogram<u64>, LoadError> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| LoadError::Histogram(e.to_string()))
 }
 
-/// Runs `plan` against `target` (and the plan's extra targets).
+/// Runs `plan` against `target` (and the plan's extra targets); with a hostile plan, twice
+/// ([`super::hostile::run_with_hostile`]).
 pub fn run_plan(
     target: &IssuerTarget,
     profile: &IssuerProfile,
     plan: &LoadPlan,
     seed: u64,
+) -> Result<LoadReport, LoadError> {
+    match &plan.hostile {
+        Some(h) => super::hostile::run_with_hostile(target, profile, plan, h, seed),
+        None => run_plan_with(target, profile, plan, seed, None),
+    }
+}
+
+/// Runs the honest load of `plan` once; every finished session deposits one of its messages
+/// into `bank` (for replays) when there is one.
+pub(crate) fn run_plan_with(
+    target: &IssuerTarget,
+    profile: &IssuerProfile,
+    plan: &LoadPlan,
+    seed: u64,
+    bank: Option<Arc<super::hostile::ReplayBank>>,
 ) -> Result<LoadReport, LoadError> {
     let threads = plan.pacing.threads();
     let rate_ok = match plan.pacing {
@@ -224,6 +246,7 @@ pub fn run_plan(
         let error_prefix = refusal_prefix(profile);
         let pacing = plan.pacing;
         let template = template.clone();
+        let bank = bank.clone();
         let h = std::thread::Builder::new()
             .name(format!("load-{t}"))
             .spawn(move || {
@@ -237,6 +260,7 @@ pub fn run_plan(
                     stop: &worker_stop,
                     next: &next,
                     template: &template,
+                    bank: bank.as_deref(),
                 };
                 w.run()
             })
@@ -285,6 +309,7 @@ pub fn run_plan(
         errors_by_cause: total.causes,
         error_samples: total.samples,
         completed: total.completed,
+        hostile: None,
     })
 }
 
@@ -408,6 +433,7 @@ struct Worker<'a> {
     stop: &'a AtomicBool,
     next: &'a AtomicU64,
     template: &'a Histogram<u64>,
+    bank: Option<&'a super::hostile::ReplayBank>,
 }
 
 impl Worker<'_> {
@@ -444,6 +470,12 @@ impl Worker<'_> {
             };
             let r = session.run_honest();
             pool = session.take_pool();
+            if let Some(bank) = self.bank
+                && !session.sent.is_empty()
+            {
+                let k = usize::try_from(n).unwrap_or(0) % session.sent.len();
+                bank.deposit(session.cookie_header(), session.sent[k].clone());
+            }
             let latency = micros(scheduled.elapsed());
             for (k, e) in log.take().into_iter().enumerate() {
                 out.requests.push(e.micros as f64);

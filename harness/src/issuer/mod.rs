@@ -10,7 +10,12 @@
 //! - [`IssuerCase`], [`IssuerCtx`], [`IssuerProfile`]: the case model for issuers.
 //! - [`suite`]: the issuer suite and its driver for the one runner ([`run_issuer_cases`]).
 //! - [`load`]: the bounded load test (N concurrent sessions for T seconds).
+//! - [`hostile`]: the load test alone and beside hostile traffic (garbage, oversized,
+//!   slowloris, replay, flood), with the issuer's memory.
+//! - [`crash`]: SIGKILL of the issuer process under load, restarts, and the store's audit.
 
+pub mod crash;
+pub mod hostile;
 pub mod http;
 pub mod load;
 pub mod reference;

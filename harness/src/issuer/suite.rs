@@ -107,7 +107,18 @@ impl Driver for IssuerDriver {
         }
         if let (Ok(t), Some(plan)) = (&self.target, &options.load) {
             match load::run_plan(t, &self.profile, plan, options.seed ^ 0x10ad) {
-                Ok(l) => extras.load = Some(l),
+                Ok(l) => {
+                    if let Some(h) = &l.hostile
+                        && !h.all_refused()
+                    {
+                        extras.notes.push(format!(
+                            "hostile load: {} hostile attempt(s) were not refused: {}",
+                            h.kinds.values().map(|k| k.not_refused).sum::<usize>(),
+                            h.not_refused_samples.join("; ")
+                        ));
+                    }
+                    extras.load = Some(l);
+                }
                 Err(e) => extras.notes.push(format!("load test: {e}")),
             }
         }

@@ -580,7 +580,13 @@ pub fn to_html(r: &Report) -> String {
         for e in &l.error_samples {
             let _ = write!(s, "<p class=\"err\"><small>{}</small></p>", esc(e));
         }
+        if let Some(h) = &l.hostile {
+            s.push_str(&hostile_section(l, h));
+        }
         s.push_str("</section>");
+    }
+    if let Some(c) = &r.crash {
+        s.push_str(&crash_section(c));
     }
     // Cases.
     let _ = write!(
@@ -671,6 +677,237 @@ pub fn to_html(r: &Report) -> String {
         let _ = write!(s, "</td><td>{:.1}</td></tr>", c.duration_ms);
     }
     s.push_str("</tbody></table></section></main></body></html>\n");
+    s
+}
+
+/// The honest load alone and beside hostile traffic, side by side; what each hostile kind
+/// did; the issuer's memory.
+fn hostile_section(
+    alone: &crate::issuer::load::LoadReport,
+    h: &crate::issuer::hostile::HostileReport,
+) -> String {
+    let under = &h.honest_under_attack;
+    let mut s = format!(
+        "<h3 id=\"hostile\">Hostile load</h3><p>The same honest load twice: alone, then beside hostile traffic making up <b>{:.0} %</b> of all attempts ({:.1} hostile attempts/s over {} threads, round-robin over {}). Every hostile attempt must be refused.</p>",
+        h.plan.fraction * 100.0,
+        h.hostile_rate,
+        h.plan.threads,
+        esc(&h
+            .plan
+            .kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", "))
+    );
+    let rate = |l: &crate::issuer::load::LoadReport| {
+        let tried = l.sessions + l.errors;
+        if tried == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.1} %", 100.0 * l.sessions as f64 / tried as f64)
+        }
+    };
+    let pct = |l: &crate::issuer::load::LoadReport,
+               f: fn(&crate::issuer::load::Percentiles) -> u64| {
+        l.session_percentiles
+            .as_ref()
+            .map_or("-".to_owned(), |p| format!("{:.2}", f(p) as f64 / 1000.0))
+    };
+    let causes = |l: &crate::issuer::load::LoadReport| {
+        if l.errors_by_cause.is_empty() {
+            "none".to_owned()
+        } else {
+            esc(&l
+                .errors_by_cause
+                .iter()
+                .map(|(c, n)| format!("{n} {c}"))
+                .collect::<Vec<_>>()
+                .join(", "))
+        }
+    };
+    s.push_str("<table><thead><tr><th>honest sessions</th><th>alone</th><th>beside the hostile traffic</th></tr></thead><tbody>");
+    let rows: Vec<(&str, String, String)> = vec![
+        (
+            "completed / tried",
+            format!("{} / {}", alone.sessions, alone.sessions + alone.errors),
+            format!("{} / {}", under.sessions, under.sessions + under.errors),
+        ),
+        ("success rate", rate(alone), rate(under)),
+        (
+            "p50 (ms)",
+            pct(alone, |p| p.p50_us),
+            pct(under, |p| p.p50_us),
+        ),
+        (
+            "p90 (ms)",
+            pct(alone, |p| p.p90_us),
+            pct(under, |p| p.p90_us),
+        ),
+        (
+            "p99 (ms)",
+            pct(alone, |p| p.p99_us),
+            pct(under, |p| p.p99_us),
+        ),
+        (
+            "max (ms)",
+            pct(alone, |p| p.max_us),
+            pct(under, |p| p.max_us),
+        ),
+        (
+            "sessions/s",
+            format!("{:.1}", alone.sessions_per_second),
+            format!("{:.1}", under.sessions_per_second),
+        ),
+        ("failures by cause", causes(alone), causes(under)),
+    ];
+    for (name, a, b) in rows {
+        let _ = write!(s, "<tr><td>{name}</td><td>{a}</td><td>{b}</td></tr>");
+    }
+    s.push_str("</tbody></table>");
+    s.push_str("<table><thead><tr><th>hostile kind</th><th>sent</th><th>refused</th><th>not refused</th><th>what happened</th></tr></thead><tbody>");
+    for (name, k) in &h.kinds {
+        let mut what: Vec<String> = k
+            .outcomes
+            .iter()
+            .map(|(o, n)| format!("{n} × {o}"))
+            .collect();
+        if let Some(p) = &k.closed_after {
+            what.push(format!(
+                "closed after p50 {:.0} ms, max {:.0} ms",
+                p.p50_us as f64 / 1000.0,
+                p.max_us as f64 / 1000.0
+            ));
+        }
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td class=\"ok\">{}</td><td{}>{}</td><td>{}</td></tr>",
+            esc(name),
+            k.sent,
+            k.refused,
+            if k.not_refused > 0 {
+                " class=\"err\""
+            } else {
+                ""
+            },
+            k.not_refused,
+            esc(&what.join("; "))
+        );
+    }
+    s.push_str("</tbody></table>");
+    for t in &h.not_refused_samples {
+        let _ = write!(
+            s,
+            "<p class=\"err\"><small>not refused: {}</small></p>",
+            esc(t)
+        );
+    }
+    if let Some(m) = &h.memory {
+        let mib = |k: u64| format!("{:.1}", k as f64 / 1024.0);
+        let _ = write!(
+            s,
+            "<h3>Issuer memory</h3><p>VmRSS of process {}{}, every {} ms.</p><table><thead><tr><th>phase</th><th>start (MiB)</th><th>max (MiB)</th><th>end (MiB)</th></tr></thead><tbody><tr><td>honest alone</td><td>{}</td><td>{}</td><td>{}</td></tr><tr><td>beside the hostile traffic</td><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table>",
+            m.pid,
+            if m.in_process {
+                " (the harness's own: the reference issuer runs in it, so the figures include the load generator)"
+            } else {
+                ""
+            },
+            m.interval_ms,
+            mib(m.honest.start_kib),
+            mib(m.honest.max_kib),
+            mib(m.honest.end_kib),
+            mib(m.hostile.start_kib),
+            mib(m.hostile.max_kib),
+            mib(m.hostile.end_kib)
+        );
+        s.push_str(&memory_chart(&m.samples));
+    }
+    s
+}
+
+/// Resident memory over time (seconds, KiB) as a line.
+fn memory_chart(samples: &[(f64, u64)]) -> String {
+    let (w, h, l, b) = (900.0, 140.0, 60.0, 20.0);
+    let tmax = samples.last().map_or(1.0, |(t, _)| t.max(0.001));
+    let kmax = samples.iter().map(|(_, k)| *k).max().unwrap_or(1).max(1) as f64;
+    let pts: Vec<String> = samples
+        .iter()
+        .map(|(t, k)| {
+            format!(
+                "{:.1},{:.1}",
+                l + (w - l - 10.0) * (t / tmax),
+                10.0 + (h - b - 10.0) * (1.0 - *k as f64 / kmax)
+            )
+        })
+        .collect();
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"issuer memory over the run\"><text x=\"{:.1}\" y=\"14\" text-anchor=\"end\" fill=\"#57606a\">{:.1} MiB</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#57606a\">0</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#57606a\">{:.1} s</text><polyline fill=\"none\" stroke=\"#0969da\" stroke-width=\"1.5\" points=\"{}\"/></svg>",
+        l - 4.0,
+        kmax / 1024.0,
+        l - 4.0,
+        h - b,
+        w - 10.0,
+        h - 4.0,
+        tmax,
+        pts.join(" ")
+    )
+}
+
+/// The crash-under-load rounds and the audit.
+fn crash_section(c: &crate::issuer::crash::CrashReport) -> String {
+    let a = &c.audit;
+    let mut s = format!(
+        "<section id=\"crash\"><h2>Crash under load</h2><p>The reference issuer (<code>airtight issuer serve --test-pki</code>, SQLite store on disk) under an open-loop load of {} sessions/s over {} client threads, killed with SIGKILL at a seeded random moment of each {:.1} s round (seed {}) and restarted on the same store, {} times; then {:.1} s more load, and an audit of the store. Result: <b class=\"{}\">{}</b> ({:.1} s).</p>",
+        c.plan.rate,
+        c.plan.connections,
+        c.plan.round_seconds,
+        c.plan.seed,
+        c.plan.rounds,
+        c.plan.resume_seconds,
+        if c.passed { "ok" } else { "err" },
+        if c.passed { "passed" } else { "FAILED" },
+        c.elapsed_seconds
+    );
+    s.push_str("<table><thead><tr><th>round</th><th>SIGKILL after (ms)</th><th>completed</th><th>cut or failed</th><th>by cause</th></tr></thead><tbody>");
+    for (i, r) in c.rounds.iter().enumerate() {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            i + 1,
+            r.killed_after_ms,
+            r.completed,
+            r.failed,
+            esc(&r
+                .errors_by_cause
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", "))
+        );
+    }
+    let _ = write!(
+        s,
+        "<tr><td>after the last restart</td><td>-</td><td>{}</td><td>{}</td><td></td></tr></tbody></table>",
+        c.resumed_sessions, c.resumed_errors
+    );
+    let _ = write!(
+        s,
+        "<table><thead><tr><th>audit</th><th>found</th></tr></thead><tbody><tr><td>result redirects the clients received</td><td>{}</td></tr><tr><td>issuances in the store</td><td>{}</td></tr><tr><td>finished sessions in the store</td><td>{}</td></tr><tr><td>completed issuances lost</td><td>{}</td></tr><tr><td>recorded twice</td><td>{}</td></tr><tr><td>half sessions</td><td>{}</td></tr></tbody></table>",
+        a.completed_seen,
+        a.issuances,
+        a.done_sessions,
+        a.lost.len(),
+        a.duplicates.len(),
+        a.half.len()
+    );
+    for t in a.lost.iter().chain(&a.duplicates).chain(&a.half).take(20) {
+        let _ = write!(s, "<p class=\"err\"><small>{}</small></p>", esc(t));
+    }
+    if let Some(e) = &c.error {
+        let _ = write!(s, "<p class=\"err\">{}</p>", esc(e));
+    }
+    s.push_str("</section>");
     s
 }
 

@@ -187,6 +187,10 @@ pub struct Report {
     /// Issuer load test figures (issuer runs with a load test only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load: Option<crate::issuer::load::LoadReport>,
+    /// Issuer crash-under-load run and its audit (`airtight harness issuer
+    /// --crash-under-load N` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crash: Option<crate::issuer::crash::CrashReport>,
     /// Run-level notes (e.g. configuration entries that matched no case).
     pub notes: Vec<String>,
 }

@@ -38,6 +38,9 @@ pub enum IssuerFault {
     LandingWithoutInvocation,
     /// The cancel URL shows its page but leaves the session open ([BRW-ISS-002]).
     CancelKeepsSession,
+    /// Serve connections without the header-read timeout: a request head trickled byte by
+    /// byte (slowloris) holds its connection for as long as the client likes ([KG2-IMP-011]).
+    NoHeaderTimeout,
 }
 
 impl IssuerFault {
@@ -64,6 +67,10 @@ impl IssuerFault {
         IssuerFault::LandingWithoutInvocation,
         IssuerFault::CancelKeepsSession,
     ];
+
+    /// The faults the hostile load finds (`airtight harness issuer --hostile`), besides
+    /// [`IssuerFault::NoBodyLimit`] of [`IssuerFault::ALL`].
+    pub const HOSTILE: [IssuerFault; 1] = [IssuerFault::NoHeaderTimeout];
 }
 
 /// The faults an issuer has (always empty without the `faults` feature).

@@ -461,7 +461,11 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let config = state.config.clone();
+    let mut config = state.config.clone();
+    if state.issuer.faults.has(crate::IssuerFault::NoHeaderTimeout) {
+        // Deliberate fault (harness self-test builds only): a day instead of the bound.
+        config.header_read_timeout = Duration::from_secs(86_400);
+    }
     let acceptor = match &config.tls {
         Some(id) => Some(tokio_rustls::TlsAcceptor::from(
             id.server_config()
