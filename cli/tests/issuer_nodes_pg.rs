@@ -138,6 +138,7 @@ fn open_loop(load: &Load, rate: f64, seconds: f64) -> LoadReport {
         },
         seconds,
         extra_targets: load.targets[1..].to_vec(),
+        hostile: None,
     };
     run_plan(&load.targets[0], &load.profile, &plan, 0x10ad).expect("load run")
 }
