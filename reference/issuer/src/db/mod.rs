@@ -216,6 +216,48 @@ pub struct ErrorEntry {
     pub at: i64,
 }
 
+/// What [`IssuerStore::prune`] deletes: the rows a flood of session starts that never go on,
+/// or of refused requests, leaves behind. A completed session and its issuance are never
+/// deleted, and neither is a session still open (the sweep ends an expired one first,
+/// [`IssuerStore::expire_open_sessions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prune {
+    /// Failed sessions (ended by an error, cancelled, or expired without an answer) created
+    /// before this time (Unix seconds) are deleted.
+    pub failed_created_before: i64,
+    /// Error records older than this (Unix seconds) are deleted.
+    pub errors_before: i64,
+    /// At most this many error records are kept (the newest).
+    pub max_errors: u64,
+}
+
+/// What one [`IssuerStore::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Failed sessions deleted.
+    pub sessions: u64,
+    /// Error records deleted.
+    pub errors: u64,
+}
+
+/// How many rows the store holds ([`IssuerStore::row_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RowCounts {
+    /// Sessions of any status.
+    pub sessions: u64,
+    /// Recorded issuances.
+    pub issuances: u64,
+    /// Error records.
+    pub errors: u64,
+}
+
+impl RowCounts {
+    /// All rows.
+    pub fn total(&self) -> u64 {
+        self.sessions + self.issuances + self.errors
+    }
+}
+
 /// What the HTTP layer needs of a store, whatever the database: the embedded SQLite
 /// [`Store`] (the default, one issuer process) or [`PgStore`] (PostgreSQL, any number of issuer
 /// processes sharing one database). The methods are synchronous: the HTTP handlers run a
@@ -318,6 +360,11 @@ pub trait IssuerStore: Send + Sync + std::fmt::Debug {
     /// Ends (failed, secrets wiped) every open session created before `created_before`;
     /// returns how many.
     fn expire_open_sessions(&self, created_before: i64, now: i64) -> Result<usize, DbError>;
+    /// Deletes failed sessions and old error records as [`Prune`] says, never a completed
+    /// session, its issuance, or an open session; returns what was deleted.
+    fn prune(&self, p: &Prune) -> Result<Pruned, DbError>;
+    /// How many rows the store holds.
+    fn row_counts(&self) -> Result<RowCounts, DbError>;
 }
 
 /// Opens the store named by `--db`: a `postgres://` or `postgresql://` URL opens
@@ -1043,6 +1090,56 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes failed sessions created before [`Prune::failed_created_before`] (with no
+    /// issuance: a completed session is never deleted), error records older than
+    /// [`Prune::errors_before`], and the oldest error records beyond [`Prune::max_errors`],
+    /// in one transaction. Freed pages are reused by later rows, so the file stops growing.
+    pub fn prune(&self, p: &Prune) -> Result<Pruned, DbError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let sessions = tx
+            .prepare_cached(
+                "DELETE FROM sessions WHERE status = 'failed' AND created_at < ?1
+                 AND NOT EXISTS (SELECT 1 FROM issuances i WHERE i.session_handle = sessions.handle)",
+            )?
+            .execute(params![p.failed_created_before])?;
+        let old = tx
+            .prepare_cached("DELETE FROM errors WHERE at < ?1")?
+            .execute(params![p.errors_before])?;
+        let keep = i64::try_from(p.max_errors).unwrap_or(i64::MAX);
+        let excess = tx
+            .prepare_cached(
+                "DELETE FROM errors WHERE rowid IN
+                 (SELECT rowid FROM errors ORDER BY at DESC, rowid DESC LIMIT -1 OFFSET ?1)",
+            )?
+            .execute(params![keep])?;
+        tx.commit()?;
+        let n = |x: usize| u64::try_from(x).unwrap_or(u64::MAX);
+        Ok(Pruned {
+            sessions: n(sessions),
+            errors: n(old) + n(excess),
+        })
+    }
+
+    /// How many rows the store holds.
+    pub fn row_counts(&self) -> Result<RowCounts, DbError> {
+        let conn = self.lock()?;
+        let (sessions, issuances, errors): (i64, i64, i64) = conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM sessions), (SELECT COUNT(*) FROM issuances),
+                    (SELECT COUNT(*) FROM errors)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let n = |x: i64| u64::try_from(x).unwrap_or(0);
+        Ok(RowCounts {
+            sessions: n(sessions),
+            issuances: n(issuances),
+            errors: n(errors),
+        })
+    }
+}
+
 impl IssuerStore for Store {
     fn location(&self) -> &str {
         Store::location(self)
@@ -1124,5 +1221,11 @@ impl IssuerStore for Store {
     }
     fn expire_open_sessions(&self, created_before: i64, now: i64) -> Result<usize, DbError> {
         Store::expire_open_sessions(self, created_before, now)
+    }
+    fn prune(&self, p: &Prune) -> Result<Pruned, DbError> {
+        Store::prune(self, p)
+    }
+    fn row_counts(&self) -> Result<RowCounts, DbError> {
+        Store::row_counts(self)
     }
 }

@@ -61,6 +61,7 @@ use super::{
     Commit, DbError, ErrorEntry, Issuance, IssuerStore, SessionStatus, SessionSummary,
     StoredSession, paths_to_json, phase_name, redact_url, state_json, wiped,
 };
+use super::{Prune, Pruned, RowCounts};
 use crate::engine::{IssuanceRecord, IssuedKey};
 use crate::state::SessionState;
 
@@ -186,6 +187,14 @@ const COUNTS: &str = "SELECT count(*) FILTER (WHERE status = 'open'), \
 const OLD_OPEN: &str =
     "SELECT handle, version, state FROM sessions WHERE status = 'open' AND created_at < $1";
 const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+const PRUNE_SESSIONS: &str = "DELETE FROM sessions s WHERE s.status = 'failed' \
+     AND s.created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM issuances i WHERE i.session_handle = s.handle)";
+const PRUNE_OLD_ERRORS: &str = "DELETE FROM errors WHERE at < $1";
+const PRUNE_EXCESS_ERRORS: &str = "DELETE FROM errors WHERE seq IN \
+     (SELECT seq FROM errors ORDER BY at DESC, seq DESC OFFSET $1)";
+const ROW_COUNTS: &str = "SELECT (SELECT count(*) FROM sessions), \
+     (SELECT count(*) FROM issuances), (SELECT count(*) FROM errors)";
 
 /// One connection and its prepared statements.
 struct Conn {
@@ -737,6 +746,35 @@ impl Inner {
         }
         Ok(ended)
     }
+
+    /// [`IssuerStore::prune`]: three idempotent deletes (several nodes may prune at once).
+    async fn prune(&self, p: Prune) -> Result<Pruned, DbError> {
+        let keep = i64::try_from(p.max_errors).unwrap_or(i64::MAX);
+        let (sessions, old, excess) = with_conn!(self, c => async {
+            let s = c.execute(PRUNE_SESSIONS, &[&p.failed_created_before]).await?;
+            let o = c.execute(PRUNE_OLD_ERRORS, &[&p.errors_before]).await?;
+            let e = c.execute(PRUNE_EXCESS_ERRORS, &[&keep]).await?;
+            Ok::<_, DbError>((s, o, e))
+        })
+        .0?;
+        Ok(Pruned {
+            sessions,
+            errors: old + excess,
+        })
+    }
+
+    async fn row_counts(&self) -> Result<RowCounts, DbError> {
+        let row = with_conn!(self, c => async { c.query_opt(ROW_COUNTS, &[]).await }).0?;
+        let n = |x: i64| u64::try_from(x).unwrap_or(0);
+        match row {
+            Some(r) => Ok(RowCounts {
+                sessions: n(r.try_get(0)?),
+                issuances: n(r.try_get(1)?),
+                errors: n(r.try_get(2)?),
+            }),
+            None => Ok(RowCounts::default()),
+        }
+    }
 }
 
 /// The PostgreSQL store (see the module documentation). Cheap to share behind an `Arc`.
@@ -1015,5 +1053,14 @@ impl IssuerStore for PgStore {
 
     fn expire_open_sessions(&self, created_before: i64, now: i64) -> Result<usize, DbError> {
         self.run(|i| async move { i.expire(created_before, now).await })
+    }
+
+    fn prune(&self, p: &Prune) -> Result<Pruned, DbError> {
+        let p = *p;
+        self.run(move |i| async move { i.prune(p).await })
+    }
+
+    fn row_counts(&self) -> Result<RowCounts, DbError> {
+        self.run(|i| async move { i.row_counts().await })
     }
 }

@@ -521,3 +521,127 @@ fn pg_any_node_serves_any_step_and_a_step_applies_once() {
     assert_eq!(b.session_counts().unwrap(), (0, 1, 0));
     assert_eq!(b.issuance_by_handle("h").unwrap().unwrap().record, rec);
 }
+
+/// [`IssuerStore::prune`] deletes failed sessions past the cutoff and old error records, and
+/// keeps a completed session (and its issuance), an open session, and a failed session that
+/// is younger than the cutoff.
+#[test]
+fn prune_deletes_expired_failures_and_old_errors_never_an_issuance() {
+    for (backend, s) in backends() {
+        let s = s.as_ref();
+        eprintln!("backend: {backend}");
+        let done = state(31);
+        s.insert_session("done", &done, NOW).unwrap();
+        s.complete_session("done", 1, &done, &record(&done.server_session_id), NOW + 1)
+            .unwrap();
+        let old_failed = state(32);
+        s.insert_session("old-failed", &old_failed, NOW).unwrap();
+        s.fail_session("old-failed", Some(1), &old_failed, "E-old", "bad", NOW + 1)
+            .unwrap();
+        s.insert_session("old-open", &state(33), NOW).unwrap();
+        let new_failed = state(34);
+        s.insert_session("new-failed", &new_failed, NOW + 100)
+            .unwrap();
+        s.fail_session(
+            "new-failed",
+            Some(1),
+            &new_failed,
+            "E-new",
+            "bad",
+            NOW + 101,
+        )
+        .unwrap();
+        s.record_error("E-stray", None, "garbage", NOW + 2).unwrap();
+        assert_eq!(
+            s.row_counts().unwrap(),
+            RowCounts {
+                sessions: 4,
+                issuances: 1,
+                errors: 3
+            }
+        );
+
+        let p = Prune {
+            failed_created_before: NOW + 50,
+            errors_before: NOW + 50,
+            max_errors: 100,
+        };
+        assert_eq!(
+            s.prune(&p).unwrap(),
+            Pruned {
+                sessions: 1,
+                errors: 2
+            }
+        );
+        assert!(s.load_session("old-failed").unwrap().is_none());
+        assert_eq!(
+            s.load_session("new-failed").unwrap().unwrap().status,
+            SessionStatus::Failed
+        );
+        assert_eq!(
+            s.load_session("old-open").unwrap().unwrap().status,
+            SessionStatus::Open
+        );
+        assert_eq!(
+            s.load_session("done").unwrap().unwrap().status,
+            SessionStatus::Done
+        );
+        assert!(s.issuance_by_handle("done").unwrap().is_some());
+        assert_eq!(s.issuances().unwrap().len(), 1);
+        assert!(s.error("E-old").unwrap().is_none());
+        assert!(s.error("E-stray").unwrap().is_none());
+        assert!(s.error("E-new").unwrap().is_some());
+        assert_eq!(
+            s.row_counts().unwrap(),
+            RowCounts {
+                sessions: 3,
+                issuances: 1,
+                errors: 1
+            }
+        );
+        // Idempotent: nothing more to delete.
+        assert_eq!(s.prune(&p).unwrap(), Pruned::default());
+
+        // Even a cutoff in the future leaves the completed and the open session.
+        let all = Prune {
+            failed_created_before: i64::MAX,
+            errors_before: i64::MAX,
+            max_errors: 0,
+        };
+        assert_eq!(s.prune(&all).unwrap().sessions, 1);
+        assert!(s.load_session("done").unwrap().is_some());
+        assert!(s.load_session("old-open").unwrap().is_some());
+        assert_eq!(s.issuances().unwrap().len(), 1);
+    }
+}
+
+/// Beyond [`Prune::max_errors`] the oldest error records go first.
+#[test]
+fn prune_keeps_the_newest_errors_up_to_the_bound() {
+    for (backend, s) in backends() {
+        let s = s.as_ref();
+        eprintln!("backend: {backend}");
+        for i in 0..5 {
+            s.record_error(&format!("E{i}"), None, "garbage", NOW + i)
+                .unwrap();
+        }
+        let p = Prune {
+            failed_created_before: 0,
+            errors_before: 0,
+            max_errors: 2,
+        };
+        assert_eq!(
+            s.prune(&p).unwrap(),
+            Pruned {
+                sessions: 0,
+                errors: 3
+            }
+        );
+        for i in 0..3 {
+            assert!(s.error(&format!("E{i}")).unwrap().is_none(), "E{i} kept");
+        }
+        assert!(s.error("E3").unwrap().is_some());
+        assert!(s.error("E4").unwrap().is_some());
+        assert_eq!(s.row_counts().unwrap().errors, 2);
+    }
+}

@@ -98,6 +98,53 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Serve HTTPS with this identity; `None`: plain HTTP.
     pub tls: Option<TlsIdentity>,
+    /// How long the store keeps what never completed (a flood of session starts, refused
+    /// requests): the periodic sweep's interval and bounds.
+    pub retention: StoreRetention,
+}
+
+/// What the periodic sweep keeps: every [`StoreRetention::sweep_interval`] it ends the open
+/// sessions past any possible deadline ([KG2-IMP-006]) and prunes the store
+/// ([`IssuerStore::prune`]). Completed sessions and their issuances are never deleted. Under
+/// a flood of session starts that never go on, the sessions held are therefore bounded by
+/// the start rate × (2 × session lifetime + [`StoreRetention::failed_sessions`] + the sweep
+/// interval), and the error records by [`StoreRetention::max_errors`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreRetention {
+    /// How often the sweep runs.
+    pub sweep_interval: Duration,
+    /// How long a failed session (error, cancel, expiry) is kept past the latest deadline any
+    /// session has (twice the session lifetime after its start), for `issuer list --all`.
+    pub failed_sessions: Duration,
+    /// How long an error record (the error page) is kept.
+    pub errors: Duration,
+    /// At most this many error records are kept (the newest).
+    pub max_errors: u64,
+}
+
+impl Default for StoreRetention {
+    fn default() -> Self {
+        StoreRetention {
+            sweep_interval: Duration::from_secs(60),
+            failed_sessions: Duration::from_secs(3600),
+            errors: Duration::from_secs(24 * 3600),
+            max_errors: 100_000,
+        }
+    }
+}
+
+impl StoreRetention {
+    /// What to prune at `now` for sessions of lifetime `life` seconds.
+    pub fn prune_at(&self, now: i64, life: i64) -> crate::db::Prune {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        crate::db::Prune {
+            failed_created_before: now
+                .saturating_sub(life.saturating_mul(2))
+                .saturating_sub(secs(self.failed_sessions)),
+            errors_before: now.saturating_sub(secs(self.errors)),
+            max_errors: self.max_errors,
+        }
+    }
 }
 
 /// The TLS server identity: certificate chain (end-entity first) and private key.
@@ -188,6 +235,7 @@ impl Default for ServerConfig {
             connection_lifetime: Duration::from_secs(300),
             max_connections: 256,
             tls: None,
+            retention: StoreRetention::default(),
         }
     }
 }
@@ -529,14 +577,18 @@ pub async fn serve(
     Ok(())
 }
 
-/// How often open sessions past any possible deadline are ended.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Ends, every [`SWEEP_INTERVAL`], the open sessions that are past any possible deadline: a
-/// session created at `t` must send its ProvisioningInitializationRequest by `t + life` and
-/// then expires at the latest at `t + 2 * life` ([KG2-IMP-006]). Their secrets are wiped.
+/// Ends, every [`StoreRetention::sweep_interval`], the open sessions that are past any
+/// possible deadline: a session created at `t` must send its
+/// ProvisioningInitializationRequest by `t + life` and then expires at the latest at
+/// `t + 2 * life` ([KG2-IMP-006]). Their secrets are wiped. Then prunes the store
+/// ([`StoreRetention`]).
 async fn sweep_expired(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    let every = state
+        .config
+        .retention
+        .sweep_interval
+        .max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -555,6 +607,28 @@ async fn sweep_expired(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             Ok(Err(e)) => tracing::warn!(error = %e, "could not end expired sessions"),
             Err(e) => tracing::warn!(error = %e, "session sweep task failed"),
         }
+        prune_store(&state).await;
+    }
+}
+
+/// Deletes what [`StoreRetention`] no longer keeps.
+async fn prune_store(state: &Arc<AppState>) {
+    let st = state.clone();
+    let pruned = tokio::task::spawn_blocking(move || {
+        let life = i64::from(st.issuer.policy.session.life_time);
+        let p = st.config.retention.prune_at(st.now(), life);
+        st.store.prune(&p)
+    })
+    .await;
+    match pruned {
+        Ok(Ok(p)) if p == crate::db::Pruned::default() => {}
+        Ok(Ok(p)) => tracing::info!(
+            sessions = p.sessions,
+            errors = p.errors,
+            "store pruned (failed sessions and error records past retention)"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not prune the store"),
+        Err(e) => tracing::warn!(error = %e, "store prune task failed"),
     }
 }
 
@@ -796,6 +870,75 @@ mod tests {
             u.intent
                 .contains("&url=http%3A%2F%2F127.0.0.1%3A18080%2Fkeygen2&")
         );
+    }
+
+    /// One `GET` over a fresh connection; the status code.
+    fn get_status(addr: SocketAddr, path: &str) -> u16 {
+        use std::io::{Read as _, Write as _};
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        text.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn retention_cutoffs_follow_the_lifetime() {
+        let r = StoreRetention {
+            failed_sessions: Duration::from_secs(10),
+            errors: Duration::from_secs(100),
+            ..StoreRetention::default()
+        };
+        let p = r.prune_at(1_000, 30);
+        // A session started at t can be answered until t + 2 * life: only failed sessions
+        // started before now - 2 * life - retention go.
+        assert_eq!(p.failed_created_before, 1_000 - 60 - 10);
+        assert_eq!(p.errors_before, 900);
+        assert_eq!(p.max_errors, r.max_errors);
+    }
+
+    /// A flood of session starts that never go on leaves no rows once the sessions are past
+    /// any deadline: the sweep ends them and prunes them.
+    #[test]
+    fn a_flood_of_session_starts_is_pruned_from_the_store() {
+        let store = Arc::new(crate::db::Store::in_memory().unwrap());
+        let s2 = store.clone();
+        let server = ServerHandle::start(SocketAddr::from(([127, 0, 0, 1], 0)), move |base| {
+            let mut policy = crate::Policy::default();
+            policy.session.life_time = 1;
+            let issuer = Issuer::new(&issuer_uri_of(base), Vec::new(), policy);
+            let config = ServerConfig {
+                retention: StoreRetention {
+                    sweep_interval: Duration::from_millis(100),
+                    failed_sessions: Duration::ZERO,
+                    errors: Duration::ZERO,
+                    max_errors: 10,
+                },
+                ..ServerConfig::default()
+            };
+            AppState::new(issuer, s2, base, config)
+        })
+        .unwrap();
+        for _ in 0..20 {
+            assert_eq!(get_status(server.addr(), "/keygen2?init=true"), 200);
+        }
+        assert!(store.row_counts().unwrap().sessions > 0);
+        // Poll (no wall-clock assertion): the rows go within a few sweeps after 2 * life.
+        let mut left = store.row_counts().unwrap();
+        for _ in 0..300 {
+            left = store.row_counts().unwrap();
+            if left.sessions == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(left.sessions, 0, "the flood's sessions stayed: {left:?}");
+        server.shutdown().unwrap();
     }
 
     #[test]
