@@ -212,12 +212,19 @@ pub struct ServeOptions {
     pub policy: Option<PathBuf>,
     /// The PKI options.
     pub pki: Pki,
+    /// `--max-connections-per-client` ([`ServerConfig::max_connections_per_client`]).
+    pub max_connections_per_client: usize,
 }
 
 /// `issuer serve`: runs until Ctrl-C; HTTPS when `tls` is given. Everything is checked
 /// (arguments, policy, PKI, data directory, the listening socket) before anything is written
 /// to disk.
 pub fn serve(opts: &ServeOptions, tls: Option<TlsIdentity>) -> Result<(), CliError> {
+    if opts.max_connections_per_client == 0 {
+        return Err(CliError::Usage(
+            "--max-connections-per-client must be at least 1".into(),
+        ));
+    }
     let (bind, bind_host) = parse_bind(&opts.bind)?;
     let public_url = opts
         .public_url
@@ -286,6 +293,7 @@ pub fn serve(opts: &ServeOptions, tls: Option<TlsIdentity>) -> Result<(), CliErr
         let config = ServerConfig {
             max_body_bytes: issuer.policy.session.max_body_bytes,
             tls,
+            max_connections_per_client: opts.max_connections_per_client,
             ..ServerConfig::default()
         };
         let state = AppState::new(issuer, store.clone(), &base, config)

@@ -292,6 +292,10 @@ enum IssuerCommand {
         /// The private key of `--tls-cert` (PKCS#8 PEM).
         #[arg(long, value_name = "PEM", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Connections served at once from one client address; more are answered 503 and
+        /// closed (and logged), so that one slow or flooding client cannot hold them all.
+        #[arg(long, value_name = "N", default_value_t = 64)]
+        max_connections_per_client: usize,
     },
     /// Lists the recorded issuances (with --all also the failed, abandoned and open sessions
     /// with their reasons).
@@ -1396,6 +1400,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 test_pki,
                 tls_cert,
                 tls_key,
+                max_connections_per_client,
             } => {
                 init_tracing("info");
                 server_crypto();
@@ -1415,6 +1420,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                         ca_key,
                         ca_chain,
                     },
+                    max_connections_per_client,
                 };
                 issuer::serve(&opts, tls)
             }

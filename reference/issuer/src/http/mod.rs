@@ -44,9 +44,11 @@
 //! [`ServerConfig::body_read_timeout`], each request is answered within
 //! [`ServerConfig::request_timeout`], a connection lives at most
 //! [`ServerConfig::connection_lifetime`], at most [`ServerConfig::max_connections`] are served
-//! at once, and bodies are limited to [`ServerConfig::max_body_bytes`] ([KG2-IMP-009]): a
-//! request that announces a larger `Content-Length` is refused at once, before any of its body
-//! is read, and its connection closed.
+//! at once and at most [`ServerConfig::max_connections_per_client`] from one peer address
+//! (more are answered `503` and closed, and logged), and bodies are limited to
+//! [`ServerConfig::max_body_bytes`] ([KG2-IMP-009]): a request that announces a larger
+//! `Content-Length` is refused at once, before any of its body is read, and its connection
+//! closed.
 
 mod handlers;
 pub mod pages;
@@ -96,6 +98,11 @@ pub struct ServerConfig {
     pub connection_lifetime: Duration,
     /// Connections served at once; more wait in the accept queue.
     pub max_connections: usize,
+    /// Connections served at once for one client (one peer IP address). A further connection
+    /// from that address is answered `503` (with `Retry-After`) and closed at once, and the
+    /// limit is logged (warning, target `airtight_issuer::http`): a few slow or idle clients
+    /// cannot take the whole [`ServerConfig::max_connections`].
+    pub max_connections_per_client: usize,
     /// Serve HTTPS with this identity; `None`: plain HTTP.
     pub tls: Option<TlsIdentity>,
     /// How long the store keeps what never completed (a flood of session starts, refused
@@ -234,6 +241,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(4),
             connection_lifetime: Duration::from_secs(300),
             max_connections: 256,
+            max_connections_per_client: 64,
             tls: None,
             retention: StoreRetention::default(),
         }
@@ -523,6 +531,7 @@ pub async fn serve(
     };
     let app = router(state.clone());
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let clients = Clients::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(sweep_expired(state.clone(), stop_rx.clone()));
@@ -547,12 +556,25 @@ pub async fn serve(
                 }
             },
         };
+        let Some(slot) = clients.take(peer.ip(), config.max_connections_per_client) else {
+            // Over the per-client limit: a short 503 on plain HTTP, then close (no handshake
+            // on HTTPS: the connection is closed).
+            let plain = acceptor.is_none();
+            tasks.spawn(async move {
+                let _permit = permit;
+                if plain {
+                    refuse_busy(stream).await;
+                }
+            });
+            continue;
+        };
         let svc = TowerToHyperService::new(app.clone());
         let cfg = config.clone();
         let mut stop = stop_rx.clone();
         let acceptor = acceptor.clone();
         tasks.spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             match acceptor {
                 None => serve_connection(stream, svc, &cfg, &mut stop, peer).await,
                 Some(acceptor) => {
@@ -630,6 +652,98 @@ async fn prune_store(state: &Arc<AppState>) {
         Ok(Err(e)) => tracing::warn!(error = %e, "could not prune the store"),
         Err(e) => tracing::warn!(error = %e, "store prune task failed"),
     }
+}
+
+/// The connections open per peer address, for [`ServerConfig::max_connections_per_client`].
+#[derive(Debug, Clone, Default)]
+struct Clients(Arc<Mutex<std::collections::HashMap<std::net::IpAddr, ClientCount>>>);
+
+#[derive(Debug, Default)]
+struct ClientCount {
+    open: usize,
+    /// Connections refused since the address was last under its limit.
+    refused: u64,
+}
+
+/// One connection counted against its peer address; released when dropped.
+#[derive(Debug)]
+struct ClientSlot {
+    clients: Clients,
+    ip: std::net::IpAddr,
+}
+
+impl Clients {
+    /// Counts a new connection from `ip`, or `None` (logged) when `ip` has `limit` open.
+    fn take(&self, ip: std::net::IpAddr, limit: usize) -> Option<ClientSlot> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let c = map.entry(ip).or_default();
+        if c.open >= limit.max(1) {
+            c.refused += 1;
+            // The first refusal of a burst and then every power of two: clear, not a flood.
+            if c.refused.is_power_of_two() {
+                tracing::warn!(
+                    client = %ip,
+                    open = c.open,
+                    limit,
+                    refused = c.refused,
+                    "client limited: too many connections from one address                      (max_connections_per_client); refused with 503"
+                );
+            }
+            return None;
+        }
+        if c.refused > 0 {
+            tracing::info!(client = %ip, refused = c.refused, "client back under its connection limit");
+            c.refused = 0;
+        }
+        c.open += 1;
+        Some(ClientSlot {
+            clients: self.clone(),
+            ip,
+        })
+    }
+
+    /// Connections open from `ip`.
+    #[cfg(test)]
+    fn open(&self, ip: std::net::IpAddr) -> usize {
+        self.0
+            .lock()
+            .map(|m| m.get(&ip).map_or(0, |c| c.open))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .clients
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = map.get_mut(&self.ip) {
+            c.open = c.open.saturating_sub(1);
+            if c.open == 0 {
+                // Forget the address: the map holds only clients with open connections.
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Answers a connection over its client's limit: `503` with `Retry-After`, then closes it
+/// (bounded: a client that does not read is dropped after a second).
+async fn refuse_busy(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt as _;
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+        Content-Type: text/plain\r\nContent-Length: 45\r\nConnection: close\r\n\r\n\
+        too many connections from this client address";
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(BUSY).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Serves one (plain or TLS) connection until it ends, its lifetime is reached, or the server
@@ -885,6 +999,86 @@ mod tests {
         c.read_to_end(&mut out).unwrap();
         let text = String::from_utf8_lossy(&out);
         text.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    /// A plain server with `config` and the default policy on a free loopback port.
+    fn plain_server(config: ServerConfig) -> ServerHandle {
+        let store = Arc::new(crate::db::Store::in_memory().unwrap());
+        ServerHandle::start(SocketAddr::from(([127, 0, 0, 1], 0)), move |base| {
+            let issuer = Issuer::new(&issuer_uri_of(base), Vec::new(), crate::Policy::default());
+            AppState::new(issuer, store, base, config)
+        })
+        .unwrap()
+    }
+
+    /// What the server sends on `c` until it closes (or 10 s of silence).
+    fn read_all(c: &mut std::net::TcpStream) -> String {
+        use std::io::Read as _;
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn a_client_over_its_connection_limit_gets_503_and_others_are_served() {
+        use std::io::Write as _;
+        let server = plain_server(ServerConfig {
+            max_connections_per_client: 2,
+            header_read_timeout: Duration::from_secs(30),
+            ..ServerConfig::default()
+        });
+        let addr = server.addr();
+        // Two idle connections (a slow client that never sends its headers) hold the limit.
+        let idle1 = std::net::TcpStream::connect(addr).unwrap();
+        let idle2 = std::net::TcpStream::connect(addr).unwrap();
+        let mut third = std::net::TcpStream::connect(addr).unwrap();
+        let answer = read_all(&mut third);
+        assert!(
+            answer.starts_with("HTTP/1.1 503 ") && answer.contains("Retry-After: 1"),
+            "third connection: {answer:?}"
+        );
+        // The slots are freed when the idle connections close: the client is served again.
+        drop(idle1);
+        drop(idle2);
+        let mut served = String::new();
+        for _ in 0..100 {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            write!(
+                c,
+                "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            served = read_all(&mut c);
+            if served.starts_with("HTTP/1.1 200 ") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            served.starts_with("HTTP/1.1 200 "),
+            "after release: {served:?}"
+        );
+        server.shutdown().unwrap();
+    }
+
+    #[test]
+    fn client_slots_are_counted_per_address_and_released() {
+        let clients = Clients::default();
+        let a: std::net::IpAddr = [127, 0, 0, 1].into();
+        let b: std::net::IpAddr = [127, 0, 0, 2].into();
+        let s1 = clients.take(a, 2).unwrap();
+        let s2 = clients.take(a, 2).unwrap();
+        assert!(clients.take(a, 2).is_none());
+        // Another address has its own count.
+        let s3 = clients.take(b, 2).unwrap();
+        assert_eq!(clients.open(a), 2);
+        drop(s1);
+        assert_eq!(clients.open(a), 1);
+        let s4 = clients.take(a, 2).unwrap();
+        drop((s2, s3, s4));
+        assert_eq!(clients.open(a), 0);
+        assert!(clients.0.lock().unwrap().is_empty());
     }
 
     #[test]
