@@ -9,10 +9,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use airtight_harness::case::Verdict;
 use airtight_harness::issuer::crash::{CrashPlan, CrashReport, run_crash_under_load};
-use airtight_harness::issuer::hostile::{HostileKind, HostilePlan};
+use airtight_harness::issuer::hostile::{HostileKind, HostilePlan, StoreProbe};
 use airtight_harness::issuer::load::{LoadPlan, Pacing};
 use airtight_harness::issuer::reference::{self, ReferenceOptions};
 use airtight_harness::runner::Listed;
@@ -542,6 +543,13 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
             }
             h.issuer_pid = o.issuer_pid.or(o.reference.then(std::process::id));
             h.in_process = o.reference && o.issuer_pid.is_none();
+            if let Some(r) = &reference {
+                // The in-process reference issuer: its store's rows are sampled too.
+                let store = r.server.state().store().clone();
+                h.store_probe = Some(StoreProbe(Arc::new(move || {
+                    store.row_counts().ok().map(|c| c.total())
+                })));
+            }
             plan.hostile = Some(h);
             Some(plan)
         }

@@ -14,7 +14,8 @@
 //! Hostile attempts start on a fixed schedule so that they make up `fraction` of all attempts
 //! (at the honest phase's session rate), round-robin over the kinds, on their own threads.
 //! The issuer's resident memory (`VmRSS` of `/proc/<pid>/status`, Linux) is sampled over
-//! both phases when its process id is known.
+//! both phases when its process id is known, and the rows of its store when the harness can
+//! count them (the in-process reference issuer, [`HostilePlan::store_probe`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read as _, Write as _};
@@ -94,6 +95,39 @@ pub struct HostilePlan {
     pub issuer_pid: Option<u32>,
     /// The issuer runs inside the harness's own process (its memory includes the harness's).
     pub in_process: bool,
+    /// Counts the issuer's store rows, when the harness can see its store (the in-process
+    /// reference issuer): sampled over both phases, to show the store stays bounded.
+    #[serde(skip)]
+    pub store_probe: Option<StoreProbe>,
+}
+
+/// Counts the rows of the issuer's store (sessions + issuances + error records).
+#[derive(Clone)]
+pub struct StoreProbe(pub Arc<dyn Fn() -> Option<u64> + Send + Sync>);
+
+impl std::fmt::Debug for StoreProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreProbe")
+    }
+}
+
+impl PartialEq for StoreProbe {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// The issuer store's rows over the run ([`HostilePlan::store_probe`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreRowsReport {
+    /// Honest traffic only.
+    pub honest: PhaseRows,
+    /// Honest and hostile traffic.
+    pub hostile: PhaseRows,
+    /// Session starts the `flood` kind sent (each one leaves a session row until pruned).
+    pub flood_starts: usize,
+    /// Every sample: seconds since the first phase began, rows.
+    pub samples: Vec<(f64, u64)>,
 }
 
 impl HostilePlan {
@@ -110,6 +144,7 @@ impl HostilePlan {
             slowloris_budget_ms: u64::try_from(target.slow_budget.as_millis()).unwrap_or(6_000),
             issuer_pid: None,
             in_process: false,
+            store_probe: None,
         }
     }
 
@@ -148,6 +183,27 @@ pub struct PhaseMemory {
     pub end_kib: u64,
 }
 
+/// Store rows of one phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct PhaseRows {
+    /// At the start of the phase.
+    pub start: u64,
+    /// Largest sample.
+    pub max: u64,
+    /// At the end of the phase.
+    pub end: u64,
+}
+
+impl From<PhaseMemory> for PhaseRows {
+    fn from(m: PhaseMemory) -> Self {
+        PhaseRows {
+            start: m.start_kib,
+            max: m.max_kib,
+            end: m.end_kib,
+        }
+    }
+}
+
 /// The issuer's resident memory over the run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MemoryReport {
@@ -179,6 +235,8 @@ pub struct HostileReport {
     pub kinds: BTreeMap<String, KindReport>,
     /// The issuer's memory, when its process is known.
     pub memory: Option<MemoryReport>,
+    /// The issuer's store rows, when the harness can count them.
+    pub store: Option<StoreRowsReport>,
     /// Up to ten texts of attempts that were not refused.
     pub not_refused_samples: Vec<String>,
 }
@@ -241,6 +299,18 @@ impl HostileReport {
                 m.hostile.start_kib as f64 / 1024.0,
                 m.hostile.end_kib as f64 / 1024.0,
                 m.hostile.max_kib as f64 / 1024.0,
+            ));
+        }
+        if let Some(r) = &self.store {
+            v.push(format!(
+                "issuer store rows (sessions + issuances + errors): honest alone {} → {} (max {}); beside the hostile traffic {} → {} (max {}), with {} flood session starts",
+                r.honest.start,
+                r.honest.end,
+                r.honest.max,
+                r.hostile.start,
+                r.hostile.end,
+                r.hostile.max,
+                r.flood_starts
             ));
         }
         v
@@ -321,16 +391,22 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 impl Sampler {
     fn start(pid: u32) -> Option<Sampler> {
-        rss_kib(pid)?;
+        Self::start_with("rss-sampler", move || rss_kib(pid))
+    }
+
+    /// Samples `probe` (`None`: no sample this time) every [`SAMPLE_EVERY`]; `None` when the
+    /// first sample fails.
+    fn start_with(name: &str, probe: impl Fn() -> Option<u64> + Send + 'static) -> Option<Sampler> {
+        probe()?;
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let t0 = Instant::now();
         let (s2, v2) = (stop.clone(), samples.clone());
         let handle = std::thread::Builder::new()
-            .name("rss-sampler".into())
+            .name(name.into())
             .spawn(move || {
                 while !s2.load(Ordering::Relaxed) {
-                    if let (Some(k), Ok(mut v)) = (rss_kib(pid), v2.lock()) {
+                    if let (Some(k), Ok(mut v)) = (probe(), v2.lock()) {
                         v.push((t0.elapsed().as_secs_f64(), k));
                     }
                     std::thread::sleep(SAMPLE_EVERY);
@@ -384,10 +460,16 @@ pub fn run_with_hostile(
         return Err(LoadError::Parameters);
     }
     let sampler = hostile.issuer_pid.and_then(Sampler::start);
+    let rows = hostile.store_probe.clone().and_then(|p| {
+        let f = p.0;
+        Sampler::start_with("store-sampler", move || f())
+    });
     let bank = Arc::new(ReplayBank::default());
     let t_honest = sampler.as_ref().map_or(0.0, Sampler::now);
+    let r_honest = rows.as_ref().map_or(0.0, Sampler::now);
     let mut alone = super::load::run_plan_with(target, profile, plan, seed, Some(bank.clone()))?;
     let t_hostile = sampler.as_ref().map_or(0.0, Sampler::now);
+    let r_hostile = rows.as_ref().map_or(0.0, Sampler::now);
     // Hostile attempts per second so that they are `fraction` of all attempts.
     let honest_rate = match plan.pacing {
         Pacing::Open { rate, .. } => rate,
@@ -435,6 +517,7 @@ pub fn run_with_hostile(
     }
     let under = under?;
     let t_end = sampler.as_ref().map_or(0.0, Sampler::now);
+    let r_end = rows.as_ref().map_or(0.0, Sampler::now);
     let mut tally = results
         .lock()
         .map(|mut t| std::mem::take(&mut *t))
@@ -453,6 +536,15 @@ pub fn run_with_hostile(
         }
         _ => None,
     };
+    let store = rows.map(|s| {
+        let samples = s.finish();
+        StoreRowsReport {
+            honest: phase_memory(&samples, r_honest, r_hostile).into(),
+            hostile: phase_memory(&samples, r_hostile, r_end).into(),
+            flood_starts: tally.by_kind.get(&HostileKind::Flood).map_or(0, |k| k.sent),
+            samples,
+        }
+    });
     let not_refused_samples = std::mem::take(&mut tally.samples);
     alone.hostile = Some(Box::new(HostileReport {
         plan: hostile.clone(),
@@ -460,6 +552,7 @@ pub fn run_with_hostile(
         honest_under_attack: under,
         kinds: tally.kinds(&hostile.kinds),
         memory,
+        store,
         not_refused_samples,
     }));
     Ok(alone)

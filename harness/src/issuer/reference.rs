@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use airtight_issuer::db::Store;
 use airtight_issuer::http::{
-    AppState, ServerConfig, ServerHandle, TlsIdentity, invocation_urls, issuer_uri_of,
+    AppState, ServerConfig, ServerHandle, StoreRetention, TlsIdentity, invocation_urls,
+    issuer_uri_of,
 };
 use airtight_issuer::{Faults, Issuer, Policy};
 
@@ -135,6 +136,14 @@ pub fn start(options: &ReferenceOptions) -> Result<RunningReference, String> {
             request_timeout: opts.request_timeout,
             connection_lifetime: Duration::from_secs(60),
             tls: tls.clone(),
+            // Prune what never completed as soon as it is past every deadline (2 × the short
+            // lifetime), every second: a hostile start flood shows the store staying bounded.
+            retention: StoreRetention {
+                sweep_interval: Duration::from_secs(1),
+                failed_sessions: Duration::ZERO,
+                errors: Duration::from_secs(60),
+                max_errors: 10_000,
+            },
             ..ServerConfig::default()
         };
         AppState::new(issuer, store, base, config)

@@ -823,6 +823,19 @@ fn hostile_section(
         );
         s.push_str(&memory_chart(&m.samples));
     }
+    if let Some(r) = &h.store {
+        let _ = write!(
+            s,
+            "<h3>Issuer store</h3><p>Rows of the reference issuer's store (sessions, issuances and error records), every 100 ms. Every flood start leaves a session row until the periodic sweep ends and prunes it, once it is past every deadline; completed issuances stay. The flood sent <b>{}</b> session starts.</p><table><thead><tr><th>phase</th><th>start (rows)</th><th>max (rows)</th><th>end (rows)</th></tr></thead><tbody><tr><td>honest alone</td><td>{}</td><td>{}</td><td>{}</td></tr><tr><td>beside the hostile traffic</td><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table>",
+            r.flood_starts,
+            r.honest.start,
+            r.honest.max,
+            r.honest.end,
+            r.hostile.start,
+            r.hostile.max,
+            r.hostile.end
+        );
+    }
     s
 }
 
