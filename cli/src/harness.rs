@@ -426,6 +426,14 @@ pub fn issuer(out: &mut dyn Write, common: &Common, o: &IssuerOptions) -> Result
             ));
         }
     }
+    if o.issuer_pid.is_some() && o.hostile.is_none() {
+        return Err(CliError::Usage(
+            "--issuer-pid samples the issuer's memory over a hostile-load run: add --hostile F \
+             (e.g. 0.3) with --load-rate R (or --load-sessions N) and --load-seconds T; the \
+             honest load alone is run and sampled first"
+                .into(),
+        ));
+    }
     if let Some(k) = o
         .hostile_kinds
         .iter()

@@ -732,8 +732,9 @@ enum HarnessCommand {
         )]
         hostile_kinds: Vec<String>,
         /// The issuer's process id: its resident memory is sampled over the hostile load
-        /// (with --reference the issuer runs in this process, which is sampled).
-        #[arg(long, value_name = "PID", requires = "hostile")]
+        /// (with --hostile; with --reference the issuer runs in this process, which is
+        /// sampled).
+        #[arg(long, value_name = "PID")]
         issuer_pid: Option<u32>,
         /// Crash under load: N times, SIGKILL `airtight issuer serve --test-pki` at a random
         /// moment (seeded by --seed) of an open-loop load and restart it on the same store;

@@ -404,10 +404,8 @@ impl Session {
         let url = self.target.init_url.clone();
         let r = self.get(&url)?;
         if r.status != 200 || !r.is_json() {
-            return Err(Stop::fail(format!(
-                "GET init: expected 200 application/json with an InvocationRequest, got {}",
-                r.summary()
-            )));
+            let asked = format!("{}{}", url.origin(), url.target);
+            return Err(Stop::fail(not_an_invocation(&asked, &r)));
         }
         // [KG2-HTP-010] the certificate of the connection that delivered the InvocationRequest.
         if let Some(c) = self
@@ -513,5 +511,98 @@ impl Session {
     pub fn run_honest(&mut self) -> Step<Response> {
         let first = self.start()?;
         self.finish_from(first)
+    }
+}
+
+/// Why the answer `r` to `GET url` is not an InvocationRequest, for someone who may have given
+/// the issuer's base URL or landing page instead of its KeyGen2 start URL: an HTML page is
+/// named as such, with the start URL the page links to when it names one.
+pub fn not_an_invocation(url: &str, r: &Response) -> String {
+    let html = r.header("content-type").is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
+    });
+    if r.status == 200 && html {
+        let page = String::from_utf8_lossy(&r.body);
+        let hint = match start_url_in_page(url, &page) {
+            Some(found) => format!("; the page links to the start URL {found}: try --url {found}"),
+            None => String::new(),
+        };
+        return format!(
+            "GET init: {url} answered with an HTML page ({}), not a KeyGen2 InvocationRequest \
+             (200 application/json): give the issuer's KeyGen2 start URL, which looks like \
+             http://HOST:PORT/keygen2?init=true, not its web page{hint}",
+            r.summary()
+        );
+    }
+    format!(
+        "GET init: expected 200 application/json with an InvocationRequest, got {}",
+        r.summary()
+    )
+}
+
+/// The KeyGen2 start URL an issuer's web page names: a link whose target has `init=true`
+/// (made absolute against `page_url`), or the `init` parameter of a `keygen2:` or
+/// `intent://keygen2` invocation URL in the page.
+pub fn start_url_in_page(page_url: &str, page: &str) -> Option<String> {
+    let unescape = |v: &str| {
+        v.replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let values: Vec<String> = page
+        .split("href=\"")
+        .skip(1)
+        .chain(page.split("data-keygen2=\"").skip(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(unescape)
+        .collect();
+    // A plain link to the start URL.
+    for v in &values {
+        let plain = !(v.starts_with("keygen2:") || v.starts_with("intent:"));
+        if plain && v.contains("init=true") {
+            return Some(absolute(page_url, v));
+        }
+    }
+    // The start URL inside an invocation URL.
+    values
+        .iter()
+        .filter(|v| v.starts_with("keygen2:") || v.starts_with("intent:"))
+        .find_map(|v| airtight_client::url::parse_invocation(v).ok())
+        .map(|inv| absolute(page_url, &inv.init_url))
+}
+
+/// `link` made absolute against `base`.
+fn absolute(base: &str, link: &str) -> String {
+    Url::parse(base).map_or_else(|_| link.to_owned(), |b| b.resolve(link))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_url_is_found_in_a_landing_page() {
+        let page = "<p><a id=\"init\" href=\"http://127.0.0.1:1/keygen2?init=true&amp;x=1\">";
+        assert_eq!(
+            start_url_in_page("http://127.0.0.1:1/", page).as_deref(),
+            Some("http://127.0.0.1:1/keygen2?init=true&x=1")
+        );
+        let relative = "<a href=\"/kg?init=true\">go</a>";
+        assert_eq!(
+            start_url_in_page("http://h:2/index.html", relative).as_deref(),
+            Some("http://h:2/kg?init=true")
+        );
+        // Only an invocation URL (as the issuer's landing page writes it): its init parameter.
+        let urls = airtight_issuer::http::invocation_urls("http://h:3", "abc");
+        let inv = format!("<a href=\"{}\">", urls.keygen2.replace('&', "&amp;"));
+        assert_eq!(
+            start_url_in_page("http://h:3/", &inv).as_deref(),
+            Some("http://h:3/keygen2?init=true")
+        );
+        assert_eq!(start_url_in_page("http://h/", "<a href=\"/about\">"), None);
     }
 }
