@@ -246,8 +246,10 @@ screenshot() {
 browser() {
   local dir=$OUT/browser
   mkdir -p "$dir"
+  # --features pcsc: the build scripts/test.sh made last (no rebuild); the card-pulled test
+  # skips itself here (no pcscd).
   AIRTIGHT_SCREENSHOT_DIR=$dir bash scripts/chromium.sh \
-    cargo test --locked -q -p airtight-cli --test browser_chromium -- --nocapture
+    cargo test --locked -q -p airtight-cli --features pcsc --test browser_chromium -- --nocapture
   case "$(ls "$dir")" in *result-page.png*) ;; *) echo "no screenshots in $dir (Chromium absent?)" | tee "$dir/SKIPPED.txt"; return 1 ;; esac
 }
 

@@ -36,11 +36,10 @@ echo "== the issuer store on PostgreSQL and three issuer nodes on one database (
 bash scripts/postgres.sh bash -c 'cargo test --workspace --locked --lib db::tests:: &&
   cargo test --workspace --locked --test issuer_nodes_pg -- --test-threads=1'
 
-echo "== the browser path in real headless Chromium (installs Debian's chromium if missing)"
-bash scripts/chromium.sh cargo test --locked -p airtight-cli --test browser_chromium -- --nocapture
-
-echo "== the browser path with the card in pcscd's virtual reader, pulled mid-session"
-bash scripts/pcsc-stack.sh bash scripts/chromium.sh cargo test --locked -p airtight-cli --features pcsc --test browser_chromium card_pulled -- --nocapture
+echo "== the browser path in real headless Chromium (installs Debian's chromium if missing), and with the card in pcscd's virtual reader, pulled mid-session"
+# One run with the pcsc feature (the test binaries of the pcsc_cli step above, nothing rebuilt):
+# the enrolment test uses a file card and runs the same with or without the feature.
+bash scripts/pcsc-stack.sh bash scripts/chromium.sh cargo test --locked -p airtight-cli --features pcsc --test browser_chromium -- --nocapture --test-threads=1
 
 
 echo "== published reports: the harness against every reference target, vectors, benches (reports/)"

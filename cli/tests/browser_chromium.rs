@@ -11,14 +11,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airtight_cli::browser::EXTENSION_ID;
-use common::{BIN, airtight};
+use common::{BIN, IssuerServe, airtight, issuer_serve};
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/lib/chromium/chromium";
@@ -376,36 +376,22 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// `airtight issuer serve --test-pki` on a free loopback port; returns it and its base URL.
-fn issuer(data: &Path) -> (Killed, String) {
+fn issuer(data: &Path) -> (IssuerServe, String) {
     issuer_with(data, &[])
 }
 
-fn issuer_with(data: &Path, extra: &[&str]) -> (Killed, String) {
-    let mut child = Command::new(BIN)
-        .args(["issuer", "serve", "--test-pki", "--data-dir"])
-        .arg(data)
-        .args(if extra.is_empty() {
-            &["--bind", "127.0.0.1:0"][..]
-        } else {
-            extra
-        })
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = lines.next().unwrap().unwrap();
-    let base = banner
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .take(3)
-        .collect::<Vec<_>>()
-        .join("/");
-    std::thread::spawn(move || for _ in lines {});
-    (Killed(child), base)
+fn issuer_with(data: &Path, extra: &[&str]) -> (IssuerServe, String) {
+    let mut args = vec!["--test-pki", "--data-dir", data.to_str().unwrap()];
+    args.extend_from_slice(if extra.is_empty() {
+        &["--bind", "127.0.0.1:0"][..]
+    } else {
+        extra
+    });
+    let server = issuer_serve(&args, |c| {
+        c.env("RUST_LOG", "warn").stderr(Stdio::null());
+    });
+    let base = server.base();
+    (server, base)
 }
 
 /// Open provisioning sessions left on the card of `dir`.
@@ -676,24 +662,8 @@ fn card_pulled_mid_session_in_chromium() {
                 .unwrap(),
         );
         // Ready = one SELECT answered through pcscd (bounded).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(t) = PcscTransport::connect_within(
-                &ReaderSelector::Name(READER.into()),
-                Duration::from_secs(2),
-            ) {
-                let mut sks = ApduSks::new(t);
-                if sks.select().is_ok() {
-                    sks.into_transport().disconnect();
-                    return child;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the virtual card is not ready in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::wait_card_in_reader(READER, Duration::from_secs(10), String::new);
+        child
     };
     let work = tempfile::tempdir().unwrap();
     let profile = work.path().join("profile");

@@ -8,49 +8,31 @@
 //! - the open-loop load over two issuer URLs (`--url` twice, `--load-rate`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airtight_harness::TargetConfig;
 use airtight_issuer::db::{SessionStatus, Store};
+use common::{IssuerServe, issuer_serve};
 
-/// A running `airtight issuer serve --test-pki` and its init URL.
-struct Server {
-    child: Child,
-    init: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_airtight"))
-        .args(["issuer", "serve", "--test-pki", "--bind", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _banner = lines.next().expect("issuer serve did not start").unwrap();
-    let init = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .strip_prefix("enrol with: airtight enroll ")
-        .unwrap()
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, init }
+/// A running `airtight issuer serve --test-pki` on `data`.
+fn serve(data: &Path) -> IssuerServe {
+    issuer_serve(
+        &[
+            "--test-pki",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        |c| {
+            c.env("RUST_LOG", "error").stderr(Stdio::null());
+        },
+    )
 }
 
 fn config() -> TargetConfig {

@@ -18,16 +18,18 @@
 //! say so and pass, unless `AIRTIGHT_REQUIRE_POSTGRES=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use airtight_harness::TargetConfig;
 use airtight_harness::issuer::load::{LoadPlan, LoadReport, Pacing, run_plan};
 use airtight_harness::issuer::{IssuerProfile, IssuerTarget};
 use airtight_issuer::db::{IssuerStore, SessionStatus, open_url};
+use common::{IssuerServe, issuer_serve};
 
 /// The test server's URL, or `None` (and a note) when there is none and none is required.
 fn server_url() -> Option<String> {
@@ -64,44 +66,21 @@ fn fresh_database(server: &str, name: &str) -> String {
     format!("{base}/{name}")
 }
 
-/// A running node and its init URL.
+/// A running node (its init URL in `server.init`) and its log file.
 struct Node {
-    child: Child,
-    init: String,
+    server: IssuerServe,
     log: PathBuf,
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn node(db: &str, log: &Path) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_airtight"))
-        .args(["issuer", "serve", "--test-pki", "--bind", "127.0.0.1:0"])
-        .args(["--db", db])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = lines.next().expect("issuer serve did not start").unwrap();
-    assert!(banner.contains("postgresql://"), "{banner}");
-    let init = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .strip_prefix("enrol with: airtight enroll ")
-        .unwrap()
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
+    let server = issuer_serve(&["--test-pki", "--bind", "127.0.0.1:0", "--db", db], |c| {
+        c.env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(std::fs::File::create(log).unwrap());
+    });
+    assert!(server.banner.contains("postgresql://"), "{}", server.banner);
     Node {
-        child,
-        init,
+        server,
         log: log.to_owned(),
     }
 }
@@ -254,14 +233,14 @@ fn a_node_killed_mid_run_loses_nothing_and_the_others_continue() {
     let db = fresh_database(&server, "airtight_nodes_kill");
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = three_nodes(&db, dir.path());
-    let urls: Vec<String> = nodes.iter().map(|n| n.init.clone()).collect();
+    let urls: Vec<String> = nodes.iter().map(|n| n.server.init.clone()).collect();
     let plan = prepare(&urls);
     let store = open_url(&db).unwrap();
     let before = issued_now(store.as_ref());
     let load = std::thread::spawn(move || open_loop(&plan, 24.0, 7.0));
     wait_done(store.as_ref(), 12);
-    nodes[1].child.kill().unwrap(); // SIGKILL
-    nodes[1].child.wait().unwrap();
+    nodes[1].server.child.kill().unwrap(); // SIGKILL
+    nodes[1].server.child.wait().unwrap();
     let at_kill = done_count(store.as_ref());
     let report = load.join().unwrap();
     assert!(
@@ -312,7 +291,7 @@ fn postgres_stopped_mid_run_gives_clear_errors_and_service_resumes() {
     let db = fresh_database(&server, "airtight_nodes_restart");
     let dir = tempfile::tempdir().unwrap();
     let nodes = three_nodes(&db, dir.path());
-    let urls: Vec<String> = nodes.iter().map(|n| n.init.clone()).collect();
+    let urls: Vec<String> = nodes.iter().map(|n| n.server.init.clone()).collect();
     let plan = std::sync::Arc::new(prepare(&urls));
     let before = issued_now(open_url(&db).unwrap().as_ref());
     let shared = plan.clone();
@@ -363,7 +342,7 @@ fn the_audit_catches_lost_duplicated_and_half_sessions() {
     let db = fresh_database(&server, "airtight_nodes_audit");
     let dir = tempfile::tempdir().unwrap();
     let n = node(&db, &dir.path().join("node.log"));
-    let plan = prepare(std::slice::from_ref(&n.init));
+    let plan = prepare(std::slice::from_ref(&n.server.init));
     let store = open_url(&db).unwrap();
     let before = issued_now(store.as_ref());
     let report = open_loop(&plan, 10.0, 1.0);

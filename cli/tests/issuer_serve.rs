@@ -3,11 +3,14 @@
 //! failed start, `issuer list --all --json`, and its own harness against its default settings.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read as _};
+mod common;
+
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use common::{IssuerServe, issuer_serve, issuer_serve_command};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../reference/pki/fixtures");
 
@@ -24,81 +27,19 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A running `airtight issuer serve`; killed when dropped.
-struct Server {
-    child: Child,
-    /// The first stdout line (`airtight issuer listening on URL/ …`).
-    banner: String,
-    /// The init URL it printed.
-    init: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_airtight"))
-        .args(["issuer", "serve"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Starts `issuer serve ARGS` and waits for its banner.
-fn serve(args: &[&str]) -> Server {
-    let mut child = spawn(args);
-    let stderr = Arc::new(Mutex::new(String::new()));
-    {
-        let sink = stderr.clone();
-        let mut from = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = from.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = match lines.next() {
-        Some(Ok(l)) => l,
-        _ => {
-            let _ = child.wait();
-            panic!("issuer serve did not start: {}", stderr.lock().unwrap());
-        }
-    };
-    let init = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .strip_prefix("enrol with: airtight enroll ")
-        .unwrap()
-        .to_owned();
-    // Keep draining stdout so that the server never blocks on it.
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        banner,
-        init,
-        stderr,
-    }
+/// Starts `issuer serve ARGS` and waits for its banner (stderr collected).
+fn serve(args: &[&str]) -> IssuerServe {
+    issuer_serve(args, |c| {
+        c.env("RUST_LOG", "warn");
+    })
 }
 
 /// Runs `issuer serve ARGS`, which must exit by itself (a refusal) within a minute.
 fn serve_refused(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = spawn(args);
+    let mut child = issuer_serve_command(args)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {

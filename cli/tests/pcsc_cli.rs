@@ -69,25 +69,7 @@ impl Serve {
 
     /// Ready = connect + SELECT answers 9000 through pcscd, retried for at most 10 s.
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(t) = PcscTransport::connect_within(
-                &ReaderSelector::Name(READER.into()),
-                Duration::from_secs(2),
-            ) {
-                let mut sks = ApduSks::new(t);
-                if sks.select().is_ok() {
-                    sks.into_transport().disconnect();
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "card not ready within 10 s: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::wait_card_in_reader(READER, Duration::from_secs(10), || self.log());
     }
 
     fn log(&self) -> String {

@@ -98,7 +98,8 @@ pub fn issuer_target(
             IssuerTargetError::Tls(match e {
                 airtight_client::tls::TlsFailure::Certificate(d)
                 | airtight_client::tls::TlsFailure::Transport(d) => d,
-                airtight_client::tls::TlsFailure::TooLarge => "trust anchors".into(),
+                airtight_client::tls::TlsFailure::TooLarge
+                | airtight_client::tls::TlsFailure::CertificateChanged => "trust anchors".into(),
             })
         })?)
     } else {

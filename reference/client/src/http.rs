@@ -4,11 +4,15 @@
 //! Client choice: `ureq` 3 with default features off (no TLS stack, no cookie store, no
 //! compression) for plain `http://` (loopback only unless [`HttpOptions::allow_insecure`]),
 //! and a small HTTP/1.1 client over rustls (`crate::tls`) for `https://`, because `ureq`
-//! does not expose the peer certificate. Over HTTPS the server certificate must chain to one
+//! does not expose the peer certificate. Both keep the connection alive between the requests
+//! of a session (`ureq`'s agent pool; the driver's one kept TLS connection) and open a new one
+//! only when the server closed it. Over HTTPS the server certificate must chain to one
 //! of [`HttpOptions::trust_anchors`] (no system roots); the DER of the end-entity certificate
 //! of the connection that delivered the InvocationRequest becomes `serverCertificate` of
 //! `createProvisioningSession` ([KG2-HTP-010]), and every later request of the session must
-//! present the same certificate, or the session is aborted. Over plain HTTP
+//! present the same certificate, or the session is aborted: a connection opened anew
+//! mid-session (the server closed the kept one) is checked right after its handshake, before
+//! the request is written to it. Over plain HTTP
 //! `serverCertificate` is empty. Cookies are kept in a minimal jar (name=value pairs for the
 //! one issuer origin), which is all a KeyGen2 session needs.
 
@@ -20,6 +24,9 @@ use thiserror::Error;
 use crate::engine::{Middleware, Outcome, SessionContext};
 use crate::error::{AbortStatus, ClientError, Failure};
 use crate::url::{Invocation, UrlError, clip, origin};
+
+/// How much of the body of a non-2xx answer is read (and dropped) to keep its connection.
+const DISCARDED_BODY: u64 = 64 * 1024;
 
 /// How much of a URL an error message shows.
 const URL_SHOWN: usize = 120;
@@ -178,6 +185,8 @@ pub enum Direction {
 pub struct HttpDriver {
     agent: ureq::Agent,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The HTTPS connection kept for the next request (keep-alive).
+    kept: Option<crate::tls::KeptConnection>,
     server_certificate: Option<Vec<u8>>,
     options: HttpOptions,
     cookies: Vec<(String, String)>,
@@ -235,6 +244,7 @@ impl HttpDriver {
         HttpDriver {
             agent: config.into(),
             tls: None,
+            kept: None,
             server_certificate: None,
             options,
             cookies: Vec::new(),
@@ -382,6 +392,13 @@ impl HttpDriver {
                 .read_to_vec()
                 .map_err(transport)?
         } else {
+            // Read (a bounded part of) what else came, so that a framed body leaves the
+            // connection reusable (keep-alive); a longer one only costs the connection.
+            let _ = resp
+                .body_mut()
+                .with_config()
+                .limit(DISCARDED_BODY)
+                .read_to_vec();
             Vec::new()
         };
         Ok(Reply {
@@ -420,7 +437,10 @@ impl HttpDriver {
                     |e| match e {
                         crate::tls::TlsFailure::Certificate(d)
                         | crate::tls::TlsFailure::Transport(d) => refused(d),
-                        crate::tls::TlsFailure::TooLarge => refused("configuration".into()),
+                        crate::tls::TlsFailure::TooLarge
+                        | crate::tls::TlsFailure::CertificateChanged => {
+                            refused("configuration".into())
+                        }
                     },
                 )?;
                 self.tls = Some(c.clone());
@@ -436,8 +456,16 @@ impl HttpDriver {
             // [KG2-HTP-002]
             headers.push(("Content-Type", "application/json"));
         }
+        // A reconnect (the server closed the kept connection) must reach the same certificate.
+        let pinned = if bind {
+            self.server_certificate.as_deref()
+        } else {
+            None
+        };
         let resp = crate::tls::request(
             &config,
+            &mut self.kept,
+            pinned,
             method,
             url,
             &headers,
@@ -450,6 +478,9 @@ impl HttpDriver {
             crate::tls::TlsFailure::TooLarge => DriverError::BodyTooLarge {
                 url: url.to_owned(),
                 limit: self.options.max_body,
+            },
+            crate::tls::TlsFailure::CertificateChanged => DriverError::CertificateChanged {
+                url: url.to_owned(),
             },
             crate::tls::TlsFailure::Transport(detail) => DriverError::Transport {
                 method,

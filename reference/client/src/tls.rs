@@ -2,8 +2,12 @@
 //! only ([KG2-HTP-010]): `ureq` does not expose the peer certificate, and the middleware must
 //! pass the DER of the TLS server end-entity certificate to `createProvisioningSession`.
 //!
-//! One connection per request (`Connection: close`), no redirects followed, every response
-//! read with a deadline and a body limit; `Content-Length`, chunked and read-to-close bodies.
+//! HTTP/1.1 keep-alive: the caller keeps the connection of a response ([`KeptConnection`]) and
+//! passes it back for the next request, which reuses it when it goes to the same host and port,
+//! the server did not ask to close it, its body was framed (`Content-Length` or chunked) and the
+//! socket is still open (probed before reuse, as the server may have closed it while idle).
+//! No redirects followed, every response read with a deadline and a body limit;
+//! `Content-Length`, chunked and read-to-close bodies.
 //! Certificates are validated (chain, validity, name, serverAuth) against the configured trust
 //! anchors only: there are no default roots. [`client_config`] is public for other clients of
 //! the same trust rules (the harness's adversarial HTTP client).
@@ -16,8 +20,9 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-/// Status, headers (names in lower case) and body of a response.
-type Parts = (u16, Vec<(String, String)>, Vec<u8>);
+/// Status, headers (names in lower case), body of a response, and whether its connection may
+/// carry another request.
+type Parts = (u16, Vec<(String, String)>, Vec<u8>, bool);
 
 /// Largest response head (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
@@ -42,6 +47,9 @@ pub enum TlsFailure {
     TooLarge,
     /// Anything else (connect, I/O, timeout, malformed response).
     Transport(String),
+    /// A new connection presented another end-entity certificate than the one pinned for the
+    /// session; nothing was sent over it.
+    CertificateChanged,
 }
 
 fn transport(e: impl std::fmt::Display) -> TlsFailure {
@@ -106,25 +114,53 @@ fn split_url(url: &str) -> Result<(String, u16, String), TlsFailure> {
     Ok((host, port, target))
 }
 
-/// One request: `method` to `url` with `headers` (name, value) and an optional body.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn request(
+/// An HTTPS connection kept open after a response, for the next request to the same host and
+/// port.
+pub(crate) struct KeptConnection {
+    host: String,
+    port: u16,
+    reader: Limited<StreamOwned<ClientConnection, TcpStream>>,
+    server_certificate: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeptConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptConnection")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeptConnection {
+    /// True if the socket is still open with nothing unread: a peer that closed the idle
+    /// connection (or sent anything unasked, such as a close_notify alert) makes it unusable.
+    fn is_open(&self) -> bool {
+        if !self.reader.buf.is_empty() || self.reader.eof {
+            return false;
+        }
+        let sock = &self.reader.inner.sock;
+        if sock.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        let idle =
+            matches!(sock.peek(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        sock.set_nonblocking(false).is_ok() && idle
+    }
+}
+
+/// A new TLS connection to `host:port`, handshake completed.
+fn connect(
     config: &Arc<ClientConfig>,
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
+    host: &str,
+    port: u16,
     timeout: Duration,
-    max_body: u64,
-) -> Result<RawResponse, TlsFailure> {
-    let deadline = Instant::now() + timeout;
-    let (host, port, target) = split_url(url)?;
-    let name = ServerName::try_from(host.clone())
+    deadline: Instant,
+) -> Result<KeptConnection, TlsFailure> {
+    let name = ServerName::try_from(host.to_owned())
         .map_err(|e| transport(format!("server name {host:?}: {e}")))?;
-    let addrs: Vec<_> = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(transport)?
-        .collect();
+    let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(transport)?.collect();
     let mut tcp = None;
     let mut last = String::from("no address");
     for a in addrs {
@@ -139,6 +175,8 @@ pub(crate) fn request(
     let tcp = tcp.ok_or_else(|| transport(format!("connect: {last}")))?;
     tcp.set_read_timeout(Some(timeout)).map_err(transport)?;
     tcp.set_write_timeout(Some(timeout)).map_err(transport)?;
+    // Requests are written whole; do not hold the last segment back.
+    tcp.set_nodelay(true).map_err(transport)?;
     let conn = ClientConnection::new(config.clone(), name).map_err(transport)?;
     let mut tls = StreamOwned::new(conn, tcp);
 
@@ -164,14 +202,53 @@ pub(crate) fn request(
         .and_then(|c| c.first())
         .map(|c| c.as_ref().to_vec())
         .ok_or_else(|| TlsFailure::Certificate("the server sent no certificate".into()))?;
+    Ok(KeptConnection {
+        host: host.to_owned(),
+        port,
+        reader: Limited {
+            inner: tls,
+            deadline,
+            buf: Vec::new(),
+            eof: false,
+        },
+        server_certificate,
+    })
+}
+
+/// One request: `method` to `url` with `headers` (name, value) and an optional body, over the
+/// connection in `kept` when it goes to the same host and port and is still open, else over a
+/// new one. A connection that may carry another request is left in `kept`. With `pinned`, the
+/// connection's end-entity certificate must be that one (a reconnect mid-session reaching
+/// another server is refused before the request is written).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn request(
+    config: &Arc<ClientConfig>,
+    kept: &mut Option<KeptConnection>,
+    pinned: Option<&[u8]>,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    timeout: Duration,
+    max_body: u64,
+) -> Result<RawResponse, TlsFailure> {
+    let deadline = Instant::now() + timeout;
+    let (host, port, target) = split_url(url)?;
+    let mut conn = match kept.take() {
+        Some(c) if c.host == host && c.port == port && c.is_open() => c,
+        _ => connect(config, &host, port, timeout, deadline)?,
+    };
+    if pinned.is_some_and(|p| p != conn.server_certificate.as_slice()) {
+        return Err(TlsFailure::CertificateChanged);
+    }
+    conn.reader.deadline = deadline;
 
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
-    let mut head =
-        format!("{method} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {authority}\r\n");
     for (n, v) in headers {
         if n.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']) {
             return Err(transport("header with a line break"));
@@ -186,16 +263,15 @@ pub(crate) fn request(
     if let Some(b) = body {
         out.extend_from_slice(b);
     }
+    let tls = &mut conn.reader.inner;
     tls.write_all(&out).map_err(transport)?;
     tls.flush().map_err(transport)?;
 
-    let mut reader = Limited {
-        inner: tls,
-        deadline,
-        buf: Vec::new(),
-        eof: false,
-    };
-    let (status, headers, body) = reader.read_response(method, max_body)?;
+    let (status, headers, body, reusable) = conn.reader.read_response(method, max_body)?;
+    let server_certificate = conn.server_certificate.clone();
+    if reusable {
+        *kept = Some(conn);
+    }
     Ok(RawResponse {
         status,
         headers,
@@ -208,7 +284,7 @@ impl<R: Read> Limited<R> {
     /// Status, headers (names in lower case) and the body, framed as HTTP/1.1 says.
     fn read_response(&mut self, method: &str, max_body: u64) -> Result<Parts, TlsFailure> {
         let reader = self;
-        let (status, headers) = reader.read_head()?;
+        let (http11, status, headers) = reader.read_head()?;
         let header = |name: &str| {
             headers
                 .iter()
@@ -220,6 +296,11 @@ impl<R: Read> Limited<R> {
                 .next()
                 .is_some_and(|l| l.trim().eq_ignore_ascii_case("chunked"))
         });
+        // HTTP/1.1 keeps the connection unless either side says `Connection: close`.
+        let close = headers.iter().any(|(n, v)| {
+            n == "connection" && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+        });
+        let mut framed = true;
         let body =
             if method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
                 Vec::new()
@@ -235,9 +316,12 @@ impl<R: Read> Limited<R> {
                 }
                 reader.read_exact_body(usize::try_from(len).map_err(transport)?)?
             } else {
+                framed = false;
                 reader.read_to_close(max_body)?
             };
-        Ok((status, headers, body))
+        // Anything after the response (which was not asked for) also ends the connection.
+        let reusable = http11 && !close && framed && !reader.eof && reader.buf.is_empty();
+        Ok((status, headers, body, reusable))
     }
 }
 
@@ -294,7 +378,9 @@ impl<R: Read> Limited<R> {
         }
     }
 
-    fn read_head(&mut self) -> Result<(u16, Vec<(String, String)>), TlsFailure> {
+    /// Whether the response is HTTP/1.1 (or later 1.x), the status and the headers.
+    #[allow(clippy::type_complexity)]
+    fn read_head(&mut self) -> Result<(bool, u16, Vec<(String, String)>), TlsFailure> {
         let status_line = self.take_line(MAX_HEAD)?;
         let status_line = String::from_utf8(status_line).map_err(transport)?;
         let mut parts = status_line.splitn(3, ' ');
@@ -326,7 +412,7 @@ impl<R: Read> Limited<R> {
                 .ok_or_else(|| transport("malformed header"))?;
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
-        Ok((status, headers))
+        Ok((version != "HTTP/1.0", status, headers))
     }
 
     fn read_exact_body(&mut self, len: usize) -> Result<Vec<u8>, TlsFailure> {
@@ -408,21 +494,27 @@ mod tests {
 
     #[test]
     fn responses_are_framed() {
-        let (s, h, b) = parse(
+        let (s, h, b, keep) = parse(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}trailing",
             100,
         )
         .expect("content-length");
         assert_eq!((s, b.as_slice()), (200, &b"{}"[..]));
+        // Bytes nobody asked for after the response: the connection is not reused.
+        assert!(!keep);
         assert_eq!(h[0], ("content-type".into(), "application/json".into()));
-        let (_, _, b) = parse(
+        let (_, _, b, keep) = parse(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\nA\r\n0123456789\r\n0\r\nT: v\r\n\r\n",
             100,
         )
         .expect("chunked");
         assert_eq!(b, b"abc0123456789");
-        let (s, h, b) = parse(b"HTTP/1.1 302 Found\r\nLocation: /r\r\n\r\n", 100).expect("eof");
+        assert!(keep);
+        let (s, h, b, keep) =
+            parse(b"HTTP/1.1 302 Found\r\nLocation: /r\r\n\r\n", 100).expect("eof");
         assert_eq!((s, b.len()), (302, 0));
+        // Read to the end of the stream: nothing left to reuse.
+        assert!(!keep);
         assert_eq!(h[0].1, "/r");
         assert!(matches!(
             parse(b"HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n", 100),
@@ -459,6 +551,17 @@ mod tests {
             big.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
         }
         assert!(parse(&big, 100).is_err());
+    }
+
+    #[test]
+    fn keep_alive_unless_the_server_closes() {
+        let keep = |raw: &[u8]| parse(raw, 100).expect("response").3;
+        assert!(keep(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"));
+        assert!(keep(b"HTTP/1.1 204 No Content\r\n\r\n"));
+        assert!(!keep(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 2\r\n\r\n{}"
+        ));
+        assert!(!keep(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}"));
     }
 
     #[test]

@@ -3,13 +3,17 @@
 //! attestation ([KG2-HTP-010], [CRY-ATT-001] field 13) and the issuer checks it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use airtight_card::ReferenceSks;
 use airtight_client::engine::Middleware;
 use airtight_client::http::{DriverError, HttpDriver, HttpOptions, session_context};
-use airtight_client::ui::{AutoUi, PinSource};
+use airtight_client::pin::PinProblem;
+use airtight_client::ui::{
+    AutoUi, Consent, ConsentRequest, KeyCreationSummary, PinRequest, PinSource, UserInterface,
+};
 use airtight_client::url::parse_invocation;
 use airtight_issuer::db::Store;
 use airtight_issuer::http::{
@@ -33,7 +37,18 @@ fn identity(label: &str) -> TlsIdentity {
 
 /// An HTTPS issuer serving `tls`, whose engine believes its certificate is `engine_cert`.
 fn start(store: Arc<Store>, tls: TlsIdentity, engine_cert: Vec<u8>) -> ServerHandle {
-    ServerHandle::start_https(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), move |base| {
+    start_at(store, tls, engine_cert, None)
+}
+
+/// [`start`], reached at `public` (a forwarder in front of it) instead of its own address.
+fn start_at(
+    store: Arc<Store>,
+    tls: TlsIdentity,
+    engine_cert: Vec<u8>,
+    public: Option<String>,
+) -> ServerHandle {
+    ServerHandle::start_https(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), move |own| {
+        let base = public.as_deref().unwrap_or(own);
         let mut iss = Issuer::new(&issuer_uri_of(base), engine_cert, Policy::default());
         iss.ca = Some(airtight_pki::fixtures::issuer_ca());
         iss.device_anchors = vec![airtight_pki::fixtures::device_trust_anchor()];
@@ -236,16 +251,43 @@ fn plain_http_start_refuses_a_tls_config_and_vice_versa() {
     assert!(r.is_err());
 }
 
-/// A loopback TCP forwarder: connections number `0..switch_after` go to `first`, later ones to
-/// `second`.
-fn forwarder(first: SocketAddr, second: SocketAddr, switch_after: usize) -> SocketAddr {
-    use std::net::{TcpListener, TcpStream};
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
+/// A loopback TCP forwarder to `first` until [`Forwarder::switch`], to `second` after it.
+struct Forwarder {
+    /// Whether the switch happened, and the client sides of the connections to `first`; one
+    /// lock, so that no connection accepted before the switch escapes the cut.
+    state: Arc<Mutex<(bool, Vec<TcpStream>)>>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Forwarder {
+    /// Cuts every connection to `first` (the client sees it closed) and sends the next ones
+    /// to `second`.
+    fn switch(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.0 = true;
+        for c in state.1.drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn forwarder(listener: TcpListener, first: SocketAddr, second: SocketAddr) -> Forwarder {
+    let state = Arc::new(Mutex::new((false, Vec::<TcpStream>::new())));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (st, count) = (state.clone(), accepted.clone());
     std::thread::spawn(move || {
-        for (n, client) in listener.incoming().enumerate() {
+        for client in listener.incoming() {
             let Ok(client) = client else { return };
-            let target = if n < switch_after { first } else { second };
+            count.fetch_add(1, Ordering::SeqCst);
+            let target = {
+                let mut s = st.lock().unwrap();
+                if s.0 {
+                    second
+                } else {
+                    s.1.push(client.try_clone().unwrap());
+                    first
+                }
+            };
             let Ok(upstream) = TcpStream::connect(target) else {
                 return;
             };
@@ -253,42 +295,86 @@ fn forwarder(first: SocketAddr, second: SocketAddr, switch_after: usize) -> Sock
             let (mut c2, mut u2) = (client, upstream);
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut c1, &mut u1);
-                let _ = u1.shutdown(std::net::Shutdown::Write);
+                let _ = u1.shutdown(Shutdown::Write);
             });
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut u2, &mut c2);
-                let _ = c2.shutdown(std::net::Shutdown::Write);
+                let _ = c2.shutdown(Shutdown::Write);
             });
         }
     });
-    addr
+    Forwarder { state, accepted }
+}
+
+/// Accepts everything; asked to confirm the keys (the card's provisioning session is open),
+/// it switches the forwarder first.
+struct SwitchAtKeyConfirmation {
+    inner: AutoUi,
+    forwarder: Arc<Forwarder>,
+}
+
+impl UserInterface for SwitchAtKeyConfirmation {
+    fn consent(&mut self, request: &ConsentRequest) -> Consent {
+        self.inner.consent(request)
+    }
+    fn confirm_keys(&mut self, summary: &KeyCreationSummary) -> Consent {
+        self.forwarder.switch();
+        self.inner.confirm_keys(summary)
+    }
+    fn collect_pin(&mut self, request: &PinRequest) -> Option<Zeroizing<String>> {
+        self.inner.collect_pin(request)
+    }
+    fn pin_rejected(&mut self, request: &PinRequest, problem: &PinProblem) {
+        self.inner.pin_rejected(request, problem)
+    }
 }
 
 #[test]
 fn a_certificate_changed_mid_session_aborts_the_session() {
-    // Connections 1-2 (GET init, POST InvocationResponse) reach the issuer with certificate
-    // A; connection 3 (POST ProvisioningInitializationResponse, the card's session is open)
-    // reaches another server with certificate B, equally valid for 127.0.0.1. The middleware
-    // must notice and abort. [KG2-HTP-010]
+    // The driver keeps its connection to the issuer (certificate A) alive. When the keys are
+    // confirmed (the card's provisioning session is open), the forwarder cuts that connection
+    // and sends the next one to another server with certificate B, equally valid for
+    // 127.0.0.1. The middleware reconnects, must notice the other certificate and abort.
+    // [KG2-HTP-010]
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let public = format!("https://{}", listener.local_addr().unwrap());
     let a = identity("tls-server");
     let a_ee = a.end_entity_der().to_vec();
     let store = Arc::new(Store::in_memory().unwrap());
-    let server_a = start(store.clone(), a, a_ee);
+    // A's issuerUri names the forwarder: the session attestation checked on
+    // ProvisioningInitializationResponse (before the switch) is valid.
+    let server_a = start_at(store.clone(), a, a_ee, Some(public.clone()));
     let b = identity("tls-server-other");
     let b_ee = b.end_entity_der().to_vec();
-    let server_b = start(Arc::new(Store::in_memory().unwrap()), b, b_ee);
-    // The issuers' issuerUri names their own ports, not the forwarder's: irrelevant here, as
-    // the session fails before any attestation is checked.
-    let front = forwarder(server_a.addr(), server_b.addr(), 2);
-    let url = invocation_urls(&format!("https://{front}"), HANDLE).intent;
+    let server_b = start_at(
+        Arc::new(Store::in_memory().unwrap()),
+        b,
+        b_ee,
+        Some(public.clone()),
+    );
+    let front = Arc::new(forwarder(listener, server_a.addr(), server_b.addr()));
+    let url = invocation_urls(&public, HANDLE).intent;
+    let inv = parse_invocation(&url).unwrap();
     let mut card = ReferenceSks::in_memory_for_tests(46);
-    let (r, driver, _) = run(&url, &mut card, options(&issuer_root()));
+    let mut mw = Middleware::new(&mut card, session_context(&inv))
+        .with_ui(Box::new(SwitchAtKeyConfirmation {
+            inner: AutoUi::accept_all(),
+            forwarder: front.clone(),
+        }))
+        .with_pin_source(PinSource::Repeat(Zeroizing::new("1357".into())));
+    let mut driver = HttpDriver::new(options(&issuer_root()));
+    let r = driver.run(&inv, &mut mw);
+    drop(mw);
     match r {
         Err(DriverError::CertificateChanged { .. }) => {}
         other => panic!("expected CertificateChanged, got {other:?}"),
     }
-    // InvocationRequest, InvocationResponse, ProvisioningInitializationRequest and -Response.
-    assert_eq!(driver.transcript().len(), 4);
+    assert!(front.state.lock().unwrap().0, "the forwarder was switched");
+    // One kept connection to A up to the switch, then the one to B.
+    assert_eq!(front.accepted.load(Ordering::SeqCst), 2);
+    // Invocation-, ProvisioningInitialization- and KeyCreationRequest with their responses;
+    // the KeyCreationResponse (recorded before it is sent) was refused with the connection.
+    assert_eq!(driver.transcript().len(), 6);
     assert_eq!(card.open_session_count(), 0, "the SKS session was aborted");
     assert!(card.enumerate_keys(KeyHandle::NONE).unwrap().is_none());
     assert!(store.issuances().unwrap().is_empty());
