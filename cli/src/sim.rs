@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use airtight_cli::CliError;
 use airtight_sim::explore::{self, ExploreOptions};
 use airtight_sim::output::{self, Job, Mode, RunError};
-use airtight_sim::scenario::{Scenario, builtin};
+use airtight_sim::scenario::{Scenario, builtin, shipped};
 use clap::Subcommand;
 
 /// `println!` that reports a closed stdout as an error (`super::out`) instead of panicking.
@@ -20,7 +20,7 @@ pub enum SimCommand {
     /// Runs a scenario: writes metrics.json, run.json, transcript.jsonl and report.html to
     /// --out; fails (exit 1) if a property is violated, with violation.json beside them.
     Run {
-        /// The scenario file (simulator/scenarios/*.toml).
+        /// A scenario file, or the name of a shipped scenario (`airtight sim list`).
         scenario: PathBuf,
         /// Seed (default: the scenario's).
         #[arg(long)]
@@ -46,7 +46,7 @@ pub enum SimCommand {
     /// Swarm testing: runs seeds A..B with fault and attacker knobs switched on and off at
     /// random; shrinks failing seeds to reproducer scenario files.
     Explore {
-        /// The scenario file.
+        /// A scenario file, or the name of a shipped scenario.
         scenario: PathBuf,
         /// Seed range A..B (B excluded).
         #[arg(long)]
@@ -70,11 +70,11 @@ pub enum SimCommand {
         #[arg(long, default_value_t = 1)]
         shrink: usize,
     },
-    /// Lists the scenarios of a directory, the built-in card profiles and readers.
+    /// Lists the shipped scenarios (or those of --dir), the built-in card profiles and readers.
     List {
-        /// Directory of scenario files.
-        #[arg(long, default_value = "simulator/scenarios")]
-        dir: PathBuf,
+        /// Directory of scenario files (default: the scenarios shipped in this binary).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Merges explore.json files of several shards into one.
     Merge {
@@ -126,6 +126,34 @@ fn read(p: &Path) -> Result<String, CliError> {
     std::fs::read_to_string(p).map_err(|e| CliError::Io(format!("{}: {e}", p.display())))
 }
 
+/// The scenario `p` names: a file, or else (a bare name) a shipped scenario. Returns the name
+/// it carries in outputs and its text.
+fn resolve(p: &Path) -> Result<(String, String), CliError> {
+    match std::fs::read_to_string(p) {
+        Ok(text) => Ok((p.display().to_string(), text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let bare = p.components().count() == 1;
+            let name = p.to_string_lossy();
+            if bare && let Some((label, text)) = shipped::find(&name) {
+                return Ok((label, text.to_string()));
+            }
+            let names: Vec<&str> = shipped::SHIPPED.iter().map(|(n, _)| *n).collect();
+            Err(CliError::Usage(format!(
+                "{}: no such file{}; a shipped scenario is run by its name, one of: {} \
+                 (`airtight sim list` describes them)",
+                p.display(),
+                if bare {
+                    ", and no shipped scenario has that name"
+                } else {
+                    ""
+                },
+                names.join(", ")
+            )))
+        }
+        Err(e) => Err(CliError::Io(format!("{}: {e}", p.display()))),
+    }
+}
+
 pub fn run(command: SimCommand) -> Result<(), CliError> {
     match command {
         SimCommand::Run {
@@ -136,13 +164,13 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
             scale,
             no_transcript,
         } => {
-            let text = read(&scenario)?;
-            let parsed = Scenario::parse(&scenario.display().to_string(), &text)
-                .map_err(|e| CliError::Config(e.to_string()))?;
+            let (file, text) = resolve(&scenario)?;
+            let parsed =
+                Scenario::parse(&file, &text).map_err(|e| CliError::Config(e.to_string()))?;
             let out =
                 out.unwrap_or_else(|| PathBuf::from("sim-out").join(&parsed.configuration.name));
             let job = Job {
-                file: scenario.display().to_string(),
+                file,
                 text,
                 seed,
                 scale,
@@ -229,7 +257,7 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                     .ok_or_else(|| CliError::Usage(format!("--shard {s}: use i/n with i < n")))?,
                 None => (0, 1),
             };
-            let text = read(&scenario)?;
+            let (file, text) = resolve(&scenario)?;
             let o = ExploreOptions {
                 from,
                 to,
@@ -240,11 +268,11 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
                 out: out.clone(),
                 shrink,
             };
-            let doc = explore::explore(&scenario.display().to_string(), &text, &o).map_err(err)?;
+            let doc = explore::explore(&file, &text, &o).map_err(err)?;
             let failures = doc.get("failures").and_then(|v| v.as_u64()).unwrap_or(0);
             say!(
                 "explore {}: {} seeds, {} failing{}",
-                scenario.display(),
+                file,
                 doc.get("runs").cloned().unwrap_or_default(),
                 failures,
                 out.map(|d| format!("; see {}", d.join("explore.json").display()))
@@ -275,29 +303,39 @@ pub fn run(command: SimCommand) -> Result<(), CliError> {
             Ok(())
         }
         SimCommand::List { dir } => {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(|e| {
-                    CliError::Io(format!(
-                        "{}: {e} (the shipped scenarios are in simulator/scenarios of the \
-                         repository: run from its root or pass --dir)",
-                        dir.display()
-                    ))
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            files.sort();
-            say!("Scenarios in {}:", dir.display());
-            for f in files {
-                match Scenario::load(&f) {
-                    Ok((s, _)) => say!(
-                        "  {:<28} {}",
-                        f.file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                        s.configuration.description
-                    ),
-                    Err(e) => say!("  {e}"),
+            match dir {
+                Some(dir) => {
+                    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                        .map_err(|e| CliError::Io(format!("--dir {}: {e}", dir.display())))?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                        .collect();
+                    files.sort();
+                    say!("Scenarios in {}:", dir.display());
+                    for f in files {
+                        match Scenario::load(&f) {
+                            Ok((s, _)) => say!(
+                                "  {:<28} {}",
+                                f.file_name()
+                                    .map(|n| n.to_string_lossy().into_owned())
+                                    .unwrap_or_default(),
+                                s.configuration.description
+                            ),
+                            Err(e) => say!("  {e}"),
+                        }
+                    }
+                }
+                None => {
+                    say!(
+                        "Shipped scenarios (run one by name, e.g. `airtight sim run smoke`; \
+                         the files are in simulator/scenarios of the repository):"
+                    );
+                    for (name, text) in shipped::SHIPPED {
+                        match Scenario::parse(&shipped::label(name), text) {
+                            Ok(s) => say!("  {:<28} {}", name, s.configuration.description),
+                            Err(e) => say!("  {e}"),
+                        }
+                    }
                 }
             }
             let b = builtin().map_err(|e| CliError::Config(e.to_string()))?;

@@ -16,6 +16,28 @@ pub const SCHEMA: &str = include_str!("../../spec/schemas/sim-scenario.schema.js
 /// The built-in card profiles (each with its source).
 pub const PROFILES: &str = include_str!("../profiles.toml");
 
+/// The scenarios shipped in `simulator/scenarios`, embedded at build time (`build.rs` embeds
+/// every `.toml` file of that directory), so they can be listed and run by name anywhere.
+pub mod shipped {
+    include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
+
+    /// The name a shipped scenario carries in outputs and errors: its path in the repository,
+    /// so that `sim run smoke` and `sim run simulator/scenarios/smoke.toml` (from the
+    /// repository's root) write the same outputs.
+    pub fn label(name: &str) -> String {
+        format!("simulator/scenarios/{name}.toml")
+    }
+
+    /// The shipped scenario called `name` (`smoke` or `smoke.toml`): its label and text.
+    pub fn find(name: &str) -> Option<(String, &'static str)> {
+        let bare = name.strip_suffix(".toml").unwrap_or(name);
+        SHIPPED
+            .iter()
+            .find(|(n, _)| *n == bare)
+            .map(|(n, text)| (label(n), *text))
+    }
+}
+
 /// A scenario file, as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -793,6 +815,32 @@ name = "u"
 sessions = 10
 arrival = { process = "poisson", rate_per_s = 5 }
 "#;
+
+    #[test]
+    fn every_scenario_file_is_shipped_with_its_text_and_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("scenarios dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        on_disk.sort();
+        let names: Vec<String> = shipped::SHIPPED
+            .iter()
+            .map(|(n, _)| format!("{n}.toml"))
+            .collect();
+        assert_eq!(names, on_disk);
+        for (n, text) in shipped::SHIPPED {
+            let file = dir.join(format!("{n}.toml"));
+            assert_eq!(*text, std::fs::read_to_string(&file).expect("read"), "{n}");
+            Scenario::parse(&shipped::label(n), text).expect("parses");
+        }
+        let (label, text) = shipped::find("smoke.toml").expect("smoke is shipped");
+        assert_eq!(label, "simulator/scenarios/smoke.toml");
+        assert_eq!(Some((label, text)), shipped::find("smoke"));
+        assert_eq!(shipped::find("no-such-scenario"), None);
+    }
 
     #[test]
     fn an_error_without_a_position_names_the_file_only() {
