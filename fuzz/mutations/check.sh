@@ -15,7 +15,7 @@ only=("${@:2}")
 # patch | fuzz.sh options | target | text the finding must contain
 cases=(
     "alloc-before-length-check.patch|--ci|native_messaging|allocation bound"
-    "card-commit-before-check.patch||card_calls|was rejected"
+    "card-commit-before-check.patch||card_calls|changePin was rejected"
     "issuer-failed-session-stays-open.patch||issuer_session|refused, but phase"
 )
 

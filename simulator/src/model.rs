@@ -370,14 +370,28 @@ fn downgrade_applies(at: Step, spec: &SessionSpec) -> bool {
     at == Step::Invocation && spec.privacy
 }
 
+/// A key substitution has something to replace: only two of the middleware's answers carry a
+/// public key, the ProvisioningInitializationResponse (`clientEphemeralKey`, the card's
+/// ephemeral key of the session) and the KeyCreationResponse (`generatedKeys[].publicKey`). A
+/// relay that starts at an earlier step waits for the next of them ([`seen_at`]); one that
+/// starts at the finalization (whose answer holds the close attestation, no key) has nothing
+/// left to substitute, and the session goes on as if it never came.
+fn substitution_applies(at: Step) -> bool {
+    at <= Step::KeyCreation
+}
+
 /// The answer in which the issuer sees an attack made at step `at`: the same step's, except
 /// a privacy downgrade, which shows in the ProvisioningInitializationResponse (the device
-/// identifier of the session the card created in the other mode).
+/// identifier of the session the card created in the other mode), and a key substitution
+/// started before an answer with a key, which shows in the next answer that carries one
+/// ([`substitution_applies`]).
 fn seen_at(kind: AttackKind, at: Step) -> Step {
-    if kind == AttackKind::DowngradePrivacy && at == Step::Invocation {
-        Step::ProvisioningInitialization
-    } else {
-        at
+    match (kind, at) {
+        (AttackKind::DowngradePrivacy | AttackKind::SubstituteKey, Step::Invocation) => {
+            Step::ProvisioningInitialization
+        }
+        (AttackKind::SubstituteKey, Step::CredentialDiscovery) => Step::KeyCreation,
+        _ => at,
     }
 }
 
@@ -489,6 +503,10 @@ impl Backend for ModelBackend {
                 // certificate at `setCertificatePath` (not the key it generated), so the
                 // session fails there (below, in the middleware) and nothing is issued.
                 s.substituted = true;
+            } else if kind == AttackKind::SubstituteKey && !substitution_applies(at) {
+                // Rule: no public key in this answer nor in any later one: nothing to
+                // substitute.
+                s.attack_outcome = AttackOutcome::Harmless;
             } else if kind == AttackKind::DowngradePrivacy && !downgrade_applies(at, &s.spec) {
                 // Rule: only the issuer's InvocationRequest of a privacy session carries the
                 // flag; elsewhere there is nothing to strip.

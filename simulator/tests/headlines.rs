@@ -2,6 +2,7 @@
 //! Markdown table of simulator/README.md. Not part of CI (ignored; the 100,000-card wave takes
 //! about a minute in a debug build):
 //! `cargo test -p airtight-sim --test headlines -- --ignored --nocapture`.
+//! `SIM_HEADLINES=name,name` keeps only those scenarios (one row to refresh).
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,13 @@ fn headline_table() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
+    if let Ok(only) = std::env::var("SIM_HEADLINES") {
+        let only: Vec<&str> = only.split(',').collect();
+        files.retain(|f| {
+            f.file_stem()
+                .is_some_and(|s| only.contains(&s.to_string_lossy().as_ref()))
+        });
+    }
     let mut out = String::from(
         "| scenario | what it shows | sessions: completed / started | failures by cause | session latency p50 / p99 (s) | more |\n|---|---|---|---|---|---|\n",
     );

@@ -541,3 +541,50 @@ fn export_and_delete_protection() {
     expect_code(is.create_key(&mut sks, &bad), SksErrorCode::Option);
     let _ = PukPolicyHandle::NONE;
 }
+
+/// A correct PIN or PUK clears its error counter only for a call that goes through: a call it
+/// authorized that is then refused for another reason (signData with an algorithm the key
+/// cannot use, setPin with a new PIN the policy refuses) leaves the store as it was, the
+/// counter included. Found by the `card_calls` fuzz target (its input is in
+/// fuzz/regressions/card_calls/): a refused signData had cleared the counter.
+#[test]
+fn a_refused_call_keeps_the_error_counters() {
+    // [SKS-IMP-008] [SKS-USR-003] [SKS-MGT-005]
+    let mut sks = airtight_testkit::card(7);
+    let keys = provision(
+        &mut sks,
+        70,
+        Grouping::None,
+        3,
+        &[(AppUsage::Signature, b"1234")],
+    )
+    .unwrap();
+    let k = keys[0].handle;
+    let counts = |sks: &mut ReferenceSks| {
+        let info = sks.get_key_protection_info(k).unwrap();
+        (info.pin.unwrap().error_count, info.puk.unwrap().error_count)
+    };
+    expect_code(
+        sign(&mut sks, k, Some(b"0000")),
+        SksErrorCode::Authorization,
+    );
+    expect_code(
+        sks.set_pin(k, b"00000000", b"5555"),
+        SksErrorCode::Authorization,
+    );
+    assert_eq!(counts(&mut sks), (1, 1));
+    expect_code(
+        sks.sign_data(k, uri::HMAC_SHA256, None, false, Some(b"1234"), b"m"),
+        SksErrorCode::Algorithm,
+    );
+    assert_eq!(counts(&mut sks), (1, 1), "a refused signData");
+    expect_code(sks.set_pin(k, b"87654321", b"12"), SksErrorCode::Option);
+    assert_eq!(counts(&mut sks), (1, 1), "a refused setPin");
+    expect_code(sks.change_pin(k, b"1234", b"12"), SksErrorCode::Option);
+    assert_eq!(counts(&mut sks), (1, 1), "a refused changePin");
+    // Calls that go through clear them.
+    sign(&mut sks, k, Some(b"1234")).unwrap();
+    assert_eq!(counts(&mut sks), (0, 1));
+    sks.set_pin(k, b"87654321", b"5555").unwrap();
+    assert_eq!(counts(&mut sks), (0, 0));
+}

@@ -372,6 +372,54 @@ fn full_and_model_mode_agree_on_every_shipped_scenario() {
     }
 }
 
+/// A key substitution at each step, in both modes: the modes agree on every session's cause
+/// and on the attack's outcome. Only the ProvisioningInitializationResponse
+/// (`clientEphemeralKey`) and the KeyCreationResponse (`publicKey`) carry a key to replace: a
+/// relay starting at an earlier step substitutes the next one and the real issuer refuses it;
+/// one starting at the finalization finds no key left and the session completes (harmless).
+/// Model mode once refused it at the finalization too (`model::substitution_applies`).
+#[test]
+fn a_key_substitution_has_the_same_fate_in_both_modes_at_every_step() {
+    let steps = [
+        (Step::Invocation, true),
+        (Step::ProvisioningInitialization, true),
+        (Step::CredentialDiscovery, true),
+        (Step::KeyCreation, true),
+        (Step::ProvisioningFinalization, false),
+    ];
+    for (step, refused) in steps {
+        let text = format!(
+            "[configuration]\nname = \"substitute\"\n[[issuers]]\nname = \"a\"\n\
+             keys = {{ ec = 1, pin = true, discovery = 1.0 }}\n[[users]]\nname = \"u\"\n\
+             sessions = 3\narrival = {{ process = \"poisson\", rate_per_s = 2 }}\n\
+             [[attackers]]\nkind = \"substitute_key\"\nstep = \"{}\"\nfraction = 1.0\n",
+            step.name()
+        );
+        let mut outcomes = Vec::new();
+        for mode in [crate::output::Mode::Model, crate::output::Mode::Full] {
+            let mut job = crate::output::Job::new("substitute", &text);
+            job.mode = mode;
+            let done = crate::output::run(&job).unwrap();
+            assert_eq!(done.result.violation, None, "{step:?} {}", mode.name());
+            let m = done.metrics;
+            outcomes.push((
+                m["completion_by_cause"].clone(),
+                m["attacks"]["substitute_key"].clone(),
+            ));
+        }
+        assert_eq!(outcomes[0], outcomes[1], "{step:?}: model, full");
+        let a = &outcomes[1].1;
+        assert_eq!(a["attempted"], 3, "{step:?}: {a}");
+        if refused {
+            assert_eq!(a["rejected"], 3, "{step:?}: {a}");
+            assert_eq!(a["reported"], 3, "{step:?}: {a}");
+        } else {
+            assert_eq!(a["harmless"], 3, "{step:?}: {a}");
+            assert_eq!(outcomes[1].0["completed"], 3, "{step:?}: {}", outcomes[1].0);
+        }
+    }
+}
+
 /// The issuer's deliberate `AcceptBadKeyAttestation` fault (scenario defect
 /// `issuer_accepts_unattested_keys`) against a relay that substitutes the generated key: the
 /// faulty issuer certifies the attacker's key, and the card refuses the certificate

@@ -50,7 +50,41 @@ impl From<DeleteProtection> for Protection {
     }
 }
 
+/// What a correct PIN or PUK clears: its error counter goes back to 0. The clearing is made
+/// durable only once the call it authorized has passed every other check
+/// ([`ReferenceSks::clear_counters`]), so that a rejected call leaves the store as it was (a
+/// wrong PIN or PUK is counted and made durable at once, [SKS-IMP-008]).
+#[must_use = "commit it with `clear_counters` once the call's other checks pass"]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Cleared {
+    /// The key whose PIN group's error counter goes back to 0.
+    pin_group_of: Option<u32>,
+    /// The PUK policy whose error counter goes back to 0.
+    puk: Option<u32>,
+}
+
 impl ReferenceSks {
+    /// Commits what a correct PIN or PUK cleared (nothing when no counter was set).
+    fn clear_counters(&mut self, cleared: Cleared) -> Result<(), SksError> {
+        if cleared == Cleared::default() {
+            return Ok(());
+        }
+        let mut st = self.store.state().clone();
+        if let Some(key) = cleared.pin_group_of {
+            for h in pin_group(&st, key) {
+                if let Some(rec) = st.keys.get_mut(&h) {
+                    rec.error_count = 0;
+                }
+            }
+        }
+        if let Some(p) = cleared.puk
+            && let Some(rec) = st.puks.get_mut(&p)
+        {
+            rec.error_count = 0;
+        }
+        self.commit(&st)
+    }
+
     /// A key of a closed session (Java `getStdKey`; [SKS-MGT-006]).
     fn std_key(&self, key: u32) -> Result<KeyRecord, SksError> {
         if self.open.values().any(|s| s.keys.contains_key(&key)) {
@@ -78,8 +112,10 @@ impl ReferenceSks {
     }
 
     /// Java `verifyPin`: the error counter of the group is made durable before
-    /// `ERROR_AUTHORIZATION` is returned ([SKS-IMP-008], [SKS-USR-003], [SKS-USR-004]).
-    fn verify_pin(&mut self, key: u32, pin: Option<&[u8]>) -> Result<(), SksError> {
+    /// `ERROR_AUTHORIZATION` is returned ([SKS-IMP-008], [SKS-USR-003], [SKS-USR-004]); a
+    /// correct PIN's clearing of it is returned, for the caller to commit once its own checks
+    /// pass.
+    fn verify_pin(&mut self, key: u32, pin: Option<&[u8]>) -> Result<Cleared, SksError> {
         let k = self.std_key(key)?;
         let Some(ph) = k.pin_policy else {
             if k.device_pin_protection {
@@ -99,7 +135,7 @@ impl ReferenceSks {
                     "Redundant authorization information for key #{key}"
                 )));
             }
-            return Ok(());
+            return Ok(Cleared::default());
         };
         let retry_limit = self
             .store
@@ -124,17 +160,18 @@ impl ReferenceSks {
             )));
         }
         let st = self.store.state();
-        if pin_group(st, key)
+        let counted = pin_group(st, key)
             .iter()
-            .any(|h| st.keys.get(h).is_some_and(|r| r.error_count != 0))
-        {
-            self.set_pin_error_count(key, 0)?;
-        }
-        Ok(())
+            .any(|h| st.keys.get(h).is_some_and(|r| r.error_count != 0));
+        Ok(Cleared {
+            pin_group_of: counted.then_some(key),
+            puk: None,
+        })
     }
 
-    /// Java `verifyPuk` (PUK retry limit 0: never locks, a delay instead).
-    fn verify_puk(&mut self, key: u32, puk: Option<&[u8]>) -> Result<(), SksError> {
+    /// Java `verifyPuk` (PUK retry limit 0: never locks, a delay instead). A wrong PUK is
+    /// counted at once; a correct one's clearing of the counter is returned, as for the PIN.
+    fn verify_puk(&mut self, key: u32, puk: Option<&[u8]>) -> Result<Cleared, SksError> {
         let k = self.std_key(key)?;
         let st = self.store.state();
         let puk_handle = k
@@ -156,29 +193,23 @@ impl ReferenceSks {
         } else if !self.puk_delay.is_zero() {
             std::thread::sleep(self.puk_delay);
         }
-        let ok = puk.is_some_and(|p| ct_eq(&rec.value, p));
-        let new_count = if ok {
-            0
-        } else if rec.retry_limit > 0 {
-            rec.error_count.saturating_add(1)
-        } else {
-            rec.error_count
-        };
-        if new_count != rec.error_count {
+        if puk.is_some_and(|p| ct_eq(&rec.value, p)) {
+            return Ok(Cleared {
+                pin_group_of: None,
+                puk: (rec.error_count != 0).then_some(puk_handle),
+            });
+        }
+        if rec.retry_limit > 0 {
             let mut st = st.clone();
             if let Some(r) = st.puks.get_mut(&puk_handle) {
-                r.error_count = new_count;
+                r.error_count = rec.error_count.saturating_add(1);
             }
             // [SKS-IMP-008] durable before the answer.
             self.commit(&st)?;
         }
-        if ok {
-            Ok(())
-        } else {
-            Err(SksError::authorization(format!(
-                "\"authorization\" error for key #{key}"
-            )))
-        }
+        Err(SksError::authorization(format!(
+            "\"authorization\" error for key #{key}"
+        )))
     }
 
     /// Java `authorize`: biometric rules (facts §4, `policies.md`) then the PIN.
@@ -187,7 +218,7 @@ impl ReferenceSks {
         key: u32,
         biometric_auth: bool,
         pin: Option<&[u8]>,
-    ) -> Result<(), SksError> {
+    ) -> Result<Cleared, SksError> {
         let bio = self.std_key(key)?.biometric();
         if biometric_auth {
             if bio == BiometricProtection::None {
@@ -204,7 +235,7 @@ impl ReferenceSks {
                         "Biometric + pin option invalid for key #{key}"
                     )));
                 }
-                return Ok(());
+                return Ok(Cleared::default());
             }
             self.verify_pin(key, pin)
         } else {
@@ -225,7 +256,7 @@ impl ReferenceSks {
         key: u32,
         protection: Protection,
         authorization: Option<&[u8]>,
-    ) -> Result<(), SksError> {
+    ) -> Result<Cleared, SksError> {
         match protection {
             Protection::Pin => self.verify_pin(key, authorization),
             Protection::Puk => self.verify_puk(key, authorization),
@@ -235,7 +266,7 @@ impl ReferenceSks {
             Protection::None if authorization.is_some() => Err(SksError::option(format!(
                 "Redundant authorization information for key #{key}"
             ))),
-            Protection::None => Ok(()),
+            Protection::None => Ok(Cleared::default()),
         }
     }
 
@@ -455,7 +486,8 @@ impl ReferenceSks {
     ) -> Result<(), SksError> {
         // [SKS-MGT-001]
         let k = self.std_key(key)?;
-        self.authorize_export_or_delete(key, k.delete().into(), authorization)?;
+        let cleared = self.authorize_export_or_delete(key, k.delete().into(), authorization)?;
+        self.clear_counters(cleared)?;
         let mut st = self.store.state().clone();
         st.delete_key_and_orphans(key);
         st.delete_session_if_empty(k.owner);
@@ -469,7 +501,8 @@ impl ReferenceSks {
     ) -> Result<Zeroizing<Vec<u8>>, SksError> {
         // [SKS-MGT-002]
         let k = self.std_key(key)?;
-        self.authorize_export_or_delete(key, k.export().into(), authorization)?;
+        let cleared = self.authorize_export_or_delete(key, k.export().into(), authorization)?;
+        self.clear_counters(cleared)?;
         let mut st = self.store.state().clone();
         if let Some(rec) = st.keys.get_mut(&key) {
             rec.key_backup |= KeyBackup::EXPORTED.to_byte();
@@ -483,8 +516,9 @@ impl ReferenceSks {
 
     pub(crate) fn unlock_key_impl(&mut self, key: u32, puk: &[u8]) -> Result<(), SksError> {
         // [SKS-MGT-003]
-        self.verify_puk(key, Some(puk))?;
-        self.set_pin_error_count(key, 0)
+        let mut cleared = self.verify_puk(key, Some(puk))?;
+        cleared.pin_group_of = Some(key);
+        self.clear_counters(cleared)
     }
 
     /// Java `testUpdatablePin`.
@@ -531,8 +565,9 @@ impl ReferenceSks {
     ) -> Result<(), SksError> {
         // [SKS-MGT-004]
         self.std_key(key)?;
-        self.verify_pin(key, Some(old_pin))?;
+        let cleared = self.verify_pin(key, Some(old_pin))?;
         self.test_updatable_pin(key, new_pin)?;
+        self.clear_counters(cleared)?;
         self.update_pin(key, new_pin, false)
     }
 
@@ -544,8 +579,9 @@ impl ReferenceSks {
     ) -> Result<(), SksError> {
         // [SKS-MGT-005]
         self.std_key(key)?;
-        self.verify_puk(key, Some(puk))?;
+        let cleared = self.verify_puk(key, Some(puk))?;
         self.test_updatable_pin(key, new_pin)?;
+        self.clear_counters(cleared)?;
         self.update_pin(key, new_pin, true)
     }
 
@@ -559,11 +595,13 @@ impl ReferenceSks {
         data: &[u8],
     ) -> Result<Vec<u8>, SksError> {
         let k = self.std_key(key)?;
-        self.authorize(key, biometric_auth, authorization)?;
+        let cleared = self.authorize(key, biometric_auth, authorization)?;
         Self::check_data_size(key, data)?;
         self.check_key_and_algorithm(key, &k, algorithm, AlgGroup::Signature)?;
         Self::no_parameters(key, parameters)?;
-        crypto::sign(&crypto::private_key(&k.private_key)?, algorithm, data)
+        let signature = crypto::sign(&crypto::private_key(&k.private_key)?, algorithm, data)?;
+        self.clear_counters(cleared)?;
+        Ok(signature)
     }
 
     pub(crate) fn decrypt_impl(
@@ -576,11 +614,13 @@ impl ReferenceSks {
         data: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, SksError> {
         let k = self.std_key(key)?;
-        self.authorize(key, biometric_auth, authorization)?;
+        let cleared = self.authorize(key, biometric_auth, authorization)?;
         self.check_key_and_algorithm(key, &k, algorithm, AlgGroup::AsymmetricDecrypt)?;
         Self::no_parameters(key, parameters)?;
         Self::check_data_size(key, data)?;
-        crypto::rsa_decrypt(&crypto::private_key(&k.private_key)?, algorithm, data)
+        let plain = crypto::rsa_decrypt(&crypto::private_key(&k.private_key)?, algorithm, data)?;
+        self.clear_counters(cleared)?;
+        Ok(plain)
     }
 
     pub(crate) fn key_agreement_impl(
@@ -593,7 +633,7 @@ impl ReferenceSks {
         public_key: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, SksError> {
         let k = self.std_key(key)?;
-        self.authorize(key, biometric_auth, authorization)?;
+        let cleared = self.authorize(key, biometric_auth, authorization)?;
         self.check_key_and_algorithm(key, &k, algorithm, AlgGroup::KeyAgreement)?;
         Self::no_parameters(key, parameters)?;
         Self::check_data_size(key, public_key)?;
@@ -609,8 +649,10 @@ impl ReferenceSks {
                 SksError::option("Unsupported EC key algorithm for: \"publicKey\"")
             })?,
         };
-        keys::ecdh_z(&crypto::private_key(&k.private_key)?, &peer)
-            .map_err(|e| SksError::crypto(format!("ECDH: {e}")))
+        let z = keys::ecdh_z(&crypto::private_key(&k.private_key)?, &peer)
+            .map_err(|e| SksError::crypto(format!("ECDH: {e}")))?;
+        self.clear_counters(cleared)?;
+        Ok(z)
     }
 
     pub(crate) fn hmac_impl(
@@ -623,7 +665,7 @@ impl ReferenceSks {
         data: &[u8],
     ) -> Result<Vec<u8>, SksError> {
         let k = self.std_key(key)?;
-        self.authorize(key, biometric_auth, authorization)?;
+        let cleared = self.authorize(key, biometric_auth, authorization)?;
         Self::check_data_size(key, data)?;
         self.check_key_and_algorithm(key, &k, algorithm, AlgGroup::Hmac)?;
         if parameters.is_some() {
@@ -632,7 +674,9 @@ impl ReferenceSks {
             )));
         }
         let secret = k.symmetric_key.as_deref().unwrap_or(&[]);
-        crypto::hmac(algorithm, secret, data)
+        let mac = crypto::hmac(algorithm, secret, data)?;
+        self.clear_counters(cleared)?;
+        Ok(mac)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -647,7 +691,7 @@ impl ReferenceSks {
         data: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, SksError> {
         let k = self.std_key(key)?;
-        self.authorize(key, biometric_auth, authorization)?;
+        let cleared = self.authorize(key, biometric_auth, authorization)?;
         Self::check_data_size(key, data)?;
         self.check_key_and_algorithm(key, &k, algorithm, AlgGroup::SymmetricEncryption)?;
         let mode = crypto::aes_mode(algorithm)
@@ -679,6 +723,8 @@ impl ReferenceSks {
             )));
         }
         let secret = k.symmetric_key.as_deref().unwrap_or(&[]);
-        crypto::aes(mode, secret, encrypt, parameters, data, &mut self.rng)
+        let out = crypto::aes(mode, secret, encrypt, parameters, data, &mut self.rng)?;
+        self.clear_counters(cleared)?;
+        Ok(out)
     }
 }
