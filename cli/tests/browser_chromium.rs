@@ -18,7 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airtight_cli::browser::EXTENSION_ID;
-use common::{BIN, IssuerServe, airtight, issuer_serve};
+#[cfg(feature = "pcsc")]
+use common::BIN;
+use common::{IssuerServe, airtight, issuer_serve};
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/lib/chromium/chromium";
