@@ -420,6 +420,13 @@ CREATE TABLE errors (
 );
 ";
 
+/// Schema 2 changes no table: it marks that `sessions.state` may hold the compact state
+/// format (byte strings as Base64URL text, see [`SessionState`]), which code of schema 1
+/// cannot read; such code then refuses the database ([`DbError::SchemaTooNew`]) instead of
+/// failing on every session. States written in the earlier form (arrays of numbers) are
+/// still read, so the upgrade rewrites nothing and loses no session in progress.
+const SCHEMA_V2: &str = "";
+
 fn paths_to_json(paths: &[Vec<u8>]) -> String {
     let v: Vec<String> = paths.iter().map(|c| b64url::encode(c)).collect();
     serde_json::Value::from(v).to_string()
@@ -442,7 +449,7 @@ fn wiped(state: &SessionState) -> SessionState {
 
 impl Store {
     /// The schema this code writes.
-    pub const SCHEMA_VERSION: u32 = 1;
+    pub const SCHEMA_VERSION: u32 = 2;
     /// The database file name inside a data directory.
     pub const FILE_NAME: &'static str = "issuer.sqlite3";
 
@@ -482,12 +489,17 @@ impl Store {
                 supported: Self::SCHEMA_VERSION,
             });
         }
-        if found == 0 {
+        if found < Self::SCHEMA_VERSION {
             // One transaction: the schema and its version appear together or not at all.
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version = {}; COMMIT;",
+            let mut sql = String::from("BEGIN IMMEDIATE;");
+            for step in &[SCHEMA_V1, SCHEMA_V2][found as usize..] {
+                sql.push_str(step);
+            }
+            sql.push_str(&format!(
+                " PRAGMA user_version = {}; COMMIT;",
                 Self::SCHEMA_VERSION
-            ))?;
+            ));
+            conn.execute_batch(&sql)?;
         }
         Ok(Store {
             conn: Mutex::new(conn),

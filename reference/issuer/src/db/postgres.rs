@@ -75,8 +75,11 @@ pub const DEFAULT_CONNECTIONS: usize = 8;
 /// The advisory lock key under which migrations run ("airtight" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6169_7274_6967_6874;
 
-/// Migration `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &["
+/// Migration `i` brings the schema from version `i` to `i + 1`. Migration 2 changes no table
+/// (see the SQLite store's `SCHEMA_V2`): it marks that states may be in the compact format,
+/// so that nodes of schema 1 refuse the database; states of the earlier form are still read.
+pub const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE sessions (
     seq               BIGSERIAL NOT NULL UNIQUE,
     handle            TEXT PRIMARY KEY,
@@ -122,7 +125,12 @@ CREATE TABLE errors (
     at             BIGINT NOT NULL
 );
 CREATE INDEX errors_by_session ON errors (session_handle);
-"];
+",
+    "
+COMMENT ON COLUMN sessions.state IS
+    'SessionState as JSON; byte strings as Base64URL text (schema 2) or number arrays (1)';
+",
+];
 
 const SELECT_BY_HANDLE: &str = "SELECT handle, status, version, state, failure, created_at, \
      updated_at FROM sessions WHERE handle = $1";
@@ -788,7 +796,7 @@ fn describe(config: &Config) -> String {
 
 impl PgStore {
     /// The schema this code writes.
-    pub const SCHEMA_VERSION: u32 = 1;
+    pub const SCHEMA_VERSION: u32 = 2;
 
     /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`,
     /// no TLS: keep it on loopback or a private network), applies the missing migrations and
