@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airtight_harness::TargetConfig;
+use airtight_issuer::db::IssuerStore as _;
 use airtight_issuer::db::{SessionStatus, Store};
 
 /// A running `airtight issuer serve --test-pki` and its init URL.

@@ -59,7 +59,7 @@ use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::{
     Commit, DbError, ErrorEntry, Issuance, IssuerStore, SessionStatus, SessionSummary,
-    StoredSession, paths_to_json, phase_name, redact_url, state_json, wiped,
+    StoredSession, paths_to_json, phase_name, redact_url, session_from_columns, state_json, wiped,
 };
 use crate::engine::{IssuanceRecord, IssuedKey};
 use crate::state::SessionState;
@@ -434,19 +434,16 @@ impl Inner {
         let row = with_conn!(self, c => async { c.query_opt(sql, &[&key]).await }).0?;
         let Some(r) = row else { return Ok(None) };
         let state: String = r.try_get(3)?;
-        Ok(Some((
-            StoredSession {
-                handle: r.try_get(0)?,
-                status: SessionStatus::parse(r.try_get(1)?)?,
-                version: r.try_get(2)?,
-                state: SessionState::from_json(&state)
-                    .map_err(|e| DbError::Corrupt(format!("session state: {e}")))?,
-                failure: r.try_get(4)?,
-                created_at: r.try_get(5)?,
-                updated_at: r.try_get(6)?,
-            },
-            state,
-        )))
+        let session = session_from_columns(
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            &state,
+            r.try_get(4)?,
+            r.try_get(5)?,
+            r.try_get(6)?,
+        )?;
+        Ok(Some((session, state)))
     }
 
     #[allow(clippy::too_many_arguments)]
