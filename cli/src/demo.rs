@@ -13,7 +13,7 @@ use std::sync::Arc;
 use airtight_client::engine::Middleware;
 use airtight_client::ui::{AutoUi, PinSource};
 use airtight_issuer::Policy;
-use airtight_issuer::db::Store;
+use airtight_issuer::db::{IssuerStore as _, Store};
 use airtight_issuer::http::pages::certificate_summary;
 use airtight_issuer::http::{AppState, ServerConfig, ServerHandle};
 use airtight_proto::keys::certificate_public_key;

@@ -13,6 +13,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use airtight_cli::browser::{MAX_INCOMING, extension_origin};
+use airtight_issuer::db::IssuerStore as _;
 use airtight_issuer::http::invocation_urls;
 use airtight_proto::sks::{ProvisioningHandle, SecureKeyStore};
 use common::{BIN, airtight};

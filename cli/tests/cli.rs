@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use airtight_cli::issuer::test_pki_issuer as build_issuer;
+use airtight_issuer::db::IssuerStore as _;
 use airtight_issuer::db::Store;
 use airtight_issuer::http::{AppState, ServerConfig, ServerHandle, invocation_urls, issuer_uri_of};
 use airtight_issuer::{IssuanceRecord, IssuedKey, Issuer, Policy, StartRequest};

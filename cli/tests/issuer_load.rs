@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airtight_harness::TargetConfig;
+use airtight_issuer::db::IssuerStore as _;
 use airtight_issuer::db::{SessionStatus, Store};
 use common::{IssuerServe, issuer_serve};
 

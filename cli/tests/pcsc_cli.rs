@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use airtight_bindings::ApduSks;
 use airtight_bindings::pcsc::{PcscTransport, ReaderSelector};
+use airtight_issuer::db::IssuerStore as _;
 use airtight_issuer::db::SessionStatus;
 use airtight_issuer::http::invocation_urls;
 use airtight_proto::keys::{SignatureAlgorithm, certificate_public_key};

@@ -14,6 +14,7 @@ use airtight_cli::issuer::test_pki_issuer as build_issuer;
 use airtight_client::engine::{Middleware, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
 use airtight_issuer::Policy;
+use airtight_issuer::db::IssuerStore as _;
 use airtight_issuer::db::{SessionStatus, Store};
 use airtight_issuer::http::{
     AppState, COOKIE_NAME, ServerConfig, ServerHandle, invocation_urls, issuer_uri_of,

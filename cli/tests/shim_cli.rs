@@ -12,6 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use airtight_issuer::db::IssuerStore as _;
 use airtight_issuer::db::SessionStatus;
 use airtight_issuer::http::invocation_urls;
 use airtight_proto::keys::{SignatureAlgorithm, certificate_public_key};

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use airtight_issuer::db::IssuerStore as _;
 use rand_core::{Rng as _, SeedableRng as _};
 use serde::Serialize;
 

@@ -15,6 +15,7 @@ use airtight_client::ui::{
     AutoUi, Consent, ConsentRequest, KeyCreationSummary, PinRequest, PinSource, UserInterface,
 };
 use airtight_client::url::parse_invocation;
+use airtight_issuer::db::IssuerStore as _;
 use airtight_issuer::db::Store;
 use airtight_issuer::http::{
     AppState, ServerConfig, ServerHandle, TlsIdentity, invocation_urls, issuer_uri_of,

@@ -13,7 +13,7 @@ use airtight_client::engine::Middleware;
 use airtight_client::http::{HttpDriver, HttpOptions, session_context};
 use airtight_client::ui::{AutoUi, PinSource};
 use airtight_client::url::parse_invocation;
-use airtight_issuer::db::Store;
+use airtight_issuer::db::{IssuerStore as _, Store};
 use airtight_issuer::http::{
     AppState, ServerConfig, ServerHandle, TlsIdentity, invocation_urls, issuer_uri_of,
 };

@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 
+use airtight_issuer::db::IssuerStore as _;
 use airtight_issuer::policy::{
     DiscoveryPolicy, KeyPolicy, LookupPolicy, PinPolicy, Policy, PukPolicy,
 };

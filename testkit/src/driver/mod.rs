@@ -46,7 +46,7 @@ use airtight_card::{ReferenceSks, TEST_TIME};
 use airtight_client::config::{Clock as ClientClock, LocalTime};
 use airtight_client::engine::{Middleware, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
-use airtight_issuer::db::{DbError, SessionStatus, Store};
+use airtight_issuer::db::{DbError, IssuerStore, SessionStatus, Store};
 use airtight_issuer::{
     Entropy, IssuanceRecord, Issuer, IssuerError, Next, Policy, RngEntropy, StartRequest,
 };

@@ -17,10 +17,10 @@
 //! prefix of the committed transactions, never part of one), but a commit does not wait for
 //! the disk. Two kinds of write differ:
 //!
-//! - **A completed issuance is durable before it is reported.** [`Store::complete_session`]
+//! - **A completed issuance is durable before it is reported.** [`IssuerStore::complete_session`]
 //!   records the issuance together with the session's final state in one transaction and then
-//!   waits until the write-ahead log is on disk ([`Store::commit_completion`] +
-//!   [`Store::wait_durable`]); the HTTP server sends the result redirect only after that.
+//!   waits until the write-ahead log is on disk ([`IssuerStore::commit_completion`] +
+//!   [`IssuerStore::wait_durable`]); the HTTP server sends the result redirect only after that.
 //!   Many sessions finishing at once share one disk flush (group commit): the first waiter
 //!   flushes everything committed so far, the ones queued behind it find their completion
 //!   already covered.
@@ -33,8 +33,8 @@
 //!
 //! # Concurrency
 //!
-//! Every session row carries a version. [`Store::update_session`],
-//! [`Store::complete_session`] and [`Store::fail_session`] take the version that was loaded and
+//! Every session row carries a version. [`IssuerStore::update_session`],
+//! [`IssuerStore::complete_session`] and [`IssuerStore::fail_session`] take the version that was loaded and
 //! fail with [`DbError::Conflict`] when another request advanced the session in between, so
 //! one message is applied at most once ([KG2-ISS-006]).
 //!
@@ -404,7 +404,7 @@ pub struct Store {
 }
 
 /// A committed completion that is not yet known to be on disk: pass it to
-/// [`Store::wait_durable`].
+/// [`IssuerStore::wait_durable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "a completion is durable only after Store::wait_durable"]
 pub struct Commit(u64);
@@ -467,6 +467,13 @@ CREATE TABLE errors (
 );
 ";
 
+/// Schema 2 changes no table: it marks that `sessions.state` may hold the compact state
+/// format (byte strings as Base64URL text, see [`SessionState`]), which code of schema 1
+/// cannot read; such code then refuses the database ([`DbError::SchemaTooNew`]) instead of
+/// failing on every session. States written in the earlier form (arrays of numbers) are
+/// still read, so the upgrade rewrites nothing and loses no session in progress.
+const SCHEMA_V2: &str = "";
+
 fn paths_to_json(paths: &[Vec<u8>]) -> String {
     let v: Vec<String> = paths.iter().map(|c| b64url::encode(c)).collect();
     serde_json::Value::from(v).to_string()
@@ -480,6 +487,29 @@ fn state_json(state: &SessionState) -> Result<String, DbError> {
     state.to_json().map_err(|e| DbError::Corrupt(e.to_string()))
 }
 
+/// A session from the columns of its row (both backends select them in this order:
+/// `handle, status, version, state, failure, created_at, updated_at`).
+fn session_from_columns(
+    handle: String,
+    status: &str,
+    version: i64,
+    state: &str,
+    failure: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+) -> Result<StoredSession, DbError> {
+    Ok(StoredSession {
+        handle,
+        status: SessionStatus::parse(status)?,
+        version,
+        state: SessionState::from_json(state)
+            .map_err(|e| DbError::Corrupt(format!("session state: {e}")))?,
+        failure,
+        created_at,
+        updated_at,
+    })
+}
+
 /// A copy of `state` without its secrets (for finished sessions).
 fn wiped(state: &SessionState) -> SessionState {
     let mut s = state.clone();
@@ -489,7 +519,7 @@ fn wiped(state: &SessionState) -> SessionState {
 
 impl Store {
     /// The schema this code writes.
-    pub const SCHEMA_VERSION: u32 = 1;
+    pub const SCHEMA_VERSION: u32 = 2;
     /// The database file name inside a data directory.
     pub const FILE_NAME: &'static str = "issuer.sqlite3";
 
@@ -529,12 +559,17 @@ impl Store {
                 supported: Self::SCHEMA_VERSION,
             });
         }
-        if found == 0 {
+        if found < Self::SCHEMA_VERSION {
             // One transaction: the schema and its version appear together or not at all.
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version = {}; COMMIT;",
+            let mut sql = String::from("BEGIN IMMEDIATE;");
+            for step in &[SCHEMA_V1, SCHEMA_V2][found as usize..] {
+                sql.push_str(step);
+            }
+            sql.push_str(&format!(
+                " PRAGMA user_version = {}; COMMIT;",
                 Self::SCHEMA_VERSION
-            ))?;
+            ));
+            conn.execute_batch(&sql)?;
         }
         Ok(Store {
             conn: Mutex::new(conn),
@@ -553,89 +588,13 @@ impl Store {
         Commit(self.durability.committed.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
-    /// Waits until the commit `c` is on disk (group commit: one flush covers every transaction
-    /// committed before it started). Blocks for a disk flush: call it off the async runtime.
-    pub fn wait_durable(&self, c: Commit) -> Result<(), DbError> {
-        let d = &self.durability;
-        let Some(wal) = &d.wal else {
-            return Ok(());
-        };
-        let mut flushed = d.flushed.lock().map_err(|_| DbError::Poisoned)?;
-        if *flushed >= c.0 {
-            return Ok(());
-        }
-        // Everything numbered up to here is in the log file (or already checkpointed into the
-        // database file, which SQLite flushes itself when it checkpoints).
-        let upto = d.committed.load(Ordering::SeqCst);
-        let flush = |path: &Path| std::fs::File::open(path).and_then(|f| f.sync_data());
-        match flush(wal) {
-            Ok(()) => {}
-            Err(source) => {
-                return Err(DbError::Flush {
-                    path: wal.clone(),
-                    source,
-                });
-            }
-        }
-        d.flushes.fetch_add(1, Ordering::Relaxed);
-        *flushed = upto.max(*flushed);
-        Ok(())
-    }
-
     /// Disk flushes done by completions so far (fewer than completions when they are grouped).
     pub fn flush_count(&self) -> u64 {
         self.durability.flushes.load(Ordering::Relaxed)
     }
 
-    /// Where the database lives (a path or `:memory:`).
-    pub fn location(&self) -> &str {
-        &self.location
-    }
-
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, DbError> {
         self.conn.lock().map_err(|_| DbError::Poisoned)
-    }
-
-    /// The schema version of the open database.
-    pub fn schema_version(&self) -> Result<u32, DbError> {
-        Ok(self
-            .lock()?
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
-    }
-
-    /// Stores a new session under `handle` (version 1). Fails with [`DbError::Conflict`] if the
-    /// handle or the `serverSessionId` is already used ([KG2-ISS-006]).
-    pub fn insert_session(
-        &self,
-        handle: &str,
-        state: &SessionState,
-        now: i64,
-    ) -> Result<(), DbError> {
-        let json = state_json(state)?;
-        let conn = self.lock()?;
-        let exists: Option<i64> = conn
-            .prepare_cached("SELECT 1 FROM sessions WHERE handle = ?1 OR server_session_id = ?2")?
-            .query_row(params![handle, state.server_session_id], |r| r.get(0))
-            .optional()?;
-        if exists.is_some() {
-            return Err(DbError::Conflict(format!(
-                "session {handle:?} or serverSessionId {:?} is already in use",
-                state.server_session_id
-            )));
-        }
-        conn.prepare_cached(
-            "INSERT INTO sessions (handle, server_session_id, status, phase, version, state,
-                                   failure, created_at, updated_at)
-             VALUES (?1, ?2, 'open', ?3, 1, ?4, NULL, ?5, ?5)",
-        )?
-        .execute(params![
-            handle,
-            state.server_session_id,
-            phase_name(state),
-            json,
-            now
-        ])?;
-        Ok(())
     }
 
     fn session_where(&self, clause: &str, key: &str) -> Result<Option<StoredSession>, DbError> {
@@ -660,63 +619,10 @@ impl Store {
         let Some((handle, status, version, state, failure, created_at, updated_at)) = row else {
             return Ok(None);
         };
-        Ok(Some(StoredSession {
-            handle,
-            status: SessionStatus::parse(&status)?,
-            version,
-            state: SessionState::from_json(&state)
-                .map_err(|e| DbError::Corrupt(format!("session state: {e}")))?,
-            failure,
-            created_at,
-            updated_at,
-        }))
-    }
-
-    /// Ends every session still open that was created before `created_before`: its state is
-    /// wiped of secrets and it is marked failed ([KG2-IMP-006]: such a session can no longer
-    /// receive a valid message, and its session keys must not stay at rest). Returns how many
-    /// sessions were ended.
-    pub fn expire_open_sessions(&self, created_before: i64, now: i64) -> Result<usize, DbError> {
-        let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
-        let rows: Vec<(String, i64, String)> = {
-            let mut st = tx.prepare(
-                "SELECT handle, version, state FROM sessions
-                 WHERE status = 'open' AND created_at < ?1",
-            )?;
-            let it = st.query_map(params![created_before], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-            it.collect::<Result<_, _>>()?
-        };
-        for (handle, version, state) in &rows {
-            let state = SessionState::from_json(state)
-                .map_err(|e| DbError::Corrupt(format!("session state: {e}")))?;
-            Self::advance(
-                &tx,
-                handle,
-                *version,
-                SessionStatus::Failed,
-                &wiped(&state),
-                Some("[KG2-IMP-006] expired without an answer"),
-                now,
-            )?;
-        }
-        tx.commit()?;
-        Ok(rows.len())
-    }
-
-    /// The session stored under `handle`.
-    pub fn load_session(&self, handle: &str) -> Result<Option<StoredSession>, DbError> {
-        self.session_where("handle", handle)
-    }
-
-    /// The session with this `serverSessionId`.
-    pub fn find_by_server_session_id(
-        &self,
-        server_session_id: &str,
-    ) -> Result<Option<StoredSession>, DbError> {
-        self.session_where("server_session_id", server_session_id)
+        session_from_columns(
+            handle, &status, version, &state, failure, created_at, updated_at,
+        )
+        .map(Some)
     }
 
     fn advance(
@@ -750,182 +656,6 @@ impl Store {
             )));
         }
         Ok(expected_version + 1)
-    }
-
-    /// Stores the state after a step; returns the new version.
-    pub fn update_session(
-        &self,
-        handle: &str,
-        expected_version: i64,
-        state: &SessionState,
-        now: i64,
-    ) -> Result<i64, DbError> {
-        let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
-        let v = Self::advance(
-            &tx,
-            handle,
-            expected_version,
-            SessionStatus::Open,
-            state,
-            None,
-            now,
-        )?;
-        tx.commit()?;
-        Ok(v)
-    }
-
-    /// Records a completed issuance and closes the session, in one transaction, and waits
-    /// until it is on disk. Returns the issuance row id.
-    pub fn complete_session(
-        &self,
-        handle: &str,
-        expected_version: i64,
-        state: &SessionState,
-        record: &IssuanceRecord,
-        now: i64,
-    ) -> Result<i64, DbError> {
-        let (id, commit) = self.commit_completion(handle, expected_version, state, record, now)?;
-        self.wait_durable(commit)?;
-        Ok(id)
-    }
-
-    /// Records a completed issuance and closes the session, in one transaction, without
-    /// waiting for the disk: the completion is durable once [`Store::wait_durable`] returns
-    /// for the returned [`Commit`] (do not report it before). Returns the issuance row id.
-    pub fn commit_completion(
-        &self,
-        handle: &str,
-        expected_version: i64,
-        state: &SessionState,
-        record: &IssuanceRecord,
-        now: i64,
-    ) -> Result<(i64, Commit), DbError> {
-        let record_json =
-            serde_json::to_string(record).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
-        Self::advance(
-            &tx,
-            handle,
-            expected_version,
-            SessionStatus::Done,
-            &wiped(state),
-            None,
-            now,
-        )?;
-        tx.prepare_cached(
-            "INSERT INTO issuances (session_handle, server_session_id, client_session_id, action,
-                                    privacy_enabled, device_id, device_certificate_path,
-                                    server_time, completed_at, record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![
-            handle,
-            record.server_session_id,
-            record.client_session_id,
-            record.action,
-            record.privacy_enabled,
-            record.device_id,
-            paths_to_json(&record.device_certificate_path),
-            record.server_time,
-            record.completed_at,
-            record_json
-        ])?;
-        let id = tx.last_insert_rowid();
-        for (i, k) in record.keys.iter().enumerate() {
-            tx.prepare_cached(
-                "INSERT INTO issued_keys (issuance_id, position, key_id, key_algorithm, app_usage,
-                                          friendly_name, public_key_spki, certificate_path)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                id,
-                i64::try_from(i).map_err(|e| DbError::Corrupt(e.to_string()))?,
-                k.id,
-                k.key_algorithm,
-                k.app_usage,
-                k.friendly_name,
-                k.public_key_spki,
-                paths_to_json(&k.certificate_path)
-            ])?;
-        }
-        tx.commit()?;
-        // Numbered while the connection lock is still held: in commit order.
-        let commit = self.committed();
-        drop(conn);
-        Ok((id, commit))
-    }
-
-    /// Ends a session with an error and records the error (id `error_id`) in one
-    /// transaction. With `expected_version` the session must still be at that version;
-    /// without, any open session is failed.
-    pub fn fail_session(
-        &self,
-        handle: &str,
-        expected_version: Option<i64>,
-        state: &SessionState,
-        error_id: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<(), DbError> {
-        let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
-        let version = match expected_version {
-            Some(v) => v,
-            None => tx
-                .prepare_cached("SELECT version FROM sessions WHERE handle = ?1")?
-                .query_row(params![handle], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| DbError::Conflict(format!("unknown session {handle:?}")))?,
-        };
-        Self::advance(
-            &tx,
-            handle,
-            version,
-            SessionStatus::Failed,
-            &wiped(state),
-            Some(reason),
-            now,
-        )?;
-        tx.prepare_cached(
-            "INSERT INTO errors (id, session_handle, reason, at) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![error_id, handle, reason, now])?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Records an error that no open session can carry (unknown session, bad request).
-    pub fn record_error(
-        &self,
-        error_id: &str,
-        session_handle: Option<&str>,
-        reason: &str,
-        now: i64,
-    ) -> Result<(), DbError> {
-        self.lock()?
-            .prepare_cached(
-                "INSERT INTO errors (id, session_handle, reason, at) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![error_id, session_handle, reason, now])?;
-        Ok(())
-    }
-
-    /// The error with this id.
-    pub fn error(&self, id: &str) -> Result<Option<ErrorEntry>, DbError> {
-        Ok(self
-            .lock()?
-            .prepare_cached("SELECT id, session_handle, reason, at FROM errors WHERE id = ?1")?
-            .query_row(params![id], |r| {
-                Ok(ErrorEntry {
-                    id: r.get(0)?,
-                    session_handle: r.get(1)?,
-                    reason: r.get(2)?,
-                    at: r.get(3)?,
-                })
-            })
-            .optional()?)
     }
 
     fn issuances_where(&self, clause: &str, key: &str) -> Result<Vec<Issuance>, DbError> {
@@ -1012,14 +742,295 @@ impl Store {
         }
         Ok(keys)
     }
+}
+
+impl IssuerStore for Store {
+    /// Waits until the commit `c` is on disk (group commit: one flush covers every transaction
+    /// committed before it started). Blocks for a disk flush: call it off the async runtime.
+    fn wait_durable(&self, c: Commit) -> Result<(), DbError> {
+        let d = &self.durability;
+        let Some(wal) = &d.wal else {
+            return Ok(());
+        };
+        let mut flushed = d.flushed.lock().map_err(|_| DbError::Poisoned)?;
+        if *flushed >= c.0 {
+            return Ok(());
+        }
+        // Everything numbered up to here is in the log file (or already checkpointed into the
+        // database file, which SQLite flushes itself when it checkpoints).
+        let upto = d.committed.load(Ordering::SeqCst);
+        let flush = |path: &Path| std::fs::File::open(path).and_then(|f| f.sync_data());
+        match flush(wal) {
+            Ok(()) => {}
+            Err(source) => {
+                return Err(DbError::Flush {
+                    path: wal.clone(),
+                    source,
+                });
+            }
+        }
+        d.flushes.fetch_add(1, Ordering::Relaxed);
+        *flushed = upto.max(*flushed);
+        Ok(())
+    }
+
+    /// Where the database lives (a path or `:memory:`).
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The schema version of the open database.
+    fn schema_version(&self) -> Result<u32, DbError> {
+        Ok(self
+            .lock()?
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Stores a new session under `handle` (version 1). Fails with [`DbError::Conflict`] if the
+    /// handle or the `serverSessionId` is already used ([KG2-ISS-006]).
+    fn insert_session(&self, handle: &str, state: &SessionState, now: i64) -> Result<(), DbError> {
+        let json = state_json(state)?;
+        let conn = self.lock()?;
+        let exists: Option<i64> = conn
+            .prepare_cached("SELECT 1 FROM sessions WHERE handle = ?1 OR server_session_id = ?2")?
+            .query_row(params![handle, state.server_session_id], |r| r.get(0))
+            .optional()?;
+        if exists.is_some() {
+            return Err(DbError::Conflict(format!(
+                "session {handle:?} or serverSessionId {:?} is already in use",
+                state.server_session_id
+            )));
+        }
+        conn.prepare_cached(
+            "INSERT INTO sessions (handle, server_session_id, status, phase, version, state,
+                                   failure, created_at, updated_at)
+             VALUES (?1, ?2, 'open', ?3, 1, ?4, NULL, ?5, ?5)",
+        )?
+        .execute(params![
+            handle,
+            state.server_session_id,
+            phase_name(state),
+            json,
+            now
+        ])?;
+        Ok(())
+    }
+
+    /// Ends every session still open that was created before `created_before`: its state is
+    /// wiped of secrets and it is marked failed ([KG2-IMP-006]: such a session can no longer
+    /// receive a valid message, and its session keys must not stay at rest). Returns how many
+    /// sessions were ended.
+    fn expire_open_sessions(&self, created_before: i64, now: i64) -> Result<usize, DbError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let rows: Vec<(String, i64, String)> = {
+            let mut st = tx.prepare(
+                "SELECT handle, version, state FROM sessions
+                 WHERE status = 'open' AND created_at < ?1",
+            )?;
+            let it = st.query_map(params![created_before], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            it.collect::<Result<_, _>>()?
+        };
+        for (handle, version, state) in &rows {
+            let state = SessionState::from_json(state)
+                .map_err(|e| DbError::Corrupt(format!("session state: {e}")))?;
+            Self::advance(
+                &tx,
+                handle,
+                *version,
+                SessionStatus::Failed,
+                &wiped(&state),
+                Some("[KG2-IMP-006] expired without an answer"),
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(rows.len())
+    }
+
+    /// The session stored under `handle`.
+    fn load_session(&self, handle: &str) -> Result<Option<StoredSession>, DbError> {
+        self.session_where("handle", handle)
+    }
+
+    /// The session with this `serverSessionId`.
+    fn find_by_server_session_id(
+        &self,
+        server_session_id: &str,
+    ) -> Result<Option<StoredSession>, DbError> {
+        self.session_where("server_session_id", server_session_id)
+    }
+
+    /// Stores the state after a step; returns the new version.
+    fn update_session(
+        &self,
+        handle: &str,
+        expected_version: i64,
+        state: &SessionState,
+        now: i64,
+    ) -> Result<i64, DbError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let v = Self::advance(
+            &tx,
+            handle,
+            expected_version,
+            SessionStatus::Open,
+            state,
+            None,
+            now,
+        )?;
+        tx.commit()?;
+        Ok(v)
+    }
+
+    /// Records a completed issuance and closes the session, in one transaction, without
+    /// waiting for the disk: the completion is durable once [`IssuerStore::wait_durable`] returns
+    /// for the returned [`Commit`] (do not report it before). Returns the issuance row id.
+    fn commit_completion(
+        &self,
+        handle: &str,
+        expected_version: i64,
+        state: &SessionState,
+        record: &IssuanceRecord,
+        now: i64,
+    ) -> Result<(i64, Commit), DbError> {
+        let record_json =
+            serde_json::to_string(record).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        Self::advance(
+            &tx,
+            handle,
+            expected_version,
+            SessionStatus::Done,
+            &wiped(state),
+            None,
+            now,
+        )?;
+        tx.prepare_cached(
+            "INSERT INTO issuances (session_handle, server_session_id, client_session_id, action,
+                                    privacy_enabled, device_id, device_certificate_path,
+                                    server_time, completed_at, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            handle,
+            record.server_session_id,
+            record.client_session_id,
+            record.action,
+            record.privacy_enabled,
+            record.device_id,
+            paths_to_json(&record.device_certificate_path),
+            record.server_time,
+            record.completed_at,
+            record_json
+        ])?;
+        let id = tx.last_insert_rowid();
+        for (i, k) in record.keys.iter().enumerate() {
+            tx.prepare_cached(
+                "INSERT INTO issued_keys (issuance_id, position, key_id, key_algorithm, app_usage,
+                                          friendly_name, public_key_spki, certificate_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                id,
+                i64::try_from(i).map_err(|e| DbError::Corrupt(e.to_string()))?,
+                k.id,
+                k.key_algorithm,
+                k.app_usage,
+                k.friendly_name,
+                k.public_key_spki,
+                paths_to_json(&k.certificate_path)
+            ])?;
+        }
+        tx.commit()?;
+        // Numbered while the connection lock is still held: in commit order.
+        let commit = self.committed();
+        drop(conn);
+        Ok((id, commit))
+    }
+
+    /// Ends a session with an error and records the error (id `error_id`) in one
+    /// transaction. With `expected_version` the session must still be at that version;
+    /// without, any open session is failed.
+    fn fail_session(
+        &self,
+        handle: &str,
+        expected_version: Option<i64>,
+        state: &SessionState,
+        error_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let version = match expected_version {
+            Some(v) => v,
+            None => tx
+                .prepare_cached("SELECT version FROM sessions WHERE handle = ?1")?
+                .query_row(params![handle], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| DbError::Conflict(format!("unknown session {handle:?}")))?,
+        };
+        Self::advance(
+            &tx,
+            handle,
+            version,
+            SessionStatus::Failed,
+            &wiped(state),
+            Some(reason),
+            now,
+        )?;
+        tx.prepare_cached(
+            "INSERT INTO errors (id, session_handle, reason, at) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![error_id, handle, reason, now])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records an error that no open session can carry (unknown session, bad request).
+    fn record_error(
+        &self,
+        error_id: &str,
+        session_handle: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        self.lock()?
+            .prepare_cached(
+                "INSERT INTO errors (id, session_handle, reason, at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![error_id, session_handle, reason, now])?;
+        Ok(())
+    }
+
+    /// The error with this id.
+    fn error(&self, id: &str) -> Result<Option<ErrorEntry>, DbError> {
+        Ok(self
+            .lock()?
+            .prepare_cached("SELECT id, session_handle, reason, at FROM errors WHERE id = ?1")?
+            .query_row(params![id], |r| {
+                Ok(ErrorEntry {
+                    id: r.get(0)?,
+                    session_handle: r.get(1)?,
+                    reason: r.get(2)?,
+                    at: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
 
     /// Every recorded issuance, oldest first.
-    pub fn issuances(&self) -> Result<Vec<Issuance>, DbError> {
+    fn issuances(&self) -> Result<Vec<Issuance>, DbError> {
         self.issuances_where("", "")
     }
 
     /// The issuance of the session `handle`.
-    pub fn issuance_by_handle(&self, handle: &str) -> Result<Option<Issuance>, DbError> {
+    fn issuance_by_handle(&self, handle: &str) -> Result<Option<Issuance>, DbError> {
         Ok(self
             .issuances_where("WHERE session_handle = ?1", handle)?
             .into_iter()
@@ -1027,7 +1038,7 @@ impl Store {
     }
 
     /// The newest error recorded for the session `handle` (its error page), if any.
-    pub fn error_of_session(&self, handle: &str) -> Result<Option<String>, DbError> {
+    fn error_of_session(&self, handle: &str) -> Result<Option<String>, DbError> {
         Ok(self
             .lock()?
             .query_row(
@@ -1040,7 +1051,7 @@ impl Store {
     }
 
     /// Every session, oldest first, without its engine state.
-    pub fn session_summaries(&self) -> Result<Vec<SessionSummary>, DbError> {
+    fn session_summaries(&self) -> Result<Vec<SessionSummary>, DbError> {
         let conn = self.lock()?;
         let mut stmt = conn.prepare(
             "SELECT handle, server_session_id, status, phase, failure, created_at, updated_at
@@ -1077,7 +1088,7 @@ impl Store {
     }
 
     /// Number of sessions per status (open, done, failed).
-    pub fn session_counts(&self) -> Result<(i64, i64, i64), DbError> {
+    fn session_counts(&self) -> Result<(i64, i64, i64), DbError> {
         let conn = self.lock()?;
         let count = |s: &str| -> Result<i64, DbError> {
             Ok(conn.query_row(
@@ -1088,14 +1099,12 @@ impl Store {
         };
         Ok((count("open")?, count("done")?, count("failed")?))
     }
-}
 
-impl Store {
     /// Deletes failed sessions created before [`Prune::failed_created_before`] (with no
     /// issuance: a completed session is never deleted), error records older than
     /// [`Prune::errors_before`], and the oldest error records beyond [`Prune::max_errors`],
     /// in one transaction. Freed pages are reused by later rows, so the file stops growing.
-    pub fn prune(&self, p: &Prune) -> Result<Pruned, DbError> {
+    fn prune(&self, p: &Prune) -> Result<Pruned, DbError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         let sessions = tx
@@ -1123,7 +1132,7 @@ impl Store {
     }
 
     /// How many rows the store holds.
-    pub fn row_counts(&self) -> Result<RowCounts, DbError> {
+    fn row_counts(&self) -> Result<RowCounts, DbError> {
         let conn = self.lock()?;
         let (sessions, issuances, errors): (i64, i64, i64) = conn.query_row(
             "SELECT (SELECT COUNT(*) FROM sessions), (SELECT COUNT(*) FROM issuances),
@@ -1137,95 +1146,5 @@ impl Store {
             issuances: n(issuances),
             errors: n(errors),
         })
-    }
-}
-
-impl IssuerStore for Store {
-    fn location(&self) -> &str {
-        Store::location(self)
-    }
-    fn schema_version(&self) -> Result<u32, DbError> {
-        Store::schema_version(self)
-    }
-    fn insert_session(&self, handle: &str, state: &SessionState, now: i64) -> Result<(), DbError> {
-        Store::insert_session(self, handle, state, now)
-    }
-    fn load_session(&self, handle: &str) -> Result<Option<StoredSession>, DbError> {
-        Store::load_session(self, handle)
-    }
-    fn find_by_server_session_id(
-        &self,
-        server_session_id: &str,
-    ) -> Result<Option<StoredSession>, DbError> {
-        Store::find_by_server_session_id(self, server_session_id)
-    }
-    fn update_session(
-        &self,
-        handle: &str,
-        expected_version: i64,
-        state: &SessionState,
-        now: i64,
-    ) -> Result<i64, DbError> {
-        Store::update_session(self, handle, expected_version, state, now)
-    }
-    fn commit_completion(
-        &self,
-        handle: &str,
-        expected_version: i64,
-        state: &SessionState,
-        record: &IssuanceRecord,
-        now: i64,
-    ) -> Result<(i64, Commit), DbError> {
-        Store::commit_completion(self, handle, expected_version, state, record, now)
-    }
-    fn wait_durable(&self, c: Commit) -> Result<(), DbError> {
-        Store::wait_durable(self, c)
-    }
-    fn fail_session(
-        &self,
-        handle: &str,
-        expected_version: Option<i64>,
-        state: &SessionState,
-        error_id: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<(), DbError> {
-        Store::fail_session(self, handle, expected_version, state, error_id, reason, now)
-    }
-    fn record_error(
-        &self,
-        error_id: &str,
-        session_handle: Option<&str>,
-        reason: &str,
-        now: i64,
-    ) -> Result<(), DbError> {
-        Store::record_error(self, error_id, session_handle, reason, now)
-    }
-    fn error(&self, id: &str) -> Result<Option<ErrorEntry>, DbError> {
-        Store::error(self, id)
-    }
-    fn error_of_session(&self, handle: &str) -> Result<Option<String>, DbError> {
-        Store::error_of_session(self, handle)
-    }
-    fn issuances(&self) -> Result<Vec<Issuance>, DbError> {
-        Store::issuances(self)
-    }
-    fn issuance_by_handle(&self, handle: &str) -> Result<Option<Issuance>, DbError> {
-        Store::issuance_by_handle(self, handle)
-    }
-    fn session_summaries(&self) -> Result<Vec<SessionSummary>, DbError> {
-        Store::session_summaries(self)
-    }
-    fn session_counts(&self) -> Result<(i64, i64, i64), DbError> {
-        Store::session_counts(self)
-    }
-    fn expire_open_sessions(&self, created_before: i64, now: i64) -> Result<usize, DbError> {
-        Store::expire_open_sessions(self, created_before, now)
-    }
-    fn prune(&self, p: &Prune) -> Result<Pruned, DbError> {
-        Store::prune(self, p)
-    }
-    fn row_counts(&self) -> Result<RowCounts, DbError> {
-        Store::row_counts(self)
     }
 }

@@ -59,7 +59,7 @@ use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::{
     Commit, DbError, ErrorEntry, Issuance, IssuerStore, SessionStatus, SessionSummary,
-    StoredSession, paths_to_json, phase_name, redact_url, state_json, wiped,
+    StoredSession, paths_to_json, phase_name, redact_url, session_from_columns, state_json, wiped,
 };
 use super::{Prune, Pruned, RowCounts};
 use crate::engine::{IssuanceRecord, IssuedKey};
@@ -76,8 +76,11 @@ pub const DEFAULT_CONNECTIONS: usize = 8;
 /// The advisory lock key under which migrations run ("airtight" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6169_7274_6967_6874;
 
-/// Migration `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &["
+/// Migration `i` brings the schema from version `i` to `i + 1`. Migration 2 changes no table
+/// (see the SQLite store's `SCHEMA_V2`): it marks that states may be in the compact format,
+/// so that nodes of schema 1 refuse the database; states of the earlier form are still read.
+pub const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE sessions (
     seq               BIGSERIAL NOT NULL UNIQUE,
     handle            TEXT PRIMARY KEY,
@@ -123,7 +126,12 @@ CREATE TABLE errors (
     at             BIGINT NOT NULL
 );
 CREATE INDEX errors_by_session ON errors (session_handle);
-"];
+",
+    "
+COMMENT ON COLUMN sessions.state IS
+    'SessionState as JSON; byte strings as Base64URL text (schema 2) or number arrays (1)';
+",
+];
 
 const SELECT_BY_HANDLE: &str = "SELECT handle, status, version, state, failure, created_at, \
      updated_at FROM sessions WHERE handle = $1";
@@ -435,19 +443,16 @@ impl Inner {
         let row = with_conn!(self, c => async { c.query_opt(sql, &[&key]).await }).0?;
         let Some(r) = row else { return Ok(None) };
         let state: String = r.try_get(3)?;
-        Ok(Some((
-            StoredSession {
-                handle: r.try_get(0)?,
-                status: SessionStatus::parse(r.try_get(1)?)?,
-                version: r.try_get(2)?,
-                state: SessionState::from_json(&state)
-                    .map_err(|e| DbError::Corrupt(format!("session state: {e}")))?,
-                failure: r.try_get(4)?,
-                created_at: r.try_get(5)?,
-                updated_at: r.try_get(6)?,
-            },
-            state,
-        )))
+        let session = session_from_columns(
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            &state,
+            r.try_get(4)?,
+            r.try_get(5)?,
+            r.try_get(6)?,
+        )?;
+        Ok(Some((session, state)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -826,7 +831,7 @@ fn describe(config: &Config) -> String {
 
 impl PgStore {
     /// The schema this code writes.
-    pub const SCHEMA_VERSION: u32 = 1;
+    pub const SCHEMA_VERSION: u32 = 2;
 
     /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`,
     /// no TLS: keep it on loopback or a private network), applies the missing migrations and

@@ -6,6 +6,7 @@ use rand_core::SeedableRng;
 use super::*;
 use crate::engine::{Issuer, StartRequest};
 use crate::policy::Policy;
+use crate::state::tests::legacy_json;
 
 const NOW: i64 = 1_767_225_600;
 
@@ -463,8 +464,11 @@ fn pg_nodes_starting_together_migrate_once() {
     // One row per applied migration: the migration ran once.
     pg_exec(
         &config,
-        "DO $$ BEGIN IF (SELECT count(*) FROM schema_version) <> 1 THEN \
-         RAISE EXCEPTION 'migrated more than once'; END IF; END $$",
+        &format!(
+            "DO $$ BEGIN IF (SELECT count(*) FROM schema_version) <> {} THEN \
+             RAISE EXCEPTION 'migrated more than once'; END IF; END $$",
+            postgres::MIGRATIONS.len()
+        ),
     );
 }
 
@@ -644,4 +648,95 @@ fn prune_keeps_the_newest_errors_up_to_the_bound() {
         assert!(s.error("E4").unwrap().is_some());
         assert_eq!(s.row_counts().unwrap().errors, 2);
     }
+}
+
+/// Stores a session state of schema 1 (byte strings as number arrays) the way schema-1 code
+/// did; returns that state.
+fn legacy_row(exec: impl FnOnce(&str)) -> SessionState {
+    // Every byte-string field set, secrets included.
+    let st = crate::state::tests::rich_state();
+    let old = legacy_json(&st);
+    // Really the earlier form: the SPKI as numbers.
+    assert!(old.contains("\"server_ephemeral_spki\":[48,"), "{old}");
+    exec(&format!(
+        "INSERT INTO sessions (handle, server_session_id, status, phase, version, state,
+                               failure, created_at, updated_at)
+         VALUES ('old-session', '{}', 'open', 'AwaitInvocationResponse', 1, '{}', NULL,
+                 {NOW}, {NOW})",
+        st.server_session_id,
+        old.replace('\'', "''")
+    ));
+    st
+}
+
+/// A session stored by schema 1 loads after the upgrade with its secrets, continues (a step,
+/// then its completion) and is then stored in the compact form.
+fn old_session_continues(s: &dyn IssuerStore, st: &SessionState) {
+    let loaded = s.load_session("old-session").unwrap().unwrap();
+    assert_eq!(loaded.state, *st);
+    assert_eq!(loaded.version, 1);
+    assert!(!loaded.state.secrets.session_key.is_empty());
+    let v = s
+        .update_session("old-session", 1, &loaded.state, NOW + 1)
+        .unwrap();
+    assert_eq!(s.load_session("old-session").unwrap().unwrap().state, *st);
+    s.complete_session(
+        "old-session",
+        v,
+        &loaded.state,
+        &record(&st.server_session_id),
+        NOW + 2,
+    )
+    .unwrap();
+    assert_eq!(
+        s.issuance_by_handle("old-session").unwrap().unwrap().record,
+        record(&st.server_session_id)
+    );
+}
+
+#[test]
+fn a_schema_1_database_is_upgraded_and_its_sessions_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite3");
+    let st = {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(&format!("{SCHEMA_V1} PRAGMA user_version = 1;"))
+            .unwrap();
+        legacy_row(|sql| c.execute_batch(sql).unwrap())
+    };
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 2);
+    old_session_continues(&s, &st);
+    let stored: String = s
+        .lock()
+        .unwrap()
+        .query_row(
+            "SELECT state FROM sessions WHERE handle = 'old-session'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        stored.contains("\"server_ephemeral_spki\":\"MF"),
+        "{stored}"
+    );
+}
+
+#[test]
+fn pg_a_schema_1_database_is_upgraded_and_its_sessions_continue() {
+    let Some(config) = fresh_pg_database() else {
+        return;
+    };
+    pg_exec(
+        &config,
+        &format!(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT \
+             NULL); {} INSERT INTO schema_version VALUES (1, 0);",
+            postgres::MIGRATIONS[0]
+        ),
+    );
+    let st = legacy_row(|sql| pg_exec(&config, sql));
+    let s = PgStore::with_config(config, 1).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 2);
+    old_session_continues(&s, &st);
 }
