@@ -67,7 +67,7 @@ fn database_with_one_issuance(dir: &std::path::Path) {
         .start(
             StartRequest::default(),
             &mut ChaCha20Rng::seed_from_u64(5),
-            1_767_225_600,
+            airtight_proto::time::UnixTime::from_secs(1_767_225_600),
         )
         .unwrap();
     store

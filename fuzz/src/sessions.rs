@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use airtight_card::store::SimFs;
 use airtight_card::{ReferenceSks, TEST_TIME};
-use airtight_client::config::{FixedClock, LocalTime};
+use airtight_client::{ManualClock, UnixTime};
 use airtight_client::engine::{Middleware, Phase as MwPhase, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
 use airtight_issuer::{Issuer, IssuerError, Next, Phase, Policy, SessionState, StartRequest};
@@ -68,10 +68,7 @@ fn middleware_on<S: SecureKeyStore>(card: S) -> Middleware<S> {
     Middleware::new(card, SessionContext::plain(URI))
         .with_ui(Box::new(AutoUi::accept_all()))
         .with_pin_source(PinSource::from_lines(PINS))
-        .with_clock(Box::new(FixedClock(LocalTime {
-            unix_seconds: NOW,
-            offset_minutes: 0,
-        })))
+        .with_clock(Box::new(ManualClock::new(UnixTime::from_secs(NOW))))
 }
 
 /// Runs the honest session (once per process).

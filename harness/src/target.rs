@@ -30,7 +30,7 @@ impl ClockControl for ManualClock {
         ManualClock::advance(self, seconds);
     }
     fn now(&self) -> u64 {
-        airtight_card::env::Clock::now_unix(self)
+        airtight_card::env::Clock::now(self).unsigned().unwrap_or(0)
     }
 }
 

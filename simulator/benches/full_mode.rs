@@ -28,7 +28,7 @@ fn spec(index: u64, limits: ApduLimits, puk: bool) -> SessionSpec {
         discovery: false,
         privacy: false,
         import_symmetric: false,
-        start_unix: 1_767_225_600,
+        start_unix: airtight_sim::backend::UnixTime::from_secs(1_767_225_600),
     }
 }
 

@@ -21,6 +21,7 @@
 
 use airtight_bindings::ApduLimits;
 use airtight_proto::sks::SksMethod;
+pub use airtight_proto::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
 use crate::rng::SimRng;
@@ -33,9 +34,12 @@ pub const MS: VTime = 1_000_000;
 /// Nanoseconds per second.
 pub const SEC: VTime = 1_000_000_000;
 
-/// The unix time engines see at virtual time `now`: `start_unix + now` (whole seconds).
-pub fn unix_at(start_unix: u64, now: VTime) -> u64 {
-    start_unix + now / SEC
+/// The time engines see at virtual time `now`: `start_unix + now` (whole seconds; a start
+/// beyond the representable range reads as the largest instant).
+pub fn unix_at(start_unix: u64, now: VTime) -> UnixTime {
+    UnixTime::from_unsigned(start_unix)
+        .unwrap_or(UnixTime::from_secs(i64::MAX))
+        .saturating_add_secs(now / SEC)
 }
 
 /// The steps of a session, one per issuer message (`design.md`, "The eight steps").
@@ -141,8 +145,8 @@ pub struct SessionSpec {
     pub privacy: bool,
     /// Imported secrets: a symmetric key is imported (encrypted) in finalization.
     pub import_symmetric: bool,
-    /// Unix time at the run's start (the engines see `start_unix + vtime`).
-    pub start_unix: u64,
+    /// The time at the run's start (the engines see `start_unix + vtime`).
+    pub start_unix: UnixTime,
 }
 
 impl SessionSpec {
@@ -655,21 +659,21 @@ pub trait Backend {
         rng: &mut SimRng,
     ) -> Result<SessionHandle, BackendError>;
 
-    /// The issuer node `node` serves `request` at unix time `now_unix`.
+    /// The issuer node `node` serves `request` at time `now`.
     fn issuer(
         &mut self,
         session: SessionHandle,
         node: u16,
         request: Inbound,
-        now_unix: u64,
+        now: UnixTime,
     ) -> Result<IssuerOutcome, BackendError>;
 
-    /// The middleware handles the issuer message it last received (with the card) at unix time
-    /// `now_unix`, filling `out` (cleared by the backend first).
+    /// The middleware handles the issuer message it last received (with the card) at time
+    /// `now`, filling `out` (cleared by the backend first).
     fn middleware(
         &mut self,
         session: SessionHandle,
-        now_unix: u64,
+        now: UnixTime,
         out: &mut MiddlewareOutcome,
     ) -> Result<(), BackendError>;
 

@@ -400,7 +400,7 @@ impl<B: Backend + ?Sized> Engine<'_, B> {
             discovery,
             privacy,
             import_symmetric: im.keys.import_symmetric,
-            start_unix: c.scenario.configuration.start_unix,
+            start_unix: unix_at(c.scenario.configuration.start_unix, 0),
         };
         // Faults and attacks: one hashed draw per knob, independent of every other draw.
         let mut fault_at = [None; 4];

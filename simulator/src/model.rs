@@ -21,7 +21,7 @@ use airtight_proto::sks::SksMethod;
 use crate::backend::{
     AttackKind, AttackOutcome, AttackerSite, Backend, BackendError, CardCall, CardOp, CardOps,
     Cause, Inbound, IssuerCost, IssuerOp, IssuerOutcome, IssuerVerdict, MiddlewareOutcome,
-    MiddlewareVerdict, SessionFacts, SessionHandle, SessionSpec, Step, UserAction,
+    MiddlewareVerdict, SessionFacts, SessionHandle, SessionSpec, Step, UnixTime, UserAction,
 };
 use crate::models::Defects;
 use crate::rng::SimRng;
@@ -233,7 +233,7 @@ struct ModelSession {
     spec: SessionSpec,
     /// The issuer message the middleware handles next (`None` before the first response).
     at: Option<Step>,
-    first_unix: u64,
+    first_unix: UnixTime,
     keys_created: u8,
     closed: bool,
     card_removed: bool,
@@ -425,7 +425,7 @@ impl Backend for ModelBackend {
             ModelSession {
                 spec: *spec,
                 at: None,
-                first_unix: 0,
+                first_unix: UnixTime::EPOCH,
                 keys_created: 0,
                 closed: false,
                 card_removed: false,
@@ -450,7 +450,7 @@ impl Backend for ModelBackend {
         session: SessionHandle,
         _node: u16,
         request: Inbound,
-        now_unix: u64,
+        now: UnixTime,
     ) -> Result<IssuerOutcome, BackendError> {
         let defects = self.defects;
         let lifetime = {
@@ -468,7 +468,7 @@ impl Backend for ModelBackend {
         };
         let step = match request {
             Inbound::Get => {
-                s.first_unix = now_unix;
+                s.first_unix = now;
                 s.at = Some(Step::Invocation);
                 return Ok(IssuerOutcome {
                     response_bytes: message_bytes(Step::Invocation, true, &s.spec),
@@ -481,7 +481,7 @@ impl Backend for ModelBackend {
         if s.at != Some(step) {
             return Ok(refuse(cost, Cause::IssuerRefused));
         }
-        if now_unix.saturating_sub(s.first_unix) > lifetime {
+        if u64::try_from(now.secs_since(s.first_unix)).unwrap_or(0) > lifetime {
             return Ok(refuse(cost, Cause::SessionExpired));
         }
         // An attack on the message the issuer now reads (network relay), or on the answer a
@@ -582,7 +582,7 @@ impl Backend for ModelBackend {
     fn middleware(
         &mut self,
         session: SessionHandle,
-        _now_unix: u64,
+        _now: UnixTime,
         out: &mut MiddlewareOutcome,
     ) -> Result<(), BackendError> {
         out.clear();

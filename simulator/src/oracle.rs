@@ -176,7 +176,7 @@ mod tests {
             discovery: false,
             privacy: false,
             import_symmetric: false,
-            start_unix: 0,
+            start_unix: crate::backend::UnixTime::EPOCH,
         }
     }
 

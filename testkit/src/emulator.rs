@@ -35,7 +35,7 @@ use rand_core::{Rng, SeedableRng};
 use zeroize::Zeroizing;
 
 /// [`TEST_TIME`] as the `i64` the PKI takes.
-pub const TEST_NOW: i64 = TEST_TIME as i64;
+pub const TEST_NOW: i64 = TEST_TIME.secs();
 
 /// The issuer URI of the emulator.
 pub const ISSUER_URI: &str = "http://issuer.example.com/provsess";
@@ -303,7 +303,7 @@ impl Issuer {
             privacy_enabled: false,
             session_key_limit: 1000,
             session_life_time: 3600,
-            client_time: u32::try_from(TEST_TIME).unwrap_or(u32::MAX),
+            client_time: TEST_TIME.client_time_u32().unwrap_or(u32::MAX),
             handle: ProvisioningHandle::NONE,
             client_session_id: String::new(),
             device_id: Vec::new(),
@@ -664,12 +664,8 @@ impl Issuer {
         self.serial += 1;
         let profile = Profile::end_entity("CN=airtight harness key {key}, SERIALNUMBER={serial}");
         let ee = v(
-            self.ca.issue_at(
-                public_key,
-                &profile,
-                &serial,
-                i64::try_from(TEST_TIME).unwrap_or(0),
-            ),
+            self.ca
+                .issue_at(public_key, &profile, &serial, TEST_TIME.secs()),
             "issue certificate",
         )?;
         let mut path = vec![ee];

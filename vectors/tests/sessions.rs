@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use airtight_proto::crypto::CryptoProvider;
+use airtight_proto::time::UnixTime;
 use std::collections::BTreeSet;
 
 use airtight_issuer::{Next, SessionState};
@@ -251,7 +252,7 @@ fn a_corrupted_secret_is_caught() {
 fn replay_issuer(t: &Transcript) -> (Vec<Vec<u8>>, Result<sessions::Outcome, String>) {
     let iss = build_issuer(&t.issuer).unwrap();
     let mut rng = issuer_rng(&t.issuer).unwrap();
-    let now = t.issuer.now;
+    let now = UnixTime::from_secs(t.issuer.now);
     let (st, first) = iss.start(start_request(&t.issuer), &mut rng, now).unwrap();
     // The state goes through its JSON form between steps (an issuer restart at every step).
     let mut stored = st.to_json().unwrap();
@@ -309,7 +310,7 @@ fn replay_card(
     let (card, clock) = build_card(&ts[0].card).unwrap();
     let mut card = Some(card);
     for (n, t) in ts.iter().enumerate().take(upto + 1) {
-        clock.set(u64::try_from(t.card.clock).unwrap());
+        clock.set(UnixTime::from_secs(t.card.clock));
         let mut sks = card.take().unwrap();
         apply_before(&mut sks, &t.before).unwrap();
         let mut mw = build_middleware(sks, &t.issuer, &t.middleware).unwrap();
@@ -351,7 +352,7 @@ fn the_card_and_middleware_replay_every_transcript_byte_for_byte_on_current_back
         let (card, clock) = build_card(&ts[0].card).unwrap();
         let mut card = Some(card);
         for t in &ts {
-            clock.set(u64::try_from(t.card.clock).unwrap());
+            clock.set(UnixTime::from_secs(t.card.clock));
             let mut sks = card.take().unwrap();
             apply_before(&mut sks, &t.before).unwrap();
             let mut mw = build_middleware(sks, &t.issuer, &t.middleware).unwrap();
@@ -479,7 +480,7 @@ fn a_changed_byte_in_a_middleware_message_is_rejected_by_the_issuer() {
         for t in &ts {
             let iss = build_issuer(&t.issuer).unwrap();
             let mut rng: ChaCha20Rng = issuer_rng(&t.issuer).unwrap();
-            let now = t.issuer.now;
+            let now = UnixTime::from_secs(t.issuer.now);
             let (mut st, _) = iss.start(start_request(&t.issuer), &mut rng, now).unwrap();
             for (i, body) in bodies(t, TO_ISSUER).into_iter().enumerate() {
                 for at in positions(body, 9) {
@@ -560,14 +561,24 @@ fn a_changed_byte_in_an_issuer_message_is_rejected() {
                         let iss = build_issuer(&t.issuer).unwrap();
                         let mut rng = issuer_rng(&t.issuer).unwrap();
                         let (mut st, _) = iss
-                            .start(start_request(&t.issuer), &mut rng, t.issuer.now)
+                            .start(
+                                start_request(&t.issuer),
+                                &mut rng,
+                                UnixTime::from_secs(t.issuer.now),
+                            )
                             .unwrap();
                         for b in bodies(t, TO_ISSUER).into_iter().take(i) {
-                            iss.handle(&mut st, b, &mut rng, t.issuer.now).unwrap();
+                            iss.handle(&mut st, b, &mut rng, UnixTime::from_secs(t.issuer.now))
+                                .unwrap();
                         }
                         assert!(
-                            iss.handle(&mut st, &answer, &mut rng, t.issuer.now)
-                                .is_err(),
+                            iss.handle(
+                                &mut st,
+                                &answer,
+                                &mut rng,
+                                UnixTime::from_secs(t.issuer.now)
+                            )
+                            .is_err(),
                             "{scenario}: a changed byte {at} in issuer message {i} went unnoticed"
                         );
                         end_to_end += 1;
@@ -607,7 +618,7 @@ fn live(
     let (card, clock) = build_card(&ts[0].card).unwrap();
     let mut card = Some(card);
     for t in ts.iter().take(part) {
-        clock.set(u64::try_from(t.card.clock).unwrap());
+        clock.set(UnixTime::from_secs(t.card.clock));
         let mut sks = card.take().unwrap();
         apply_before(&mut sks, &t.before).unwrap();
         let mut mw = build_middleware(sks, &t.issuer, &t.middleware).unwrap();
@@ -617,7 +628,7 @@ fn live(
         card = Some(mw.into_sks());
     }
     let t = &ts[part];
-    clock.set(u64::try_from(t.card.clock).unwrap());
+    clock.set(UnixTime::from_secs(t.card.clock));
     let mut sks = card.take().unwrap();
     apply_before(&mut sks, &t.before).unwrap();
     // The live session runs on the shared three-party driver.

@@ -211,14 +211,10 @@ impl Session {
             .with_ui(Box::new(AutoUi::accept_all()))
             .with_pin_source(PinSource::from_lines(&target.pins.join("\n")));
         if offset != 0 {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-            mw = mw.with_clock(Box::new(airtight_client::FixedClock(
-                airtight_client::LocalTime {
-                    unix_seconds: now + offset,
-                    offset_minutes: 0,
-                },
+            use airtight_client::Clock as _;
+            let now = airtight_client::SystemClock.now();
+            mw = mw.with_clock(Box::new(airtight_client::ManualClock::new(
+                now.checked_add_secs(offset).unwrap_or(now),
             )));
         }
         let cookies = target

@@ -1,5 +1,5 @@
-//! Middleware configuration (client attributes, logotype preferences), the injected clock, and
-//! the capability answers of an InvocationResponse ([KG2-IRS-002], [KG2-IRS-003]).
+//! Middleware configuration (client attributes, logotype preferences) and the capability
+//! answers of an InvocationResponse ([KG2-IRS-002], [KG2-IRS-003]).
 
 use airtight_proto::alg::capabilities as cap;
 use airtight_proto::messages::{CapabilityValue, ClientCapability, ImageAttributes};
@@ -100,48 +100,6 @@ pub fn answer_capabilities(
             }
         })
         .collect()
-}
-
-/// The local time the middleware reports: Unix seconds and the UTC offset in minutes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalTime {
-    /// Seconds since the epoch.
-    pub unix_seconds: i64,
-    /// Minutes east of UTC.
-    pub offset_minutes: i16,
-}
-
-/// The injected clock (`clientTime`).
-pub trait Clock {
-    /// Now.
-    fn now(&self) -> LocalTime;
-}
-
-/// The system clock, reported in UTC (`+00:00`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> LocalTime {
-        let unix_seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        LocalTime {
-            unix_seconds,
-            offset_minutes: 0,
-        }
-    }
-}
-
-/// A fixed instant (tests, golden transcripts).
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub LocalTime);
-
-impl Clock for FixedClock {
-    fn now(&self) -> LocalTime {
-        self.0
-    }
 }
 
 #[cfg(test)]

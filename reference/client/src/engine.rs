@@ -21,10 +21,9 @@ use airtight_proto::sks::{
     ExtensionSubType, KeyHandle, PinPolicyHandle, ProtectionStatus, ProvisioningHandle,
     PukPolicyHandle, SecureKeyStore, SksMethod,
 };
-use airtight_proto::time::IsoTime;
 use zeroize::Zeroizing;
 
-use crate::config::{ClientConfig, Clock, SystemClock, answer_capabilities, is_client_attribute};
+use crate::config::{ClientConfig, answer_capabilities, is_client_attribute};
 use crate::discovery::{CompiledFilter, KeyFacts, verify_lookup};
 use crate::error::{AbortStatus, ClientError, Failure};
 use crate::pin::{PinProblem, check_pin, groups_must_differ, pin_bytes, pin_groups};
@@ -32,6 +31,7 @@ use crate::ui::{
     AutoUi, Consent, ConsentRequest, KeyCreationSummary, PinRequest, PinSource, PlannedKey,
     UserInterface,
 };
+use airtight_proto::time::{Clock, SystemClock};
 
 /// Where the issuer lives, as the transport saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +102,7 @@ pub struct Middleware<S: SecureKeyStore> {
     ui: Box<dyn UserInterface>,
     pins: PinSource,
     clock: Box<dyn Clock>,
+    utc_offset_minutes: i16,
     config: ClientConfig,
     ctx: SessionContext,
     phase: Phase,
@@ -136,6 +137,7 @@ impl<S: SecureKeyStore> Middleware<S> {
             ui: Box::new(AutoUi::accept_all()),
             pins: PinSource::default(),
             clock: Box::new(SystemClock),
+            utc_offset_minutes: 0,
             config: ClientConfig::default(),
             ctx,
             phase: Phase::Invocation,
@@ -162,9 +164,17 @@ impl<S: SecureKeyStore> Middleware<S> {
         self
     }
 
-    /// Sets the clock of `clientTime`.
+    /// Sets the clock of `clientTime` (the workspace's one clock seam; a
+    /// `airtight_proto::time::ManualClock` in tests).
     pub fn with_clock(mut self, clock: Box<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Sets the UTC offset `clientTime` is written in (minutes east of UTC; UTC, `+00:00`, by
+    /// default). An offset of a day or more fails the session's `clientTime` with a typed error.
+    pub fn with_utc_offset(mut self, minutes: i16) -> Self {
+        self.utc_offset_minutes = minutes;
         self
     }
 
@@ -433,10 +443,18 @@ impl<S: SecureKeyStore> Middleware<S> {
             self.roll_over(&r.updatable_key_management_keys, k)?;
         }
         let now = self.clock.now();
-        let client_time = u32::try_from(now.unix_seconds)
-            .map_err(|_| Failure::invalid("KG2-PIR-002", "the local clock is out of range"))?;
-        let client_time_text = IsoTime::client_time(now.unix_seconds, now.offset_minutes)
-            .ok_or_else(|| Failure::invalid("KG2-PIR-002", "the local clock is out of range"))?;
+        let client_time = now.client_time_u32().map_err(|e| {
+            Failure::invalid(
+                "KG2-PIR-002",
+                format!("the local clock is out of range: {e}"),
+            )
+        })?;
+        let client_time_text = now.client_time(self.utc_offset_minutes).map_err(|e| {
+            Failure::invalid(
+                "KG2-PIR-002",
+                format!("the local clock is out of range: {e}"),
+            )
+        })?;
         let params = CreateProvisioningSessionParams {
             session_key_algorithm: r.session_key_algorithm.clone(),
             // [KG2-INV-006]

@@ -39,7 +39,8 @@ pub mod tls;
 pub mod ui;
 pub mod url;
 
-pub use config::{ClientConfig, Clock, FixedClock, LocalTime, SystemClock};
+pub use airtight_proto::time::{Clock, ManualClock, SystemClock, UnixTime};
+pub use config::ClientConfig;
 pub use engine::{Middleware, Outcome, Phase, SessionContext};
 pub use error::{AbortStatus, ClientError, Failure};
 pub use ui::{AutoUi, Consent, PinSource, TerminalUi, UserInterface};

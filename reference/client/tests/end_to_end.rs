@@ -5,9 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use airtight_card::{ReferenceSks, TEST_TIME};
-use airtight_client::{
-    AbortStatus, Failure, FixedClock, LocalTime, Middleware, PinSource, SessionContext,
-};
+use airtight_client::{AbortStatus, Failure, ManualClock, Middleware, PinSource, SessionContext};
 use airtight_pki::{Ca, Profile, Serial};
 use airtight_proto::alg;
 use airtight_proto::codec::b64url;
@@ -60,7 +58,7 @@ impl MiniIssuer {
             privacy,
             ssid: format!("MiniIssuerSession{seed:08}"),
             csid: String::new(),
-            server_time: IsoTime::server_time(TEST_TIME as i64).unwrap(),
+            server_time: IsoTime::server_time(TEST_TIME.secs()).unwrap(),
             ephemeral,
             crypto: None,
             key_mac: [0; 32],
@@ -280,7 +278,7 @@ impl MiniIssuer {
                 &self.key_spki,
                 &Profile::end_entity("CN=airtight client e2e {key}"),
                 &Serial::from_u64(7).unwrap(),
-                TEST_TIME as i64,
+                TEST_TIME.secs(),
             )
             .unwrap();
         let mut path = vec![ee];
@@ -408,10 +406,7 @@ impl MiniIssuer {
 fn engine<'a>(card: &'a mut ReferenceSks, pins: &str) -> Middleware<&'a mut ReferenceSks> {
     Middleware::new(card, SessionContext::plain(ISSUER_URI))
         .with_pin_source(PinSource::from_lines(pins))
-        .with_clock(Box::new(FixedClock(LocalTime {
-            unix_seconds: TEST_TIME as i64,
-            offset_minutes: 0,
-        })))
+        .with_clock(Box::new(ManualClock::new(TEST_TIME)))
 }
 
 fn provision(privacy: bool, seed: u64) -> (ReferenceSks, MiniIssuer) {

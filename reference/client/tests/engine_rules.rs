@@ -4,9 +4,9 @@
 
 mod support;
 
+use airtight_client::UnixTime;
 use airtight_client::{
-    AbortStatus, AutoUi, ClientError, Failure, FixedClock, LocalTime, Middleware, PinSource,
-    SessionContext,
+    AbortStatus, AutoUi, ClientError, Failure, ManualClock, Middleware, PinSource, SessionContext,
 };
 use airtight_proto::messages::{Action, Message};
 use airtight_proto::sks::{SksError, SksErrorCode, SksMethod};
@@ -30,10 +30,9 @@ fn setup(rel: &str) -> (FakeSks, Vec<Message>) {
 fn engine(sks: &mut FakeSks) -> Middleware<&mut FakeSks> {
     Middleware::new(sks, SessionContext::plain("http://127.0.0.1:18080/keygen2"))
         .with_pin_source(PinSource::from_lines("135790"))
-        .with_clock(Box::new(FixedClock(LocalTime {
-            unix_seconds: 1_795_353_378,
-            offset_minutes: 0,
-        })))
+        .with_clock(Box::new(ManualClock::new(UnixTime::from_secs(
+            1_795_353_378,
+        ))))
 }
 
 /// Runs `requests` until the first error.

@@ -6,13 +6,14 @@
 
 mod support;
 
+use airtight_client::UnixTime;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use airtight_client::http::{DriverError, HttpDriver, HttpOptions, session_context};
 use airtight_client::url::parse_invocation;
-use airtight_client::{FixedClock, LocalTime, Middleware, PinSource};
+use airtight_client::{ManualClock, Middleware, PinSource};
 use airtight_proto::messages::Message;
 use support::*;
 
@@ -174,10 +175,9 @@ fn run(
     let inv = parse_invocation(&invocation(&base)).unwrap();
     let mut mw = Middleware::new(&mut sks, session_context(&inv))
         .with_pin_source(PinSource::from_lines("135790"))
-        .with_clock(Box::new(FixedClock(LocalTime {
-            unix_seconds: 1_795_353_378,
-            offset_minutes: 0,
-        })));
+        .with_clock(Box::new(ManualClock::new(UnixTime::from_secs(
+            1_795_353_378,
+        ))));
     let mut driver = HttpDriver::new(HttpOptions::default());
     let r = driver.run(&inv, &mut mw);
     drop(mw);

@@ -28,11 +28,10 @@ mod support;
 
 use std::sync::Arc;
 
-use airtight_card::env::ManualClock;
 use airtight_card::{CardConfig, DeviceSigner, Recorded, ReferenceSks};
 use airtight_client::{
-    ClientConfig, ClientError, Failure, FixedClock, LocalTime, Middleware, PinSource,
-    SessionContext,
+    ClientConfig, ClientError, Failure, ManualClock, Middleware, PinSource, SessionContext,
+    UnixTime,
 };
 use airtight_proto::codec::b64url;
 use airtight_proto::keys::{self, Curve, HashAlg, KeyType, SignatureAlgorithm};
@@ -182,7 +181,7 @@ fn run_session(
     tamper: Tamper<'_>,
 ) -> Result<usize, (String, ClientError)> {
     let mut compared = 0;
-    clock.set(u64::try_from(s.client_time()).unwrap());
+    clock.set(UnixTime::from_secs(s.client_time()));
     let ctx = SessionContext {
         issuer_uri: s.sec["issuerUri"].as_str().unwrap().to_owned(),
         issuer_origin: "http://127.0.0.1:18080".into(),
@@ -198,10 +197,9 @@ fn run_session(
     };
     let mut mw = Middleware::new(&mut *sks, ctx)
         .with_pin_source(PinSource::from_lines(&pins.join("\n")))
-        .with_clock(Box::new(FixedClock(LocalTime {
-            unix_seconds: s.client_time(),
-            offset_minutes: 0,
-        })))
+        .with_clock(Box::new(ManualClock::new(UnixTime::from_secs(
+            s.client_time(),
+        ))))
         .with_config(config);
     for (i, pair) in s.msgs.chunks(2).enumerate() {
         let [(req_name, req_bytes, req), (resp_name, resp_bytes, _)] = pair else {
@@ -390,7 +388,7 @@ fn run_scenario(
 ) -> Result<(usize, usize), (String, ClientError)> {
     let (mut compared, mut keys_checked) = (0, 0);
     let sessions = load(rels);
-    let clock = ManualClock::new(0);
+    let clock = ManualClock::new(UnixTime::EPOCH);
     let mut sks = card(&sessions, &clock);
     for (i, s) in sessions.iter().enumerate() {
         let t = tamper.and_then(|(si, mi, p)| (si == i).then_some((mi, p)));
@@ -600,7 +598,7 @@ fn a_recorded_e2es_attestation_that_does_not_verify_is_refused() {
                 r.attestation[5] ^= 0x10;
             }
         }
-        let clock = ManualClock::new(0);
+        let clock = ManualClock::new(UnixTime::EPOCH);
         let mut sks = card(&sessions, &clock);
         let (at, e) = run_session(&mut sks, &clock, &sessions[0], None).unwrap_err();
         assert_eq!(at, "03-ProvisioningInitializationRequest.json");
@@ -615,7 +613,7 @@ fn a_recorded_e2es_attestation_that_does_not_verify_is_refused() {
 fn the_default_device_signer_stays_strict() {
     // A device key that the recorded certificate does not certify is refused at open.
     let sessions = load(&["e2es-rsa-device"]);
-    let clock = ManualClock::new(0);
+    let clock = ManualClock::new(UnixTime::EPOCH);
     let mut config = CardConfig::test_device(
         airtight_pki::DeviceKeyKind::P256,
         0,

@@ -5,7 +5,8 @@
 
 mod support;
 
-use airtight_client::{AbortStatus, FixedClock, LocalTime, Middleware, PinSource, SessionContext};
+use airtight_client::UnixTime;
+use airtight_client::{AbortStatus, ManualClock, Middleware, PinSource, SessionContext};
 use airtight_proto::messages::Message;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -56,10 +57,9 @@ fn drive(mut sks: FakeSks, reqs: &[Vec<u8>]) {
         SessionContext::plain("http://127.0.0.1:18080/keygen2"),
     )
     .with_pin_source(PinSource::Repeat("135790".to_owned().into()))
-    .with_clock(Box::new(FixedClock(LocalTime {
-        unix_seconds: 1_795_353_378,
-        offset_minutes: 0,
-    })));
+    .with_clock(Box::new(ManualClock::new(UnixTime::from_secs(
+        1_795_353_378,
+    ))));
     let mut failed = None;
     for r in reqs {
         if let Err(e) = mw.handle_bytes(r) {

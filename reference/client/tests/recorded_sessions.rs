@@ -6,7 +6,8 @@
 
 mod support;
 
-use airtight_client::{ClientConfig, FixedClock, LocalTime, Middleware, PinSource, SessionContext};
+use airtight_client::UnixTime;
+use airtight_client::{ClientConfig, ManualClock, Middleware, PinSource, SessionContext};
 use airtight_proto::messages::Message;
 use airtight_proto::policy::AppUsage;
 use support::*;
@@ -39,10 +40,7 @@ fn replay(rel: &str, sks: &mut FakeSks) {
     let calls_before = sks.session_params.len();
     let mut mw = Middleware::new(&mut *sks, ctx)
         .with_pin_source(PinSource::from_lines(&pins.join("\n")))
-        .with_clock(Box::new(FixedClock(LocalTime {
-            unix_seconds: client_time,
-            offset_minutes: 0,
-        })))
+        .with_clock(Box::new(ManualClock::new(UnixTime::from_secs(client_time))))
         .with_config(config);
     for pair in msgs.chunks(2) {
         let [(req_name, _, req), (resp_name, resp_bytes, _)] = pair else {

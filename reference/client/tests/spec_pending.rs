@@ -6,7 +6,8 @@
 
 mod support;
 
-use airtight_client::{ClientConfig, FixedClock, LocalTime, Middleware, PinSource, SessionContext};
+use airtight_client::UnixTime;
+use airtight_client::{ClientConfig, ManualClock, Middleware, PinSource, SessionContext};
 use airtight_proto::messages::Message;
 use support::*;
 
@@ -31,10 +32,9 @@ fn replay_with(
     };
     let mut mw = Middleware::new(&mut *sks, ctx)
         .with_pin_source(PinSource::from_lines(pins))
-        .with_clock(Box::new(FixedClock(LocalTime {
-            unix_seconds: sec["clientTimeUnixSeconds"].as_i64().unwrap(),
-            offset_minutes: 0,
-        })))
+        .with_clock(Box::new(ManualClock::new(UnixTime::from_secs(
+            sec["clientTimeUnixSeconds"].as_i64().unwrap(),
+        ))))
         .with_config(ClientConfig {
             client_attributes: vec![(
                 "https://webpki.github.io/keygen2/clientattr#ip-address".into(),

@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use airtight_card::{ReferenceSks, TEST_TIME};
-use airtight_client::config::{FixedClock, LocalTime};
 use airtight_client::engine::{Middleware, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
+use airtight_client::{ManualClock, UnixTime};
 use airtight_issuer::{Issuer, Next, Policy, SessionState, StartRequest};
 use airtight_pki::DeviceKeyKind;
 use airtight_proto::crypto::CryptoProvider;
@@ -19,7 +19,7 @@ use rand_core::SeedableRng;
 use std::hint::black_box;
 
 const URI: &str = "http://127.0.0.1:18080/keygen2";
-const NOW: i64 = TEST_TIME as i64;
+const NOW: UnixTime = TEST_TIME;
 
 /// The backends, each as the engines use it in production (aws-lc-rs signs ECDSA with random
 /// nonces; RustCrypto is RFC 6979).
@@ -48,10 +48,7 @@ fn middleware(device: DeviceKeyKind, seed: u64) -> Middleware<ReferenceSks> {
     )
     .with_ui(Box::new(AutoUi::accept_all()))
     .with_pin_source(PinSource::from_lines("1357"))
-    .with_clock(Box::new(FixedClock(LocalTime {
-        unix_seconds: NOW,
-        offset_minutes: 0,
-    })))
+    .with_clock(Box::new(ManualClock::new(NOW)))
 }
 
 /// One session's messages: the issuer's requests and the middleware's responses
@@ -165,10 +162,12 @@ fn benches(c: &mut Criterion) {
                                 airtight_proto::keys::generate_ephemeral(Curve::P256, &mut rng);
                             black_box(eph.public_key());
                             black_box(ecdh_z(&eph, &peer).unwrap());
-                            black_box(airtight_pki::verify_path(&path, &anchors, NOW).unwrap());
+                            black_box(
+                                airtight_pki::verify_path(&path, &anchors, NOW.secs()).unwrap(),
+                            );
                             public.verify(alg, b"attestation input", &sig).unwrap();
                             let serial = airtight_pki::Serial::from_u64(7).unwrap();
-                            black_box(ca.issue_at(&spki, &profile, &serial, NOW).unwrap());
+                            black_box(ca.issue_at(&spki, &profile, &serial, NOW.secs()).unwrap());
                             black_box(airtight_proto::keys::sha256(&path[0]));
                             let sk = airtight_proto::session1::derive_session_key(
                                 &[7u8; 32], "C-1", "S-1", URI, &[9u8; 32],

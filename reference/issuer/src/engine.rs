@@ -1,6 +1,7 @@
 //! The sans-IO issuer engine: [`Issuer::start`] makes the InvocationRequest, and
 //! [`Issuer::handle`] takes each middleware message and returns the next request or the final
-//! [`IssuanceRecord`]. Time (`now`, unix seconds) and randomness are arguments of every call.
+//! [`IssuanceRecord`]. Time (`now`, an `airtight_proto::time::UnixTime`) and randomness are
+//! arguments of every call.
 //!
 //! Every request the engine sends goes through one "commit" walk that derives, from the request
 //! itself, what the engine expects back (MAC counters, key ids and order, attestation inputs,
@@ -27,8 +28,7 @@ use airtight_proto::session1::{
     self, ExtensionSubType, KeyEntryMacInput, Method, Operation, PinPolicyMacInput,
     SessionAttestationInput, SessionCrypto, ct_eq,
 };
-use airtight_proto::time::IsoTime;
-use rand_core::CryptoRng;
+use airtight_proto::time::{IsoTime, UnixTime};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
@@ -245,11 +245,11 @@ impl Issuer {
     // ------------------------------------------------------------------ start
 
     /// Starts a session: a fresh `serverSessionId` and the InvocationRequest.
-    pub fn start<R: CryptoRng + ?Sized>(
+    pub fn start(
         &self,
         request: StartRequest,
-        rng: &mut R,
-        now: i64,
+        rng: &mut dyn airtight_proto::entropy::Entropy,
+        now: UnixTime,
     ) -> Result<(SessionState, Message), IssuerError> {
         self.start_with(request, &mut RngEntropy(rng), now)
     }
@@ -259,7 +259,7 @@ impl Issuer {
         &self,
         request: StartRequest,
         entropy: &mut E,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(SessionState, Message), IssuerError> {
         let p = &self.policy;
         p.validate()?;
@@ -288,7 +288,7 @@ impl Issuer {
         &self,
         request: StartRequest,
         invocation: &InvocationRequest,
-        now: i64,
+        now: UnixTime,
     ) -> Result<SessionState, IssuerError> {
         let privacy = invocation.privacy_enabled();
         // [KG2-IMP-008] no client attributes in privacy mode.
@@ -308,7 +308,7 @@ impl Issuer {
             failure: None,
             action: invocation.action.as_str().into(),
             privacy_enabled: privacy,
-            started_at: now,
+            started_at: now.secs(),
             expected_device_id: request.expected_device_id,
             subject_label: request.subject_label,
             capability_query: invocation.client_capability_query.clone(),
@@ -342,12 +342,12 @@ impl Issuer {
     /// Handles one middleware message (the raw HTTP body): checks it and returns the next
     /// request, or the issuance record after a verified close attestation. Any error marks the
     /// session failed.
-    pub fn handle<R: CryptoRng + ?Sized>(
+    pub fn handle(
         &self,
         state: &mut SessionState,
         body: &[u8],
-        rng: &mut R,
-        now: i64,
+        rng: &mut dyn airtight_proto::entropy::Entropy,
+        now: UnixTime,
     ) -> Result<Next, IssuerError> {
         self.handle_with(state, body, &mut RngEntropy(rng), now)
     }
@@ -358,7 +358,7 @@ impl Issuer {
         state: &mut SessionState,
         body: &[u8],
         entropy: &mut E,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Next, IssuerError> {
         self.guarded(state, |st| self.step(st, body, entropy, now, None))
     }
@@ -374,7 +374,7 @@ impl Issuer {
         body: &[u8],
         recorded: Option<&Message>,
         entropy: &mut E,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Next, IssuerError> {
         self.guarded(state, |st| self.step(st, body, entropy, now, recorded))
     }
@@ -405,7 +405,7 @@ impl Issuer {
         st: &mut SessionState,
         body: &[u8],
         e: &mut E,
-        now: i64,
+        now: UnixTime,
         adopt: Option<&Message>,
     ) -> Result<Next, IssuerError> {
         let limit = self.policy.session.max_body_bytes;
@@ -468,7 +468,7 @@ impl Issuer {
     }
 
     /// [KG2-IMP-006]
-    fn check_lifetime(&self, st: &SessionState, now: i64) -> Result<(), IssuerError> {
+    fn check_lifetime(&self, st: &SessionState, now: UnixTime) -> Result<(), IssuerError> {
         if self.faults.has(IssuerFault::IgnoreLifetime) {
             return Ok(());
         }
@@ -477,8 +477,11 @@ impl Issuer {
         } else {
             st.started_at + i64::from(self.policy.session.life_time)
         };
-        if now > deadline {
-            return Err(IssuerError::SessionExpired { deadline, now });
+        if now.secs() > deadline {
+            return Err(IssuerError::SessionExpired {
+                deadline,
+                now: now.secs(),
+            });
         }
         Ok(())
     }
@@ -535,7 +538,7 @@ impl Issuer {
         &self,
         st: &mut SessionState,
         e: &mut E,
-        now: i64,
+        now: UnixTime,
         adopt: Option<&Message>,
     ) -> Result<Next, IssuerError> {
         let (req, eph, eph_public) = match adopt {
@@ -561,7 +564,8 @@ impl Issuer {
                 let eph = e.ephemeral_key(self.policy.ephemeral_curve()?);
                 // Derived once: a scalar multiplication.
                 let eph_public = eph.public_key();
-                let server_time = IsoTime::server_time(now).ok_or_else(|| policy_err("now"))?;
+                let server_time =
+                    IsoTime::server_time(now.secs()).ok_or_else(|| policy_err("now"))?;
                 let kmk = self.kmk.as_ref().map(|k| k.public_key());
                 let mut updatable = Vec::new();
                 if let Some(parent) = &kmk {
@@ -623,7 +627,7 @@ impl Issuer {
         &self,
         st: &mut SessionState,
         m: &ProvisioningInitializationResponse,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), IssuerError> {
         // [KG2-IMP-007] verbatim echo.
         let sent = st.server_time.clone().unwrap_or_default();
@@ -638,7 +642,7 @@ impl Issuer {
         // [KG2-IMP-005]
         let ct = m.client_time.unix_seconds();
         let window = self.policy.session.client_time_window;
-        let skew = (ct - now).abs();
+        let skew = (ct - now.secs()).abs();
         if skew > window && !self.faults.has(IssuerFault::IgnoreClientTime) {
             return Err(IssuerError::ClientTimeSkew {
                 client_time: ct,
@@ -662,7 +666,7 @@ impl Issuer {
         if let Some(device) = path.first() {
             // [KG2-IMP-002]
             if !self.faults.has(IssuerFault::AcceptUntrustedDevice) {
-                verify_path(&path, &self.device_anchors, now)
+                verify_path(&path, &self.device_anchors, now.secs())
                     .map_err(|e| IssuerError::DeviceUntrusted(e.to_string()))?;
             }
             // [KG2-IMP-003] / [CRY-DID-009]
@@ -775,7 +779,7 @@ impl Issuer {
         &self,
         st: &mut SessionState,
         e: &mut E,
-        now: i64,
+        now: UnixTime,
         adopt: Option<&Message>,
     ) -> Result<Next, IssuerError> {
         let discover = match adopt {
@@ -935,7 +939,7 @@ impl Issuer {
         &self,
         st: &mut SessionState,
         e: &mut E,
-        now: i64,
+        now: UnixTime,
         adopt: Option<&Message>,
     ) -> Result<Next, IssuerError> {
         let create = match adopt {
@@ -1079,7 +1083,7 @@ impl Issuer {
         &self,
         st: &mut SessionState,
         e: &mut E,
-        now: i64,
+        now: UnixTime,
         adopt: Option<&Message>,
     ) -> Result<Next, IssuerError> {
         let mut req = match adopt {
@@ -1101,7 +1105,7 @@ impl Issuer {
         &self,
         st: &mut SessionState,
         e: &mut E,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ProvisioningFinalizationRequest, IssuerError> {
         let p = &self.policy;
         let mut creds = Vec::new();
@@ -1280,7 +1284,7 @@ impl Issuer {
         key_id: &str,
         label: &str,
         e: &mut E,
-        now: i64,
+        now: UnixTime,
         with_root: bool,
     ) -> Result<Vec<Vec<u8>>, IssuerError> {
         let ca = self
@@ -1294,7 +1298,7 @@ impl Issuer {
         profile.validity_seconds = cp.validity_days.saturating_mul(86_400);
         let serial = Serial::from_bytes(&e.serial()).map_err(|x| IssuerError::Ca(x.to_string()))?;
         let ee = ca
-            .issue_at(spki, &profile, &serial, now)
+            .issue_at(spki, &profile, &serial, now.secs())
             .map_err(|x| IssuerError::Ca(x.to_string()))?;
         let mut path = vec![ee];
         let chain = ca.certificate_path();
@@ -1311,7 +1315,7 @@ impl Issuer {
         &self,
         st: &mut SessionState,
         m: &ProvisioningFinalizationResponse,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Next, IssuerError> {
         let counter = st
             .close_attestation_counter
@@ -1354,7 +1358,7 @@ impl Issuer {
             keys,
             post_operations: st.post_ops.clone(),
             server_time: st.server_time.clone().unwrap_or_default(),
-            completed_at: now,
+            completed_at: now.secs(),
         }))
     }
 }

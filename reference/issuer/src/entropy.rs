@@ -1,11 +1,16 @@
 //! Injected randomness. Every random choice of the engine goes through [`Entropy`], so that a
 //! seeded RNG reproduces a session byte for byte and a test can pin recorded secrets.
+//!
+//! The bytes come from the workspace's one entropy seam, an
+//! [`airtight_proto::entropy::Entropy`] source (any `CryptoRng` is one): [`RngEntropy`] derives
+//! every choice from such a source. [`Entropy`] itself only names the choices, so that a test
+//! may pin some (e.g. the recorded server ephemeral key) and draw the rest.
 
+use airtight_proto::entropy::{self as seam, EntropyRng};
 use airtight_proto::keys::{Curve, PrivateKey, generate_ephemeral};
-use rand_core::CryptoRng;
 
-/// The engine's random choices. [`RngEntropy`] derives all of them from one `CryptoRng`; a test
-/// may pin some (e.g. the recorded server ephemeral key) and derive the rest.
+/// The engine's random choices. [`RngEntropy`] derives all of them from one entropy source; a
+/// test may pin some (e.g. the recorded server ephemeral key) and derive the rest.
 pub trait Entropy {
     /// The `serverSessionId` of a new session (1-32 characters in 0x21-0x7E).
     fn server_session_id(&mut self) -> String;
@@ -21,41 +26,35 @@ pub trait Entropy {
     fn fill(&mut self, out: &mut [u8]);
 }
 
-/// The alphabet of generated session ids (Base64URL characters).
-const ID_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// Every choice drawn from one entropy source (the seam's
+/// [`airtight_proto::entropy::Entropy`]; pass any `CryptoRng`).
+pub struct RngEntropy<'a>(pub &'a mut dyn seam::Entropy);
 
-/// Every choice drawn from one `CryptoRng`.
-#[derive(Debug)]
-pub struct RngEntropy<'a, R: CryptoRng + ?Sized>(pub &'a mut R);
+impl std::fmt::Debug for RngEntropy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RngEntropy(..)")
+    }
+}
 
-impl<R: CryptoRng + ?Sized> Entropy for RngEntropy<'_, R> {
+impl Entropy for RngEntropy<'_> {
     fn server_session_id(&mut self) -> String {
-        let mut b = [0u8; 32];
-        self.0.fill_bytes(&mut b);
-        b.iter()
-            .map(|x| char::from(ID_ALPHABET[usize::from(x & 0x3f)]))
-            .collect()
+        seam::token(self.0)
     }
 
     fn ephemeral_key(&mut self, curve: Curve) -> PrivateKey {
-        generate_ephemeral(curve, self.0)
+        generate_ephemeral(curve, &mut EntropyRng(&mut *self.0))
     }
 
     fn iv(&mut self) -> [u8; 16] {
-        let mut iv = [0u8; 16];
-        self.0.fill_bytes(&mut iv);
-        iv
+        seam::bytes::<16>(self.0)
     }
 
     fn close_nonce(&mut self) -> Vec<u8> {
-        let mut n = vec![0u8; 32];
-        self.0.fill_bytes(&mut n);
-        n
+        seam::bytes::<32>(self.0).to_vec()
     }
 
     fn serial(&mut self) -> Vec<u8> {
-        let mut s = vec![0u8; 16];
-        self.0.fill_bytes(&mut s);
+        let mut s = seam::bytes::<16>(self.0).to_vec();
         // Positive and without a leading zero byte.
         if let Some(first) = s.first_mut() {
             *first = (*first & 0x7f) | 0x40;
@@ -64,6 +63,6 @@ impl<R: CryptoRng + ?Sized> Entropy for RngEntropy<'_, R> {
     }
 
     fn fill(&mut self, out: &mut [u8]) {
-        self.0.fill_bytes(out);
+        self.0.fill(out);
     }
 }

@@ -27,6 +27,7 @@ use airtight_issuer::{Issuer, IssuerError, Next, Policy, StartRequest};
 use airtight_pki::{AnchorOptions, TrustAnchor};
 use airtight_proto::crypto::CryptoProvider;
 use airtight_proto::messages::{KeyGen2Message, Message};
+use airtight_proto::time::UnixTime;
 use common::{Recorded, RecordedSecrets, sessions};
 
 fn issuer_for(r: &Recorded, policy: Policy) -> Issuer {
@@ -57,7 +58,7 @@ fn adopt_rest(
     st: &mut airtight_issuer::SessionState,
     sec: &mut RecordedSecrets,
     from: usize,
-    now: i64,
+    now: UnixTime,
 ) -> Result<airtight_issuer::IssuanceRecord, IssuerError> {
     let n = r.messages.len();
     let mut i = from;
@@ -89,7 +90,7 @@ fn every_recorded_session_is_accepted_with_adopted_requests_on_current_backend()
     assert_eq!(all.len(), 18, "{all:?}");
     for name in &all {
         let r = Recorded::load(name);
-        let now = r.server_time() + 1;
+        let now = UnixTime::from_secs(r.server_time() + 1);
         let iss = issuer_for(&r, Policy::default());
         let mut st = iss
             .start_adopting(StartRequest::default(), &invocation(&r), now)
@@ -246,7 +247,7 @@ fn own_requests_equal_the_recorded_ones_byte_for_byte_on_current_backend() {
         ("user-pin-multiple-keys", multiple_keys_policy()),
     ] {
         let r = Recorded::load(name);
-        let now = r.server_time();
+        let now = UnixTime::from_secs(r.server_time());
         let iss = issuer_for(&r, policy);
         let mut sec = RecordedSecrets::of(&r);
         // 01: built from the policy.
@@ -279,7 +280,7 @@ fn own_requests_equal_the_recorded_ones_byte_for_byte_on_current_backend() {
 #[test]
 fn a_recorded_request_with_a_wrong_mac_is_not_adopted() {
     let r = Recorded::load("preset-pin-with-puk");
-    let now = r.server_time();
+    let now = UnixTime::from_secs(r.server_time());
     let iss = issuer_for(&r, Policy::default());
     let mut st = iss
         .start_adopting(StartRequest::default(), &invocation(&r), now)

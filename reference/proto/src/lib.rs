@@ -8,7 +8,9 @@
 //! - [`keys`]: typed public keys, SubjectPublicKeyInfo DER, raw r‖s ECDSA, signature checks.
 //! - [`alg`]: the algorithm URI registry.
 //! - [`session1`]: `https://webpki.github.io/sks/algorithm#session.1`, card side and issuer side.
-//! - [`time`]: the ISO 8601 forms KeyGen2 uses.
+//! - [`time`]: the ISO 8601 forms KeyGen2 uses, the one time type [`time::UnixTime`] and the one
+//!   clock seam [`time::Clock`].
+//! - [`entropy`]: the one entropy seam [`entropy::Entropy`] and its ChaCha20 source.
 //! - [`messages`]: the ten KeyGen2 messages, strict decoding and encoding.
 //! - [`sks`]: the `SecureKeyStore` trait, its types and `SksError`.
 #![forbid(unsafe_code)]
@@ -16,6 +18,7 @@
 pub mod alg;
 pub mod codec;
 pub mod crypto;
+pub mod entropy;
 pub mod jwk;
 pub mod keys;
 pub mod messages;

@@ -6,8 +6,230 @@
 //!
 //! An [`IsoTime`] keeps the text exactly as received (for verbatim echo checks such as the
 //! `serverTime` echo in `ProvisioningInitializationResponse`) next to its Unix seconds.
+//!
+//! [`UnixTime`] is the one time type of the engines (seconds since the epoch, signed), with
+//! checked conversions to and from the wire's forms (the SKS `uint clientTime`, the ISO texts),
+//! and [`Clock`] the one clock seam: [`SystemClock`] for production, [`ManualClock`] (moves
+//! only when told) for tests, golden vectors and the simulator. Nothing in this crate reads
+//! the clock on its own; the engines are handed a time or a clock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use thiserror::Error;
+
+/// A [`UnixTime`] that does not fit the form asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum UnixTimeError {
+    /// An unsigned second count beyond `i64::MAX`.
+    #[error("{0} seconds since the epoch is beyond the representable range")]
+    TooLarge(u64),
+    /// Before 1970: no unsigned form (e.g. the SKS `uint clientTime`).
+    #[error("{0} seconds since the epoch is before 1970, which the unsigned form cannot hold")]
+    BeforeEpoch(i64),
+    /// After 2106-02-07T06:28:15Z: beyond the SKS `uint clientTime`.
+    #[error(
+        "{0} seconds since the epoch is after 2106-02-07T06:28:15Z, beyond a 32-bit clientTime"
+    )]
+    BeyondU32(i64),
+    /// Outside the years the ISO 8601 forms are written for (0001-9998).
+    #[error("{0} seconds since the epoch is outside the years 0001-9998 of the ISO 8601 forms")]
+    OutsideIsoYears(i64),
+    /// A UTC offset of a day or more.
+    #[error("UTC offset of {0} minutes is not within ±23:59")]
+    BadOffset(i16),
+}
+
+/// An instant: whole seconds since 1970-01-01T00:00:00Z (negative before). Serialized as the
+/// plain number.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct UnixTime(i64);
+
+impl UnixTime {
+    /// 1970-01-01T00:00:00Z.
+    pub const EPOCH: UnixTime = UnixTime(0);
+
+    /// The instant `secs` seconds after the epoch.
+    pub const fn from_secs(secs: i64) -> Self {
+        UnixTime(secs)
+    }
+
+    /// Seconds since the epoch.
+    pub const fn secs(self) -> i64 {
+        self.0
+    }
+
+    /// From an unsigned second count; an error beyond `i64::MAX`.
+    pub fn from_unsigned(secs: u64) -> Result<Self, UnixTimeError> {
+        i64::try_from(secs)
+            .map(UnixTime)
+            .map_err(|_| UnixTimeError::TooLarge(secs))
+    }
+
+    /// As an unsigned second count; an error before 1970.
+    pub fn unsigned(self) -> Result<u64, UnixTimeError> {
+        u64::try_from(self.0).map_err(|_| UnixTimeError::BeforeEpoch(self.0))
+    }
+
+    /// From the SKS `uint clientTime` (always representable).
+    pub const fn from_client_time(client_time: u32) -> Self {
+        UnixTime(client_time as i64)
+    }
+
+    /// As the SKS `uint clientTime`; an error before 1970 or after 2106-02-07T06:28:15Z.
+    pub fn client_time_u32(self) -> Result<u32, UnixTimeError> {
+        if self.0 < 0 {
+            return Err(UnixTimeError::BeforeEpoch(self.0));
+        }
+        u32::try_from(self.0).map_err(|_| UnixTimeError::BeyondU32(self.0))
+    }
+
+    /// As a `serverTime` text (`YYYY-MM-DDThh:mm:ssZ`).
+    pub fn server_time(self) -> Result<IsoTime, UnixTimeError> {
+        IsoTime::server_time(self.0).ok_or(UnixTimeError::OutsideIsoYears(self.0))
+    }
+
+    /// As a `clientTime` text in the given offset (minutes east of UTC).
+    pub fn client_time(self, offset_minutes: i16) -> Result<IsoTime, UnixTimeError> {
+        if offset_minutes.unsigned_abs() >= 24 * 60 {
+            return Err(UnixTimeError::BadOffset(offset_minutes));
+        }
+        IsoTime::client_time(self.0, offset_minutes).ok_or(UnixTimeError::OutsideIsoYears(self.0))
+    }
+
+    /// `secs` later (earlier if negative); `None` on overflow.
+    pub fn checked_add_secs(self, secs: i64) -> Option<Self> {
+        self.0.checked_add(secs).map(UnixTime)
+    }
+
+    /// `secs` later, stopping at the largest instant.
+    pub fn saturating_add_secs(self, secs: u64) -> Self {
+        UnixTime(
+            self.0
+                .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX)),
+        )
+    }
+
+    /// Seconds from `earlier` to `self` (negative if `earlier` is later), saturating.
+    pub fn secs_since(self, earlier: UnixTime) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// The instant of a [`std::time::SystemTime`] (subseconds dropped, towards the past),
+    /// saturating at the ends of the range.
+    pub fn from_system_time(t: std::time::SystemTime) -> Self {
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => UnixTime(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            Err(e) => {
+                let d = e.duration();
+                let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                let extra = i64::from(d.subsec_nanos() > 0);
+                UnixTime(whole.saturating_neg().saturating_sub(extra))
+            }
+        }
+    }
+}
+
+impl From<u32> for UnixTime {
+    fn from(client_time: u32) -> Self {
+        UnixTime::from_client_time(client_time)
+    }
+}
+
+impl TryFrom<u64> for UnixTime {
+    type Error = UnixTimeError;
+
+    fn try_from(secs: u64) -> Result<Self, UnixTimeError> {
+        UnixTime::from_unsigned(secs)
+    }
+}
+
+impl std::fmt::Display for UnixTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match IsoTime::server_time(self.0) {
+            Some(t) => write!(f, "{} ({})", self.0, t.as_str()),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// The one clock seam: where every engine reads the current time.
+pub trait Clock: std::fmt::Debug + Send + Sync {
+    /// Now.
+    fn now(&self) -> UnixTime;
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> UnixTime {
+        (**self).now()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for Box<C> {
+    fn now(&self) -> UnixTime {
+        (**self).now()
+    }
+}
+
+/// The machine's clock (before 1970 it reads negative).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        UnixTime::from_system_time(std::time::SystemTime::now())
+    }
+}
+
+/// A clock that moves only when told. Clones share one time, so a test keeps one handle and
+/// gives others to the card, the issuer and the middleware.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    now: Arc<AtomicI64>,
+}
+
+impl ManualClock {
+    /// A clock reading `t`.
+    pub fn new(t: UnixTime) -> Self {
+        Self {
+            now: Arc::new(AtomicI64::new(t.0)),
+        }
+    }
+
+    /// Sets the time (backwards too).
+    pub fn set(&self, t: UnixTime) {
+        self.now.store(t.0, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by `seconds`, stopping at the largest instant.
+    pub fn advance(&self, seconds: u64) {
+        let step = i64::try_from(seconds).unwrap_or(i64::MAX);
+        let _ = self
+            .now
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(step))
+            });
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> UnixTime {
+        UnixTime(self.now.load(Ordering::SeqCst))
+    }
+}
 
 /// A date-time text that does not have the required form, or names no real instant.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -246,6 +468,11 @@ impl IsoTime {
         self.unix
     }
 
+    /// The instant (subseconds dropped).
+    pub fn unix_time(&self) -> UnixTime {
+        UnixTime(self.unix)
+    }
+
     /// Unix seconds as the SKS `uint clientTime`; `None` before 1970 or after 2106.
     pub fn unix_seconds_u32(&self) -> Option<u32> {
         u32::try_from(self.unix).ok()
@@ -351,5 +578,93 @@ mod tests {
         assert_eq!(t.unix_seconds_u32(), None);
         let t = IsoTime::parse_server_time("2106-02-07T06:28:15Z").unwrap();
         assert_eq!(t.unix_seconds_u32(), Some(u32::MAX));
+    }
+
+    #[test]
+    fn unix_time_wire_forms_are_checked() {
+        let t = UnixTime::from_secs(1_795_353_378);
+        assert_eq!(t.client_time_u32(), Ok(1_795_353_378));
+        assert_eq!(UnixTime::from(1_795_353_378u32), t);
+        assert_eq!(t.server_time().unwrap().as_str(), "2026-11-22T13:16:18Z");
+        assert_eq!(
+            t.client_time(-300).unwrap().as_str(),
+            "2026-11-22T08:16:18-05:00"
+        );
+        assert_eq!(
+            UnixTime::from_secs(-1).client_time_u32(),
+            Err(UnixTimeError::BeforeEpoch(-1))
+        );
+        assert_eq!(
+            UnixTime::from_secs(-1).unsigned(),
+            Err(UnixTimeError::BeforeEpoch(-1))
+        );
+        let late = i64::from(u32::MAX) + 1;
+        assert_eq!(
+            UnixTime::from_secs(late).client_time_u32(),
+            Err(UnixTimeError::BeyondU32(late))
+        );
+        assert_eq!(
+            UnixTime::from_secs(late - 1).client_time_u32(),
+            Ok(u32::MAX)
+        );
+        assert_eq!(
+            UnixTime::from_unsigned(u64::MAX),
+            Err(UnixTimeError::TooLarge(u64::MAX))
+        );
+        assert_eq!(UnixTime::try_from(5u64), Ok(UnixTime::from_secs(5)));
+        assert_eq!(
+            UnixTime::from_secs(i64::MAX).server_time(),
+            Err(UnixTimeError::OutsideIsoYears(i64::MAX))
+        );
+        assert_eq!(t.client_time(24 * 60), Err(UnixTimeError::BadOffset(1440)));
+        let msg = UnixTime::from_secs(late)
+            .client_time_u32()
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("2106"), "{msg}");
+        assert_eq!(t.checked_add_secs(i64::MAX), None);
+        assert_eq!(
+            UnixTime::from_secs(i64::MAX - 1)
+                .saturating_add_secs(u64::MAX)
+                .secs(),
+            i64::MAX
+        );
+        assert_eq!(t.secs_since(UnixTime::from_secs(1_795_353_000)), 378);
+        assert_eq!(serde_json::to_string(&t).unwrap(), "1795353378");
+        assert_eq!(serde_json::from_str::<UnixTime>("-7").unwrap().secs(), -7);
+        assert_eq!(
+            IsoTime::parse_server_time("2026-11-22T13:16:18Z")
+                .unwrap()
+                .unix_time(),
+            t
+        );
+    }
+
+    #[test]
+    fn system_time_before_the_epoch_rounds_towards_the_past() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(
+            UnixTime::from_system_time(UNIX_EPOCH - Duration::from_millis(1500)).secs(),
+            -2
+        );
+        assert_eq!(
+            UnixTime::from_system_time(UNIX_EPOCH + Duration::from_millis(1500)).secs(),
+            1
+        );
+        assert!(SystemClock.now() > UnixTime::from_secs(1_577_836_800));
+    }
+
+    #[test]
+    fn manual_clock_is_shared_and_moves_only_when_told() {
+        let c = ManualClock::new(UnixTime::from_secs(1_700_000_000));
+        let view: Arc<dyn Clock> = Arc::new(c.clone());
+        assert_eq!(view.now().secs(), 1_700_000_000);
+        c.advance(60);
+        assert_eq!(view.now().secs(), 1_700_000_060);
+        c.set(UnixTime::from_secs(-5));
+        assert_eq!(view.now().secs(), -5);
+        c.set(UnixTime::from_secs(i64::MAX));
+        c.advance(u64::MAX);
+        assert_eq!(view.now().secs(), i64::MAX);
     }
 }

@@ -40,7 +40,8 @@ use airtight_testkit::driver::{
 use crate::backend::{
     AttackKind, AttackOutcome, AttackerSite, Backend, BackendError, CardCall, CardOp, CardOps,
     Cause, Inbound, IssuerCost, IssuerOp, IssuerOutcome, IssuerVerdict, MiddlewareOutcome,
-    MiddlewareVerdict, SessionFacts, SessionHandle, SessionSpec, Step, UserAction, WireApdu,
+    MiddlewareVerdict, SessionFacts, SessionHandle, SessionSpec, Step, UnixTime, UserAction,
+    WireApdu,
 };
 use crate::rng::SimRng;
 
@@ -407,7 +408,7 @@ impl Backend for FullBackend {
         let seed = rng.next_u64();
         let mut config = DriverConfig::new(seed);
         config.card_path = CardPath::Apdu(spec.limits);
-        config.start_unix = spec.start_unix;
+        config.start_time = spec.start_unix;
         config.user_pins = "1357\n".repeat(4);
         let policy = policy_of(spec, seed);
         let mut issuer = test_issuer(&config.issuer_uri, policy);
@@ -445,11 +446,11 @@ impl Backend for FullBackend {
         session: SessionHandle,
         node: u16,
         request: Inbound,
-        now_unix: u64,
+        now: UnixTime,
     ) -> Result<IssuerOutcome, BackendError> {
         let s = self.get(session)?;
         s.node = node;
-        s.driver.set_now(now_unix);
+        s.driver.set_now(now);
         if request == Inbound::Get {
             s.driver.begin().map_err(|e| err(e.to_string()))?;
             let first = s.driver.in_flight().next().map_or(0, |(_, b)| b.len());
@@ -526,12 +527,12 @@ impl Backend for FullBackend {
     fn middleware(
         &mut self,
         session: SessionHandle,
-        now_unix: u64,
+        now: UnixTime,
         out: &mut MiddlewareOutcome,
     ) -> Result<(), BackendError> {
         out.clear();
         let s = self.get(session)?;
-        s.driver.set_now(now_unix);
+        s.driver.set_now(now);
         if s.completed {
             out.verdict = MiddlewareVerdict::Done;
             return Ok(());

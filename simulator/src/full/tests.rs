@@ -22,7 +22,7 @@ fn spec(index: u64) -> SessionSpec {
         discovery: false,
         privacy: false,
         import_symmetric: false,
-        start_unix: 1_767_225_600, // the reference card's test time
+        start_unix: UnixTime::from_secs(1_767_225_600), // the reference card's test time
     }
 }
 
@@ -73,7 +73,7 @@ fn run(b: &mut FullBackend, spec: &SessionSpec, at: Step, hook: Hook) -> Outcome
                 Hook::RestartIssuer => b.restart_issuer(0).unwrap(),
             }
         }
-        now += 1;
+        now = now.saturating_add_secs(1);
         b.middleware(h, now, &mut out).unwrap();
         calls.extend(out.card_calls.iter().copied());
         match out.verdict {
@@ -90,7 +90,7 @@ fn run(b: &mut FullBackend, spec: &SessionSpec, at: Step, hook: Hook) -> Outcome
             step,
             bytes: out.request_bytes,
         };
-        now += 1;
+        now = now.saturating_add_secs(1);
     };
     let mut facts = SessionFacts::default();
     b.end(h, cause, &mut facts).unwrap();

@@ -7,11 +7,11 @@ use airtight_bindings::calls::{CallAdapter, CallSks};
 use airtight_bindings::{
     ApduLimits, ApduSks, CardTransport, LoopbackTransport, SksCall, SksReturn, TransportError,
 };
-use airtight_card::env::ManualClock;
 use airtight_card::store::{CrashPolicy, SimFs};
 use airtight_card::{CardConfig, CardError, ReferenceSks, Storage};
 use airtight_pki::DeviceKeyKind;
 use airtight_proto::sks::{SksError, SksMethod};
+use airtight_proto::time::ManualClock;
 
 use super::trace::{Apdu, SksCallTrace};
 

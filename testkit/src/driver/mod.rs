@@ -3,9 +3,10 @@
 //! controls. The model is quinn-proto's test `Pair`: one value owns every party, [`Driver::step`]
 //! delivers the next message in flight, [`Driver::drive`] steps until nothing moves.
 //!
-//! - **Time**: one clock ([`Driver::now_unix`], unix seconds) that the issuer (`now`), the
-//!   middleware (`clientTime`) and the card (its `Clock`) all read; it moves only when told to
-//!   ([`Driver::set_now`], [`Driver::advance`]).
+//! - **Time**: one clock ([`Driver::now`], a [`UnixTime`]), a `ManualClock` of the workspace's
+//!   one clock seam (`airtight_proto::time`), that the issuer (`now`), the middleware
+//!   (`clientTime`) and the card all read; it moves only when told to ([`Driver::set_now`],
+//!   [`Driver::advance`]).
 //! - **Entropy**: one seed; the issuer draws from the ChaCha20 stream of that seed (or from an
 //!   [`Entropy`] the caller sets, [`Driver::set_issuer_entropy`]), the card from its own stream
 //!   derived from it (a new one at every boot), so the same seed gives byte-identical sessions.
@@ -40,10 +41,8 @@ mod tests;
 
 use std::collections::VecDeque;
 
-use airtight_card::env::ManualClock;
 use airtight_card::store::CrashPolicy;
 use airtight_card::{ReferenceSks, TEST_TIME};
-use airtight_client::config::{Clock as ClientClock, LocalTime};
 use airtight_client::engine::{Middleware, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
 use airtight_issuer::db::{DbError, IssuerStore, SessionStatus, Store};
@@ -53,6 +52,7 @@ use airtight_issuer::{
 use airtight_pki::DeviceKeyKind;
 use airtight_proto::codec::b64url;
 use airtight_proto::keys::{Curve, PrivateKey};
+use airtight_proto::time::{Clock as _, ManualClock, UnixTime};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -94,8 +94,8 @@ pub struct DriverConfig {
     pub device: DeviceKeyKind,
     /// The user's answers to PIN prompts, one per line.
     pub user_pins: String,
-    /// The start time (unix seconds) of the shared clock.
-    pub start_unix: u64,
+    /// The start time of the shared clock.
+    pub start_time: UnixTime,
     /// The middleware's UTC offset in minutes (the zone of its `clientTime`).
     pub utc_offset_minutes: i16,
     /// The issuer URL (the KDF's `issuerUri`).
@@ -114,7 +114,7 @@ impl DriverConfig {
             card_path: CardPath::Apdu(ApduLimits::EXTENDED),
             device: DeviceKeyKind::P256,
             user_pins: "1357\n".into(),
-            start_unix: TEST_TIME,
+            start_time: TEST_TIME,
             utc_offset_minutes: 0,
             issuer_uri: ISSUER_URI.into(),
             start: StartRequest::default(),
@@ -133,20 +133,6 @@ pub fn test_issuer(uri: &str, policy: Policy) -> Issuer {
         &mut ChaCha20Rng::seed_from_u64(7),
     ));
     iss
-}
-
-/// The middleware's `clientTime`: the driver's clock, in the configured zone.
-#[derive(Debug, Clone)]
-struct VirtualClock(ManualClock, i16);
-
-impl ClientClock for VirtualClock {
-    fn now(&self) -> LocalTime {
-        use airtight_card::env::Clock as _;
-        LocalTime {
-            unix_seconds: i64::try_from(self.0.now_unix()).unwrap_or(i64::MAX),
-            offset_minutes: self.1,
-        }
-    }
 }
 
 /// The issuer's randomness when the caller sets one ([`Driver::set_issuer_entropy`]).
@@ -209,7 +195,7 @@ pub struct Driver {
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
-            .field("now", &self.now_unix())
+            .field("now", &self.now())
             .field("handle", &self.handle)
             .field("in_flight", &self.flight.len())
             .field("middleware", &self.mw.is_some())
@@ -236,7 +222,7 @@ impl Driver {
     /// [`Driver::new`] with an issuer configured by the caller (its policy is the one used;
     /// `config.policy` is ignored).
     pub fn with_issuer(config: DriverConfig, issuer: Issuer) -> Result<Self, DriverError> {
-        let clock = ManualClock::new(config.start_unix);
+        let clock = ManualClock::new(config.start_time);
         let card = TracedCard::new(card::CardSetup {
             device: config.device,
             seed: derive_seed(config.seed, 2),
@@ -253,7 +239,7 @@ impl Driver {
         issuer: Issuer,
         card: ReferenceSks,
     ) -> Result<Self, DriverError> {
-        let clock = ManualClock::new(config.start_unix);
+        let clock = ManualClock::new(config.start_time);
         Ok(Self::assemble(
             config,
             issuer,
@@ -263,7 +249,7 @@ impl Driver {
     }
 
     /// A driver on a card taken from another driver ([`Driver::take_card`]): the card keeps
-    /// its store, and the driver adopts its clock (set to `config.start_unix`).
+    /// its store, and the driver adopts its clock (set to `config.start_time`).
     pub fn with_traced_card(
         config: DriverConfig,
         issuer: Issuer,
@@ -272,8 +258,8 @@ impl Driver {
         let clock = card
             .clock()
             .cloned()
-            .unwrap_or_else(|| ManualClock::new(config.start_unix));
-        clock.set(config.start_unix);
+            .unwrap_or_else(|| ManualClock::new(config.start_time));
+        clock.set(config.start_time);
         Ok(Self::assemble(config, issuer, clock, card)?)
     }
 
@@ -323,24 +309,19 @@ impl Driver {
 
     // ------------------------------------------------------------------ time
 
-    /// The shared clock, unix seconds.
-    pub fn now_unix(&self) -> u64 {
-        use airtight_card::env::Clock as _;
-        self.clock.now_unix()
+    /// The shared clock.
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
     }
 
     /// Sets the shared clock.
-    pub fn set_now(&mut self, unix_seconds: u64) {
-        self.clock.set(unix_seconds);
+    pub fn set_now(&mut self, t: UnixTime) {
+        self.clock.set(t);
     }
 
     /// Moves the shared clock forward.
     pub fn advance(&mut self, seconds: u64) {
         self.clock.advance(seconds);
-    }
-
-    fn now_i64(&self) -> i64 {
-        i64::try_from(self.now_unix()).unwrap_or(i64::MAX)
     }
 
     // ------------------------------------------------------------- accessors
@@ -442,7 +423,7 @@ impl Driver {
             Some(mw) => mw.into_sks().0,
             None => self.idle_card.take().ok_or(DriverError::State("no card"))?,
         };
-        let now = self.now_i64();
+        let now = self.now();
         let start = self.config.start.clone();
         let (state, first) = match self.issuer_entropy.as_mut() {
             Some(e) => self.issuer.start_with(start, &mut **e, now)?,
@@ -453,7 +434,7 @@ impl Driver {
         self.sessions += 1;
         self.last_error = None;
         let handle = format!("s{}", self.sessions);
-        self.store.insert_session(&handle, &state, now)?;
+        self.store.insert_session(&handle, &state, now.secs())?;
         self.handle = Some(handle);
         self.live = Some(Live { version: 1, state });
         // An issuer with a TLS certificate is reached over TLS: the middleware binds the
@@ -463,10 +444,8 @@ impl Driver {
         let mw = Middleware::new(airtight_bindings::calls::CallAdapter(card), context)
             .with_ui(Box::new(AutoUi::accept_all()))
             .with_pin_source(PinSource::from_lines(&self.config.user_pins))
-            .with_clock(Box::new(VirtualClock(
-                self.clock.clone(),
-                self.config.utc_offset_minutes,
-            )));
+            .with_clock(Box::new(self.clock.clone()))
+            .with_utc_offset(self.config.utc_offset_minutes);
         self.mw = Some(mw);
         self.send(Party::Middleware, first.to_bytes());
         Ok(())
@@ -479,10 +458,10 @@ impl Driver {
 
     /// Delivers the next message in flight to its recipient and puts the answer in flight.
     pub fn step(&mut self) -> StepTrace {
-        let now_unix = self.now_unix();
+        let now = self.now();
         let Some((to, bytes)) = self.flight.pop_front() else {
             return StepTrace {
-                now_unix,
+                now,
                 delivered: None,
                 answered: None,
                 sks_calls: Vec::new(),
@@ -495,7 +474,7 @@ impl Driver {
             Party::Issuer => self.issuer_step(&bytes),
             Party::Middleware => self.middleware_step(&bytes),
         };
-        t.now_unix = now_unix;
+        t.now = now;
         t.delivered = Some((to, bytes));
         t
     }
@@ -516,7 +495,7 @@ impl Driver {
 
     fn empty(outcome: StepOutcome) -> StepTrace {
         StepTrace {
-            now_unix: 0,
+            now: UnixTime::EPOCH,
             delivered: None,
             answered: None,
             sks_calls: Vec::new(),
@@ -527,7 +506,7 @@ impl Driver {
     }
 
     fn issuer_step(&mut self, body: &[u8]) -> StepTrace {
-        let now = self.now_i64();
+        let now = self.now();
         let Some(handle) = self.handle.clone() else {
             return Self::empty(StepOutcome::IssuerUnknownSession);
         };
@@ -566,7 +545,10 @@ impl Driver {
         let (outcome, answer, version) = match r {
             Ok(Next::Request(m)) => {
                 let b = m.to_bytes();
-                match self.store.update_session(&handle, version, &state, now) {
+                match self
+                    .store
+                    .update_session(&handle, version, &state, now.secs())
+                {
                     Ok(v) => (StepOutcome::Continue, Some(b), v),
                     Err(e) => (
                         StepOutcome::IssuerRefused(format!("store: {e}")),
@@ -578,7 +560,7 @@ impl Driver {
             Ok(Next::Done(rec)) => {
                 match self
                     .store
-                    .complete_session(&handle, version, &state, &rec, now)
+                    .complete_session(&handle, version, &state, &rec, now.secs())
                 {
                     Ok(_) => (StepOutcome::Completed(Box::new(rec)), None, version + 1),
                     Err(e) => (
@@ -594,9 +576,14 @@ impl Driver {
                 // A session already closed keeps its stored status.
                 if !matches!(e, IssuerError::SessionClosed(_)) {
                     let id = format!("{handle}-e{version}");
-                    let _ =
-                        self.store
-                            .fail_session(&handle, Some(version), &state, &id, &reason, now);
+                    let _ = self.store.fail_session(
+                        &handle,
+                        Some(version),
+                        &state,
+                        &id,
+                        &reason,
+                        now.secs(),
+                    );
                 }
                 // The HTTP layer redirects to its error page; the middleware aborts its SKS
                 // session on a redirect ([KG2-HTP-005]).

@@ -90,8 +90,8 @@ pub enum StepOutcome {
 /// What one [`Driver::step`](super::Driver::step) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepTrace {
-    /// The unix time every engine saw during the step.
-    pub now_unix: u64,
+    /// The time every engine saw during the step.
+    pub now: airtight_proto::time::UnixTime,
     /// Who received a message, and its bytes.
     pub delivered: Option<(Party, Vec<u8>)>,
     /// The recipient's answer, now in flight (its bytes).

@@ -15,11 +15,10 @@
 use std::sync::{Arc, Mutex};
 
 use airtight_bindings::{SksCall, SksReturn};
-use airtight_card::env::ManualClock;
 use airtight_card::{CardConfig, ReferenceSks, RngSource, TEST_TIME};
-use airtight_client::config::{FixedClock, LocalTime};
 use airtight_client::engine::{Middleware, SessionContext};
 use airtight_client::ui::{AutoUi, PinSource};
+use airtight_client::{ManualClock, UnixTime};
 use airtight_issuer::policy::{
     DiscoveryPolicy, ExtensionPolicy, KeyPolicy, LogotypePolicy, LookupPolicy, PinPolicy,
     PostPolicy, PropertyBagPolicy, PropertyPolicy, PukPolicy,
@@ -51,7 +50,7 @@ use crate::{hex, hex_decode};
 /// The URL the middleware posts to (`issuerUri`).
 pub const ISSUER_URI: &str = "http://127.0.0.1:18080/keygen2";
 /// The clock of every first session: the card's test time (2026-01-01T00:00:00Z).
-pub const T0: i64 = TEST_TIME as i64;
+pub const T0: i64 = TEST_TIME.secs();
 /// How much later a second session runs.
 pub const SECOND_SESSION_DELAY: i64 = 86_400;
 /// The group type of a transcript.
@@ -414,7 +413,7 @@ pub fn start_request(s: &IssuerSetup) -> StartRequest {
 /// A new card as the transcript's `card` describes it (in-memory storage, seeded RNG), and
 /// the handle of its manual clock.
 pub fn build_card(c: &CardSetup) -> Result<(ReferenceSks, ManualClock), String> {
-    let clock = ManualClock::new(u64::try_from(c.clock).map_err(|e| e.to_string())?);
+    let clock = ManualClock::new(UnixTime::from_secs(c.clock));
     let key = Zeroizing::new(unhex(&c.device_key_pkcs8, "deviceKeyPkcs8")?);
     let path = c
         .device_certificate_path
@@ -439,10 +438,8 @@ pub fn build_middleware<S: SecureKeyStore>(
     Ok(Middleware::new(sks, ctx)
         .with_ui(Box::new(AutoUi::accept_all()))
         .with_pin_source(PinSource::from_lines(&pins))
-        .with_clock(Box::new(FixedClock(LocalTime {
-            unix_seconds: m.clock,
-            offset_minutes: m.offset_minutes,
-        }))))
+        .with_clock(Box::new(ManualClock::new(UnixTime::from_secs(m.clock))))
+        .with_utc_offset(m.offset_minutes))
 }
 
 /// The three parties of a transcript's session on the shared driver (`airtight-testkit`): the
@@ -457,7 +454,7 @@ pub fn build_driver(
         return Err("the driver runs one clock for all parties and accepts everything".into());
     }
     let mut config = DriverConfig::new(0);
-    config.start_unix = u64::try_from(s.now).map_err(|e| e.to_string())?;
+    config.start_time = UnixTime::from_secs(s.now);
     config.issuer_uri = s.issuer_uri.clone();
     config.start = start_request(s);
     config.user_pins = m.user_pins.join("\n");
@@ -1346,7 +1343,7 @@ pub fn run_scenario(spec: &ScenarioSpec) -> Vec<Transcript> {
     for (i, p) in spec.parts.iter().enumerate() {
         let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let now = T0 + SECOND_SESSION_DELAY * i64::from(n - 1);
-        clock.set(u64::try_from(now).unwrap_or_default());
+        clock.set(UnixTime::from_secs(now));
         let card_setup = CardSetup {
             clock: now,
             continues_part: (n > 1).then_some(n - 1),

@@ -29,8 +29,11 @@ pub(crate) use super::entropy::KeyPairSpec as KeySpec;
 /// A per-key generator: ChaCha20 seeded with SHA-256(32 bytes of the card RNG ‖ serverSeed),
 /// so the server seed is mixed in without ever replacing the card's own entropy
 /// ([SKS-KEY-009]).
-pub(crate) fn key_rng(card: &mut CardRng, server_seed: &[u8]) -> ChaCha20Rng {
-    let own = Zeroizing::new(card.bytes::<32>());
+pub(crate) fn key_rng(
+    card: &mut dyn airtight_proto::entropy::Entropy,
+    server_seed: &[u8],
+) -> ChaCha20Rng {
+    let own = Zeroizing::new(airtight_proto::entropy::bytes::<32>(card));
     let mut h = sha2::Sha256::new();
     h.update(own.as_slice());
     h.update(server_seed);

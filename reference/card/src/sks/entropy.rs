@@ -4,11 +4,15 @@
 //! client ephemeral ECDH key of `createProvisioningSession`, and the key pair of each
 //! `createKeyEntry` (mixed with the issuer's `serverSeed`, [SKS-KEY-009]). Each goes through a
 //! [`CardEntropy`] method. (The only other draw, the IV of a User-API AES encryption without an
-//! explicit IV, stays on the card's [`CardRng`]: it never appears in a provisioning session.)
+//! explicit IV, stays on the card's [`CardRng`](crate::env::CardRng): it never appears in a provisioning session.)
+//!
+//! Every method draws from the workspace's one entropy seam, an `airtight_proto::entropy::Entropy`
+//! (the card's own [`CardRng`](crate::env::CardRng) when the card calls it); [`CardEntropy`] only decides what is
+//! drawn, and a test hook may pin a value instead of drawing it.
 //!
 //! - [`FromRng`] (the default, [`CardConfig::for_tests`](super::CardConfig::for_tests) and
 //!   [`CardConfig::production`](super::CardConfig::production)) draws from the card's
-//!   [`CardRng`] exactly as the card always has: a seed still reproduces every output byte for
+//!   [`CardRng`](crate::env::CardRng) exactly as the card always has: a seed still reproduces every output byte for
 //!   byte.
 //! - [`Recorded`] is a **test hook** for interoperability replays: it hands out, in order, the
 //!   values another SKS implementation chose in a recorded session (from the recorded
@@ -21,16 +25,12 @@
 use std::collections::VecDeque;
 
 use airtight_proto::codec::{Reader, b64url};
+use airtight_proto::entropy::{self as seam, Entropy, EntropyRng};
 use airtight_proto::jwk::Jwk;
 use airtight_proto::keys::{Curve, KeyType, PrivateKey, generate_ephemeral};
 use airtight_proto::sks::SksError;
 
-use crate::env::CardRng;
-
 use super::crypto;
-
-/// The URL-safe Base64 alphabet of `clientSessionId` (facts §3.2 item 2).
-const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// The kind of key pair `createKeyEntry` asks for (decoded from `keyAlgorithm` and
 /// `keyParameters`).
@@ -72,24 +72,29 @@ pub struct KeyPairRequest<'a> {
     pub server_seed: &'a [u8],
 }
 
-/// Every random choice the card makes in a provisioning session. `rng` is the card's own
-/// generator; an implementation may ignore it.
+/// Every random choice the card makes in a provisioning session. `rng` is the entropy source
+/// to draw from (the card's own generator); an implementation may ignore it.
 pub trait CardEntropy: Send {
     /// The `clientSessionId` of a new session: 32 Base64URL characters.
-    fn client_session_id(&mut self, rng: &mut CardRng) -> Result<String, SksError>;
+    fn client_session_id(&mut self, rng: &mut dyn Entropy) -> Result<String, SksError>;
     /// The client ephemeral ECDH private key on `curve` (the server ephemeral key's curve).
-    fn ephemeral_key(&mut self, curve: Curve, rng: &mut CardRng) -> Result<PrivateKey, SksError>;
+    fn ephemeral_key(
+        &mut self,
+        curve: Curve,
+        rng: &mut dyn Entropy,
+    ) -> Result<PrivateKey, SksError>;
     /// The key pair of a `createKeyEntry`.
     fn key_pair(
         &mut self,
         request: &KeyPairRequest<'_>,
-        rng: &mut CardRng,
+        rng: &mut dyn Entropy,
     ) -> Result<PrivateKey, SksError>;
 }
 
-/// The default: everything drawn from the card's [`CardRng`].
+/// The default: everything drawn from the card's [`CardRng`](crate::env::CardRng).
 ///
-/// - client session id: 32 random bytes, each mapped to `BASE64_URL[b & 0x3f]`;
+/// - client session id: 32 random bytes, each mapped to a Base64URL character by its low six
+///   bits (`airtight_proto::entropy::token`);
 /// - ephemeral key: generated on the curve from the card RNG;
 /// - key pair: generated from ChaCha20 seeded with SHA-256(32 bytes of the card RNG ‖
 ///   `serverSeed`) ([SKS-KEY-009]).
@@ -97,22 +102,22 @@ pub trait CardEntropy: Send {
 pub struct FromRng;
 
 impl CardEntropy for FromRng {
-    fn client_session_id(&mut self, rng: &mut CardRng) -> Result<String, SksError> {
-        let random = rng.bytes::<32>();
-        Ok(random
-            .iter()
-            .map(|b| char::from(BASE64_URL[usize::from(b & 0x3f)]))
-            .collect())
+    fn client_session_id(&mut self, rng: &mut dyn Entropy) -> Result<String, SksError> {
+        Ok(seam::token(rng))
     }
 
-    fn ephemeral_key(&mut self, curve: Curve, rng: &mut CardRng) -> Result<PrivateKey, SksError> {
-        Ok(generate_ephemeral(curve, rng))
+    fn ephemeral_key(
+        &mut self,
+        curve: Curve,
+        rng: &mut dyn Entropy,
+    ) -> Result<PrivateKey, SksError> {
+        Ok(generate_ephemeral(curve, &mut EntropyRng(rng)))
     }
 
     fn key_pair(
         &mut self,
         request: &KeyPairRequest<'_>,
-        rng: &mut CardRng,
+        rng: &mut dyn Entropy,
     ) -> Result<PrivateKey, SksError> {
         let mut key_rng = crypto::key_rng(rng, request.server_seed);
         crypto::generate(request.spec, &mut key_rng)
@@ -231,13 +236,17 @@ fn missing(what: &str) -> SksError {
 }
 
 impl CardEntropy for Recorded {
-    fn client_session_id(&mut self, _rng: &mut CardRng) -> Result<String, SksError> {
+    fn client_session_id(&mut self, _rng: &mut dyn Entropy) -> Result<String, SksError> {
         self.session_ids
             .pop_front()
             .ok_or_else(|| missing("client session id"))
     }
 
-    fn ephemeral_key(&mut self, curve: Curve, _rng: &mut CardRng) -> Result<PrivateKey, SksError> {
+    fn ephemeral_key(
+        &mut self,
+        curve: Curve,
+        _rng: &mut dyn Entropy,
+    ) -> Result<PrivateKey, SksError> {
         let key = self
             .ephemeral_keys
             .pop_front()
@@ -253,7 +262,7 @@ impl CardEntropy for Recorded {
     fn key_pair(
         &mut self,
         request: &KeyPairRequest<'_>,
-        _rng: &mut CardRng,
+        _rng: &mut dyn Entropy,
     ) -> Result<PrivateKey, SksError> {
         let (id, key) = self
             .key_pairs
@@ -279,6 +288,7 @@ impl CardEntropy for Recorded {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::env::CardRng;
     use airtight_proto::sks::SksErrorCode;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;

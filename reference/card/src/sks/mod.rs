@@ -55,7 +55,7 @@ use airtight_proto::sks::{
     SksError,
 };
 
-use crate::env::{CardRng, Clock, EntropyError, ManualClock, SystemClock};
+use crate::env::{CardRng, Clock, EntropyError, ManualClock, SystemClock, UnixTime};
 use crate::store::{
     OnRollback, RealFs, Recovery, SealKey, SimFs, Store, StoreError, StoreOptions, Vfs, VfsError,
 };
@@ -331,7 +331,7 @@ impl std::fmt::Debug for CardConfig {
 }
 
 /// The fixed time of [`ReferenceSks::in_memory_for_tests`]: 2026-01-01T00:00:00Z.
-pub const TEST_TIME: u64 = 1_767_225_600;
+pub const TEST_TIME: UnixTime = UnixTime::from_secs(1_767_225_600);
 
 /// The vendor name of the reference card.
 pub const VENDOR_NAME: &str = "airtight";
@@ -562,7 +562,7 @@ impl ReferenceSks {
         )?;
         let rng = match config.rng {
             RngSource::Seed(s) => CardRng::from_seed(s),
-            RngSource::Os => CardRng::from_os_entropy()?,
+            RngSource::Os => CardRng::from_os()?,
         };
         let counters = store.state().counters;
         Ok(Self {
@@ -679,8 +679,8 @@ impl ReferenceSks {
         }
     }
 
-    fn now(&self) -> u64 {
-        self.clock.now_unix()
+    fn now(&self) -> UnixTime {
+        self.clock.now()
     }
 
     /// Removes the open session `handle` from the table for the duration of a call; expired

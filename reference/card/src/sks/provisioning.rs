@@ -351,7 +351,9 @@ impl ReferenceSks {
                 record,
                 crypto: SessionCrypto::new(*session_key, p.session_key_limit),
                 // [SKS-IMP-003] the card clock at creation, not the untrusted clientTime.
-                deadline: self.now().saturating_add(u64::from(p.session_life_time)),
+                deadline: self
+                    .now()
+                    .saturating_add_secs(u64::from(p.session_life_time)),
                 names: Vec::new(),
                 keys: Default::default(),
                 pins: Default::default(),

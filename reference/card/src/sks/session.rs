@@ -24,7 +24,7 @@ pub(crate) struct OpenSession {
     pub(crate) record: SessionRecord,
     pub(crate) crypto: SessionCrypto,
     /// The card-clock second after which the session is dead ([SKS-IMP-003]).
-    pub(crate) deadline: u64,
+    pub(crate) deadline: crate::env::UnixTime,
     /// The virtual namespace: id → referenced (Java `names`), in creation order.
     pub(crate) names: Vec<(String, bool)>,
     pub(crate) keys: BTreeMap<u32, KeyRecord>,

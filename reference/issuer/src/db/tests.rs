@@ -13,7 +13,13 @@ const NOW: i64 = 1_767_225_600;
 fn state(seed: u64) -> SessionState {
     let iss = Issuer::new("http://127.0.0.1:1/keygen2", Vec::new(), Policy::default());
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    iss.start(StartRequest::default(), &mut rng, NOW).unwrap().0
+    iss.start(
+        StartRequest::default(),
+        &mut rng,
+        airtight_proto::time::UnixTime::from_secs(NOW),
+    )
+    .unwrap()
+    .0
 }
 
 fn record(ssid: &str) -> IssuanceRecord {

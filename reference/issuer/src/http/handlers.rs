@@ -112,7 +112,7 @@ fn fail(
     handle: Option<&str>,
     reason: &str,
 ) -> Reply {
-    let now = app.now();
+    let now = app.now().secs();
     let Some(id) = app.token() else {
         tracing::error!(reason, "no randomness for an error id");
         return Reply::Redirect("/error/unrecorded".into());
@@ -262,7 +262,7 @@ fn start(app: &AppState, cookie: Option<String>) -> Reply {
         Ok(x) => x,
         Err(e) => return fail(app, None, Some(&handle), &e.to_string()),
     };
-    if let Err(e) = app.store.insert_session(&handle, &state, now) {
+    if let Err(e) = app.store.insert_session(&handle, &state, now.secs()) {
         return fail(app, None, Some(&handle), &format!("store: {e}"));
     }
     // The landing page whose invitation this was can now follow the session.
@@ -476,9 +476,9 @@ fn step(
     let expected = state.phase.expected();
     match app.issuer.handle(&mut state, &body, &mut rng, now) {
         Ok(Next::Request(message)) => {
-            if let Err(e) = app
-                .store
-                .update_session(&session.handle, session.version, &state, now)
+            if let Err(e) =
+                app.store
+                    .update_session(&session.handle, session.version, &state, now.secs())
             {
                 return Stepped::Reply(fail(app, Some(&session), None, &format!("store: {e}")));
             }
@@ -499,7 +499,7 @@ fn step(
                 session.version,
                 &state,
                 &record,
-                now,
+                now.secs(),
             ) {
                 Ok((id, commit)) => {
                     tracing::info!(

@@ -268,17 +268,12 @@ pub enum ServerError {
     Tls(String),
 }
 
-/// The issuer's clock: Unix seconds.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// The issuer's clock (the workspace's one clock seam, `airtight_proto::time::Clock`).
+pub type Clock = Arc<dyn airtight_proto::time::Clock>;
 
 /// The system clock.
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    })
+    Arc::new(airtight_proto::time::SystemClock)
 }
 
 /// Everything a request handler needs.
@@ -418,8 +413,8 @@ impl AppState {
         )
     }
 
-    fn now(&self) -> i64 {
-        (self.clock)()
+    fn now(&self) -> airtight_proto::time::UnixTime {
+        self.clock.now()
     }
 }
 
@@ -618,7 +613,7 @@ async fn sweep_expired(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         }
         let st = state.clone();
         let swept = tokio::task::spawn_blocking(move || {
-            let now = st.now();
+            let now = st.now().secs();
             let life = i64::from(st.issuer.policy.session.life_time);
             st.store.expire_open_sessions(now - 2 * life, now)
         })

@@ -7,13 +7,14 @@ use airtight_card::{ReferenceSks, TEST_TIME};
 use airtight_issuer::{IssuanceRecord, Issuer, IssuerError, Policy, SessionState, StartRequest};
 use airtight_proto::keys::{Curve, PrivateKey};
 use airtight_proto::messages::Message;
+use airtight_proto::time::UnixTime;
 use airtight_testkit::driver::{Driver, DriverConfig, Party, StepOutcome};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 pub const URI: &str = "http://127.0.0.1:18080/keygen2";
 /// The issuer's clock in these sessions: the card's test time.
-pub const NOW: i64 = TEST_TIME as i64;
+pub const NOW: UnixTime = TEST_TIME;
 
 /// A KMK from a fixed seed (P-256).
 pub fn kmk(seed: u64) -> PrivateKey {
@@ -31,7 +32,7 @@ pub fn issuer(policy: Policy) -> Issuer {
 pub fn driver(iss: &Issuer, card: ReferenceSks, pins: &str, seed: u64) -> Driver {
     let mut config = DriverConfig::new(seed);
     config.user_pins = pins.to_owned();
-    config.start_unix = TEST_TIME;
+    config.start_time = TEST_TIME;
     config.issuer_uri = URI.to_owned();
     let mut d = Driver::with_card(config, iss.clone(), card).unwrap();
     d.begin().unwrap();
@@ -68,7 +69,7 @@ pub fn run(
     card: ReferenceSks,
     pins: &str,
     seed: u64,
-    now: i64,
+    now: UnixTime,
     start: StartRequest,
     mut tamper: impl FnMut(usize, Vec<u8>) -> Vec<u8>,
 ) -> Run {
@@ -76,7 +77,7 @@ pub fn run(
     // stream of `seed`, the clock is `now`, the card is reached directly.
     let mut config = DriverConfig::new(seed);
     config.user_pins = pins.to_owned();
-    config.start_unix = u64::try_from(now).unwrap();
+    config.start_time = now;
     config.issuer_uri = URI.to_owned();
     config.start = start;
     let mut d = Driver::with_card(config, iss.clone(), card).unwrap();
