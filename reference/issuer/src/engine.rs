@@ -609,8 +609,10 @@ impl Issuer {
             .as_ref()
             .map(spki_of_jwk)
             .transpose()?;
+        // Without the public point: it would cost a scalar multiplication here and another
+        // one to check it when the key is read back.
         st.secrets.ephemeral_pkcs8 = eph
-            .to_pkcs8_der()
+            .to_pkcs8_der_without_public()
             .map_err(session1::Session1Error::from)?
             .to_vec();
         st.phase = Phase::AwaitInitializationResponse;
