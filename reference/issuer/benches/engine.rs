@@ -12,7 +12,7 @@ use airtight_client::{ManualClock, UnixTime};
 use airtight_issuer::{Issuer, Next, Policy, SessionState, StartRequest};
 use airtight_pki::DeviceKeyKind;
 use airtight_proto::crypto::CryptoProvider;
-use airtight_proto::keys::{Curve, PrivateKey, SignatureAlgorithm, ecdh_z};
+use airtight_proto::keys::{Curve, PrivateKey, PublicKey, SignatureAlgorithm, ecdh_z};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -119,21 +119,27 @@ fn benches(c: &mut Criterion) {
     let (requests, responses) = record(&iss, DeviceKeyKind::P256);
     let (rsa_requests, rsa_responses) = record(&iss, DeviceKeyKind::Rsa2048);
 
-    // The mandatory crypto of the issuer's session: ephemeral keygen + ECDH, the device path
+    // The mandatory crypto of the issuer's session: ephemeral keygen + ECDH with the client's
+    // ephemeral key (imported from its JWK, which checks the point), the device path
     // validation (the 2-certificate chain against the anchor), the device's session
-    // attestation (one verify), one end-entity certificate (one ECDSA sign), the device ID
-    // (SHA-256 of the device certificate), the session key (one HMAC) and the session MACs
+    // attestation (the device key imported from its certificate's SPKI, one verify), the
+    // generated key imported from its JWK (its SPKI is what the key attestation and the
+    // certificate cover), one end-entity certificate (one ECDSA sign), the device ID (SHA-1 of
+    // the device certificate, [CRY-DID-009]), the session key (one HMAC) and the session MACs
     // (createPINPolicy, createKeyEntry and setCertificatePath MACs, the key attestation, the
     // close MAC and the close attestation: six HMACs over messages of about their size).
     let mut rng = ChaCha20Rng::seed_from_u64(2);
-    let peer = PrivateKey::generate_ec(Curve::P256, &mut rng).public_key();
+    let peer_jwk = PrivateKey::generate_ec(Curve::P256, &mut rng)
+        .public_key()
+        .to_jwk();
     let ca = airtight_pki::fixtures::issuer_ca();
     let profile = airtight_pki::Profile::end_entity("CN=bench");
     let anchors = [airtight_pki::fixtures::device_trust_anchor()];
     let device_ec = airtight_pki::fixtures::device_p256();
     let device_rsa = airtight_pki::fixtures::device_rsa2048();
-    let user_key = PrivateKey::generate_ec(Curve::P256, &mut rng).public_key();
-    let spki = user_key.to_spki_der().unwrap();
+    let user_jwk = PrivateKey::generate_ec(Curve::P256, &mut rng)
+        .public_key()
+        .to_jwk();
     let mac_data = vec![0x5au8; 600];
 
     for (name, p) in providers() {
@@ -150,7 +156,6 @@ fn benches(c: &mut Criterion) {
             ("RSA-2048", &device_rsa, SignatureAlgorithm::RS256),
         ] {
             let key = device.signing_key.as_proto().clone();
-            let public = key.public_key();
             let sig = p.scope(|| key.sign(alg, b"attestation input").unwrap());
             let path = device.certificate_path.clone();
             g.bench_function(
@@ -161,14 +166,19 @@ fn benches(c: &mut Criterion) {
                             let eph =
                                 airtight_proto::keys::generate_ephemeral(Curve::P256, &mut rng);
                             black_box(eph.public_key());
+                            let peer = PublicKey::from_jwk(&peer_jwk).unwrap();
                             black_box(ecdh_z(&eph, &peer).unwrap());
-                            black_box(
-                                airtight_pki::verify_path(&path, &anchors, NOW.secs()).unwrap(),
-                            );
+                            let verified =
+                                airtight_pki::verify_path(&path, &anchors, NOW.secs()).unwrap();
+                            let public = PublicKey::from_spki_der(&verified.leaf_spki_der).unwrap();
                             public.verify(alg, b"attestation input", &sig).unwrap();
+                            let spki = PublicKey::from_jwk(&user_jwk)
+                                .unwrap()
+                                .to_spki_der()
+                                .unwrap();
                             let serial = airtight_pki::Serial::from_u64(7).unwrap();
                             black_box(ca.issue_at(&spki, &profile, &serial, NOW.secs()).unwrap());
-                            black_box(airtight_proto::keys::sha256(&path[0]));
+                            black_box(airtight_proto::session1::device_id_string(&path[0], true));
                             let sk = airtight_proto::session1::derive_session_key(
                                 &[7u8; 32], "C-1", "S-1", URI, &[9u8; 32],
                             )

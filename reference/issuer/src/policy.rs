@@ -434,13 +434,13 @@ impl Policy {
             return Err(bad("session", "key_limit and life_time must be positive"));
         }
         self.ephemeral_curve()?;
-        let mut ids = std::collections::HashSet::new();
+        let mut ids: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for p in &self.puk {
             PassphraseFormat::from_name(&p.format).map_err(|e| bad("puk.format", e))?;
             if p.retry_limit > 10000 || p.value.is_empty() || p.value.len() > 128 {
                 return Err(bad("puk", &p.id));
             }
-            if !ids.insert(p.id.clone()) {
+            if !ids.insert(p.id.as_str()) {
                 return Err(bad("duplicate id", &p.id));
             }
             if !self.pin.iter().any(|pin| pin.puk.as_deref() == Some(&p.id)) {
@@ -454,7 +454,7 @@ impl Policy {
             {
                 return Err(bad("pin.puk names no PUK policy", puk));
             }
-            if !ids.insert(p.id.clone()) {
+            if !ids.insert(p.id.as_str()) {
                 return Err(bad("duplicate id", &p.id));
             }
             if !self.key.iter().any(|k| k.pin.as_deref() == Some(&p.id)) {
@@ -468,7 +468,7 @@ impl Policy {
             {
                 return Err(bad("key.pin names no PIN policy", pin));
             }
-            if !ids.insert(k.id.clone()) {
+            if !ids.insert(k.id.as_str()) {
                 return Err(bad("duplicate id", &k.id));
             }
         }

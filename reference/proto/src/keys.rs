@@ -637,6 +637,17 @@ impl PrivateKey {
         Ok(Zeroizing::new(doc.as_bytes().to_vec()))
     }
 
+    /// PKCS#8 DER of an EC key without the optional public point of its RFC 5915
+    /// `ECPrivateKey` (no scalar multiplication to write it, none to read it back with
+    /// [`PrivateKey::from_pkcs8_der`]): for keys kept only by their owner, such as the issuer's
+    /// ephemeral key between two messages. Other keys as [`PrivateKey::to_pkcs8_der`].
+    pub fn to_pkcs8_der_without_public(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        match self.ec_scalar() {
+            Some((curve, d)) => ec_pkcs8(curve, &d, None),
+            None => self.to_pkcs8_der(),
+        }
+    }
+
     /// An EC private key from the JWK form with `d` (the samples' `secrets.json`): the public
     /// part in `jwk` must match the one derived from `d`.
     pub fn from_ec_jwk(jwk: &Jwk, d: &[u8]) -> Result<Self, KeyError> {
@@ -736,13 +747,18 @@ fn curve_oid(curve: Curve) -> spki::ObjectIdentifier {
 /// public point and without inner parameters, the curve in the algorithm identifier), with
 /// the public point derived on the current crypto provider instead of in pure Rust.
 fn ec_to_pkcs8(curve: Curve, d: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let encoding = |_| KeyError::Encoding("PKCS#8");
     let point = crypto::current().backend.ec_public_point(curve, d)?;
+    ec_pkcs8(curve, d, Some(&point))
+}
+
+/// PKCS#8 of an EC key with or without the (optional, RFC 5915) public point.
+fn ec_pkcs8(curve: Curve, d: &[u8], point: Option<&[u8]>) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let encoding = |_| KeyError::Encoding("PKCS#8");
     let inner = Zeroizing::new(
         sec1::EcPrivateKey {
             private_key: d,
             parameters: None,
-            public_key: Some(&point),
+            public_key: point,
         }
         .to_der()
         .map_err(encoding)?,
@@ -1121,6 +1137,32 @@ mod tests {
         let back = PrivateKey::from_pkcs8_der(&der).unwrap();
         assert_eq!(back.public_key(), k.public_key());
         assert_eq!(k.public_key().key_type(), KeyType::Rsa { bits: 1024 });
+    }
+
+    #[test]
+    fn pkcs8_without_public_point() {
+        let mut r = rng(9);
+        for c in Curve::ALL {
+            let k = PrivateKey::generate_ec(c, &mut r);
+            let bare = k.to_pkcs8_der_without_public().unwrap();
+            let full = k.to_pkcs8_der().unwrap();
+            // The same key, read back without the public point ...
+            let back = PrivateKey::from_pkcs8_der(&bare).unwrap();
+            assert_eq!(back.ec_scalar().unwrap().1, k.ec_scalar().unwrap().1);
+            assert_eq!(back.public_key(), k.public_key());
+            // ... which is absent: the RFC 5915 [1] publicKey field (tag 0xa1) is not written,
+            // and the encoding is the full one less that field.
+            let point = k.public_key().ec_uncompressed().unwrap();
+            assert!(!bare.windows(point.len()).any(|w| w == point.as_slice()));
+            assert!(full.windows(point.len()).any(|w| w == point.as_slice()));
+            assert!(bare.len() + point.len() < full.len());
+        }
+        // Other keys are written as by `to_pkcs8_der`.
+        let ed = PrivateKey::generate_ed25519(&mut r);
+        assert_eq!(
+            ed.to_pkcs8_der_without_public().unwrap(),
+            ed.to_pkcs8_der().unwrap()
+        );
     }
 
     #[test]

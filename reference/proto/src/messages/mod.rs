@@ -111,7 +111,12 @@ pub trait KeyGen2Message: Body {
 
     /// Compact JSON bytes.
     fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.encode()).unwrap_or_default()
+        // Sized for a typical message, so the writer does not grow it from 128 bytes.
+        let mut out = Vec::with_capacity(2048);
+        match serde_json::to_writer(&mut out, &self.encode()) {
+            Ok(()) => out,
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The Java `PRETTY_PRINT` bytes (what the recorded samples hold).

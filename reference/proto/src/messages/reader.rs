@@ -81,12 +81,18 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let StrictValue(v) = map.next_value()?;
-            if out.contains_key(&key) {
-                return Err(serde::de::Error::custom(format!(
-                    "{DUP_PREFIX}{key}{DUP_SUFFIX}"
-                )));
+            // One lookup per property: the entry either takes the value or names the duplicate.
+            match out.entry(key) {
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+                serde_json::map::Entry::Occupied(e) => {
+                    return Err(serde::de::Error::custom(format!(
+                        "{DUP_PREFIX}{}{DUP_SUFFIX}",
+                        e.key()
+                    )));
+                }
             }
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
@@ -97,7 +103,11 @@ pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
-        format!("{path}.{key}")
+        let mut p = String::with_capacity(path.len() + 1 + key.len());
+        p.push_str(path);
+        p.push('.');
+        p.push_str(key);
+        p
     }
 }
 
@@ -315,9 +325,12 @@ impl<'a> Obj<'a> {
         key: &'static str,
         f: impl FnOnce(Val<'a, '_>) -> Result<T, DecodeError>,
     ) -> Result<T, DecodeError> {
-        let path = join(&self.path, key);
         self.opt(key, f)?.ok_or_else(|| {
-            DecodeError::new(path, ErrorKind::Missing, format!("`{key}` is required"))
+            DecodeError::new(
+                join(&self.path, key),
+                ErrorKind::Missing,
+                format!("`{key}` is required"),
+            )
         })
     }
 
