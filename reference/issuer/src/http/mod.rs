@@ -633,7 +633,7 @@ async fn prune_store(state: &Arc<AppState>) {
     let st = state.clone();
     let pruned = tokio::task::spawn_blocking(move || {
         let life = i64::from(st.issuer.policy.session.life_time);
-        let p = st.config.retention.prune_at(st.now(), life);
+        let p = st.config.retention.prune_at(st.now().secs(), life);
         st.store.prune(&p)
     })
     .await;
