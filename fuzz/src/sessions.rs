@@ -23,7 +23,7 @@ use rand_core::SeedableRng;
 use crate::{cardkit, oracle};
 
 const URI: &str = "http://127.0.0.1:18080/keygen2";
-const NOW: i64 = TEST_TIME as i64;
+const NOW: UnixTime = TEST_TIME;
 const CARD_SEED: u64 = 11;
 const PINS: &str = "1357";
 
@@ -68,7 +68,7 @@ fn middleware_on<S: SecureKeyStore>(card: S) -> Middleware<S> {
     Middleware::new(card, SessionContext::plain(URI))
         .with_ui(Box::new(AutoUi::accept_all()))
         .with_pin_source(PinSource::from_lines(PINS))
-        .with_clock(Box::new(ManualClock::new(UnixTime::from_secs(NOW))))
+        .with_clock(Box::new(ManualClock::new(NOW)))
 }
 
 /// Runs the honest session (once per process).
