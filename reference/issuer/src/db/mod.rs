@@ -487,6 +487,28 @@ fn state_json(state: &SessionState) -> Result<String, DbError> {
     state.to_json().map_err(|e| DbError::Corrupt(e.to_string()))
 }
 
+/// An issuance row (both backends): the record (JSON) and its key rows, the normalized copy of
+/// the record's keys, which must agree with it.
+fn issuance_from_columns(
+    id: i64,
+    session_handle: String,
+    record: &str,
+    keys: Vec<IssuedKey>,
+) -> Result<Issuance, DbError> {
+    let record: IssuanceRecord = serde_json::from_str(record)
+        .map_err(|e| DbError::Corrupt(format!("issuance {id}: {e}")))?;
+    if keys != record.keys {
+        return Err(DbError::Corrupt(format!(
+            "issuance {id}: key rows differ from the record"
+        )));
+    }
+    Ok(Issuance {
+        id,
+        session_handle,
+        record,
+    })
+}
+
 /// A session from the columns of its row (both backends select them in this order:
 /// `handle, status, version, state, failure, created_at, updated_at`).
 fn session_from_columns(
@@ -685,21 +707,8 @@ impl Store {
         drop(stmt);
         let mut out = Vec::with_capacity(rows.len());
         for (id, session_handle, record) in rows {
-            let mut record: IssuanceRecord = serde_json::from_str(&record)
-                .map_err(|e| DbError::Corrupt(format!("issuance {id}: {e}")))?;
-            // The key rows are the normalized copy; check they agree with the record.
             let keys = Self::keys_of(&conn, id)?;
-            if keys != record.keys {
-                return Err(DbError::Corrupt(format!(
-                    "issuance {id}: key rows differ from the record"
-                )));
-            }
-            record.keys = keys;
-            out.push(Issuance {
-                id,
-                session_handle,
-                record,
-            });
+            out.push(issuance_from_columns(id, session_handle, &record, keys)?);
         }
         Ok(out)
     }

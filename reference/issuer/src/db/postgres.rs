@@ -59,7 +59,8 @@ use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::{
     Commit, DbError, ErrorEntry, Issuance, IssuerStore, SessionStatus, SessionSummary,
-    StoredSession, paths_to_json, phase_name, redact_url, session_from_columns, state_json, wiped,
+    StoredSession, issuance_from_columns, paths_to_json, phase_name, redact_url,
+    session_from_columns, state_json, wiped,
 };
 use super::{Prune, Pruned, RowCounts};
 use crate::engine::{IssuanceRecord, IssuedKey};
@@ -678,21 +679,13 @@ impl Inner {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: i64 = r.try_get(0)?;
-            let mut record: IssuanceRecord = serde_json::from_str(r.try_get(2)?)
-                .map_err(|e| DbError::Corrupt(format!("issuance {id}: {e}")))?;
-            // The key rows are the normalized copy; check they agree with the record.
             let keys = by_issuance.remove(&id).unwrap_or_default();
-            if keys != record.keys {
-                return Err(DbError::Corrupt(format!(
-                    "issuance {id}: key rows differ from the record"
-                )));
-            }
-            record.keys = keys;
-            out.push(Issuance {
+            out.push(issuance_from_columns(
                 id,
-                session_handle: r.try_get(1)?,
-                record,
-            });
+                r.try_get(1)?,
+                r.try_get(2)?,
+                keys,
+            )?);
         }
         Ok(out)
     }

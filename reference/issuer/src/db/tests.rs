@@ -746,3 +746,40 @@ fn pg_a_schema_1_database_is_upgraded_and_its_sessions_continue() {
     assert_eq!(s.schema_version().unwrap(), 2);
     old_session_continues(&s, &st);
 }
+
+/// Completes one session in `s`, lets `tamper` change a key row behind the store's back, and
+/// checks that reading the issuances reports the disagreement instead of returning either copy.
+fn a_changed_key_row_is_reported(s: &dyn IssuerStore, tamper: impl FnOnce()) {
+    let st = state(5);
+    s.insert_session("h", &st, NOW).unwrap();
+    let rec = record(&st.server_session_id);
+    s.complete_session("h", 1, &st, &rec, NOW + 5).unwrap();
+    assert_eq!(s.issuances().unwrap()[0].record, rec);
+    tamper();
+    for r in [
+        s.issuances().map(|_| ()),
+        s.issuance_by_handle("h").map(|_| ()),
+    ] {
+        match r {
+            Err(DbError::Corrupt(m)) => assert!(m.contains("key rows differ"), "{m}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn key_rows_that_differ_from_the_record_are_reported_as_corrupt() {
+    let s = Store::in_memory().unwrap();
+    a_changed_key_row_is_reported(&s, || {
+        s.lock()
+            .unwrap()
+            .execute_batch("UPDATE issued_keys SET key_id = 'Other'")
+            .unwrap();
+    });
+    if let Some(config) = fresh_pg_database() {
+        let p = PgStore::with_config(config.clone(), 1).unwrap();
+        a_changed_key_row_is_reported(&p, || {
+            pg_exec(&config, "UPDATE issued_keys SET key_id = 'Other'")
+        });
+    }
+}
